@@ -1,0 +1,69 @@
+// The work a chip executes, as produced by sim/mapping: a sequence of steps
+// (one per layer and phase); in each step every core runs its own list of tile
+// tasks, then all cores meet at a barrier. Plain data, no SystemC.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lpt::core {
+
+// Where a transfer starts or ends.
+struct Endpoint {
+  enum class Kind { kDram, kCore };
+  Kind kind = Kind::kDram;
+  int core = 0;  // for kCore
+
+  static Endpoint dram() { return {Kind::kDram, 0}; }
+  static Endpoint core_at(int index) { return {Kind::kCore, index}; }
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct Transfer {
+  Endpoint src;
+  Endpoint dst;
+  std::uint64_t bytes = 0;
+};
+
+// One GEMM tile on the MAC array: (m x k) . (k x n), k being the reduction.
+struct MacTile {
+  std::uint64_t m = 0, n = 0, k = 0;
+  int macs_per_pe_per_cycle = 1;     // for this GEMM's operand formats
+  int operand_bytes_a = 1;           // element sizes, for scratchpad read traffic
+  int operand_bytes_b = 1;
+  bool empty() const { return m == 0 || n == 0 || k == 0; }
+  std::uint64_t macs() const { return m * n * k; }
+};
+
+// Element-wise work on the special-function unit, counted per op kind.
+struct SfuWork {
+  std::uint64_t alu = 0;       // add, mul, fma, max, compare, select
+  std::uint64_t exp = 0;       // exp, log
+  std::uint64_t div_sqrt = 0;  // div, sqrt, rsqrt
+  bool empty() const { return alu == 0 && exp == 0 && div_sqrt == 0; }
+};
+
+// One tile's worth of work on one core, in order: loads land in the
+// scratchpad, the MAC array computes, the SFU and rounders post-process, stores
+// write back. Loads of the next task overlap this one's compute (double
+// buffering) when both fit in the scratchpad.
+struct TileTask {
+  std::vector<Transfer> loads;
+  MacTile mac;
+  SfuWork sfu;
+  std::uint64_t rounded_elements = 0;  // through the stochastic rounders
+  std::vector<Transfer> stores;
+  std::uint64_t buffer_bytes = 0;      // scratchpad space the loads occupy
+};
+
+struct Step {
+  std::string label;  // e.g. "conv1/fwd"; reports index steps by position
+  std::vector<std::vector<TileTask>> tasks_per_core;  // size == number of cores
+};
+
+struct Program {
+  std::vector<Step> steps;
+};
+
+}  // namespace lpt::core

@@ -1,0 +1,42 @@
+// What the chip model measured, per step and core. Plain data, no SystemC.
+// All times are integer cycles of the chip clock.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace lpt::core {
+
+// Why a core's controller was not issuing MAC work.
+enum class StallCause { kDram, kInterconnect, kScratchpad, kSfu, kDependency, kCount };
+
+struct CoreStepStats {
+  std::uint64_t busy_cycles = 0;  // MAC array computing
+  std::uint64_t stall_cycles[static_cast<int>(StallCause::kCount)] = {};
+  std::uint64_t macs = 0;
+  std::uint64_t sfu_busy_cycles = 0;
+  std::uint64_t sfu_ops = 0;
+  std::uint64_t rounded_elements = 0;
+  std::uint64_t dram_read_bytes = 0;    // transfers from DRAM into this core
+  std::uint64_t dram_write_bytes = 0;   // transfers from this core to DRAM
+  std::uint64_t ring_bytes = 0;         // bytes x hops this core's transfers put on ring links
+  std::uint64_t scratchpad_write_bytes = 0;  // DMA fills
+  std::uint64_t scratchpad_read_bytes = 0;   // MAC array operand reads + DMA drains
+
+  std::uint64_t stall(StallCause c) const { return stall_cycles[static_cast<int>(c)]; }
+};
+
+struct StepStats {
+  std::uint64_t start_cycle = 0;
+  std::uint64_t end_cycle = 0;
+  std::vector<CoreStepStats> cores;
+  std::uint64_t cycles() const { return end_cycle - start_cycle; }
+};
+
+struct RunStats {
+  std::vector<StepStats> steps;
+  std::uint64_t total_cycles = 0;
+  std::uint64_t simulation_events = 0;  // flow/tile events processed, for the speed report
+};
+
+}  // namespace lpt::core
