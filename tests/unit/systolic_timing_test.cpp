@@ -1,0 +1,140 @@
+// Tile cycles and scratchpad reads of the systolic array, against cases
+// computed by hand from the per-fold cost 2r + c + T - 2 (see the header).
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "models/compute/systolic_timing.hpp"
+
+namespace lpt::core {
+namespace {
+
+MacArrayParams array_4x4(Dataflow dataflow, bool pipelined) {
+  MacArrayParams p;
+  p.rows = 4;
+  p.cols = 4;
+  p.dataflow = dataflow;
+  p.pipelined_folds = pipelined;
+  return p;
+}
+
+MacTile tile(std::uint64_t m, std::uint64_t n, std::uint64_t k, int v = 1, int bytes_a = 1,
+             int bytes_b = 1) {
+  MacTile t;
+  t.m = m, t.n = n, t.k = k;
+  t.macs_per_pe_per_cycle = v;
+  t.operand_bytes_a = bytes_a;
+  t.operand_bytes_b = bytes_b;
+  return t;
+}
+
+TEST(SystolicTiming, SingleFullFoldIsFillStreamDrain) {
+  // OS 4x4 with k = 10: one fold, 2*4 + 4 + 10 - 2 = 20, pipelined or not.
+  for (bool pipelined : {false, true}) {
+    const auto t = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, pipelined),
+                                        tile(4, 4, 10));
+    EXPECT_EQ(t.mapping.folds(), 1u);
+    EXPECT_EQ(t.cycles, 20u);
+  }
+}
+
+TEST(SystolicTiming, VectorPesShortenTheReduction) {
+  // 4 MACs per PE per cycle: k' = ceil(10 / 4) = 3, so 8 + 4 + 3 - 2 = 13.
+  const auto t = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false),
+                                      tile(4, 4, 10, 4));
+  EXPECT_EQ(t.mapping.streamed, 3u);
+  EXPECT_EQ(t.cycles, 13u);
+}
+
+TEST(SystolicTiming, OutputStationaryPartialFolds) {
+  // rows <- m = 6 (folds of 4, 2), cols <- n = 5 (4, 1), T = k = 8.
+  // Folds: (4,4) 18, (4,1) 15, (2,4) 14, (2,1) 11.
+  const auto seq = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false),
+                                        tile(6, 5, 8));
+  EXPECT_EQ(seq.mapping.row_folds, 2u);
+  EXPECT_EQ(seq.mapping.col_folds, 2u);
+  EXPECT_EQ(seq.cycles, 18u + 15 + 14 + 11);
+  // Pipelined: folds start every max(T, r) = 8 cycles: ends 18, 23, 30, 35.
+  const auto pip = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, true),
+                                        tile(6, 5, 8));
+  EXPECT_EQ(pip.cycles, 35u);
+  // A (6x8) re-read per column fold, B (8x5) per row fold.
+  EXPECT_EQ(seq.scratchpad_read_bytes_a, 6u * 8 * 2);
+  EXPECT_EQ(seq.scratchpad_read_bytes_b, 8u * 5 * 2);
+}
+
+TEST(SystolicTiming, WeightStationaryPartialFolds) {
+  // rows <- k = 6 (4, 2), cols <- n = 6 (4, 2), T = m = 10.
+  // Folds: (4,4) 20, (4,2) 18, (2,4) 16, (2,2) 14.
+  const auto seq = systolic_tile_timing(array_4x4(Dataflow::kWeightStationary, false),
+                                        tile(10, 6, 6));
+  EXPECT_EQ(seq.mapping.rows_dim, 6u);
+  EXPECT_EQ(seq.mapping.cols_dim, 6u);
+  EXPECT_EQ(seq.mapping.streamed, 10u);
+  EXPECT_EQ(seq.cycles, 20u + 18 + 16 + 14);
+  // Pipelined: starts 0, 10, 20, 30; ends 20, 28, 36, 44.
+  const auto pip = systolic_tile_timing(array_4x4(Dataflow::kWeightStationary, true),
+                                        tile(10, 6, 6));
+  EXPECT_EQ(pip.cycles, 44u);
+  // Weights (6x6, 2 bytes) read once; inputs (10x6) streamed per column fold.
+  const auto bytes = systolic_tile_timing(array_4x4(Dataflow::kWeightStationary, false),
+                                          tile(10, 6, 6, 1, 1, 2));
+  EXPECT_EQ(bytes.scratchpad_read_bytes_a, 10u * 6 * 2);
+  EXPECT_EQ(bytes.scratchpad_read_bytes_b, 6u * 6 * 2);
+}
+
+TEST(SystolicTiming, InputStationaryPartialFolds) {
+  // v = 2: rows <- k' = ceil(9/2) = 5 (4, 1), cols <- m = 5 (4, 1), T = n = 3.
+  // Folds: (4,4) 13, (4,1) 10, (1,4) 7, (1,1) 4.
+  const auto seq = systolic_tile_timing(array_4x4(Dataflow::kInputStationary, false),
+                                        tile(5, 3, 9, 2));
+  EXPECT_EQ(seq.cycles, 13u + 10 + 7 + 4);
+  // Pipelined: row block 0 folds every max(3, 4) = 4 cycles (ends 13, 14);
+  // row block 1 (r = 1) starts at 8, folds every 3 cycles (ends 15, 15).
+  const auto pip = systolic_tile_timing(array_4x4(Dataflow::kInputStationary, true),
+                                        tile(5, 3, 9, 2));
+  EXPECT_EQ(pip.cycles, 15u);
+  // Inputs (5x9, 2 bytes) read once; weights (9x3) streamed per column fold.
+  const auto bytes = systolic_tile_timing(array_4x4(Dataflow::kInputStationary, false),
+                                          tile(5, 3, 9, 2, 2, 1));
+  EXPECT_EQ(bytes.scratchpad_read_bytes_a, 5u * 9 * 2);
+  EXPECT_EQ(bytes.scratchpad_read_bytes_b, 9u * 3 * 2);
+}
+
+TEST(SystolicTiming, PipelinedEndsAtTheLatestFoldNotTheLast) {
+  // OS, m = n = 5, k = 1 (T = 1). Folds (4,4) 11, (4,1) 8, (1,4) 5, (1,1) 2.
+  // Starts 0, 4 (interval max(1, 4)), 8, 9 (interval 1): ends 11, 12, 13, 11.
+  const auto pip = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, true),
+                                        tile(5, 5, 1));
+  EXPECT_EQ(pip.cycles, 13u);
+  const auto seq = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false),
+                                        tile(5, 5, 1));
+  EXPECT_EQ(seq.cycles, 11u + 8 + 5 + 2);
+}
+
+TEST(SystolicTiming, FullFoldsMatchScaleSimPaperForm) {
+  // Full folds only: folds x (2R + C + T - 2) without pipelining.
+  MacArrayParams p = array_4x4(Dataflow::kWeightStationary, false);
+  p.rows = 8, p.cols = 16;
+  const auto t = systolic_tile_timing(p, tile(100, 64, 32));
+  EXPECT_EQ(t.mapping.folds(), 4u * 4);
+  EXPECT_EQ(t.cycles, 16u * (2 * 8 + 16 + 100 - 2));
+  // Pipelined with T >> R: every fold adds T, plus one fill and drain.
+  p.pipelined_folds = true;
+  EXPECT_EQ(systolic_tile_timing(p, tile(100, 64, 32)).cycles, 16u * 100 + 2 * 8 + 16 - 2);
+}
+
+TEST(SystolicTiming, EmptyTileTakesNoTime) {
+  const auto t = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false), tile(0, 4, 4));
+  EXPECT_EQ(t.cycles, 0u);
+  EXPECT_EQ(t.scratchpad_read_bytes(), 0u);
+}
+
+TEST(SystolicTiming, RejectsZeroMacsPerPe) {
+  EXPECT_THROW(systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false),
+                                    tile(4, 4, 4, 0)),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace lpt::core
