@@ -1,0 +1,227 @@
+#include "models/interconnect/flow_network.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "models/core/cycles.hpp"
+
+namespace lpt::core {
+
+namespace {
+
+// Relative slack for "this resource is full" / "this flow is at its cap": the
+// progressive filling subtracts shares and would otherwise miss exact zeros.
+constexpr double kTolerance = 1e-9;
+
+FlowLimiter limiter_of(ResourceClass resource_class) {
+  switch (resource_class) {
+    case ResourceClass::kDram: return FlowLimiter::kDram;
+    case ResourceClass::kInterconnect: return FlowLimiter::kInterconnect;
+    case ResourceClass::kScratchpad: return FlowLimiter::kScratchpad;
+  }
+  return FlowLimiter::kRateCap;
+}
+
+// Whole cycles until a flow drains, rounded to nearest (see the header).
+std::uint64_t cycles_to_drain(double remaining, double rate) {
+  const double cycles = remaining / rate;
+  if (cycles < 0.5) return 0;
+  return static_cast<std::uint64_t>(std::llround(std::min(cycles, 1e18)));
+}
+
+}  // namespace
+
+FlowNetwork::FlowNetwork(sc_core::sc_module_name name) : sc_core::sc_module(name) {
+  SC_METHOD(wake);
+  sensitive << wake_event_;
+  dont_initialize();
+}
+
+ResourceId FlowNetwork::add_resource(std::string name, ResourceClass resource_class,
+                                     double bytes_per_cycle) {
+  if (!(bytes_per_cycle > 0) || !std::isfinite(bytes_per_cycle))
+    throw std::invalid_argument("flow resource " + name + ": bandwidth must be positive");
+  resources_.push_back(Resource{std::move(name), resource_class, bytes_per_cycle});
+  return static_cast<ResourceId>(resources_.size() - 1);
+}
+
+void FlowNetwork::start(const FlowSpec& spec) {
+  if (spec.listener == nullptr) throw std::invalid_argument("flow without a listener");
+  if (!(spec.rate_cap > 0)) throw std::invalid_argument("flow rate cap must be positive");
+  if (spec.path.empty() && std::isinf(spec.rate_cap))
+    throw std::invalid_argument("flow with neither a resource nor a rate cap");
+  for (ResourceId id : spec.path)
+    if (id < 0 || static_cast<std::size_t>(id) >= resources_.size())
+      throw std::invalid_argument("flow over unknown resource " + std::to_string(id));
+
+  const std::uint64_t now = now_cycles();
+  advance_to(now);
+
+  int slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<int>(flows_.size());
+    flows_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Flow& flow = flows_[slot];
+  flow.path.assign(spec.path.begin(), spec.path.end());
+  flow.bytes = spec.bytes;
+  flow.remaining = static_cast<double>(spec.bytes);
+  flow.rate = 0;
+  flow.rate_cap = spec.rate_cap;
+  flow.latency_cycles = spec.latency_cycles;
+  flow.latency_class = spec.latency_class;
+  flow.listener = spec.listener;
+  flow.tag = spec.tag;
+  flow.start_cycle = now;
+  flow.limited_cycles.fill(0);
+  for (ResourceId id : flow.path) resources_[id].bytes_carried += spec.bytes;
+
+  if (spec.bytes == 0) {
+    in_latency_.emplace(now + spec.latency_cycles, slot);
+  } else {
+    active_.push_back(slot);
+    allocate_rates();
+  }
+  schedule_wake(now);
+}
+
+void FlowNetwork::advance_to(std::uint64_t cycle) {
+  if (cycle <= last_update_cycle_) return;
+  const double elapsed = static_cast<double>(cycle - last_update_cycle_);
+  for (int slot : active_) {
+    Flow& flow = flows_[slot];
+    flow.remaining -= flow.rate * elapsed;
+    flow.limited_cycles[static_cast<int>(flow.limiter)] += elapsed;
+  }
+  last_update_cycle_ = cycle;
+}
+
+void FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
+  bool retired = false;
+  for (std::size_t i = 0; i < active_.size();) {
+    const Flow& flow = flows_[active_[i]];
+    if (cycles_to_drain(flow.remaining, flow.rate) == 0) {
+      in_latency_.emplace(cycle + flow.latency_cycles, active_[i]);
+      active_.erase(active_.begin() + static_cast<std::ptrdiff_t>(i));
+      retired = true;
+    } else {
+      ++i;
+    }
+  }
+  if (retired) allocate_rates();
+}
+
+// Max-min fair rates by progressive filling: raise all unfrozen flows' rate
+// together until a resource saturates or a flow reaches its cap; freeze those
+// flows at that level and continue with the rest.
+void FlowNetwork::allocate_rates() {
+  touched_.clear();
+  for (int slot : active_) {
+    Flow& flow = flows_[slot];
+    flow.frozen = false;
+    flow.rate = 0;
+    for (ResourceId id : flow.path) {
+      Resource& r = resources_[id];
+      if (!r.touched) {
+        r.touched = true;
+        r.unallocated = r.capacity;
+        r.unfrozen_flows = 0;
+        touched_.push_back(id);
+      }
+      ++r.unfrozen_flows;
+    }
+  }
+  std::size_t unfrozen = active_.size();
+  double level = 0;
+  while (unfrozen > 0) {
+    double step = std::numeric_limits<double>::infinity();
+    for (ResourceId id : touched_) {
+      const Resource& r = resources_[id];
+      if (r.unfrozen_flows > 0) step = std::min(step, r.unallocated / r.unfrozen_flows);
+    }
+    for (int slot : active_) {
+      const Flow& flow = flows_[slot];
+      if (!flow.frozen) step = std::min(step, flow.rate_cap - level);
+    }
+    level += step;
+    for (ResourceId id : touched_) {
+      Resource& r = resources_[id];
+      r.unallocated -= step * r.unfrozen_flows;
+    }
+    for (int slot : active_) {
+      Flow& flow = flows_[slot];
+      if (flow.frozen) continue;
+      bool freeze = false;
+      if (std::isfinite(flow.rate_cap) && flow.rate_cap - level <= kTolerance * flow.rate_cap) {
+        freeze = true;
+        flow.limiter = FlowLimiter::kRateCap;
+      } else {
+        for (ResourceId id : flow.path) {
+          const Resource& r = resources_[id];
+          if (r.unallocated <= kTolerance * r.capacity) {
+            freeze = true;
+            flow.limiter = limiter_of(r.resource_class);
+            break;
+          }
+        }
+      }
+      if (!freeze) continue;
+      flow.frozen = true;
+      flow.rate = level;
+      for (ResourceId id : flow.path) --resources_[id].unfrozen_flows;
+      --unfrozen;
+    }
+  }
+  for (ResourceId id : touched_) resources_[id].touched = false;
+}
+
+void FlowNetwork::schedule_wake(std::uint64_t cycle) {
+  std::uint64_t next = std::numeric_limits<std::uint64_t>::max();
+  for (int slot : active_) {
+    const Flow& flow = flows_[slot];
+    next = std::min(next, cycles_to_drain(flow.remaining, flow.rate));
+  }
+  if (!in_latency_.empty()) next = std::min(next, in_latency_.top().first - cycle);
+  wake_event_.cancel();
+  if (next == std::numeric_limits<std::uint64_t>::max()) return;
+  if (next == 0)
+    wake_event_.notify(sc_core::SC_ZERO_TIME);
+  else
+    wake_event_.notify(cycles_to_time(next));
+}
+
+FlowLimiter FlowNetwork::dominant_limiter(const Flow& flow) const {
+  std::array<double, kFlowLimiterCount> held = flow.limited_cycles;
+  held[static_cast<int>(limiter_of(flow.latency_class))] += static_cast<double>(flow.latency_cycles);
+  const auto most = std::max_element(held.begin(), held.end());
+  if (*most <= 0) return FlowLimiter::kRateCap;
+  return static_cast<FlowLimiter>(most - held.begin());
+}
+
+void FlowNetwork::wake() {
+  const std::uint64_t now = now_cycles();
+  advance_to(now);
+  retire_drained_flows(now);
+  finished_.clear();
+  while (!in_latency_.empty() && in_latency_.top().first <= now) {
+    finished_.push_back(in_latency_.top().second);
+    in_latency_.pop();
+  }
+  for (int slot : finished_) {
+    const Flow& flow = flows_[slot];
+    const FlowResult result{flow.start_cycle, now, dominant_limiter(flow)};
+    FlowListener* listener = flow.listener;
+    const std::uint64_t tag = flow.tag;
+    // Free the slot first: the listener may start the next flow in it.
+    free_slots_.push_back(slot);
+    ++flows_completed_;
+    listener->on_flow_done(tag, result);
+  }
+  schedule_wake(now);
+}
+
+}  // namespace lpt::core

@@ -1,0 +1,132 @@
+// Shared bandwidth as a flow-level model.
+//
+// Contended resources (the DRAM channel pool, each directed ring link, each
+// core's scratchpad ports) have a bandwidth in bytes per cycle. A transfer is a
+// flow over a path of resources; all active flows share bandwidth by max-min
+// fairness (progressive filling), recomputed only when a flow starts or ends.
+// One SC_METHOD wakes at the next completion, so the event count grows with
+// transfers, not with cycles or bytes. A flow may carry a rate cap (e.g. the
+// MAC array cannot consume operands faster than its systolic schedule), and
+// its completion adds the fixed latency of its path after its last byte drains.
+//
+// Times are whole cycles: a flow finishes at the cycle nearest to its exact
+// drain time, so a flow much shorter than a cycle takes none (an "unbounded"
+// memory really is free) and equal shares divide exactly.
+//
+// At completion a flow reports which resource class limited it most: the one
+// whose saturation held its rate for most of its lifetime (its path latency
+// counts for the class named with it), or its own rate cap.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <queue>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <systemc>
+
+namespace lpt::core {
+
+enum class ResourceClass { kDram, kInterconnect, kScratchpad };
+// What held a flow back: a resource class or the flow's own rate cap.
+enum class FlowLimiter { kDram, kInterconnect, kScratchpad, kRateCap };
+inline constexpr int kFlowLimiterCount = 4;
+
+using ResourceId = int;
+
+struct FlowResult {
+  std::uint64_t start_cycle = 0;
+  std::uint64_t end_cycle = 0;  // last byte drained plus path latency
+  FlowLimiter limiter = FlowLimiter::kRateCap;
+};
+
+class FlowListener {
+ public:
+  // Runs inside the network's process: it may start flows and notify events,
+  // never wait.
+  virtual void on_flow_done(std::uint64_t tag, const FlowResult& result) = 0;
+
+ protected:
+  ~FlowListener() = default;
+};
+
+struct FlowSpec {
+  std::span<const ResourceId> path;  // copied by start()
+  std::uint64_t bytes = 0;
+  double rate_cap = std::numeric_limits<double>::infinity();  // bytes per cycle
+  std::uint64_t latency_cycles = 0;
+  ResourceClass latency_class = ResourceClass::kInterconnect;
+  FlowListener* listener = nullptr;
+  std::uint64_t tag = 0;  // handed back to the listener
+};
+
+class FlowNetwork : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(FlowNetwork);
+  explicit FlowNetwork(sc_core::sc_module_name name);
+
+  // During elaboration. Throws std::invalid_argument on a non-positive bandwidth.
+  ResourceId add_resource(std::string name, ResourceClass resource_class, double bytes_per_cycle);
+
+  // Starts a flow now. Throws std::invalid_argument for an unknown resource, a
+  // missing listener, or a flow that nothing bounds (no resource, no cap).
+  void start(const FlowSpec& spec);
+
+  std::size_t resource_count() const { return resources_.size(); }
+  const std::string& resource_name(ResourceId id) const { return resources_.at(id).name; }
+  double resource_bandwidth(ResourceId id) const { return resources_.at(id).capacity; }
+  std::uint64_t resource_bytes(ResourceId id) const { return resources_.at(id).bytes_carried; }
+  std::uint64_t flows_completed() const { return flows_completed_; }
+  std::size_t flows_in_progress() const { return active_.size() + in_latency_.size(); }
+
+ private:
+  struct Resource {
+    std::string name;
+    ResourceClass resource_class;
+    double capacity;
+    std::uint64_t bytes_carried = 0;
+    // Scratch state of the rate allocation.
+    double unallocated = 0;
+    int unfrozen_flows = 0;
+    bool touched = false;
+  };
+  struct Flow {
+    std::vector<ResourceId> path;
+    std::uint64_t bytes = 0;
+    double remaining = 0;
+    double rate = 0;
+    double rate_cap = 0;
+    std::uint64_t latency_cycles = 0;
+    ResourceClass latency_class = ResourceClass::kInterconnect;
+    FlowListener* listener = nullptr;
+    std::uint64_t tag = 0;
+    std::uint64_t start_cycle = 0;
+    FlowLimiter limiter = FlowLimiter::kRateCap;  // of the current allocation
+    std::array<double, kFlowLimiterCount> limited_cycles{};
+    bool frozen = false;
+  };
+  using Completion = std::pair<std::uint64_t, int>;  // (cycle, flow slot)
+
+  void wake();
+  void advance_to(std::uint64_t cycle);
+  void retire_drained_flows(std::uint64_t cycle);
+  void allocate_rates();
+  void schedule_wake(std::uint64_t cycle);
+  FlowLimiter dominant_limiter(const Flow& flow) const;
+
+  std::vector<Resource> resources_;
+  std::vector<Flow> flows_;  // slots, reused through free_slots_
+  std::vector<int> free_slots_;
+  std::vector<int> active_;  // slots still draining bytes
+  std::priority_queue<Completion, std::vector<Completion>, std::greater<>> in_latency_;
+  std::vector<ResourceId> touched_;
+  std::vector<int> finished_;
+  std::uint64_t last_update_cycle_ = 0;
+  std::uint64_t flows_completed_ = 0;
+  sc_core::sc_event wake_event_;
+};
+
+}  // namespace lpt::core
