@@ -1,0 +1,261 @@
+#include "sim/workload.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace lpt {
+
+const char* to_string(Phase phase) {
+  switch (phase) {
+    case Phase::kFwd: return "fwd";
+    case Phase::kBwd: return "bwd";
+    case Phase::kWgrad: return "wgrad";
+    case Phase::kUpdate: return "update";
+  }
+  return "?";
+}
+
+ElementwiseWork& ElementwiseWork::operator+=(const ElementwiseWork& other) {
+  read_elements += other.read_elements;
+  write_elements += other.write_elements;
+  ops.alu += other.ops.alu;
+  ops.exp += other.ops.exp;
+  ops.div_sqrt += other.ops.div_sqrt;
+  rounded_elements += other.rounded_elements;
+  return *this;
+}
+
+std::int64_t PhaseWork::macs() const {
+  std::int64_t total = 0;
+  for (const auto& g : gemms) total += g.macs();
+  return total;
+}
+
+namespace {
+
+// Per-element cost of an element-wise pass: tensors streamed in and out and the
+// SFU operations per element. These are first-order counts of a straightforward
+// implementation (e.g. batch-norm forward reads its input twice: statistics,
+// then normalisation); docs/architecture.md lists them.
+struct PerElement {
+  int reads, writes;
+  double alu, exp, div_sqrt;
+};
+
+ElementwiseWork scaled(const PerElement& c, std::int64_t elements) {
+  ElementwiseWork w;
+  w.read_elements = c.reads * elements;
+  w.write_elements = c.writes * elements;
+  w.ops.alu = static_cast<std::uint64_t>(c.alu * static_cast<double>(elements));
+  w.ops.exp = static_cast<std::uint64_t>(c.exp * static_cast<double>(elements));
+  w.ops.div_sqrt = static_cast<std::uint64_t>(c.div_sqrt * static_cast<double>(elements));
+  return w;
+}
+
+struct ElementwiseCost {
+  PerElement forward, backward;
+};
+
+ElementwiseCost elementwise_cost(ElementwiseOp op) {
+  switch (op) {
+    case ElementwiseOp::kRelu: return {{1, 1, 1, 0, 0}, {2, 1, 1, 0, 0}};
+    case ElementwiseOp::kRelu6: return {{1, 1, 2, 0, 0}, {2, 1, 2, 0, 0}};
+    // tanh-approximated GELU: a handful of FMAs around one tanh (exp + divide).
+    case ElementwiseOp::kGelu: return {{1, 1, 6, 1, 1}, {2, 1, 9, 1, 1}};
+    case ElementwiseOp::kTanh: return {{1, 1, 3, 1, 1}, {2, 1, 2, 0, 0}};
+    case ElementwiseOp::kSigmoid: return {{1, 1, 2, 1, 1}, {2, 1, 2, 0, 0}};
+    case ElementwiseOp::kSilu: return {{1, 1, 3, 1, 1}, {2, 1, 4, 1, 1}};
+    case ElementwiseOp::kHardswish: return {{1, 1, 4, 0, 0}, {2, 1, 4, 0, 0}};
+    case ElementwiseOp::kAdd: return {{2, 1, 1, 0, 0}, {1, 1, 0, 0, 0}};
+    case ElementwiseOp::kMul: return {{2, 1, 1, 0, 0}, {3, 2, 2, 0, 0}};
+    case ElementwiseOp::kBatchNorm: return {{2, 1, 4, 0, 0}, {3, 1, 6, 0, 0}};
+    case ElementwiseOp::kLayerNorm: return {{2, 1, 5, 0, 0}, {3, 1, 8, 0, 0}};
+    case ElementwiseOp::kSoftmax: return {{2, 1, 3, 1, 1}, {2, 1, 4, 0, 0}};
+    case ElementwiseOp::kDropout: return {{1, 1, 2, 0, 0}, {2, 1, 1, 0, 0}};
+  }
+  throw std::logic_error("unhandled element-wise op");
+}
+
+// One divide/rsqrt per normalised row (per channel for batch-norm).
+std::int64_t normalisation_rows(const ElementwiseLayer& e, std::int64_t batch) {
+  if (e.op == ElementwiseOp::kBatchNorm) return e.shape.front();
+  if (e.op == ElementwiseOp::kLayerNorm) return batch * (e.elements() / e.last_dim());
+  return 0;
+}
+
+// The three GEMMs of Y = X·W with Y: m x n, X: m x k, W: k x n.
+void add_training_gemms(LayerWork& work, std::int64_t m, std::int64_t n, std::int64_t k,
+                        std::int64_t count, bool backward_data) {
+  work.phase(Phase::kFwd).gemms.push_back({"Y=X*W", m, n, k, count, 1, Phase::kFwd});
+  if (backward_data)
+    work.phase(Phase::kBwd).gemms.push_back({"dX=dY*W^T", m, k, n, count, 1, Phase::kBwd});
+  work.phase(Phase::kWgrad).gemms.push_back({"dW=X^T*dY", k, n, m, count, 1, Phase::kWgrad});
+}
+
+// Bias gradient: a column sum of dY.
+void add_bias_gradient(LayerWork& work, std::int64_t rows, std::int64_t cols) {
+  ElementwiseWork w;
+  w.read_elements = rows * cols;
+  w.write_elements = cols;
+  w.ops.alu = static_cast<std::uint64_t>(rows * cols);
+  work.phase(Phase::kWgrad).elementwise += w;
+}
+
+void expand_conv(LayerWork& work, const ConvLayer& c, std::int64_t batch, bool backward_data) {
+  const std::int64_t m = batch * c.out_h() * c.out_w();
+  const std::int64_t k = (c.in_channels / c.groups) * c.kernel_h * c.kernel_w;
+  const std::int64_t n = c.out_channels / c.groups;
+  add_training_gemms(work, m, n, k, c.groups, backward_data);
+  if (c.bias) add_bias_gradient(work, m, c.out_channels);
+  work.output_elements = m * c.out_channels;
+}
+
+void expand_linear(LayerWork& work, const LinearLayer& l, std::int64_t batch,
+                   bool backward_data) {
+  const std::int64_t m = batch * l.tokens;
+  add_training_gemms(work, m, l.out_features, l.in_features, 1, backward_data);
+  if (l.bias) add_bias_gradient(work, m, l.out_features);
+  work.output_elements = m * l.out_features;
+}
+
+// C = A·B without weights: both inputs receive gradients in the backward pass,
+// dA = dC·Bᵀ (error x operand) and dB = Aᵀ·dC (operand x error, formatted like a
+// weight gradient).
+void expand_matmul(LayerWork& work, const MatmulLayer& mm, std::int64_t batch,
+                   bool backward_data) {
+  const std::int64_t count = batch * mm.count;
+  work.phase(Phase::kFwd).gemms.push_back({"C=A*B", mm.m, mm.n, mm.k, count, 1, Phase::kFwd});
+  if (backward_data) {
+    auto& bwd = work.phase(Phase::kBwd).gemms;
+    bwd.push_back({"dA=dC*B^T", mm.m, mm.k, mm.n, count, 1, Phase::kBwd});
+    bwd.push_back({"dB=A^T*dC", mm.k, mm.n, mm.m, count, 1, Phase::kWgrad});
+  }
+  work.output_elements = count * mm.m * mm.n;
+}
+
+// One LSTM layer (gates i, f, g, o): the input projection runs for all time
+// steps at once; the recurrent projection h_{t-1}·W_hh runs once per step, in
+// sequence, and so does the gate arithmetic.
+void expand_lstm(LayerWork& work, const LstmLayer& l, std::int64_t batch, bool backward_data) {
+  const std::int64_t dirs = l.directions();
+  const std::int64_t gates = 4 * l.hidden_size;
+  const std::int64_t steps = l.seq_len;
+  const std::int64_t tokens = batch * steps;
+
+  auto& fwd = work.phase(Phase::kFwd);
+  fwd.gemms.push_back({"G=X*W_ih", tokens, gates, l.input_size, dirs, 1, Phase::kFwd});
+  fwd.gemms.push_back({"G+=h*W_hh", batch, gates, l.hidden_size, dirs, steps, Phase::kFwd});
+  // Per hidden unit and step: 3 sigmoids, 2 tanh, 3 products, 1 sum, gate bias adds.
+  const std::int64_t cells = tokens * l.hidden_size * dirs;
+  ElementwiseWork gate_fwd = scaled({5, 2, 14, 5, 5}, cells);
+  fwd.elementwise += gate_fwd;
+
+  auto& bwd = work.phase(Phase::kBwd);
+  // The recurrent gradient dh_{t-1} = dG·W_hhᵀ is needed even for the first
+  // layer: it carries the gradient through time to earlier steps.
+  bwd.gemms.push_back({"dh=dG*W_hh^T", batch, l.hidden_size, gates, dirs, steps, Phase::kBwd});
+  if (backward_data)
+    bwd.gemms.push_back({"dX=dG*W_ih^T", tokens, l.input_size, gates, dirs, 1, Phase::kBwd});
+  bwd.elementwise += scaled({7, 4, 20, 0, 0}, cells);
+
+  auto& wgrad = work.phase(Phase::kWgrad).gemms;
+  wgrad.push_back({"dW_ih=X^T*dG", l.input_size, gates, tokens, dirs, 1, Phase::kWgrad});
+  wgrad.push_back({"dW_hh=h^T*dG", l.hidden_size, gates, tokens, dirs, 1, Phase::kWgrad});
+  if (l.bias) add_bias_gradient(work, tokens, gates * dirs);
+  work.output_elements = tokens * l.hidden_size * dirs;
+}
+
+// Forward is a gather; the weight gradient a scatter-add of the rows used.
+void expand_embedding(LayerWork& work, const EmbeddingLayer& e, std::int64_t batch) {
+  const std::int64_t rows = batch * e.tokens * e.dim;
+  work.phase(Phase::kFwd).elementwise += scaled({1, 1, 0, 0, 0}, rows);
+  work.phase(Phase::kWgrad).elementwise += scaled({2, 1, 1, 0, 0}, rows);
+  work.output_elements = rows;
+}
+
+void expand_pool(LayerWork& work, const PoolLayer& p, std::int64_t batch, bool backward_data) {
+  const std::int64_t in = batch * p.channels * p.in_h * p.in_w;
+  const std::int64_t out = batch * p.channels * p.out_h() * p.out_w();
+  const std::int64_t window = p.kernel_h * p.kernel_w;
+  ElementwiseWork fwd;
+  fwd.read_elements = in;
+  fwd.write_elements = out;
+  fwd.ops.alu = static_cast<std::uint64_t>(out * window);
+  work.phase(Phase::kFwd).elementwise += fwd;
+  if (backward_data) {
+    ElementwiseWork bwd;
+    bwd.read_elements = out + (p.mode == PoolMode::kMax ? out : 0);  // + argmax indices
+    bwd.write_elements = in;
+    bwd.ops.alu = static_cast<std::uint64_t>(std::max(in, out * window));
+    work.phase(Phase::kBwd).elementwise += bwd;
+  }
+  work.output_elements = out;
+}
+
+void expand_elementwise(LayerWork& work, const ElementwiseLayer& e, std::int64_t batch,
+                        bool backward_data) {
+  const std::int64_t elements = batch * e.elements();
+  const ElementwiseCost cost = elementwise_cost(e.op);
+  const auto rows = static_cast<std::uint64_t>(normalisation_rows(e, batch));
+  ElementwiseWork fwd = scaled(cost.forward, elements);
+  fwd.ops.div_sqrt += rows;
+  work.phase(Phase::kFwd).elementwise += fwd;
+  if (backward_data) {
+    ElementwiseWork bwd = scaled(cost.backward, elements);
+    bwd.ops.div_sqrt += rows;
+    work.phase(Phase::kBwd).elementwise += bwd;
+  }
+  // Norm scale/shift gradients are reductions over the batch of dY·x̂ and dY.
+  if (e.op == ElementwiseOp::kBatchNorm || e.op == ElementwiseOp::kLayerNorm) {
+    ElementwiseWork wgrad = scaled({2, 0, 2, 0, 0}, elements);
+    wgrad.write_elements = work.parameters;
+    work.phase(Phase::kWgrad).elementwise += wgrad;
+  }
+  work.output_elements = elements;
+}
+
+// Weight update per parameter. SGD with momentum: v = μv + g + λw, w -= ηv;
+// Adam keeps two moments and takes a square root and a divide per weight.
+// Every written weight and optimizer-state element goes through a rounder.
+ElementwiseWork update_work(std::int64_t parameters, Optimizer optimizer) {
+  const PerElement per = optimizer == Optimizer::kAdam ? PerElement{4, 3, 10, 0, 2}
+                                                       : PerElement{3, 2, 4, 0, 0};
+  ElementwiseWork w = scaled(per, parameters);
+  w.rounded_elements = per.writes * parameters;
+  return w;
+}
+
+}  // namespace
+
+std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOptions& options) {
+  std::vector<LayerWork> out;
+  out.reserve(trace.layers.size());
+  for (std::size_t i = 0; i < trace.layers.size(); ++i) {
+    const Layer& layer = trace.layers[i];
+    LayerWork work;
+    work.layer_index = i;
+    work.name = layer.name;
+    work.type = layer.type;
+    work.parameters = layer.parameters();
+    const bool backward_data = i > 0;
+    const std::int64_t batch = trace.batch;
+    std::visit(
+        [&](const auto& shape) {
+          using T = std::decay_t<decltype(shape)>;
+          if constexpr (std::is_same_v<T, ConvLayer>) expand_conv(work, shape, batch, backward_data);
+          else if constexpr (std::is_same_v<T, LinearLayer>) expand_linear(work, shape, batch, backward_data);
+          else if constexpr (std::is_same_v<T, MatmulLayer>) expand_matmul(work, shape, batch, backward_data);
+          else if constexpr (std::is_same_v<T, LstmLayer>) expand_lstm(work, shape, batch, backward_data);
+          else if constexpr (std::is_same_v<T, EmbeddingLayer>) expand_embedding(work, shape, batch);
+          else if constexpr (std::is_same_v<T, PoolLayer>) expand_pool(work, shape, batch, backward_data);
+          else expand_elementwise(work, shape, batch, backward_data);
+        },
+        layer.shape);
+    if (work.parameters > 0)
+      work.phase(Phase::kUpdate).elementwise = update_work(work.parameters, options.optimizer);
+    out.push_back(std::move(work));
+  }
+  return out;
+}
+
+}  // namespace lpt

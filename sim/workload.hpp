@@ -1,0 +1,78 @@
+// Training workload expansion: each layer of a trace becomes the GEMMs and
+// element-wise work of its forward, backward-data, weight-gradient and
+// weight-update phases (docs/architecture.md, "Workload expansion").
+// Counts only; formats and bytes are applied by the mapping.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/core/program.hpp"
+#include "sim/trace.hpp"
+
+namespace lpt {
+
+enum class Phase { kFwd, kBwd, kWgrad, kUpdate };
+inline constexpr std::array<Phase, 4> kAllPhases = {Phase::kFwd, Phase::kBwd, Phase::kWgrad,
+                                                    Phase::kUpdate};
+const char* to_string(Phase phase);
+
+// C(m x n) = A(m x k) · B(k x n), `count` independent instances that may run in
+// parallel, repeated `repeats` times in sequence (the time steps of a recurrence).
+struct GemmWork {
+  std::string label;  // e.g. "dX", "dW", "recurrent"
+  std::int64_t m = 0, n = 0, k = 0;
+  std::int64_t count = 1;
+  std::int64_t repeats = 1;
+  // Whose operand/accumulator formats the GEMM uses: a matmul's dB = Aᵀ·dC is
+  // computed during the backward pass but has the operands of a weight gradient.
+  Phase formats_of = Phase::kFwd;
+
+  std::int64_t macs() const { return m * n * k * count * repeats; }
+};
+
+// Streaming element-wise work: tensors read and written (in elements) and the
+// special-function-unit operations spent on them.
+struct ElementwiseWork {
+  std::int64_t read_elements = 0;
+  std::int64_t write_elements = 0;
+  core::SfuWork ops;
+  std::int64_t rounded_elements = 0;  // through the stochastic rounders (weight update)
+
+  bool empty() const { return read_elements == 0 && write_elements == 0 && ops.empty(); }
+  ElementwiseWork& operator+=(const ElementwiseWork& other);
+};
+
+struct PhaseWork {
+  std::vector<GemmWork> gemms;
+  ElementwiseWork elementwise;
+
+  bool empty() const { return gemms.empty() && elementwise.empty(); }
+  std::int64_t macs() const;
+};
+
+struct LayerWork {
+  std::size_t layer_index = 0;
+  std::string name;
+  std::string type;
+  std::int64_t parameters = 0;
+  std::int64_t output_elements = 0;  // per batch, the layer's forward output
+  std::array<PhaseWork, 4> phases;   // indexed by Phase
+
+  const PhaseWork& phase(Phase p) const { return phases[static_cast<int>(p)]; }
+  PhaseWork& phase(Phase p) { return phases[static_cast<int>(p)]; }
+};
+
+enum class Optimizer { kSgdMomentum, kAdam };
+
+struct ExpansionOptions {
+  Optimizer optimizer = Optimizer::kSgdMomentum;
+};
+
+// Expands every layer for the trace's batch. The first layer gets no
+// backward-data work: nothing consumes the gradient of the network input.
+std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOptions& options);
+
+}  // namespace lpt

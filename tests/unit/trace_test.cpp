@@ -1,0 +1,104 @@
+#include "sim/trace.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace lpt {
+namespace {
+
+Trace parse(const char* text) { return parse_trace(JsonReader(nlohmann::json::parse(text), "")); }
+
+// Expects parsing to fail at `path` with a message containing `fragment`.
+void expect_error(const char* text, const std::string& path, const std::string& fragment) {
+  try {
+    parse(text);
+    FAIL() << "accepted: " << text;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.json_path(), path) << e.what();
+    EXPECT_NE(e.message().find(fragment), std::string::npos) << e.what();
+  }
+}
+
+std::string source_dir() {
+  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
+  return dir ? dir : LPTSIM_SOURCE_DIR;
+}
+
+TEST(Trace, ParsesConvWithDefaultsAndOutputSize) {
+  const Trace t = parse(R"({"network": "n", "source": "s", "batch": 4, "layers": [
+    {"name": "c", "type": "conv2d", "input": [3, 224, 224], "out_channels": 64,
+     "kernel": [7, 7], "stride": [2, 2], "padding": [3, 3]}]})");
+  ASSERT_EQ(t.layers.size(), 1u);
+  const auto& c = std::get<ConvLayer>(t.layers[0].shape);
+  EXPECT_EQ(c.out_h(), 112);
+  EXPECT_EQ(c.out_w(), 112);
+  EXPECT_EQ(c.groups, 1);
+  EXPECT_EQ(c.dilation_h, 1);
+  EXPECT_EQ(t.layers[0].parameters(), 64 * 3 * 7 * 7);
+}
+
+TEST(Trace, DepthwiseSetsGroups) {
+  const Trace t = parse(R"({"network": "n", "source": "s", "batch": 1, "layers": [
+    {"name": "d", "type": "depthwise_conv2d", "input": [32, 8, 8], "kernel": [3, 3],
+     "padding": [1, 1], "channel_multiplier": 2}]})");
+  const auto& c = std::get<ConvLayer>(t.layers[0].shape);
+  EXPECT_EQ(c.groups, 32);
+  EXPECT_EQ(c.out_channels, 64);
+  EXPECT_EQ(t.layers[0].parameters(), 64 * 9);
+}
+
+TEST(Trace, ShippedTracesLoad) {
+  const Trace t = load_trace(source_dir() + "/traces/tiny-cnn.json");
+  EXPECT_EQ(t.network, "tiny-cnn");
+  EXPECT_EQ(t.layers.size(), 10u);
+}
+
+TEST(Trace, RoundTripsThroughJson) {
+  const Trace t = load_trace(source_dir() + "/traces/tiny-cnn.json");
+  const nlohmann::json written = t;
+  const Trace again = parse_trace(JsonReader(written, ""));
+  const nlohmann::json rewritten = again;
+  EXPECT_EQ(written, rewritten);
+}
+
+TEST(Trace, RejectsBadInput) {
+  expect_error(R"({"network": "n", "source": "s", "batch": 0, "layers": []})", "/batch",
+               "integer in [1,");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layers": []})", "/layers",
+               "at least 1");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layerz": []})", "/layers",
+               "missing required key");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layers": [
+    {"name": "c", "type": "conv3d"}]})", "/layers/0/type", "expected one of");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layers": [
+    {"name": "c", "type": "linear", "in_features": 4, "out_features": "8"}]})",
+               "/layers/0/out_features", "got string");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layers": [
+    {"name": "c", "type": "linear", "in_features": 4, "out_features": 8, "bais": true}]})",
+               "/layers/0/bais", "unknown key");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layers": [
+    {"name": "c", "type": "conv2d", "input": [6, 8, 8], "out_channels": 8, "kernel": [3, 3],
+     "groups": 4}]})", "/layers/0/groups", "must divide");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layers": [
+    {"name": "c", "type": "conv2d", "input": [3, 2, 2], "out_channels": 8, "kernel": [5, 5]}]})",
+               "/layers/0/kernel", "larger than");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layers": [
+    {"name": "c", "type": "conv2d", "input": [3, 8], "out_channels": 8, "kernel": [1, 1]}]})",
+               "/layers/0/input", "array of 3");
+  expect_error(R"({"network": "n", "source": "s", "batch": 1, "layers": [
+    {"name": "a", "type": "softmax", "input": [4]}, {"name": "a", "type": "softmax", "input": [4]}]})",
+               "/layers/1/name", "duplicate");
+}
+
+TEST(Trace, FileErrorsNameTheFile) {
+  try {
+    load_trace("/nonexistent/trace.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.file(), "/nonexistent/trace.json");
+  }
+}
+
+}  // namespace
+}  // namespace lpt
