@@ -1,0 +1,101 @@
+#include "models/core/chip.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace lpt::core {
+
+namespace {
+
+void check_endpoint(const Endpoint& endpoint, int cores, const std::string& where) {
+  if (endpoint.kind == Endpoint::Kind::kCore && (endpoint.core < 0 || endpoint.core >= cores))
+    throw std::invalid_argument(where + ": core " + std::to_string(endpoint.core) +
+                                " does not exist (the chip has " + std::to_string(cores) + ")");
+}
+
+void check_transfers(const std::vector<Transfer>& transfers, int cores, const std::string& where) {
+  for (const Transfer& t : transfers) {
+    check_endpoint(t.src, cores, where);
+    check_endpoint(t.dst, cores, where);
+    if (t.src.kind == Endpoint::Kind::kDram && t.dst.kind == Endpoint::Kind::kDram)
+      throw std::invalid_argument(where + ": DRAM-to-DRAM transfer");
+  }
+}
+
+}  // namespace
+
+void validate_program(const ChipParams& chip, const Program& program) {
+  const std::uint64_t capacity = chip.core.scratchpad.size_bytes();
+  for (std::size_t s = 0; s < program.steps.size(); ++s) {
+    const Step& step = program.steps[s];
+    const std::string step_name = "step " + std::to_string(s) + " (" + step.label + ")";
+    if (step.tasks_per_core.size() != static_cast<std::size_t>(chip.cores))
+      throw std::invalid_argument(step_name + ": task lists for " +
+                                  std::to_string(step.tasks_per_core.size()) + " cores, chip has " +
+                                  std::to_string(chip.cores));
+    for (std::size_t c = 0; c < step.tasks_per_core.size(); ++c) {
+      const auto& tasks = step.tasks_per_core[c];
+      for (std::size_t t = 0; t < tasks.size(); ++t) {
+        const TileTask& task = tasks[t];
+        const std::string where =
+            step_name + ", core " + std::to_string(c) + ", task " + std::to_string(t);
+        if (task.buffer_bytes > capacity)
+          throw std::invalid_argument(where + ": buffer of " + std::to_string(task.buffer_bytes) +
+                                      " bytes exceeds the scratchpad (" +
+                                      std::to_string(capacity) + ")");
+        if (task.mac.macs_per_pe_per_cycle < 1)
+          throw std::invalid_argument(where + ": macs_per_pe_per_cycle must be >= 1");
+        if (!task.mac.empty() && (task.mac.operand_bytes_a < 1 || task.mac.operand_bytes_b < 1))
+          throw std::invalid_argument(where + ": operand sizes must be >= 1 byte");
+        check_transfers(task.loads, chip.cores, where + " loads");
+        check_transfers(task.stores, chip.cores, where + " stores");
+      }
+    }
+  }
+}
+
+Chip::Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program)
+    : sc_core::sc_module(name),
+      program_((validate_program(params, program), program)),
+      network_("network"),
+      dram_("dram", params, network_),
+      ring_("ring", params.interconnect, params.cores + 1, network_),
+      barrier_(params.cores),
+      scratchpads_(static_cast<std::size_t>(params.cores), nullptr) {
+  for (int i = 0; i < params.cores; ++i)
+    cores_.push_back(std::make_unique<Core>(("core" + std::to_string(i)).c_str(), i, params.core,
+                                            program, network_, ring_, dram_, scratchpads_,
+                                            barrier_));
+}
+
+RunStats Chip::stats() const {
+  const auto& releases = barrier_.release_cycles();
+  if (releases.size() != program_.steps.size())
+    throw std::logic_error("simulation ended after " + std::to_string(releases.size()) + " of " +
+                           std::to_string(program_.steps.size()) + " steps");
+  RunStats run;
+  run.steps.resize(program_.steps.size());
+  for (std::size_t s = 0; s < run.steps.size(); ++s) {
+    StepStats& step = run.steps[s];
+    step.start_cycle = s == 0 ? 0 : releases[s - 1];
+    step.end_cycle = releases[s];
+    for (const auto& core : cores_) step.cores.push_back(core->controller().step_stats().at(s));
+  }
+  run.total_cycles = releases.empty() ? 0 : releases.back();
+  run.simulation_events = network_.flows_completed();
+  for (const auto& core : cores_) run.simulation_events += core->mac_array().tiles();
+  return run;
+}
+
+RunStats run_program(const ChipParams& params, const Program& program) {
+  static bool simulated = false;
+  validate_program(params, program);  // bad input must not use up the one simulation
+  if (simulated)
+    throw std::logic_error("run_program: SystemC allows one simulation per process");
+  simulated = true;
+  Chip chip("chip", params, program);
+  sc_core::sc_start();
+  return chip.stats();
+}
+
+}  // namespace lpt::core

@@ -1,0 +1,68 @@
+// The chip: cores on a ring with a DRAM controller at its own stop, all
+// transfers sharing bandwidth through one flow network. It executes a Program
+// (steps of per-core tile tasks, a barrier after each step) and reports
+// RunStats in whole cycles.
+//
+// Modelled: systolic fill/stream/drain per tile and dataflow; operand reads
+// contending with DMA on the scratchpad ports; DRAM and ring bandwidth shared
+// max-min fairly by all transfers in flight; DRAM and per-hop latency; DMA
+// outstanding-transfer limit; double buffering bounded by buffer slots and
+// scratchpad capacity; SFU and stochastic rounders as pipelines beside the MAC
+// array; per-step barriers. Not modelled: bank conflicts, DRAM row/bank
+// timing and read/write turnaround, per-channel address mapping, packetisation
+// and flow control on the ring, controller/instruction overheads, output
+// buffer space (a task's slot is freed when its tile finishes).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <systemc>
+
+#include "models/core/chip_params.hpp"
+#include "models/core/core.hpp"
+#include "models/core/program.hpp"
+#include "models/core/stats.hpp"
+#include "models/core/step_barrier.hpp"
+#include "models/interconnect/flow_network.hpp"
+#include "models/interconnect/ring.hpp"
+#include "models/memory/dram.hpp"
+
+namespace lpt::core {
+
+// Checks that `program` fits `chip`: one task list per core in every step,
+// buffers within the scratchpad, endpoints that exist, sane MAC tiles.
+// Throws std::invalid_argument naming the step, core and task.
+void validate_program(const ChipParams& chip, const Program& program);
+
+class Chip : public sc_core::sc_module {
+ public:
+  // Validates the program first. `program` must outlive the chip.
+  Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program);
+
+  // After the simulation: per step and core, in cycles. Throws std::logic_error
+  // if the simulation stopped before every core finished every step.
+  RunStats stats() const;
+
+  const FlowNetwork& network() const { return network_; }
+  const Dram& dram() const { return dram_; }
+  const Ring& ring() const { return ring_; }
+  const Core& core(int index) const { return *cores_.at(static_cast<std::size_t>(index)); }
+  int core_count() const { return static_cast<int>(cores_.size()); }
+
+ private:
+  const Program& program_;
+  FlowNetwork network_;
+  Dram dram_;
+  Ring ring_;
+  StepBarrier barrier_;
+  std::vector<Scratchpad*> scratchpads_;
+  std::vector<std::unique_ptr<Core>> cores_;
+};
+
+// Elaborates a chip, simulates the whole program in one sc_start and returns
+// its stats. SystemC allows one elaboration per process, so this may be called
+// once per process; a second call throws std::logic_error.
+RunStats run_program(const ChipParams& params, const Program& program);
+
+}  // namespace lpt::core

@@ -1,0 +1,128 @@
+#include "models/core/controller.hpp"
+
+#include <algorithm>
+
+#include "models/core/cycles.hpp"
+
+namespace lpt::core {
+
+namespace {
+
+StallCause stall_cause(FlowLimiter limiter) {
+  switch (limiter) {
+    case FlowLimiter::kDram: return StallCause::kDram;
+    case FlowLimiter::kScratchpad: return StallCause::kScratchpad;
+    // DMA flows carry no rate cap: "cap" only means nothing held the last
+    // transfer back, i.e. the wait was for its turn in the DMA queue.
+    case FlowLimiter::kInterconnect:
+    case FlowLimiter::kRateCap: return StallCause::kInterconnect;
+  }
+  return StallCause::kInterconnect;
+}
+
+std::uint64_t& stall(CoreStepStats& stats, StallCause cause) {
+  return stats.stall_cycles[static_cast<int>(cause)];
+}
+
+}  // namespace
+
+Controller::Controller(sc_core::sc_module_name name, int core, int buffer_slots,
+                       const Program& program, CoreUnits units, StepBarrier& barrier)
+    : sc_core::sc_module(name),
+      core_(core),
+      buffer_slots_(buffer_slots),
+      program_(program),
+      units_(units),
+      barrier_(barrier) {
+  for (int i = 0; i < buffer_slots; ++i) load_batches_.push_back(std::make_unique<TransferBatch>());
+  step_stats_.reserve(program.steps.size());
+  SC_THREAD(run);
+}
+
+void Controller::run() {
+  for (const Step& step : program_.steps) {
+    CoreStepStats stats;
+    add_unit_counters(stats, -1);
+    run_step(step.tasks_per_core[static_cast<std::size_t>(core_)], stats);
+    add_unit_counters(stats, +1);
+    step_stats_.push_back(stats);
+  }
+}
+
+void Controller::run_step(const std::vector<TileTask>& tasks, CoreStepStats& stats) {
+  store_batch_.last_end_cycle = 0;
+  store_batch_.limiter = FlowLimiter::kRateCap;
+  std::size_t next_to_load = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const TileTask& task = tasks[i];
+    issue_loads(tasks, next_to_load);
+    wait_for(*load_batches_[i % static_cast<std::size_t>(buffer_slots_)], stats);
+
+    const TileRun tile = units_.mac_array.run_tile(task.mac);
+    stats.busy_cycles += tile.systolic_cycles;
+    stall(stats, StallCause::kScratchpad) += tile.cycles - tile.systolic_cycles;
+    units_.scratchpad.release(task.buffer_bytes);
+    issue_loads(tasks, next_to_load);
+
+    if (task.sfu.empty() && task.rounded_elements == 0) {
+      units_.dma.issue(task.stores, store_batch_);
+      continue;
+    }
+    // The SFU and rounders take one task's work at a time; the MAC array goes
+    // on with the next tile while they work.
+    wait_until(std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
+    const std::uint64_t now = now_cycles();
+    const std::uint64_t done = std::max(units_.sfu.reserve(now, task.sfu),
+                                        units_.rounder.reserve(now, task.rounded_elements));
+    units_.dma.issue_at(done, task.stores, store_batch_);
+  }
+  wait_until(std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
+  wait_for(store_batch_, stats);
+  const std::uint64_t arrival = now_cycles();
+  barrier_.arrive_and_wait();
+  stall(stats, StallCause::kDependency) += now_cycles() - arrival;
+}
+
+void Controller::issue_loads(const std::vector<TileTask>& tasks, std::size_t& next_to_load) {
+  while (next_to_load < tasks.size() && units_.scratchpad.can_hold(tasks[next_to_load].buffer_bytes)) {
+    const TileTask& task = tasks[next_to_load];
+    units_.scratchpad.hold(task.buffer_bytes);
+    TransferBatch& batch = *load_batches_[next_to_load % static_cast<std::size_t>(buffer_slots_)];
+    batch.last_end_cycle = 0;
+    batch.limiter = FlowLimiter::kRateCap;
+    units_.dma.issue(task.loads, batch);
+    ++next_to_load;
+  }
+}
+
+void Controller::wait_for(TransferBatch& batch, CoreStepStats& stats) {
+  const std::uint64_t start = now_cycles();
+  while (batch.pending > 0) wait(batch.done);
+  stall(stats, stall_cause(batch.limiter)) += now_cycles() - start;
+}
+
+void Controller::wait_until(std::uint64_t cycle, StallCause cause, CoreStepStats& stats) {
+  const std::uint64_t now = now_cycles();
+  if (cycle <= now) return;
+  wait(cycles_to_time(cycle - now));
+  stall(stats, cause) += cycle - now;
+}
+
+// Unit counters are cumulative; a step's share is their difference, taken by
+// subtracting them at the start of the step and adding them at its end.
+void Controller::add_unit_counters(CoreStepStats& stats, int sign) const {
+  const auto add = [sign](std::uint64_t& field, std::uint64_t value) {
+    field = sign > 0 ? field + value : field - value;
+  };
+  add(stats.macs, units_.mac_array.macs());
+  add(stats.sfu_busy_cycles, units_.sfu.busy_cycles());
+  add(stats.sfu_ops, units_.sfu.ops());
+  add(stats.rounded_elements, units_.rounder.elements_rounded());
+  add(stats.dram_read_bytes, units_.dma.dram_read_bytes());
+  add(stats.dram_write_bytes, units_.dma.dram_write_bytes());
+  add(stats.ring_bytes, units_.dma.ring_byte_hops());
+  add(stats.scratchpad_write_bytes, units_.scratchpad.bytes_written());
+  add(stats.scratchpad_read_bytes, units_.scratchpad.bytes_read());
+}
+
+}  // namespace lpt::core

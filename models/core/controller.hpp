@@ -1,0 +1,72 @@
+// A core's controller: one SC_THREAD that walks the core's task list of each
+// step and accounts for every cycle of it.
+//
+// Per task: issue the loads of upcoming tasks while buffer slots and capacity
+// allow (prefetch = double buffering with two slots), wait for this task's
+// loads, run its MAC tile, free its slot, hand its element-wise and rounding
+// work to the SFU and rounders (which run beside the next tiles) and let the
+// DMA issue its stores once that work is done. At the end of a step it waits
+// for the SFU/rounders and the stores, then for all cores (barrier).
+//
+// Accounting: every wait is attributed, so per step busy + stalls == cycles:
+//  busy          MAC array computing (stall-free systolic cycles);
+//  dram/interconnect/scratchpad  waiting for loads or end-of-step stores, by
+//                the resource that limited the last transfer to complete;
+//                scratchpad also when operand reads slowed a tile;
+//  sfu           waiting for the SFU/rounders to take or finish work;
+//  dependency    waiting at the barrier for other cores.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <systemc>
+
+#include "models/compute/mac_array.hpp"
+#include "models/compute/sfu.hpp"
+#include "models/compute/stochastic_rounder.hpp"
+#include "models/core/program.hpp"
+#include "models/core/stats.hpp"
+#include "models/core/step_barrier.hpp"
+#include "models/interconnect/dma.hpp"
+#include "models/memory/scratchpad.hpp"
+
+namespace lpt::core {
+
+struct CoreUnits {
+  Scratchpad& scratchpad;
+  MacArray& mac_array;
+  Sfu& sfu;
+  StochasticRounder& rounder;
+  Dma& dma;
+};
+
+class Controller : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(Controller);
+  Controller(sc_core::sc_module_name name, int core, int buffer_slots, const Program& program,
+             CoreUnits units, StepBarrier& barrier);
+
+  // One entry per finished step.
+  const std::vector<CoreStepStats>& step_stats() const { return step_stats_; }
+
+ private:
+  void run();  // SC_THREAD
+  void run_step(const std::vector<TileTask>& tasks, CoreStepStats& stats);
+  void issue_loads(const std::vector<TileTask>& tasks, std::size_t& next_to_load);
+  void wait_for(TransferBatch& batch, CoreStepStats& stats);
+  void wait_until(std::uint64_t cycle, StallCause cause, CoreStepStats& stats);
+  void add_unit_counters(CoreStepStats& stats, int sign) const;
+
+  int core_;
+  int buffer_slots_;
+  const Program& program_;
+  CoreUnits units_;
+  StepBarrier& barrier_;
+  std::vector<std::unique_ptr<TransferBatch>> load_batches_;  // one per buffer slot
+  TransferBatch store_batch_;
+  std::vector<CoreStepStats> step_stats_;
+};
+
+}  // namespace lpt::core

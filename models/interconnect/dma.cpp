@@ -1,0 +1,123 @@
+#include "models/interconnect/dma.hpp"
+
+#include <stdexcept>
+
+#include "models/core/cycles.hpp"
+
+namespace lpt::core {
+
+Dma::Dma(sc_core::sc_module_name name, const DmaParams& params, FlowNetwork& network,
+         Ring& ring, Dram& dram, const std::vector<Scratchpad*>& scratchpads)
+    : sc_core::sc_module(name),
+      max_outstanding_(params.max_outstanding),
+      network_(network),
+      ring_(ring),
+      dram_(dram),
+      scratchpads_(scratchpads),
+      in_flight_(static_cast<std::size_t>(params.max_outstanding), nullptr) {
+  for (int tag = max_outstanding_ - 1; tag >= 0; --tag) free_tags_.push_back(tag);
+  SC_THREAD(deferred_issuer);
+}
+
+void Dma::issue(std::span<const Transfer> transfers, TransferBatch& batch) {
+  for (const Transfer& transfer : transfers) {
+    ++batch.pending;
+    if (free_tags_.empty())
+      queued_.push_back({&transfer, &batch});
+    else
+      start_flow(transfer, batch);
+  }
+}
+
+void Dma::issue_at(std::uint64_t cycle, std::span<const Transfer> transfers,
+                   TransferBatch& batch) {
+  if (transfers.empty()) return;
+  if (cycle <= now_cycles()) {
+    issue(transfers, batch);
+    return;
+  }
+  if (cycle < last_deferred_cycle_) throw std::logic_error("Dma::issue_at: cycles must not decrease");
+  last_deferred_cycle_ = cycle;
+  // Count them now so a wait on the batch covers transfers not yet started.
+  batch.pending += static_cast<int>(transfers.size());
+  deferred_.push_back({cycle, transfers, &batch});
+  deferred_added_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Dma::deferred_issuer() {
+  for (;;) {
+    while (deferred_.empty()) wait(deferred_added_);
+    const Deferred next = deferred_.front();
+    const std::uint64_t now = now_cycles();
+    if (next.cycle > now) wait(cycles_to_time(next.cycle - now));
+    deferred_.pop_front();
+    next.batch->pending -= static_cast<int>(next.transfers.size());
+    issue(next.transfers, *next.batch);
+  }
+}
+
+void Dma::start_flow(const Transfer& transfer, TransferBatch& batch) {
+  const int tag = free_tags_.back();
+  free_tags_.pop_back();
+  in_flight_[tag] = &batch;
+
+  const int memory_stop = ring_.stops() - 1;
+  const bool from_dram = transfer.src.kind == Endpoint::Kind::kDram;
+  const bool to_dram = transfer.dst.kind == Endpoint::Kind::kDram;
+  path_.clear();
+  int from_stop = memory_stop;
+  if (from_dram) {
+    path_.push_back(dram_.resource());
+    dram_.count_read(transfer.bytes);
+    dram_read_bytes_ += transfer.bytes;
+  } else {
+    Scratchpad& source = *scratchpads_.at(transfer.src.core);
+    path_.push_back(source.port_resource());
+    source.count_read(transfer.bytes);
+    from_stop = transfer.src.core;
+  }
+  const int to_stop = to_dram ? memory_stop : transfer.dst.core;
+  const int hops = ring_.route(from_stop, to_stop, path_);
+  if (to_dram) {
+    path_.push_back(dram_.resource());
+    dram_.count_write(transfer.bytes);
+    dram_write_bytes_ += transfer.bytes;
+  } else {
+    Scratchpad& destination = *scratchpads_.at(transfer.dst.core);
+    path_.push_back(destination.port_resource());
+    destination.count_write(transfer.bytes);
+  }
+  ring_byte_hops_ += transfer.bytes * static_cast<std::uint64_t>(hops);
+
+  FlowSpec spec;
+  spec.path = path_;
+  spec.bytes = transfer.bytes;
+  spec.latency_cycles = static_cast<std::uint64_t>(hops) * ring_.hop_latency_cycles();
+  spec.latency_class = ResourceClass::kInterconnect;
+  if (from_dram || to_dram) {
+    spec.latency_cycles += dram_.latency_cycles();
+    spec.latency_class = ResourceClass::kDram;
+  }
+  spec.listener = this;
+  spec.tag = static_cast<std::uint64_t>(tag);
+  network_.start(spec);
+}
+
+void Dma::on_flow_done(std::uint64_t tag, const FlowResult& result) {
+  TransferBatch& batch = *in_flight_[tag];
+  in_flight_[tag] = nullptr;
+  free_tags_.push_back(static_cast<int>(tag));
+  ++transfers_completed_;
+  if (result.end_cycle >= batch.last_end_cycle) {
+    batch.last_end_cycle = result.end_cycle;
+    batch.limiter = result.limiter;
+  }
+  if (--batch.pending == 0) batch.done.notify(sc_core::SC_ZERO_TIME);
+  if (!queued_.empty()) {
+    const Queued next = queued_.front();
+    queued_.pop_front();
+    start_flow(*next.transfer, *next.batch);
+  }
+}
+
+}  // namespace lpt::core

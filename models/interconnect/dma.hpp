@@ -1,0 +1,84 @@
+// A core's DMA engine: turns a task's loads and stores into flows (source
+// resource, ring links, destination resource, path latency), keeps at most
+// max_outstanding of them in flight and queues the rest in order. Transfers
+// are grouped in batches so the controller can wait for "all loads of task i".
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <vector>
+
+#include <systemc>
+
+#include "models/core/chip_params.hpp"
+#include "models/core/program.hpp"
+#include "models/interconnect/flow_network.hpp"
+#include "models/interconnect/ring.hpp"
+#include "models/memory/dram.hpp"
+#include "models/memory/scratchpad.hpp"
+
+namespace lpt::core {
+
+// Transfers the controller waits for together. `limiter` is that of the
+// transfer that completed last, i.e. what the wait was spent on.
+struct TransferBatch {
+  int pending = 0;
+  std::uint64_t last_end_cycle = 0;
+  FlowLimiter limiter = FlowLimiter::kRateCap;
+  sc_core::sc_event done;
+};
+
+class Dma : public sc_core::sc_module, public FlowListener {
+ public:
+  SC_HAS_PROCESS(Dma);
+  // `scratchpads` (every core's, by index) is read only during simulation, so
+  // it may still be filling while the cores are elaborated.
+  Dma(sc_core::sc_module_name name, const DmaParams& params, FlowNetwork& network,
+      Ring& ring, Dram& dram, const std::vector<Scratchpad*>& scratchpads);
+
+  // Starts (or queues) the transfers now. They must outlive their completion.
+  void issue(std::span<const Transfer> transfers, TransferBatch& batch);
+  // The same at a later cycle (stores after post-processing); counts them in
+  // the batch at once. Cycles must not decrease from call to call.
+  void issue_at(std::uint64_t cycle, std::span<const Transfer> transfers, TransferBatch& batch);
+
+  std::uint64_t transfers_completed() const { return transfers_completed_; }
+  std::uint64_t dram_read_bytes() const { return dram_read_bytes_; }
+  std::uint64_t dram_write_bytes() const { return dram_write_bytes_; }
+  std::uint64_t ring_byte_hops() const { return ring_byte_hops_; }
+
+  void on_flow_done(std::uint64_t tag, const FlowResult& result) override;
+
+ private:
+  struct Queued {
+    const Transfer* transfer;
+    TransferBatch* batch;
+  };
+  struct Deferred {
+    std::uint64_t cycle;
+    std::span<const Transfer> transfers;
+    TransferBatch* batch;
+  };
+  void start_flow(const Transfer& transfer, TransferBatch& batch);
+  void deferred_issuer();  // SC_THREAD
+
+  int max_outstanding_;
+  FlowNetwork& network_;
+  Ring& ring_;
+  Dram& dram_;
+  const std::vector<Scratchpad*>& scratchpads_;
+  std::vector<TransferBatch*> in_flight_;  // by flow tag; null when free
+  std::vector<int> free_tags_;
+  std::deque<Queued> queued_;
+  std::deque<Deferred> deferred_;
+  std::uint64_t last_deferred_cycle_ = 0;
+  sc_core::sc_event deferred_added_;
+  std::vector<ResourceId> path_;  // reused for every flow
+  std::uint64_t transfers_completed_ = 0;
+  std::uint64_t dram_read_bytes_ = 0;
+  std::uint64_t dram_write_bytes_ = 0;
+  std::uint64_t ring_byte_hops_ = 0;
+};
+
+}  // namespace lpt::core

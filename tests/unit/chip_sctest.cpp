@@ -1,0 +1,274 @@
+// Whole-chip runs on small programs whose timing is known by hand. SystemC
+// allows one simulation per process, so tests that compare two designs build
+// two independent chips side by side and simulate them together.
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "models/compute/systolic_timing.hpp"
+#include "models/core/chip.hpp"
+
+namespace lpt::core {
+namespace {
+
+constexpr double kUnbounded = 1e12;  // bytes per cycle: any transfer takes 0 cycles
+
+// 4x4 output-stationary cores, 1 MAC per PE per cycle, memory system so wide
+// and fast that only the MAC array and the SFU take time.
+ChipParams ideal_chip(int cores) {
+  ChipParams p;
+  p.cores = cores;
+  p.clock_ghz = 1.0;
+  p.core.mac_array = {4, 4, Dataflow::kOutputStationary, false, {{"fp16", 1}}};
+  p.core.accumulator = {{"fp32"}, 16};
+  p.core.rounder = {4, 8};
+  p.core.sfu = {4, {1.0, 0.25, 0.25}};
+  p.core.scratchpad = {64, 4, 1, static_cast<std::int64_t>(kUnbounded), 2};
+  p.core.dma = {8};
+  p.interconnect = {"ring", true, static_cast<std::int64_t>(kUnbounded), 0};
+  p.dram = {1, kUnbounded, 0};
+  return p;
+}
+
+MacTile mac_tile(std::uint64_t m, std::uint64_t n, std::uint64_t k) {
+  MacTile t;
+  t.m = m, t.n = n, t.k = k;
+  t.operand_bytes_a = t.operand_bytes_b = 2;
+  return t;
+}
+
+Transfer dram_to(int core, std::uint64_t bytes) {
+  return {Endpoint::dram(), Endpoint::core_at(core), bytes};
+}
+Transfer to_dram(int core, std::uint64_t bytes) {
+  return {Endpoint::core_at(core), Endpoint::dram(), bytes};
+}
+
+TileTask gemm_task(int core, std::uint64_t load_bytes, const MacTile& tile,
+                   std::uint64_t store_bytes = 0) {
+  TileTask task;
+  task.loads = {dram_to(core, load_bytes)};
+  task.mac = tile;
+  if (store_bytes > 0) task.stores = {to_dram(core, store_bytes)};
+  task.buffer_bytes = load_bytes;
+  return task;
+}
+
+Program one_step(std::vector<std::vector<TileTask>> tasks_per_core) {
+  Program program;
+  program.steps.push_back({"step", std::move(tasks_per_core)});
+  return program;
+}
+
+std::uint64_t accounted(const CoreStepStats& core) {
+  return std::accumulate(std::begin(core.stall_cycles), std::end(core.stall_cycles),
+                         core.busy_cycles);
+}
+
+void expect_accounting_adds_up(const RunStats& stats) {
+  std::uint64_t previous_end = 0;
+  for (std::size_t s = 0; s < stats.steps.size(); ++s) {
+    const StepStats& step = stats.steps[s];
+    EXPECT_EQ(step.start_cycle, previous_end) << "step " << s;
+    previous_end = step.end_cycle;
+    for (std::size_t c = 0; c < step.cores.size(); ++c)
+      EXPECT_EQ(accounted(step.cores[c]), step.cycles()) << "step " << s << " core " << c;
+  }
+  EXPECT_EQ(stats.total_cycles, previous_end);
+}
+
+TEST(Chip, ComputeBoundTileTakesExactlyItsSystolicCycles) {
+  const ChipParams params = ideal_chip(1);
+  const MacTile tile = mac_tile(8, 6, 20);
+  const Program program = one_step({{gemm_task(0, 4096, tile, 96)}});
+  const RunStats stats = run_program(params, program);
+  const std::uint64_t systolic = systolic_tile_timing(params.core.mac_array, tile).cycles;
+  ASSERT_EQ(stats.steps.size(), 1u);
+  EXPECT_EQ(stats.total_cycles, systolic);
+  const CoreStepStats& core = stats.steps[0].cores[0];
+  EXPECT_EQ(core.busy_cycles, systolic);
+  EXPECT_EQ(core.macs, 8u * 6 * 20);
+  EXPECT_EQ(core.dram_read_bytes, 4096u);
+  EXPECT_EQ(core.dram_write_bytes, 96u);
+  EXPECT_EQ(core.ring_bytes, (4096u + 96u) * 1);  // one hop each way on a 2-stop ring
+  EXPECT_EQ(core.scratchpad_write_bytes, 4096u);
+  EXPECT_EQ(core.scratchpad_read_bytes,
+            systolic_tile_timing(params.core.mac_array, tile).scratchpad_read_bytes() + 96u);
+  expect_accounting_adds_up(stats);
+  // A load, a MAC operand read and a store flow, and one tile.
+  EXPECT_EQ(stats.simulation_events, 4u);
+  EXPECT_THROW(run_program(params, program), std::logic_error);
+}
+
+TEST(Chip, MemoryBoundTaskDoublesWhenDramBandwidthHalves) {
+  ChipParams fast = ideal_chip(1);
+  fast.dram.gb_per_s_per_channel = 16;  // 16 B/cycle at 1 GHz
+  ChipParams slow = fast;
+  slow.dram.gb_per_s_per_channel = 8;
+  const Program program = one_step({{gemm_task(0, 32768, mac_tile(4, 4, 4))}});
+  Chip fast_chip("fast", fast, program);
+  Chip slow_chip("slow", slow, program);
+  sc_core::sc_start();
+  const RunStats f = fast_chip.stats(), s = slow_chip.stats();
+  // 32 KiB at 16 B/cycle = 2048 cycles, then a 14-cycle tile.
+  EXPECT_EQ(f.total_cycles, 2048u + 14);
+  EXPECT_EQ(s.total_cycles, 4096u + 14);
+  EXPECT_EQ(f.steps[0].cores[0].stall(StallCause::kDram), 2048u);
+  EXPECT_EQ(s.steps[0].cores[0].stall(StallCause::kDram), 4096u);
+  expect_accounting_adds_up(f);
+  expect_accounting_adds_up(s);
+}
+
+TEST(Chip, TwoCoresHalveAComputeBoundParallelStep) {
+  const MacTile tile = mac_tile(16, 16, 64);
+  std::vector<TileTask> eight;
+  for (int i = 0; i < 8; ++i) eight.push_back(gemm_task(0, 1024, tile, 512));
+  std::vector<TileTask> four_on_0(eight.begin(), eight.begin() + 4);
+  std::vector<TileTask> four_on_1;
+  for (int i = 0; i < 4; ++i) four_on_1.push_back(gemm_task(1, 1024, tile, 512));
+  const Program on_one = one_step({eight});
+  const Program on_two = one_step({four_on_0, four_on_1});
+  Chip one("one", ideal_chip(1), on_one);
+  Chip two("two", ideal_chip(2), on_two);
+  sc_core::sc_start();
+  const RunStats a = one.stats(), b = two.stats();
+  const std::uint64_t systolic = systolic_tile_timing(ideal_chip(1).core.mac_array, tile).cycles;
+  EXPECT_EQ(a.total_cycles, 8 * systolic);
+  EXPECT_EQ(b.total_cycles * 2, a.total_cycles);
+  expect_accounting_adds_up(a);
+  expect_accounting_adds_up(b);
+}
+
+TEST(Chip, DoubleBufferingOverlapsLoadsWithCompute) {
+  // Each task: a 1600-byte load at 16 B/cycle (100 cycles) and a 100-cycle
+  // tile (2*4 + 4 + 90 - 2). One DMA transfer at a time, so loads go in order.
+  ChipParams single = ideal_chip(1);
+  single.dram.gb_per_s_per_channel = 16;
+  single.core.dma.max_outstanding = 1;
+  single.core.scratchpad.buffer_slots = 1;
+  ChipParams twin = single;
+  twin.core.scratchpad.buffer_slots = 2;
+  std::vector<TileTask> tasks;
+  for (int i = 0; i < 8; ++i) tasks.push_back(gemm_task(0, 1600, mac_tile(4, 4, 90)));
+  const Program program = one_step({tasks});
+  Chip one_slot("one_slot", single, program);
+  Chip two_slots("two_slots", twin, program);
+  sc_core::sc_start();
+  const RunStats a = one_slot.stats(), b = two_slots.stats();
+  EXPECT_EQ(a.total_cycles, 8u * (100 + 100));  // N * (load + compute)
+  EXPECT_EQ(b.total_cycles, 100u + 8 * 100);    // first load + N * max(load, compute)
+  EXPECT_EQ(b.steps[0].cores[0].busy_cycles, 800u);
+  EXPECT_EQ(b.steps[0].cores[0].stall(StallCause::kDram), 100u);
+  expect_accounting_adds_up(a);
+  expect_accounting_adds_up(b);
+}
+
+TEST(Chip, BarrierWaitIsADependencyStall) {
+  const MacTile tile = mac_tile(8, 8, 32);
+  const std::uint64_t systolic = systolic_tile_timing(ideal_chip(2).core.mac_array, tile).cycles;
+  Program program = one_step({{gemm_task(0, 64, tile), gemm_task(0, 64, tile)},
+                              {gemm_task(1, 64, tile)}});
+  program.steps.push_back({"second", {{gemm_task(0, 64, tile)}, {}}});
+  const RunStats stats = run_program(ideal_chip(2), program);
+  ASSERT_EQ(stats.steps.size(), 2u);
+  EXPECT_EQ(stats.steps[0].cycles(), 2 * systolic);
+  EXPECT_EQ(stats.steps[0].cores[1].stall(StallCause::kDependency), systolic);
+  EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kDependency), 0u);
+  // A core with nothing to do waits the whole step.
+  EXPECT_EQ(stats.steps[1].cores[1].stall(StallCause::kDependency), systolic);
+  EXPECT_EQ(stats.total_cycles, 3 * systolic);
+  expect_accounting_adds_up(stats);
+}
+
+TEST(Chip, SfuWorkOverlapsTheNextTileAndStallsWhenItIsTheBottleneck) {
+  // 4 lanes x 1 ALU op: 400 ops take 100 cycles; the tile takes 100 cycles.
+  // Tile i+1 overlaps SFU work i, so 4 tasks take 4 x 100 + the last SFU 100.
+  // With 800 ops (200 cycles) the SFU is the bottleneck: 100 + 4 x 200.
+  auto tasks_with_ops = [](std::uint64_t ops) {
+    std::vector<TileTask> tasks;
+    for (int i = 0; i < 4; ++i) {
+      TileTask task = gemm_task(0, 256, mac_tile(4, 4, 90), 64);
+      task.sfu.alu = ops;
+      tasks.push_back(task);
+    }
+    return tasks;
+  };
+  const Program balanced = one_step({tasks_with_ops(400)});
+  const Program sfu_bound = one_step({tasks_with_ops(800)});
+  Chip a("balanced", ideal_chip(1), balanced);
+  Chip b("sfu_bound", ideal_chip(1), sfu_bound);
+  sc_core::sc_start();
+  const RunStats sa = a.stats(), sb = b.stats();
+  EXPECT_EQ(sa.total_cycles, 4u * 100 + 100);
+  EXPECT_EQ(sa.steps[0].cores[0].stall(StallCause::kSfu), 100u);
+  EXPECT_EQ(sa.steps[0].cores[0].sfu_busy_cycles, 400u);
+  EXPECT_EQ(sa.steps[0].cores[0].sfu_ops, 1600u);
+  EXPECT_EQ(sb.total_cycles, 100u + 4 * 200);
+  EXPECT_EQ(sb.steps[0].cores[0].stall(StallCause::kSfu), 100u + 4 * 200 - 400);
+  expect_accounting_adds_up(sa);
+  expect_accounting_adds_up(sb);
+}
+
+TEST(Chip, RoundersArePipelinedLikeTheSfu) {
+  ChipParams params = ideal_chip(1);
+  TileTask update;  // a weight update: no MAC work, 4096 elements rounded
+  update.loads = {dram_to(0, 1024)};
+  update.rounded_elements = 4096;
+  update.stores = {to_dram(0, 1024)};
+  update.buffer_bytes = 1024;
+  const RunStats stats = run_program(params, one_step({{update}}));
+  EXPECT_EQ(stats.total_cycles, 4096u / 4);
+  EXPECT_EQ(stats.steps[0].cores[0].rounded_elements, 4096u);
+  EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kSfu), 1024u);
+  expect_accounting_adds_up(stats);
+}
+
+TEST(Chip, NarrowScratchpadPortsSlowTheTile) {
+  // Tile reads (A 4x90 + B 90x4) x 2 bytes = 1440 B in 100 systolic cycles;
+  // 7.2 B/cycle are needed but the ports give 4: it takes 360 cycles.
+  ChipParams params = ideal_chip(1);
+  params.core.scratchpad.bytes_per_cycle_per_port = 4;
+  TileTask task;
+  task.mac = mac_tile(4, 4, 90);
+  const RunStats stats = run_program(params, one_step({{task}}));
+  EXPECT_EQ(stats.total_cycles, 360u);
+  EXPECT_EQ(stats.steps[0].cores[0].busy_cycles, 100u);
+  EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kScratchpad), 260u);
+  expect_accounting_adds_up(stats);
+}
+
+TEST(Chip, CoresContendForDramAndTheRing) {
+  // Two cores load 8000 B each from a 16 B/cycle DRAM: shared, both take 1000
+  // cycles; the ring's hop latency and DRAM latency come on top.
+  ChipParams params = ideal_chip(2);
+  params.dram.gb_per_s_per_channel = 16;
+  params.dram.latency_ns = 50;
+  params.interconnect.hop_latency_cycles = 3;
+  const Program program =
+      one_step({{gemm_task(0, 8000, mac_tile(1, 1, 1))}, {gemm_task(1, 8000, mac_tile(1, 1, 1))}});
+  const RunStats stats = run_program(params, program);
+  // Memory stop 2: core 0 is one hop clockwise (2 -> 0), core 1 one hop counter-clockwise.
+  const std::uint64_t tile = systolic_tile_timing(params.core.mac_array, mac_tile(1, 1, 1)).cycles;
+  EXPECT_EQ(stats.total_cycles, 1000u + 50 + 3 + tile);
+  EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kDram), 1000u + 50 + 3);
+  EXPECT_EQ(stats.steps[0].cores[1].ring_bytes, 8000u);
+  expect_accounting_adds_up(stats);
+}
+
+TEST(Chip, ProgramsThatDoNotFitAreRejected) {
+  const ChipParams params = ideal_chip(2);
+  EXPECT_THROW(validate_program(params, one_step({{}})), std::invalid_argument);
+  TileTask too_big;
+  too_big.buffer_bytes = params.core.scratchpad.size_bytes() + 1;
+  EXPECT_THROW(validate_program(params, one_step({{too_big}, {}})), std::invalid_argument);
+  TileTask elsewhere;
+  elsewhere.loads = {dram_to(5, 64)};
+  EXPECT_THROW(validate_program(params, one_step({{elsewhere}, {}})), std::invalid_argument);
+  TileTask dram_copy;
+  dram_copy.loads = {{Endpoint::dram(), Endpoint::dram(), 64}};
+  EXPECT_THROW(validate_program(params, one_step({{dram_copy}, {}})), std::invalid_argument);
+  EXPECT_NO_THROW(validate_program(params, one_step({{gemm_task(0, 64, mac_tile(4, 4, 4))}, {}})));
+}
+
+}  // namespace
+}  // namespace lpt::core
