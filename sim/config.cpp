@@ -1,0 +1,148 @@
+#include "sim/config.hpp"
+
+#include <algorithm>
+
+#include "sim/format_json.hpp"
+
+namespace lpt {
+
+namespace {
+
+constexpr std::array<std::string_view, 3> kGemmPhaseKeys = {"fwd", "bwd", "wgrad"};
+
+GemmPrecision parse_gemm_precision(const JsonReader& in) {
+  GemmPrecision p;
+  p.a = num::format_from_json(in.at("a"));
+  p.b = num::format_from_json(in.at("b"));
+  p.accumulator = num::format_from_json(in.at("accumulator"));
+  p.output = num::format_from_json(in.at("output"));
+  in.finish();
+  return p;
+}
+
+std::array<std::optional<GemmPrecision>, 3> parse_overrides(const JsonReader& in) {
+  std::array<std::optional<GemmPrecision>, 3> out;
+  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i)
+    if (auto r = in.find(kGemmPhaseKeys[i])) out[i] = parse_gemm_precision(*r);
+  in.finish();
+  return out;
+}
+
+UpdatePrecision parse_update(const JsonReader& in) {
+  UpdatePrecision u;
+  u.weights = num::format_from_json(in.at("weights"));
+  u.optimizer_state = num::format_from_json(in.at("optimizer_state"));
+  u.optimizer = in.at("optimizer").choice<Optimizer>(
+      {{"sgd_momentum", Optimizer::kSgdMomentum}, {"adam", Optimizer::kAdam}});
+  u.stochastic_rounding = in.at("rounding").one_of({"stochastic", "nearest"}) == "stochastic";
+  in.finish();
+  return u;
+}
+
+PrecisionPolicy parse_precision(const JsonReader& in) {
+  PrecisionPolicy p;
+  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i)
+    p.gemm[i] = parse_gemm_precision(in.at(kGemmPhaseKeys[i]));
+  p.update = parse_update(in.at("update"));
+  if (auto r = in.find("first_layer")) p.first_layer = parse_overrides(*r);
+  if (auto r = in.find("last_layer")) p.last_layer = parse_overrides(*r);
+  in.finish();
+  return p;
+}
+
+// The policy may only ask for what the chip has.
+void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
+                        const std::string& where, const core::ChipParams& chip) {
+  const auto& rates = chip.core.mac_array.macs_per_pe_per_cycle;
+  const auto& accumulators = chip.core.accumulator.formats;
+  const auto known = [&] {
+    std::string s;
+    for (const auto& [name, rate] : rates) s += (s.empty() ? "" : ", ") + name;
+    return s;
+  };
+  for (const auto* operand : {&p.a, &p.b}) {
+    if (!rates.count(operand->name))
+      throw InputError("", precision_in.path() + where + (operand == &p.a ? "/a" : "/b"),
+                       "format \"" + operand->name +
+                           "\" is not run by the MAC array (/chip/core/mac_array/"
+                           "macs_per_pe_per_cycle lists: " + known() + ")");
+  }
+  if (std::find(accumulators.begin(), accumulators.end(), p.accumulator.name) ==
+      accumulators.end())
+    throw InputError("", precision_in.path() + where + "/accumulator",
+                     "format \"" + p.accumulator.name +
+                         "\" is not one of /chip/core/accumulator/formats");
+}
+
+}  // namespace
+
+const GemmPrecision& PrecisionPolicy::for_gemm(Phase formats_of, LayerPosition position) const {
+  const auto i = static_cast<std::size_t>(formats_of);
+  if (position == LayerPosition::kFirst && first_layer[i]) return *first_layer[i];
+  if (position == LayerPosition::kLast && last_layer[i]) return *last_layer[i];
+  return gemm[i];
+}
+
+AcceleratorConfig parse_config(const JsonReader& in) {
+  AcceleratorConfig c;
+  c.name = in.at("name").string();
+  if (auto d = in.find("description")) c.description = d->string();
+  from_json(in.at("chip"), c.chip);
+  const JsonReader precision_in = in.at("precision");
+  c.precision = parse_precision(precision_in);
+  in.finish();
+
+  for (const auto& [name, rate] : c.chip.core.mac_array.macs_per_pe_per_cycle)
+    if (!num::find_format(name))
+      throw InputError("", "/chip/core/mac_array/macs_per_pe_per_cycle/" + name,
+                       "unknown format name; `lptsim numerics formats` lists them");
+  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i) {
+    const std::string phase = "/" + std::string(kGemmPhaseKeys[i]);
+    check_against_chip(precision_in, c.precision.gemm[i], phase, c.chip);
+    if (c.precision.first_layer[i])
+      check_against_chip(precision_in, *c.precision.first_layer[i], "/first_layer" + phase, c.chip);
+    if (c.precision.last_layer[i])
+      check_against_chip(precision_in, *c.precision.last_layer[i], "/last_layer" + phase, c.chip);
+  }
+  return c;
+}
+
+AcceleratorConfig load_config(const std::filesystem::path& file) {
+  return parse_json_file<AcceleratorConfig>(file,
+                                            [](const JsonReader& in) { return parse_config(in); });
+}
+
+namespace {
+
+nlohmann::json gemm_json(const GemmPrecision& p) {
+  return {{"a", p.a}, {"b", p.b}, {"accumulator", p.accumulator}, {"output", p.output}};
+}
+
+nlohmann::json overrides_json(const std::array<std::optional<GemmPrecision>, 3>& o) {
+  nlohmann::json out = nlohmann::json::object();
+  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i)
+    if (o[i]) out[std::string(kGemmPhaseKeys[i])] = gemm_json(*o[i]);
+  return out;
+}
+
+}  // namespace
+
+void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
+  nlohmann::json precision;
+  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i)
+    precision[std::string(kGemmPhaseKeys[i])] = gemm_json(config.precision.gemm[i]);
+  const auto& u = config.precision.update;
+  precision["update"] = {
+      {"weights", u.weights},
+      {"optimizer_state", u.optimizer_state},
+      {"optimizer", u.optimizer == Optimizer::kAdam ? "adam" : "sgd_momentum"},
+      {"rounding", u.stochastic_rounding ? "stochastic" : "nearest"}};
+  precision["first_layer"] = overrides_json(config.precision.first_layer);
+  precision["last_layer"] = overrides_json(config.precision.last_layer);
+  out = {{"name", config.name},
+         {"description", config.description},
+         {"chip", config.chip},
+         {"precision", precision}};
+}
+
+}  // namespace lpt

@@ -1,0 +1,59 @@
+// The accelerator config: the chip (models/core/chip_params.hpp) plus the
+// precision policy that says which number formats each training phase uses.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/common/json_reader.hpp"
+#include "models/core/chip_params.hpp"
+#include "models/numerics/format.hpp"
+#include "sim/workload.hpp"
+
+namespace lpt {
+
+// Formats of one GEMM: operands A and B, the accumulator and the stored output.
+struct GemmPrecision {
+  num::FormatSpec a, b, accumulator, output;
+};
+
+struct UpdatePrecision {
+  num::FormatSpec weights;          // the stored weights (no FP32 master copy, as in Wang'18)
+  num::FormatSpec optimizer_state;  // momentum / Adam moments
+  Optimizer optimizer = Optimizer::kSgdMomentum;
+  bool stochastic_rounding = true;  // of the written weights and state
+};
+
+// Where a layer sits among the layers that have GEMMs: the first and last are
+// commonly kept in higher precision.
+enum class LayerPosition { kFirst, kMiddle, kLast };
+
+struct PrecisionPolicy {
+  std::array<GemmPrecision, 3> gemm;  // indexed by Phase::kFwd, kBwd, kWgrad
+  UpdatePrecision update;
+  // Per-phase overrides; a phase not given keeps the default.
+  std::array<std::optional<GemmPrecision>, 3> first_layer, last_layer;
+
+  const GemmPrecision& for_gemm(Phase formats_of, LayerPosition position) const;
+};
+
+struct AcceleratorConfig {
+  std::string name;
+  std::string description;
+  core::ChipParams chip;
+  PrecisionPolicy precision;
+};
+
+// Parses and validates a whole config, including cross-checks between the
+// chip and the policy (every operand format must be one the MAC array runs;
+// every accumulator format one the accumulator supports).
+AcceleratorConfig parse_config(const JsonReader& in);
+AcceleratorConfig load_config(const std::filesystem::path& file);
+
+void to_json(nlohmann::json& out, const AcceleratorConfig& config);
+
+}  // namespace lpt

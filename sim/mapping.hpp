@@ -1,0 +1,76 @@
+// Mapping: turns the expanded training work into the chip's Program. GEMMs are
+// split across cores and tiled to fit the scratchpad (with double buffering);
+// element-wise work is streamed through the SFUs in scratchpad-sized chunks.
+// Plain C++: the tile choice uses the same systolic timing as the MAC array.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "models/core/chip_params.hpp"
+#include "models/core/program.hpp"
+#include "sim/config.hpp"
+#include "sim/workload.hpp"
+
+namespace lpt {
+
+// Element sizes and MAC rate of one GEMM, resolved from the precision policy.
+struct GemmFormats {
+  int a_bits = 8, b_bits = 8, accumulator_bits = 16, output_bits = 16;
+  int macs_per_pe_per_cycle = 1;
+  std::string a_name, b_name;  // for reports
+};
+
+enum class LoopOrder {
+  kResidentB,   // k fits: each B panel stays while A panels stream past it
+  kResidentA,   // k fits: each A panel stays while B panels stream past it
+  kStreamBoth,  // k split: both operands stream, the output tile accumulates
+};
+const char* to_string(LoopOrder order);
+
+struct GemmTiling {
+  std::int64_t tile_m = 0, tile_n = 0, tile_k = 0;
+  LoopOrder order = LoopOrder::kResidentB;
+  std::int64_t tiles_m = 0, tiles_n = 0, tiles_k = 0;
+  std::uint64_t dram_bytes = 0;        // estimated, all cores
+  std::uint64_t estimated_cycles = 0;  // the mapper's own estimate, for choosing
+};
+
+// Picks the tile shape and loop order that minimise the estimated time of the
+// GEMM on `cores` cores: max(compute, DRAM traffic / bandwidth) plus the first
+// load, among tiles that fit the scratchpad. Throws InputError-free
+// std::runtime_error if not even the smallest tile fits.
+GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& gemm,
+                              const GemmFormats& formats);
+
+// One step of a GEMM (one of its `repeats`): per-core task lists.
+core::Step map_gemm(const core::ChipParams& chip, const GemmWork& gemm,
+                    const GemmFormats& formats, const GemmTiling& tiling, std::string label);
+
+// One step of streaming element-wise work, split evenly across the cores.
+core::Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& work,
+                           int element_bits, std::string label);
+
+// What each step of the program is, for the report.
+struct StepInfo {
+  std::size_t layer = 0;
+  Phase phase = Phase::kFwd;
+  std::string what;  // the GEMM label or "elementwise"
+  std::int64_t macs = 0;
+  int macs_per_pe_per_cycle = 0;  // 0 for element-wise steps
+  std::string tiling;             // e.g. "256x64x576 resident-B" (empty for element-wise)
+};
+
+struct MappedProgram {
+  core::Program program;
+  std::vector<StepInfo> steps;
+};
+
+// Phase order of one training step: FWD over the layers, then BWD and WGRAD of
+// each layer from the last to the first, then the weight update.
+MappedProgram map_training(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
+                           const std::set<Phase>& phases);
+
+}  // namespace lpt

@@ -1,0 +1,264 @@
+#include "sim/report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+namespace lpt {
+
+const char* to_string(core::StallCause cause) {
+  switch (cause) {
+    case core::StallCause::kDram: return "dram";
+    case core::StallCause::kInterconnect: return "interconnect";
+    case core::StallCause::kScratchpad: return "scratchpad";
+    case core::StallCause::kSfu: return "sfu";
+    case core::StallCause::kDependency: return "dependency";
+    case core::StallCause::kCount: break;
+  }
+  return "?";
+}
+
+void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes) {
+  const double cores = static_cast<double>(step.cores.size());
+  cycles += step.cycles();
+  steps += 1;
+  for (const auto& c : step.cores) {
+    busy_cycles += static_cast<double>(c.busy_cycles) / cores;
+    for (int s = 0; s < kStallCauses; ++s)
+      stall_cycles[static_cast<std::size_t>(s)] += static_cast<double>(c.stall_cycles[s]) / cores;
+    macs += static_cast<std::int64_t>(c.macs);
+    sfu_ops += c.sfu_ops;
+    rounded_elements += c.rounded_elements;
+    dram_read_bytes += c.dram_read_bytes;
+    dram_write_bytes += c.dram_write_bytes;
+    ring_byte_hops += c.ring_bytes;
+    scratchpad_read_bytes += c.scratchpad_read_bytes;
+    scratchpad_write_bytes += c.scratchpad_write_bytes;
+  }
+  if (info.macs_per_pe_per_cycle > 0)
+    peak_macs += static_cast<double>(step.cycles()) * cores * static_cast<double>(array_pes) *
+                 info.macs_per_pe_per_cycle;
+}
+
+namespace {
+
+void merge(Activity& into, const Activity& a) {
+  into.cycles += a.cycles;
+  into.busy_cycles += a.busy_cycles;
+  for (std::size_t s = 0; s < into.stall_cycles.size(); ++s) into.stall_cycles[s] += a.stall_cycles[s];
+  into.macs += a.macs;
+  into.peak_macs += a.peak_macs;
+  into.sfu_ops += a.sfu_ops;
+  into.rounded_elements += a.rounded_elements;
+  into.dram_read_bytes += a.dram_read_bytes;
+  into.dram_write_bytes += a.dram_write_bytes;
+  into.ring_byte_hops += a.ring_byte_hops;
+  into.scratchpad_read_bytes += a.scratchpad_read_bytes;
+  into.scratchpad_write_bytes += a.scratchpad_write_bytes;
+  into.steps += a.steps;
+}
+
+nlohmann::json activity_json(const Activity& a, double clock_ghz) {
+  nlohmann::json stalls;
+  for (int s = 0; s < kStallCauses; ++s)
+    stalls[to_string(static_cast<core::StallCause>(s))] = a.stall_cycles[static_cast<std::size_t>(s)];
+  const double seconds = static_cast<double>(a.cycles) / (clock_ghz * 1e9);
+  return {{"cycles", a.cycles},
+          {"seconds", seconds},
+          {"busy_cycles", a.busy_cycles},
+          {"stall_cycles", stalls},
+          {"macs", a.macs},
+          {"mac_utilisation", a.mac_utilisation()},
+          {"achieved_tflops", seconds > 0 ? 2.0 * static_cast<double>(a.macs) / seconds / 1e12 : 0.0},
+          {"sfu_ops", a.sfu_ops},
+          {"rounded_elements", a.rounded_elements},
+          {"bytes", {{"dram_read", a.dram_read_bytes},
+                     {"dram_write", a.dram_write_bytes},
+                     {"ring_byte_hops", a.ring_byte_hops},
+                     {"scratchpad_read", a.scratchpad_read_bytes},
+                     {"scratchpad_write", a.scratchpad_write_bytes}}},
+          {"steps", a.steps}};
+}
+
+}  // namespace
+
+double RunReport::achieved_tflops() const {
+  return 2.0 * static_cast<double>(total.macs) / seconds() / 1e12;
+}
+
+RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
+                       const std::vector<LayerWork>& layers, const MappedProgram& mapped,
+                       const core::RunStats& stats, const std::vector<Phase>& phases) {
+  RunReport r;
+  r.tool_version = LPTSIM_VERSION;
+  r.config = config;
+  r.network = trace.network;
+  r.batch = trace.batch;
+  r.phases = phases;
+  r.clock_ghz = config.chip.clock_ghz;
+  const auto& array = config.chip.core.mac_array;
+  const std::int64_t pes = static_cast<std::int64_t>(array.rows) * array.cols;
+  const auto& fwd = config.precision.gemm[static_cast<int>(Phase::kFwd)];
+  const int peak_rate = std::min(array.macs_per_pe_per_cycle.at(fwd.a.name),
+                                 array.macs_per_pe_per_cycle.at(fwd.b.name));
+  r.peak_tflops = 2.0 * config.chip.cores * static_cast<double>(pes) * peak_rate *
+                  config.chip.clock_ghz * 1e9 / 1e12;
+  r.simulation_events = stats.simulation_events;
+
+  // Rows in program order of first appearance: forward layers first, then the
+  // backward pass from the last layer, then the update.
+  std::map<std::pair<std::size_t, Phase>, std::size_t> row_of;
+  for (std::size_t s = 0; s < mapped.steps.size(); ++s) {
+    const StepInfo& info = mapped.steps[s];
+    const auto key = std::make_pair(info.layer, info.phase);
+    auto it = row_of.find(key);
+    if (it == row_of.end()) {
+      LayerPhaseRow row;
+      row.layer = info.layer;
+      row.name = layers[info.layer].name;
+      row.type = layers[info.layer].type;
+      row.phase = info.phase;
+      it = row_of.emplace(key, r.rows.size()).first;
+      r.rows.push_back(std::move(row));
+    }
+    LayerPhaseRow& row = r.rows[it->second];
+    if (!info.tiling.empty() && row.tiling.find(info.tiling) == std::string::npos)
+      row.tiling += (row.tiling.empty() ? "" : ";") + info.tiling;
+    row.activity.add(stats.steps[s], info, pes);
+  }
+  for (const auto& row : r.rows) {
+    merge(r.per_phase[static_cast<std::size_t>(row.phase)], row.activity);
+    merge(r.total, row.activity);
+  }
+  r.total.cycles = stats.total_cycles;
+  return r;
+}
+
+nlohmann::json to_json(const RunReport& r) {
+  nlohmann::json out;
+  out["tool"] = {{"name", "lptsim"}, {"version", r.tool_version}};
+  out["inputs"] = {{"config_file", r.config_file}, {"trace_file", r.trace_file}};
+  out["config"] = r.config;
+  nlohmann::json phases = nlohmann::json::array();
+  for (Phase p : r.phases) phases.push_back(to_string(p));
+  out["workload"] = {{"network", r.network}, {"batch", r.batch}, {"phases", phases}};
+  out["totals"] = activity_json(r.total, r.clock_ghz);
+  out["totals"]["peak_tflops"] = r.peak_tflops;
+  out["totals"]["samples_per_second"] = r.samples_per_second();
+  nlohmann::json per_phase;
+  for (Phase p : r.phases) per_phase[to_string(p)] = activity_json(r.per_phase[static_cast<std::size_t>(p)], r.clock_ghz);
+  out["phases"] = per_phase;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& row : r.rows) {
+    nlohmann::json j = activity_json(row.activity, r.clock_ghz);
+    j["layer_index"] = row.layer;
+    j["layer"] = row.name;
+    j["type"] = row.type;
+    j["phase"] = to_string(row.phase);
+    j["tiling"] = row.tiling;
+    rows.push_back(std::move(j));
+  }
+  out["layers"] = std::move(rows);
+  out["simulator"] = {{"wall_seconds", r.wall_seconds}, {"events", r.simulation_events}};
+  return out;
+}
+
+namespace {
+
+const char* kCsvHeader =
+    "cycles,busy_cycles,stall_dram,stall_interconnect,stall_scratchpad,stall_sfu,"
+    "stall_dependency,macs,mac_utilisation,sfu_ops,dram_read_bytes,dram_write_bytes,"
+    "ring_byte_hops,scratchpad_read_bytes,scratchpad_write_bytes";
+
+void write_activity_csv(const Activity& a, std::ostream& out) {
+  char buffer[512];
+  std::snprintf(buffer, sizeof buffer, "%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%lld,%.6f,%llu,%llu,%llu,%llu,%llu,%llu",
+                static_cast<unsigned long long>(a.cycles), a.busy_cycles, a.stall_cycles[0],
+                a.stall_cycles[1], a.stall_cycles[2], a.stall_cycles[3], a.stall_cycles[4],
+                static_cast<long long>(a.macs), a.mac_utilisation(),
+                static_cast<unsigned long long>(a.sfu_ops),
+                static_cast<unsigned long long>(a.dram_read_bytes),
+                static_cast<unsigned long long>(a.dram_write_bytes),
+                static_cast<unsigned long long>(a.ring_byte_hops),
+                static_cast<unsigned long long>(a.scratchpad_read_bytes),
+                static_cast<unsigned long long>(a.scratchpad_write_bytes));
+  out << buffer;
+}
+
+}  // namespace
+
+void write_layers_csv(const RunReport& r, std::ostream& out) {
+  out << "layer_index,layer,type,phase," << kCsvHeader << ",tiling\n";
+  for (const auto& row : r.rows) {
+    out << row.layer << ',' << row.name << ',' << row.type << ',' << to_string(row.phase) << ',';
+    write_activity_csv(row.activity, out);
+    out << ",\"" << row.tiling << "\"\n";
+  }
+}
+
+void write_phases_csv(const RunReport& r, std::ostream& out) {
+  out << "phase," << kCsvHeader << '\n';
+  for (Phase p : r.phases) {
+    out << to_string(p) << ',';
+    write_activity_csv(r.per_phase[static_cast<std::size_t>(p)], out);
+    out << '\n';
+  }
+  out << "total,";
+  write_activity_csv(r.total, out);
+  out << '\n';
+}
+
+namespace {
+
+void print_row(std::ostream& out, const std::string& name, const Activity& a) {
+  char buffer[256];
+  const double c = a.cycles ? static_cast<double>(a.cycles) : 1.0;
+  const auto pct = [&](double v) { return 100.0 * v / c; };
+  std::snprintf(buffer, sizeof buffer, "%-28s %14llu %6.1f%% %6.1f%% %6.1f%% %6.1f%% %6.1f%% %6.1f%% %7.1f%%\n",
+                name.c_str(), static_cast<unsigned long long>(a.cycles), pct(a.busy_cycles),
+                pct(a.stall_cycles[0]), pct(a.stall_cycles[1]), pct(a.stall_cycles[2]),
+                pct(a.stall_cycles[3]), pct(a.stall_cycles[4]), 100.0 * a.mac_utilisation());
+  out << buffer;
+}
+
+void print_header(std::ostream& out, const char* first) {
+  char buffer[256];
+  std::snprintf(buffer, sizeof buffer, "%-28s %14s %7s %7s %7s %7s %7s %7s %8s\n", first, "cycles",
+                "busy", "dram", "ring", "spad", "sfu", "dep", "MAC-util");
+  out << buffer;
+}
+
+}  // namespace
+
+void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers) {
+  char buffer[256];
+  out << "lptsim " << r.tool_version << ": " << r.network << ", batch " << r.batch << ", on "
+      << r.config.value("name", std::string("?")) << "\n\n";
+  print_header(out, "phase");
+  for (Phase p : r.phases) print_row(out, to_string(p), r.per_phase[static_cast<std::size_t>(p)]);
+  print_row(out, "total", r.total);
+
+  std::vector<const LayerPhaseRow*> rows;
+  for (const auto& row : r.rows) rows.push_back(&row);
+  std::stable_sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) {
+    return a->activity.cycles > b->activity.cycles;
+  });
+  if (rows.size() > top_layers) rows.resize(top_layers);
+  out << "\nmost expensive layer phases (all in layers.csv):\n";
+  print_header(out, "layer/phase");
+  for (const auto* row : rows) print_row(out, row->name + "/" + to_string(row->phase), row->activity);
+
+  std::snprintf(buffer, sizeof buffer,
+                "\ncycles %llu  time %.3f ms  achieved %.2f of peak %.2f TFLOPS (%.1f%%)  "
+                "%.1f samples/s\n",
+                static_cast<unsigned long long>(r.total.cycles), r.seconds() * 1e3,
+                r.achieved_tflops(), r.peak_tflops, 100.0 * r.achieved_tflops() / r.peak_tflops,
+                r.samples_per_second());
+  out << buffer;
+  std::snprintf(buffer, sizeof buffer, "DRAM read %.1f MB, written %.1f MB\n",
+                static_cast<double>(r.total.dram_read_bytes) / 1e6,
+                static_cast<double>(r.total.dram_write_bytes) / 1e6);
+  out << buffer;
+}
+
+}  // namespace lpt

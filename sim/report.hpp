@@ -1,0 +1,86 @@
+// Turns the chip's measurements into the run report: per layer and phase, per
+// phase, and totals (docs/report-schema.md describes every field).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/core/stats.hpp"
+#include "sim/config.hpp"
+#include "sim/mapping.hpp"
+#include "sim/trace.hpp"
+#include "sim/workload.hpp"
+
+namespace lpt {
+
+inline constexpr int kStallCauses = static_cast<int>(core::StallCause::kCount);
+const char* to_string(core::StallCause cause);
+
+// Cycles and activity of one group of steps (a layer's phase, a whole phase,
+// or the whole run). Busy and stall cycles are means over the cores, so
+// busy + stalls == cycles.
+struct Activity {
+  std::uint64_t cycles = 0;
+  double busy_cycles = 0;
+  std::array<double, kStallCauses> stall_cycles{};
+  std::int64_t macs = 0;
+  double peak_macs = 0;  // what the arrays could have done in these cycles at the formats used
+  std::uint64_t sfu_ops = 0;
+  std::uint64_t rounded_elements = 0;
+  std::uint64_t dram_read_bytes = 0, dram_write_bytes = 0;
+  std::uint64_t ring_byte_hops = 0;
+  std::uint64_t scratchpad_read_bytes = 0, scratchpad_write_bytes = 0;
+  std::size_t steps = 0;
+
+  double mac_utilisation() const { return peak_macs > 0 ? static_cast<double>(macs) / peak_macs : 0; }
+  void add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes);
+};
+
+struct LayerPhaseRow {
+  std::size_t layer = 0;
+  std::string name, type;
+  Phase phase = Phase::kFwd;
+  std::string tiling;  // tile shapes of the GEMMs, ';'-separated
+  Activity activity;
+};
+
+struct RunReport {
+  std::string tool_version;
+  std::string config_file, trace_file;
+  nlohmann::json config;  // the resolved config
+  std::string network;
+  std::int64_t batch = 0;
+  std::vector<Phase> phases;
+  double clock_ghz = 0;
+  double peak_tflops = 0;  // at the default forward operand formats
+
+  std::vector<LayerPhaseRow> rows;
+  std::array<Activity, 4> per_phase;  // indexed by Phase
+  Activity total;
+
+  double seconds() const { return static_cast<double>(total.cycles) / (clock_ghz * 1e9); }
+  double achieved_tflops() const;
+  double samples_per_second() const { return static_cast<double>(batch) / seconds(); }
+
+  // Simulator performance, not part of the golden results.
+  double wall_seconds = 0;
+  std::uint64_t simulation_events = 0;
+};
+
+RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
+                       const std::vector<LayerWork>& layers, const MappedProgram& mapped,
+                       const core::RunStats& stats, const std::vector<Phase>& phases);
+
+nlohmann::json to_json(const RunReport& report);
+void write_layers_csv(const RunReport& report, std::ostream& out);
+void write_phases_csv(const RunReport& report, std::ostream& out);
+// The human summary: phases, the most expensive layers, totals.
+void print_summary(const RunReport& report, std::ostream& out, std::size_t top_layers = 10);
+
+}  // namespace lpt

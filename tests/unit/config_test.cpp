@@ -1,0 +1,106 @@
+#include "sim/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace lpt {
+namespace {
+
+std::string source_dir() {
+  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
+  return dir ? dir : LPTSIM_SOURCE_DIR;
+}
+
+nlohmann::json tiny() { return load_json_file(source_dir() + "/configs/tiny.json"); }
+
+void expect_error(const nlohmann::json& doc, const std::string& path, const std::string& fragment) {
+  try {
+    parse_config(JsonReader(doc, ""));
+    FAIL() << "accepted a bad config; expected an error at " << path;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.json_path(), path) << e.what();
+    EXPECT_NE(e.message().find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, ShippedConfigsLoad) {
+  for (const char* name : {"rapid-4core", "fp16-baseline", "tiny"}) {
+    const auto config = load_config(source_dir() + "/configs/" + name + ".json");
+    EXPECT_EQ(config.name, name);
+  }
+  const auto rapid = load_config(source_dir() + "/configs/rapid-4core.json");
+  EXPECT_EQ(rapid.chip.cores, 4);
+  EXPECT_EQ(rapid.precision.gemm[0].a.name, "hfp8_e4m3");
+  EXPECT_EQ(rapid.precision.gemm[1].a.name, "hfp8_e5m2");
+  EXPECT_EQ(rapid.precision.for_gemm(Phase::kFwd, LayerPosition::kFirst).a.name, "dlfloat16");
+  EXPECT_EQ(rapid.precision.for_gemm(Phase::kFwd, LayerPosition::kMiddle).a.name, "hfp8_e4m3");
+}
+
+TEST(Config, ResolvedConfigRoundTrips) {
+  const auto config = load_config(source_dir() + "/configs/rapid-4core.json");
+  const nlohmann::json written = config;
+  const auto again = parse_config(JsonReader(written, ""));
+  const nlohmann::json rewritten = again;
+  EXPECT_EQ(written, rewritten);
+}
+
+TEST(Config, RejectsUnknownAndMissingKeys) {
+  auto doc = tiny();
+  doc["precision"]["fwd"]["acumulator"] = "fp32";
+  expect_error(doc, "/precision/fwd/acumulator", "unknown key");
+  doc = tiny();
+  doc["precision"].erase("update");
+  expect_error(doc, "/precision/update", "missing required key");
+  doc = tiny();
+  doc["colour"] = "blue";
+  expect_error(doc, "/colour", "unknown key");
+}
+
+TEST(Config, RejectsFormatsTheChipDoesNotRun) {
+  auto doc = tiny();
+  doc["precision"]["bwd"]["a"] = "bf16";
+  expect_error(doc, "/precision/bwd/a", "not run by the MAC array");
+  doc = tiny();
+  doc["precision"]["wgrad"]["accumulator"] = "fp16";
+  expect_error(doc, "/precision/wgrad/accumulator", "accumulator/formats");
+  doc = tiny();
+  doc["precision"]["last_layer"]["fwd"]["b"] = "int8";
+  expect_error(doc, "/precision/last_layer/fwd/b", "not run by the MAC array");
+}
+
+TEST(Config, RejectsUnknownFormatNames) {
+  auto doc = tiny();
+  doc["precision"]["fwd"]["output"] = "fp9";
+  try {
+    parse_config(JsonReader(doc, ""));
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.json_path(), "/precision/fwd/output") << e.what();
+  }
+  doc = tiny();
+  doc["chip"]["core"]["mac_array"]["macs_per_pe_per_cycle"]["fp7"] = 2;
+  expect_error(doc, "/chip/core/mac_array/macs_per_pe_per_cycle/fp7", "unknown format");
+}
+
+TEST(Config, RejectsBadOptimizerAndRounding) {
+  auto doc = tiny();
+  doc["precision"]["update"]["optimizer"] = "lamb";
+  expect_error(doc, "/precision/update/optimizer", "sgd_momentum|adam");
+  doc = tiny();
+  doc["precision"]["update"]["rounding"] = 1;
+  expect_error(doc, "/precision/update/rounding", "expected a string");
+}
+
+TEST(Config, ErrorsNameTheFile) {
+  try {
+    load_config(source_dir() + "/traces/tiny-cnn.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(e.file().find("tiny-cnn.json"), std::string::npos);
+    EXPECT_EQ(e.json_path(), "/name");
+  }
+}
+
+}  // namespace
+}  // namespace lpt

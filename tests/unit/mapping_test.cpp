@@ -1,0 +1,146 @@
+#include "sim/mapping.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace lpt {
+namespace {
+
+std::string source_dir() {
+  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
+  return dir ? dir : LPTSIM_SOURCE_DIR;
+}
+
+AcceleratorConfig config(const char* name) {
+  return load_config(source_dir() + "/configs/" + name + ".json");
+}
+
+GemmFormats fp8_formats() {
+  GemmFormats f;
+  f.a_bits = f.b_bits = 8;
+  f.accumulator_bits = f.output_bits = 16;
+  f.macs_per_pe_per_cycle = 4;
+  return f;
+}
+
+struct Totals {
+  std::uint64_t macs = 0, loaded = 0, stored = 0, rounded = 0;
+  core::SfuWork sfu;
+  std::size_t busy_cores = 0;
+};
+
+Totals totals(const core::Step& step) {
+  Totals t;
+  for (const auto& tasks : step.tasks_per_core) {
+    if (!tasks.empty()) ++t.busy_cores;
+    for (const auto& task : tasks) {
+      if (!task.mac.empty()) t.macs += task.mac.macs();
+      for (const auto& l : task.loads) t.loaded += l.bytes;
+      for (const auto& s : task.stores) t.stored += s.bytes;
+      t.rounded += task.rounded_elements;
+      t.sfu.alu += task.sfu.alu, t.sfu.exp += task.sfu.exp, t.sfu.div_sqrt += task.sfu.div_sqrt;
+    }
+  }
+  return t;
+}
+
+// Every tiling the mapper may choose must cover the GEMM exactly once.
+void check_gemm_mapping(const core::ChipParams& chip, const GemmWork& g) {
+  const GemmFormats f = fp8_formats();
+  const GemmTiling tiling = choose_gemm_tiling(chip, g, f);
+  const core::Step step = map_gemm(chip, g, f, tiling, "test");
+  const Totals t = totals(step);
+  EXPECT_EQ(t.macs, static_cast<std::uint64_t>(g.macs())) << g.label;
+  EXPECT_EQ(t.stored, static_cast<std::uint64_t>(g.count * g.m * g.n * 2)) << g.label;
+  EXPECT_EQ(t.rounded, static_cast<std::uint64_t>(g.count * g.m * g.n)) << g.label;
+  // Both operands arrive at least once.
+  EXPECT_GE(t.loaded, static_cast<std::uint64_t>(g.count * (g.m * g.k + g.k * g.n))) << g.label;
+  // Each task's operands fit in the scratchpad with room for double buffering.
+  for (const auto& tasks : step.tasks_per_core)
+    for (const auto& task : tasks) EXPECT_LE(2 * task.buffer_bytes, chip.core.scratchpad.size_bytes());
+  const std::int64_t units = g.count * tiling.tiles_m * tiling.tiles_n;
+  EXPECT_EQ(t.busy_cores, static_cast<std::size_t>(std::min<std::int64_t>(units, chip.cores)));
+}
+
+TEST(Mapping, GemmTilesCoverTheWorkExactly) {
+  auto rapid = config("rapid-4core");
+  for (const GemmWork& g : {GemmWork{"conv", 32 * 56 * 56, 64, 576, 1, 1, Phase::kFwd},
+                            GemmWork{"wgrad", 576, 64, 32 * 56 * 56, 1, 1, Phase::kWgrad},
+                            GemmWork{"odd", 1001, 37, 333, 1, 1, Phase::kFwd},
+                            GemmWork{"depthwise", 2 * 8 * 8, 1, 9, 32, 1, Phase::kFwd},
+                            GemmWork{"tiny", 3, 2, 5, 1, 1, Phase::kFwd}})
+    check_gemm_mapping(rapid.chip, g);
+  auto tiny = config("tiny");
+  for (const GemmWork& g : {GemmWork{"big-k", 64, 64, 100000, 1, 1, Phase::kWgrad},
+                            GemmWork{"fc", 8, 10, 32, 1, 1, Phase::kFwd}})
+    check_gemm_mapping(tiny.chip, g);
+}
+
+TEST(Mapping, LargeReductionStreamsBothOperandsWhenPanelsDoNotFit) {
+  const auto tiny = config("tiny");  // 64 KiB scratchpad
+  const GemmWork g{"wgrad", 64, 64, 100000, 1, 1, Phase::kWgrad};
+  const GemmTiling t = choose_gemm_tiling(tiny.chip, g, fp8_formats());
+  EXPECT_EQ(t.order, LoopOrder::kStreamBoth);
+  EXPECT_LT(t.tile_k, g.k);
+}
+
+TEST(Mapping, ElementwiseSplitsEvenlyAndKeepsTotals) {
+  const auto rapid = config("rapid-4core");
+  ElementwiseWork w;
+  w.read_elements = 3'000'001;
+  w.write_elements = 1'000'000;
+  w.ops = {5'000'000, 1'000'000, 7};
+  w.rounded_elements = 999;
+  const core::Step step = map_elementwise(rapid.chip, w, 16, "eltwise");
+  const Totals t = totals(step);
+  EXPECT_EQ(t.loaded, 2u * 3'000'001);
+  EXPECT_EQ(t.stored, 2u * 1'000'000);
+  EXPECT_EQ(t.sfu.alu, 5'000'000u);
+  EXPECT_EQ(t.sfu.exp, 1'000'000u);
+  EXPECT_EQ(t.sfu.div_sqrt, 7u);
+  EXPECT_EQ(t.rounded, 999u);
+  EXPECT_EQ(t.busy_cores, 4u);
+  // Chunked for overlap: several tasks per core.
+  EXPECT_GE(step.tasks_per_core[0].size(), 4u);
+}
+
+TEST(Mapping, TrainingOrderAndPhaseSelection) {
+  const auto tiny = config("tiny");
+  const Trace trace = load_trace(source_dir() + "/traces/tiny-cnn.json");
+  const auto layers = expand_training(trace, {});
+  const std::set<Phase> all(kAllPhases.begin(), kAllPhases.end());
+  const MappedProgram mapped = map_training(layers, tiny, all);
+  ASSERT_EQ(mapped.steps.size(), mapped.program.steps.size());
+
+  // FWD in layer order, then BWD/WGRAD from the last layer down, then UPDATE.
+  std::size_t i = 0;
+  std::size_t last_layer = 0;
+  for (; i < mapped.steps.size() && mapped.steps[i].phase == Phase::kFwd; ++i) {
+    EXPECT_GE(mapped.steps[i].layer, last_layer);
+    last_layer = mapped.steps[i].layer;
+  }
+  last_layer = layers.size();
+  for (; i < mapped.steps.size() && mapped.steps[i].phase != Phase::kUpdate; ++i) {
+    EXPECT_LE(mapped.steps[i].layer, last_layer);
+    last_layer = mapped.steps[i].layer;
+  }
+  for (; i < mapped.steps.size(); ++i) EXPECT_EQ(mapped.steps[i].phase, Phase::kUpdate);
+
+  for (const auto& s : mapped.steps)
+    EXPECT_FALSE(s.layer == 0 && s.phase == Phase::kBwd) << "first layer has no backward-data";
+
+  // First and last GEMM layers run at the DLFloat16 rate (2), the others at HFP8 (4).
+  for (const auto& s : mapped.steps) {
+    if (s.macs_per_pe_per_cycle == 0) continue;
+    const bool edge = layers[s.layer].name == "conv1" || layers[s.layer].name == "fc";
+    EXPECT_EQ(s.macs_per_pe_per_cycle, edge ? 2 : 4) << layers[s.layer].name;
+  }
+
+  const MappedProgram forward = map_training(layers, tiny, {Phase::kFwd});
+  for (const auto& s : forward.steps) EXPECT_EQ(s.phase, Phase::kFwd);
+  EXPECT_LT(forward.steps.size(), mapped.steps.size());
+}
+
+}  // namespace
+}  // namespace lpt
