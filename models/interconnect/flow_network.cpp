@@ -27,7 +27,7 @@ FlowLimiter limiter_of(ResourceClass resource_class) {
 std::uint64_t cycles_to_drain(double remaining, double rate) {
   const double cycles = remaining / rate;
   if (cycles < 0.5) return 0;
-  return static_cast<std::uint64_t>(std::llround(std::min(cycles, 1e18)));
+  return static_cast<std::uint64_t>(std::min(cycles, 1e18) + 0.5);
 }
 
 }  // namespace
@@ -83,10 +83,13 @@ void FlowNetwork::start(const FlowSpec& spec) {
   if (spec.bytes == 0) {
     in_latency_.emplace(now + spec.latency_cycles, slot);
   } else {
+    // Rates are shared out once per delta cycle, in wake(), so that the many
+    // flows a controller or DMA starts at one instant cost one allocation.
     active_.push_back(slot);
-    allocate_rates();
+    rates_stale_ = true;
   }
-  schedule_wake(now);
+  wake_event_.cancel();
+  wake_event_.notify(sc_core::SC_ZERO_TIME);
 }
 
 void FlowNetwork::advance_to(std::uint64_t cycle) {
@@ -100,25 +103,28 @@ void FlowNetwork::advance_to(std::uint64_t cycle) {
   last_update_cycle_ = cycle;
 }
 
-void FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
+bool FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
   bool retired = false;
   for (std::size_t i = 0; i < active_.size();) {
     const Flow& flow = flows_[active_[i]];
     if (cycles_to_drain(flow.remaining, flow.rate) == 0) {
       in_latency_.emplace(cycle + flow.latency_cycles, active_[i]);
-      active_.erase(active_.begin() + static_cast<std::ptrdiff_t>(i));
+      active_[i] = active_.back();
+      active_.pop_back();
       retired = true;
     } else {
       ++i;
     }
   }
-  if (retired) allocate_rates();
+  if (retired) rates_stale_ = true;
+  return retired;
 }
 
 // Max-min fair rates by progressive filling: raise all unfrozen flows' rate
 // together until a resource saturates or a flow reaches its cap; freeze those
 // flows at that level and continue with the rest.
 void FlowNetwork::allocate_rates() {
+  rates_stale_ = false;
   touched_.clear();
   for (int slot : active_) {
     Flow& flow = flows_[slot];
@@ -205,21 +211,28 @@ FlowLimiter FlowNetwork::dominant_limiter(const Flow& flow) const {
 void FlowNetwork::wake() {
   const std::uint64_t now = now_cycles();
   advance_to(now);
-  retire_drained_flows(now);
-  finished_.clear();
-  while (!in_latency_.empty() && in_latency_.top().first <= now) {
-    finished_.push_back(in_latency_.top().second);
-    in_latency_.pop();
-  }
-  for (int slot : finished_) {
-    const Flow& flow = flows_[slot];
-    const FlowResult result{flow.start_cycle, now, dominant_limiter(flow)};
-    FlowListener* listener = flow.listener;
-    const std::uint64_t tag = flow.tag;
-    // Free the slot first: the listener may start the next flow in it.
-    free_slots_.push_back(slot);
-    ++flows_completed_;
-    listener->on_flow_done(tag, result);
+  // Retiring flows and the flows their listeners start at once (a DMA's next
+  // queued transfer) share one rate allocation per round.
+  for (;;) {
+    if (rates_stale_) allocate_rates();
+    const bool retired = retire_drained_flows(now);
+    const bool completions_due = !in_latency_.empty() && in_latency_.top().first <= now;
+    if (!retired && !completions_due) break;
+    finished_.clear();
+    while (!in_latency_.empty() && in_latency_.top().first <= now) {
+      finished_.push_back(in_latency_.top().second);
+      in_latency_.pop();
+    }
+    for (int slot : finished_) {
+      const Flow& flow = flows_[slot];
+      const FlowResult result{flow.start_cycle, now, dominant_limiter(flow)};
+      FlowListener* listener = flow.listener;
+      const std::uint64_t tag = flow.tag;
+      // Free the slot first: the listener may start the next flow in it.
+      free_slots_.push_back(slot);
+      ++flows_completed_;
+      listener->on_flow_done(tag, result);
+    }
   }
   schedule_wake(now);
 }

@@ -112,7 +112,7 @@ class FlowNetwork : public sc_core::sc_module {
 
   void wake();
   void advance_to(std::uint64_t cycle);
-  void retire_drained_flows(std::uint64_t cycle);
+  bool retire_drained_flows(std::uint64_t cycle);  // true if any drained
   void allocate_rates();
   void schedule_wake(std::uint64_t cycle);
   FlowLimiter dominant_limiter(const Flow& flow) const;
@@ -125,6 +125,7 @@ class FlowNetwork : public sc_core::sc_module {
   std::vector<ResourceId> touched_;
   std::vector<int> finished_;
   std::uint64_t last_update_cycle_ = 0;
+  bool rates_stale_ = false;  // flows started since the last allocation
   std::uint64_t flows_completed_ = 0;
   sc_core::sc_event wake_event_;
 };
