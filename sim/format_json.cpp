@@ -134,11 +134,14 @@ FormatSpec format_from_json(const lpt::JsonReader& reader) {
 void from_json(const lpt::JsonReader& reader, FormatSpec& spec) { spec = format_from_json(reader); }
 
 void to_json(nlohmann::json& json, const FormatSpec& spec) {
-  if (const auto preset = find_format(spec.name); preset && *preset == spec) {
+  if (const auto preset = find_format(spec.name); preset && *preset == spec)
     json = spec.name;
-    return;
-  }
-  json = nlohmann::json::object();
+  else
+    json = descriptor_to_json(spec);
+}
+
+nlohmann::json descriptor_to_json(const FormatSpec& spec) {
+  nlohmann::json json = nlohmann::json::object();
   json["name"] = spec.name;
   json["kind"] = spec.is_integer ? "integer" : "float";
   json["signed"] = spec.has_sign;
@@ -155,6 +158,7 @@ void to_json(nlohmann::json& json, const FormatSpec& spec) {
   }
   json["scale"] = spec.scale;
   json["rounding"] = rounding_name(spec.default_rounding);
+  return json;
 }
 
 }  // namespace lpt::num

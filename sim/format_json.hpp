@@ -28,5 +28,7 @@ void from_json(const lpt::JsonReader& reader, FormatSpec& spec);
 
 // A preset is written as its name; anything else as a full descriptor object.
 void to_json(nlohmann::json& json, const FormatSpec& spec);
+// Every field of the descriptor, presets included (reads back to the same spec).
+nlohmann::json descriptor_to_json(const FormatSpec& spec);
 
 }  // namespace lpt::num

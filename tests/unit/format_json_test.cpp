@@ -117,6 +117,8 @@ TEST(FormatJson, ToJsonRoundTrips) {
   json = integer;
   EXPECT_EQ(json["bits"], 6);
   EXPECT_EQ(parse(json), integer);
+  // The full descriptor of a preset reads back to the preset.
+  for (const auto& preset : preset_formats()) EXPECT_EQ(parse(descriptor_to_json(preset)), preset) << preset.name;
 }
 
 }  // namespace
