@@ -82,6 +82,9 @@ RunStats Chip::stats() const {
     for (const auto& core : cores_) step.cores.push_back(core->controller().step_stats().at(s));
   }
   run.total_cycles = releases.empty() ? 0 : releases.back();
+  for (ResourceId id = 0; static_cast<std::size_t>(id) < network_.resource_count(); ++id)
+    run.resources.push_back({network_.resource_name(id), to_string(network_.resource_class(id)),
+                             network_.resource_bandwidth(id), network_.resource_bytes(id)});
   run.simulation_events = network_.flows_completed();
   for (const auto& core : cores_) run.simulation_events += core->mac_array().tiles();
   return run;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace lpt::core {
@@ -33,8 +34,18 @@ struct StepStats {
   std::uint64_t cycles() const { return end_cycle - start_cycle; }
 };
 
+// Traffic through one shared resource over the whole run, for utilisation
+// (bytes / (bytes_per_cycle x total_cycles)).
+struct ResourceStats {
+  std::string name;  // hierarchical, e.g. "chip.dram", "chip.ring.cw0-1", "chip.core0.scratchpad"
+  std::string kind;  // "dram" | "interconnect" | "scratchpad"
+  double bytes_per_cycle = 0;
+  std::uint64_t bytes = 0;  // scratchpad: DMA fills and drains plus MAC operand reads
+};
+
 struct RunStats {
   std::vector<StepStats> steps;
+  std::vector<ResourceStats> resources;
   std::uint64_t total_cycles = 0;
   std::uint64_t simulation_events = 0;  // flow/tile events processed, for the speed report
 };

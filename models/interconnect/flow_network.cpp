@@ -32,6 +32,15 @@ std::uint64_t cycles_to_drain(double remaining, double rate) {
 
 }  // namespace
 
+const char* to_string(ResourceClass resource_class) {
+  switch (resource_class) {
+    case ResourceClass::kDram: return "dram";
+    case ResourceClass::kInterconnect: return "interconnect";
+    case ResourceClass::kScratchpad: return "scratchpad";
+  }
+  return "?";
+}
+
 FlowNetwork::FlowNetwork(sc_core::sc_module_name name) : sc_core::sc_module(name) {
   SC_METHOD(wake);
   sensitive << wake_event_;

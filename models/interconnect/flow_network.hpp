@@ -31,6 +31,7 @@
 namespace lpt::core {
 
 enum class ResourceClass { kDram, kInterconnect, kScratchpad };
+const char* to_string(ResourceClass resource_class);  // "dram" | "interconnect" | "scratchpad"
 // What held a flow back: a resource class or the flow's own rate cap.
 enum class FlowLimiter { kDram, kInterconnect, kScratchpad, kRateCap };
 inline constexpr int kFlowLimiterCount = 4;
@@ -77,6 +78,7 @@ class FlowNetwork : public sc_core::sc_module {
 
   std::size_t resource_count() const { return resources_.size(); }
   const std::string& resource_name(ResourceId id) const { return resources_.at(id).name; }
+  ResourceClass resource_class(ResourceId id) const { return resources_.at(id).resource_class; }
   double resource_bandwidth(ResourceId id) const { return resources_.at(id).capacity; }
   std::uint64_t resource_bytes(ResourceId id) const { return resources_.at(id).bytes_carried; }
   std::uint64_t flows_completed() const { return flows_completed_; }

@@ -97,6 +97,13 @@ TEST(Chip, ComputeBoundTileTakesExactlyItsSystolicCycles) {
   expect_accounting_adds_up(stats);
   // A load, a MAC operand read and a store flow, and one tile.
   EXPECT_EQ(stats.simulation_events, 4u);
+  // DRAM, two ring links each way between core 0 and the memory stop, the scratchpad.
+  ASSERT_EQ(stats.resources.size(), 6u);
+  EXPECT_EQ(stats.resources[0].name, "chip.dram");
+  EXPECT_EQ(stats.resources[0].kind, "dram");
+  EXPECT_EQ(stats.resources[0].bytes, 4096u + 96u);
+  EXPECT_EQ(stats.resources[5].name, "chip.core0.scratchpad");
+  EXPECT_EQ(stats.resources[5].bytes, core.scratchpad_write_bytes + core.scratchpad_read_bytes);
   EXPECT_THROW(run_program(params, program), std::logic_error);
 }
 
