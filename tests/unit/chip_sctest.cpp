@@ -262,6 +262,30 @@ TEST(Chip, CoresContendForDramAndTheRing) {
   expect_accounting_adds_up(stats);
 }
 
+TEST(Chip, DmaOutstandingLimitSerialisesLatency) {
+  // Four 160-byte loads at 16 B/cycle (10 cycles each alone) behind 100 cycles
+  // of DRAM latency. One outstanding transfer: 4 x (10 + 100). Four: they
+  // share the bandwidth (40 cycles) and overlap their latency (100).
+  ChipParams one = ideal_chip(1);
+  one.dram.gb_per_s_per_channel = 16;
+  one.dram.latency_ns = 100;
+  one.core.dma.max_outstanding = 1;
+  ChipParams four = one;
+  four.core.dma.max_outstanding = 4;
+  TileTask task;
+  task.loads.assign(4, dram_to(0, 160));
+  task.buffer_bytes = 640;
+  const Program program = one_step({{task}});
+  Chip serial("serial", one, program);
+  Chip parallel("parallel", four, program);
+  sc_core::sc_start();
+  EXPECT_EQ(serial.stats().total_cycles, 4u * 110);
+  EXPECT_EQ(parallel.stats().total_cycles, 140u);
+  EXPECT_EQ(parallel.stats().steps[0].cores[0].stall(StallCause::kDram), 140u);
+  expect_accounting_adds_up(serial.stats());
+  expect_accounting_adds_up(parallel.stats());
+}
+
 TEST(Chip, ProgramsThatDoNotFitAreRejected) {
   const ChipParams params = ideal_chip(2);
   EXPECT_THROW(validate_program(params, one_step({{}})), std::invalid_argument);
