@@ -1,0 +1,202 @@
+#include "sim/cli.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "models/common/json_reader.hpp"
+#include "sim/config.hpp"
+#include "sim/numerics_cli.hpp"
+#include "sim/run.hpp"
+#include "sim/trace.hpp"
+
+namespace lpt {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitBadInput = 2;
+
+// Shipped configs and traces are found relative to the source tree unless
+// LPTSIM_DATA_DIR points elsewhere.
+std::filesystem::path data_dir() {
+  if (const char* dir = std::getenv("LPTSIM_DATA_DIR")) return dir;
+  return LPTSIM_SOURCE_DIR;
+}
+
+struct Command {
+  std::string summary;
+  std::function<int(const std::vector<std::string>&, std::istream&, std::ostream&, std::ostream&)> run;
+};
+
+// Parses `args` against `options`; prints help or a usage error. Returns an
+// exit code when the caller should stop.
+std::optional<int> parse_options(const std::string& usage, const po::options_description& options,
+                                 const po::positional_options_description* positional,
+                                 const std::vector<std::string>& args, po::variables_map& vm,
+                                 std::ostream& out, std::ostream& err) {
+  try {
+    po::command_line_parser parser(args);
+    parser.options(options);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    if (vm.count("help")) {
+      out << usage << "\n\n" << options << '\n';
+      return kExitOk;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "lptsim: " << e.what() << "\n" << usage << "\n(see --help)\n";
+    return kExitBadInput;
+  }
+  return std::nullopt;
+}
+
+std::set<Phase> parse_phases(const std::string& text) {
+  std::set<Phase> phases;
+  std::stringstream in(text);
+  std::string word;
+  while (std::getline(in, word, ',')) {
+    bool known = false;
+    for (Phase p : kAllPhases)
+      if (word == to_string(p)) phases.insert(p), known = true;
+    if (!known)
+      throw po::error("--phases: unknown phase \"" + word + "\" (expected a comma-separated "
+                      "subset of fwd,bwd,wgrad,update)");
+  }
+  if (phases.empty()) throw po::error("--phases: no phase given");
+  return phases;
+}
+
+int command_run(const std::vector<std::string>& args, std::istream&, std::ostream& out,
+                std::ostream& err) {
+  const std::string usage =
+      "usage: lptsim run [--config FILE] [--trace FILE] [--out DIR] [--batch N] "
+      "[--phases fwd,bwd,wgrad,update]\n"
+      "Simulates one training step (or the phases given) of the trace on the accelerator.";
+  po::options_description options("options");
+  options.add_options()("help,h", "show this help")
+      ("config,c", po::value<std::string>()->default_value((data_dir() / "configs/rapid-4core.json").string()), "accelerator config (JSON)")
+      ("trace,t", po::value<std::string>()->default_value((data_dir() / "traces/resnet50.json").string()), "layer trace (JSON)")
+      ("out,o", po::value<std::string>()->default_value("lptsim-out"), "directory for report.json, layers.csv, phases.csv")
+      ("batch,b", po::value<std::int64_t>(), "override the trace's batch size")
+      ("phases,p", po::value<std::string>()->default_value("fwd,bwd,wgrad,update"),
+       "phases to simulate; fwd alone simulates inference")
+      ("quiet,q", "print no summary table");
+  po::variables_map vm;
+  if (auto code = parse_options(usage, options, nullptr, args, vm, out, err)) return *code;
+
+  RunOptions run;
+  run.config_file = vm["config"].as<std::string>();
+  run.trace_file = vm["trace"].as<std::string>();
+  run.out_dir = vm["out"].as<std::string>();
+  try {
+    run.phases = parse_phases(vm["phases"].as<std::string>());
+    if (vm.count("batch")) {
+      const auto batch = vm["batch"].as<std::int64_t>();
+      if (batch < 1) throw po::error("--batch must be at least 1");
+      run.batch = batch;
+    }
+  } catch (const po::error& e) {
+    err << "lptsim run: " << e.what() << '\n';
+    return kExitBadInput;
+  }
+  const RunReport report = run_simulation(run, err);
+  if (!vm.count("quiet")) print_summary(report, out);
+  out << "report written to " << run.out_dir.string() << "/report.json\n";
+  return kExitOk;
+}
+
+int command_validate(const std::vector<std::string>& args, std::istream&, std::ostream& out,
+                     std::ostream& err) {
+  const std::string usage =
+      "usage: lptsim validate FILE...\n"
+      "Checks configs (JSON with a \"chip\" object) and traces (JSON with \"layers\").";
+  po::options_description options("options");
+  options.add_options()("help,h", "show this help")(
+      "files", po::value<std::vector<std::string>>()->multitoken(), "files to check");
+  po::positional_options_description positional;
+  positional.add("files", -1);
+  po::variables_map vm;
+  if (auto code = parse_options(usage, options, &positional, args, vm, out, err)) return *code;
+  if (!vm.count("files")) {
+    err << "lptsim validate: no file given\n" << usage << '\n';
+    return kExitBadInput;
+  }
+  int status = kExitOk;
+  for (const auto& file : vm["files"].as<std::vector<std::string>>()) {
+    try {
+      const nlohmann::json doc = load_json_file(file);
+      if (doc.is_object() && doc.contains("chip")) {
+        const auto config = load_config(file);
+        out << "ok: " << file << " (config \"" << config.name << "\", " << config.chip.cores
+            << " cores)\n";
+      } else if (doc.is_object() && doc.contains("layers")) {
+        const auto trace = load_trace(file);
+        out << "ok: " << file << " (trace \"" << trace.network << "\", " << trace.layers.size()
+            << " layers, batch " << trace.batch << ")\n";
+      } else {
+        throw InputError(file, "", "neither a config (no \"chip\" key) nor a trace (no \"layers\" key)");
+      }
+    } catch (const InputError& e) {
+      err << "error: " << e.what() << '\n';
+      status = kExitBadInput;
+    }
+  }
+  return status;
+}
+
+const std::map<std::string, Command>& commands() {
+  static const std::map<std::string, Command> table = {
+      {"run", {"simulate a training step of a trace on an accelerator config", command_run}},
+      {"validate", {"check config and trace files", command_validate}},
+      {"numerics", {"number formats: convert values, list formats, experiments", run_numerics_command}},
+  };
+  return table;
+}
+
+void print_usage(std::ostream& out) {
+  out << "usage: lptsim COMMAND [options]   (lptsim COMMAND --help for each)\n\ncommands:\n";
+  for (const auto& [name, command] : commands())
+    out << "  " << name << std::string(12 - std::min<std::size_t>(name.size(), 11), ' ')
+        << command.summary << '\n';
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+            std::ostream& err) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(args.empty() ? err : out);
+    return args.empty() ? kExitBadInput : kExitOk;
+  }
+  if (args[0] == "--version") {
+    out << "lptsim " << LPTSIM_VERSION << '\n';
+    return kExitOk;
+  }
+  const auto it = commands().find(args[0]);
+  if (it == commands().end()) {
+    err << "lptsim: unknown command \"" << args[0] << "\"\n";
+    print_usage(err);
+    return kExitBadInput;
+  }
+  try {
+    return it->second.run({args.begin() + 1, args.end()}, in, out, err);
+  } catch (const InputError& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    err << "lptsim " << args[0] << ": failed: " << e.what() << '\n';
+    return kExitFailed;
+  }
+}
+
+}  // namespace lpt

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""System tests: run the lptsim CLI on small configs/traces and check its reports.
+
+Usage: test_cli.py LPTSIM_BINARY SOURCE_DIR TEST_NAME   (ctest runs one test per process)
+"""
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+LPTSIM = None
+SOURCE = None
+
+
+def run(*args, expect=0):
+    env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1")
+    p = subprocess.run([LPTSIM, *args], capture_output=True, text=True, env=env, timeout=600)
+    if p.returncode != expect:
+        raise AssertionError(f"lptsim {' '.join(args)} exited {p.returncode}, expected {expect}\n"
+                             f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+def tiny_config(**changes):
+    """tiny.json with `changes` applied: keys are JSON paths like 'chip/dram/latency_ns'."""
+    with open(os.path.join(SOURCE, "configs", "tiny.json")) as f:
+        config = json.load(f)
+    for path, value in changes.items():
+        node = config
+        *parents, leaf = path.split("/")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return config
+
+
+def unbounded(config):
+    """Makes every bandwidth and latency effectively free and the SFU and rounders wide."""
+    chip = config["chip"]
+    chip["dram"].update(gb_per_s_per_channel=1e9, latency_ns=0)
+    chip["interconnect"].update(link_bytes_per_cycle=1 << 40, hop_latency_cycles=0)
+    chip["core"]["scratchpad"]["bytes_per_cycle_per_port"] = 1 << 40
+    chip["core"]["sfu"]["lanes"] = 1 << 20
+    chip["core"]["rounder"]["lanes"] = 1 << 20
+    return config
+
+
+class Cli(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write_config(self, config, name="config.json"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            json.dump(config, f)
+        return path
+
+    def simulate(self, config_path, trace, *extra, out="out"):
+        out_dir = os.path.join(self.dir, out)
+        run("run", "--config", config_path, "--trace", trace, "--out", out_dir, "--quiet", *extra)
+        with open(os.path.join(out_dir, "report.json")) as f:
+            report = json.load(f)
+        with open(os.path.join(out_dir, "layers.csv")) as f:
+            rows = list(csv.DictReader(f))
+        return report, rows
+
+    def trace(self, name):
+        for folder in ("traces", "tests/system/data"):
+            path = os.path.join(SOURCE, folder, name)
+            if os.path.exists(path):
+                return path
+        raise FileNotFoundError(name)
+
+    # --- reports ---
+    def test_report_files_and_accounting(self):
+        report, rows = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"))
+        self.assertEqual(report["tool"]["name"], "lptsim")
+        self.assertEqual(report["workload"]["network"], "tiny-cnn")
+        self.assertEqual(report["config"]["name"], "tiny")
+        self.assertEqual(report["workload"]["phases"], ["fwd", "bwd", "wgrad", "update"])
+        totals = report["totals"]
+        self.assertGreater(totals["cycles"], 0)
+        self.assertGreater(totals["macs"], 0)
+        self.assertLessEqual(totals["achieved_tflops"], totals["peak_tflops"] * 1.0001)
+        # busy + stalls == cycles in every row (means over cores)
+        for layer in report["layers"]:
+            parts = layer["busy_cycles"] + sum(layer["stall_cycles"].values())
+            self.assertAlmostEqual(parts, layer["cycles"], delta=1e-6 * layer["cycles"] + 1,
+                                   msg=f"{layer['layer']}/{layer['phase']}")
+        self.assertEqual(sum(l["cycles"] for l in report["layers"]), totals["cycles"])
+        self.assertEqual(len(rows), len(report["layers"]))
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "out", "phases.csv")))
+        # the first layer has no backward-data row
+        self.assertNotIn(("conv1", "bwd"), {(l["layer"], l["phase"]) for l in report["layers"]})
+
+    def test_forward_only_run(self):
+        report, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"),
+                                  "--phases", "fwd", "--batch", "2")
+        self.assertEqual(report["workload"]["phases"], ["fwd"])
+        self.assertEqual(report["workload"]["batch"], 2)
+        self.assertEqual({l["phase"] for l in report["layers"]}, {"fwd"})
+
+    def test_deterministic(self):
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        a, _ = self.simulate(config, self.trace("tiny-cnn.json"), out="a")
+        b, _ = self.simulate(config, self.trace("tiny-cnn.json"), out="b")
+        a.pop("simulator"), b.pop("simulator")
+        self.assertEqual(a, b)
+
+    # --- timing properties ---
+    def test_unbounded_bandwidth_gives_pure_compute_cycles(self):
+        config = unbounded(tiny_config())
+        report, rows = self.simulate(self.write_config(config), self.trace("gemm-only.json"), "--phases", "fwd")
+        array = config["chip"]["core"]["mac_array"]
+        self.assertFalse(array["pipelined_folds"])
+        R, C = array["rows"], array["cols"]
+        expected_total = 0
+        for row in rows:
+            layer = next(l for l in report["layers"] if l["layer"] == row["layer"] and l["phase"] == row["phase"])
+            expected = self.compute_cycles(layer, row["tiling"], R, C, config)
+            self.assertEqual(int(row["cycles"]), expected, f"{row['layer']}: {row['tiling']}")
+            expected_total += expected
+        self.assertEqual(report["totals"]["cycles"], expected_total)
+
+    def compute_cycles(self, layer, tiling, R, C, config):
+        """Independent SCALE-Sim-paper form: each fold of r<=R rows, c<=C cols streams T: 2r+c+T-2."""
+        # the GEMM of this forward layer, from the trace
+        with open(self.trace("gemm-only.json")) as f:
+            trace = json.load(f)
+        spec = next(l for l in trace["layers"] if l["name"] == layer["layer"])
+        batch = trace["batch"]
+        if spec["type"] == "conv2d":
+            c, h, w = spec["input"]
+            kh, kw = spec["kernel"]
+            sh, sw = spec.get("stride", [1, 1])
+            ph, pw = spec.get("padding", [0, 0])
+            ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+            M, N, K = batch * ho * wo, spec["out_channels"], c * kh * kw
+        else:
+            M, N, K = batch, spec["out_features"], spec["in_features"]
+        first = layer["layer"] in ("conv1",)
+        last = layer["layer"] in ("fc",)
+        precision = config["precision"]
+        policy = (precision["first_layer"]["fwd"] if first else
+                  precision["last_layer"]["fwd"] if last else precision["fwd"])
+        rates = config["chip"]["core"]["mac_array"]["macs_per_pe_per_cycle"]
+        v = min(rates[policy["a"]], rates[policy["b"]])
+        tm, tn, tk = map(int, re.match(r"(\d+)x(\d+)x(\d+)", tiling).groups())
+
+        def splits(extent, size):
+            return [min(size, extent - i) for i in range(0, extent, size)]
+
+        total = 0
+        for m in splits(M, tm):
+            for n in splits(N, tn):
+                for k in splits(K, tk):
+                    T = math.ceil(k / v)  # output stationary: rows<-m, cols<-n
+                    for r in splits(m, R):
+                        for c in splits(n, C):
+                            total += 2 * r + c + T - 2
+        return total
+
+    def layer_cycles(self, report, name, phase="fwd"):
+        return next(l["cycles"] for l in report["layers"] if l["layer"] == name and l["phase"] == phase)
+
+    def test_halving_dram_bandwidth_doubles_a_memory_bound_layer(self):
+        fast = tiny_config()
+        slow = tiny_config()
+        slow["chip"]["dram"]["gb_per_s_per_channel"] = fast["chip"]["dram"]["gb_per_s_per_channel"] / 2
+        rf, _ = self.simulate(self.write_config(fast, "fast.json"), self.trace("bound-layers.json"), "--phases", "fwd", out="f")
+        rs, _ = self.simulate(self.write_config(slow, "slow.json"), self.trace("bound-layers.json"), "--phases", "fwd", out="s")
+        layer_f = next(l for l in rf["layers"] if l["layer"] == "big_relu")
+        self.assertGreater(layer_f["stall_cycles"]["dram"], 0.5 * layer_f["cycles"], "relu should be DRAM-bound")
+        ratio = self.layer_cycles(rs, "big_relu") / self.layer_cycles(rf, "big_relu")
+        self.assertGreater(ratio, 1.8)
+        self.assertLess(ratio, 2.05)
+
+    def test_doubling_cores_halves_a_compute_bound_layer(self):
+        one = unbounded(tiny_config())
+        two = unbounded(tiny_config())
+        two["chip"]["cores"] = 2
+        r1, _ = self.simulate(self.write_config(one, "one.json"), self.trace("bound-layers.json"), "--phases", "fwd", out="1")
+        r2, _ = self.simulate(self.write_config(two, "two.json"), self.trace("bound-layers.json"), "--phases", "fwd", out="2")
+        ratio = self.layer_cycles(r2, "big_conv") / self.layer_cycles(r1, "big_conv")
+        self.assertGreater(ratio, 0.45)
+        self.assertLess(ratio, 0.56)
+
+    # --- errors ---
+    def test_bad_config_names_file_and_path(self):
+        path = self.write_config(tiny_config(**{"chip/core/mac_array/rows": 0}), "bad.json")
+        p = run("run", "--config", path, "--trace", self.trace("tiny-cnn.json"), "--out", self.dir, expect=2)
+        self.assertIn("bad.json", p.stderr)
+        self.assertIn("/chip/core/mac_array/rows", p.stderr)
+
+    def test_bad_trace_and_json_syntax(self):
+        bad = os.path.join(self.dir, "broken.json")
+        with open(bad, "w") as f:
+            f.write('{"network": "x",\n "batch": }')
+        p = run("validate", bad, expect=2)
+        self.assertIn("broken.json", p.stderr)
+        self.assertIn("line 2", p.stderr)
+        p = run("run", "--trace", os.path.join(self.dir, "missing.json"), "--config",
+                os.path.join(SOURCE, "configs", "tiny.json"), expect=2)
+        self.assertIn("missing.json", p.stderr)
+
+    def test_usage_errors(self):
+        run("frobnicate", expect=2)
+        run("run", "--phases", "fwd,sideways", expect=2)
+        run("run", "--batch", "0", expect=2)
+        run("run", "--no-such-option", expect=2)
+        for command in ("run", "validate", "numerics"):
+            self.assertIn("usage", run(command, "--help").stdout)
+
+    def test_validate_shipped_files(self):
+        files = [os.path.join(SOURCE, "configs", f) for f in sorted(os.listdir(os.path.join(SOURCE, "configs")))
+                 if f.endswith(".json") and not f.startswith("chip-")]
+        files += [os.path.join(SOURCE, "traces", f) for f in sorted(os.listdir(os.path.join(SOURCE, "traces")))
+                  if f.endswith(".json")]
+        p = run("validate", *files)
+        self.assertEqual(p.stdout.count("ok: "), len(files))
+
+
+if __name__ == "__main__":
+    LPTSIM, SOURCE = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0], *sys.argv[3:]], verbosity=2)
