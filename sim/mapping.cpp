@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include "models/compute/systolic_timing.hpp"
@@ -128,17 +129,18 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
   const int cores = chip.cores;
   const double bandwidth = memory_bytes_per_cycle(chip);
+  const double link = static_cast<double>(chip.interconnect.link_bytes_per_cycle);
+  const double sfu_alu = chip.core.sfu.lanes * chip.core.sfu.ops_per_cycle.alu;
   const Granules unit = granules(array, f.macs_per_pe_per_cycle);
 
-  GemmTiling best;
-  best.estimated_cycles = std::numeric_limits<std::uint64_t>::max();
-  std::uint64_t best_tasks = 0;
-
-  const auto evaluate = [&](std::int64_t tm, std::int64_t tn, std::int64_t tk, LoopOrder order) {
+  std::vector<GemmTiling> candidates;
+  const auto evaluate = [&](std::int64_t tm, std::int64_t tn, std::int64_t tk, LoopOrder order,
+                            std::int64_t k_splits) {
     GemmTiling t;
-    t.tile_m = tm, t.tile_n = tn, t.tile_k = tk, t.order = order;
+    t.tile_m = tm, t.tile_n = tn, t.tile_k = tk, t.order = order, t.k_splits = k_splits;
     t.tiles_m = ceil_div(g.m, tm), t.tiles_n = ceil_div(g.n, tn), t.tiles_k = ceil_div(g.k, tk);
-    const std::int64_t units = g.count * t.tiles_m * t.tiles_n;
+    const std::int64_t outputs = g.count * t.tiles_m * t.tiles_n;
+    const std::int64_t units = outputs * k_splits;
     const std::uint64_t a_panels = bytes_of(g.m * g.k, f.a_bits);  // all of A, once
     const std::uint64_t b_panels = bytes_of(g.k * g.n, f.b_bits);
     std::uint64_t traffic = static_cast<std::uint64_t>(g.count) * bytes_of(g.m * g.n, f.output_bits);
@@ -169,15 +171,17 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
     const auto compute_per_core = static_cast<std::uint64_t>(
         static_cast<double>(compute_total) * static_cast<double>(busiest) / static_cast<double>(units));
     const auto memory = static_cast<std::uint64_t>(static_cast<double>(traffic) / bandwidth);
-    t.dram_bytes = traffic;
-    t.estimated_cycles = std::max(compute_per_core, memory) +
-                         static_cast<std::uint64_t>(static_cast<double>(first_load) / bandwidth);
-    const std::uint64_t tasks = static_cast<std::uint64_t>(units * t.tiles_k);
-    if (t.estimated_cycles < best.estimated_cycles ||
-        (t.estimated_cycles == best.estimated_cycles && tasks < best_tasks)) {
-      best = t;
-      best_tasks = tasks;
+    double reduction = 0;
+    if (k_splits > 1) {
+      const double partial_elements =
+          static_cast<double>(outputs) * static_cast<double>(k_splits - 1) * static_cast<double>(tm * tn);
+      reduction = partial_elements * f.accumulator_bits / 8.0 / link + partial_elements / sfu_alu;
     }
+    t.dram_bytes = traffic;
+    t.tasks = static_cast<std::uint64_t>(outputs * t.tiles_k);
+    t.estimated_cycles = std::max(compute_per_core, memory) +
+                         static_cast<std::uint64_t>(static_cast<double>(first_load) / bandwidth + reduction);
+    candidates.push_back(t);
   };
 
   const auto k_sizes = candidate_sizes(g.k, unit.k);
@@ -189,25 +193,50 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       const std::uint64_t a_panel = bytes_of(tm * g.k, f.a_bits);
       const std::uint64_t b_panel = bytes_of(g.k * tn, f.b_bits);
       if (b_panel + slots * a_panel + outputs <= capacity)
-        evaluate(tm, tn, g.k, LoopOrder::kResidentB);
+        evaluate(tm, tn, g.k, LoopOrder::kResidentB, 1);
       if (a_panel + slots * b_panel + outputs <= capacity)
-        evaluate(tm, tn, g.k, LoopOrder::kResidentA);
-      // Streaming both operands: the deepest k slice that fits.
+        evaluate(tm, tn, g.k, LoopOrder::kResidentA, 1);
+      // Streaming both operands: the deepest k slice that fits, and with too few
+      // output tiles to occupy every core, the same split across cores in k.
       for (auto it = k_sizes.rbegin(); it != k_sizes.rend(); ++it) {
         const std::int64_t tk = *it;
-        if (slots * (bytes_of(tm * tk, f.a_bits) + bytes_of(tk * tn, f.b_bits)) + outputs <=
-            capacity) {
-          evaluate(tm, tn, tk, LoopOrder::kStreamBoth);
-          break;
-        }
+        if (slots * (bytes_of(tm * tk, f.a_bits) + bytes_of(tk * tn, f.b_bits)) + outputs >
+            capacity)
+          continue;
+        evaluate(tm, tn, tk, LoopOrder::kStreamBoth, 1);
+        const std::int64_t output_tiles = g.count * ceil_div(g.m, tm) * ceil_div(g.n, tn);
+        const std::int64_t splits = std::min(cores / output_tiles, ceil_div(g.k, tk));
+        if (splits > 1) evaluate(tm, tn, tk, LoopOrder::kStreamBoth, splits);
+        break;
       }
     }
   }
-  if (best.tile_m == 0)
+  if (candidates.empty())
     throw std::runtime_error("scratchpad of " + std::to_string(capacity) +
                              " bytes cannot hold even the smallest tile of GEMM " + g.label);
-  return best;
+  std::uint64_t fastest = std::numeric_limits<std::uint64_t>::max();
+  for (const auto& c : candidates) fastest = std::min(fastest, c.estimated_cycles);
+  const auto near_tie = static_cast<std::uint64_t>(static_cast<double>(fastest) * 1.02);
+  const GemmTiling* best = nullptr;
+  for (const auto& c : candidates) {
+    if (c.estimated_cycles > near_tie) continue;
+    if (!best || c.tasks < best->tasks ||
+        (c.tasks == best->tasks && c.estimated_cycles < best->estimated_cycles))
+      best = &c;
+  }
+  return *best;
 }
+
+namespace {
+
+// The core that runs work unit `unit` of `units` dealt in contiguous ranges.
+int core_of_unit(std::int64_t unit, std::int64_t units, int cores) {
+  for (int c = cores - 1; c > 0; --c)
+    if (units * c / cores <= unit) return c;
+  return 0;
+}
+
+}  // namespace
 
 Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
               const GemmTiling& t, std::string label) {
@@ -217,13 +246,15 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
   step.tasks_per_core.resize(static_cast<std::size_t>(cores));
 
   const std::int64_t per_instance = t.tiles_m * t.tiles_n;
-  const std::int64_t units = g.count * per_instance;
+  const std::int64_t units = g.count * per_instance * t.k_splits;
+  const bool partial = t.k_splits > 1;  // outputs stay on chip for the reduction step
   for (int c = 0; c < cores; ++c) {
     auto& tasks = step.tasks_per_core[static_cast<std::size_t>(c)];
     const Endpoint dram = Endpoint::dram(), here = Endpoint::core_at(c);
     std::int64_t resident_panel = -1;
     for (std::int64_t u = units * c / cores; u < units * (c + 1) / cores; ++u) {
-      const std::int64_t instance = u / per_instance, within = u % per_instance;
+      const std::int64_t output = u / t.k_splits, part = u % t.k_splits;
+      const std::int64_t instance = output / per_instance, within = output % per_instance;
       // Resident-A walks i in the outer loop, the others j.
       const bool a_outer = t.order == LoopOrder::kResidentA;
       const std::int64_t outer = within / (a_outer ? t.tiles_n : t.tiles_m);
@@ -233,14 +264,16 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
       const std::uint64_t out_bytes = bytes_of(tm * tn, f.output_bits);
 
       if (t.order == LoopOrder::kStreamBoth) {
-        for (std::int64_t kk = 0; kk < t.tiles_k; ++kk) {
+        const std::int64_t k_begin = t.tiles_k * part / t.k_splits;
+        const std::int64_t k_end = t.tiles_k * (part + 1) / t.k_splits;
+        for (std::int64_t kk = k_begin; kk < k_end; ++kk) {
           const std::int64_t tk = tile_extent(g.k, t.tile_k, kk);
           TileTask task;
           task.loads = {{dram, here, bytes_of(tm * tk, f.a_bits)},
                         {dram, here, bytes_of(tk * tn, f.b_bits)}};
           task.buffer_bytes = task.loads[0].bytes + task.loads[1].bytes;
           task.mac = mac_tile(tm, tn, tk, f);
-          if (kk + 1 == t.tiles_k) {
+          if (kk + 1 == k_end && !partial) {
             task.rounded_elements = static_cast<std::uint64_t>(tm * tn);
             task.stores = {{here, dram, out_bytes}};
           }
@@ -263,6 +296,36 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
       task.stores = {{here, dram, out_bytes}};
       tasks.push_back(std::move(task));
     }
+  }
+  return step;
+}
+
+Step map_gemm_reduction(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
+                        const GemmTiling& t, std::string label) {
+  if (t.k_splits < 2) throw std::logic_error("map_gemm_reduction without a k-split");
+  const int cores = chip.cores;
+  Step step;
+  step.label = std::move(label);
+  step.tasks_per_core.resize(static_cast<std::size_t>(cores));
+  const std::int64_t per_instance = t.tiles_m * t.tiles_n;
+  const std::int64_t outputs = g.count * per_instance;
+  const std::int64_t units = outputs * t.k_splits;
+  for (std::int64_t o = 0; o < outputs; ++o) {
+    const std::int64_t within = o % per_instance;
+    const std::int64_t i = within % t.tiles_m, j = within / t.tiles_m;
+    const std::int64_t elements = tile_extent(g.m, t.tile_m, i) * tile_extent(g.n, t.tile_n, j);
+    const int owner = core_of_unit(o * t.k_splits, units, cores);
+    TileTask task;
+    for (std::int64_t p = 1; p < t.k_splits; ++p) {
+      const int holder = core_of_unit(o * t.k_splits + p, units, cores);
+      task.loads.push_back({Endpoint::core_at(holder), Endpoint::core_at(owner),
+                            bytes_of(elements, f.accumulator_bits)});
+      task.buffer_bytes += task.loads.back().bytes;
+    }
+    task.sfu.alu = static_cast<std::uint64_t>((t.k_splits - 1) * elements);
+    task.rounded_elements = static_cast<std::uint64_t>(elements);
+    task.stores = {{Endpoint::core_at(owner), Endpoint::dram(), bytes_of(elements, f.output_bits)}};
+    step.tasks_per_core[static_cast<std::size_t>(owner)].push_back(std::move(task));
   }
   return step;
 }
@@ -341,12 +404,20 @@ struct Mapper {
       const GemmFormats f = resolve_formats(config.precision.for_gemm(g.formats_of, position),
                                             config.chip.core.mac_array);
       const GemmTiling t = choose_gemm_tiling(config.chip, g, f);
-      const std::string tiling = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) +
-                                 "x" + std::to_string(t.tile_k) + " " + to_string(t.order);
+      std::string tiling = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) + "x" +
+                           std::to_string(t.tile_k) + " " + to_string(t.order);
+      if (t.k_splits > 1) tiling += " k-split " + std::to_string(t.k_splits);
       const Step step = map_gemm(config.chip, g, f, t, prefix + g.label);
-      for (std::int64_t r = 0; r < g.repeats; ++r)
+      const std::optional<Step> reduction =
+          t.k_splits > 1 ? std::optional(map_gemm_reduction(config.chip, g, f, t,
+                                                            prefix + g.label + "/k-reduction"))
+                         : std::nullopt;
+      for (std::int64_t r = 0; r < g.repeats; ++r) {
         add_step(step, {layer.layer_index, phase, g.label, g.macs() / g.repeats,
                         f.macs_per_pe_per_cycle, tiling});
+        if (reduction)
+          add_step(*reduction, {layer.layer_index, phase, g.label + " k-reduction", 0, 0, ""});
+      }
     }
     if (!work.elementwise.empty()) {
       const int bits = phase == Phase::kUpdate

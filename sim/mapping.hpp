@@ -34,20 +34,34 @@ struct GemmTiling {
   std::int64_t tile_m = 0, tile_n = 0, tile_k = 0;
   LoopOrder order = LoopOrder::kResidentB;
   std::int64_t tiles_m = 0, tiles_n = 0, tiles_k = 0;
+  // With fewer output tiles than cores, the reduction is split across cores
+  // and the partial sums are added in a following reduction step.
+  std::int64_t k_splits = 1;
+  std::uint64_t tasks = 0;             // tile tasks of one instance of the GEMM step
   std::uint64_t dram_bytes = 0;        // estimated, all cores
   std::uint64_t estimated_cycles = 0;  // the mapper's own estimate, for choosing
 };
 
-// Picks the tile shape and loop order that minimise the estimated time of the
-// GEMM on `cores` cores: max(compute, DRAM traffic / bandwidth) plus the first
-// load, among tiles that fit the scratchpad. Throws InputError-free
-// std::runtime_error if not even the smallest tile fits.
+// Picks the tile shape, loop order and k-split that minimise the estimated time
+// of the GEMM on the chip's cores: max(compute, DRAM traffic / bandwidth) plus
+// the first load and any k-split reduction, among tiles that fit the
+// scratchpad. Estimates within 2% of the best count as equal and go to the
+// mapping with the fewest tasks (fewer DMA transactions and control steps, which
+// the estimate does not price). Throws std::runtime_error if not even the
+// smallest tile fits.
 GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& gemm,
                               const GemmFormats& formats);
 
 // One step of a GEMM (one of its `repeats`): per-core task lists.
 core::Step map_gemm(const core::ChipParams& chip, const GemmWork& gemm,
                     const GemmFormats& formats, const GemmTiling& tiling, std::string label);
+
+// The reduction after a k-split GEMM step: each output tile's owner fetches the
+// other cores' partial sums over the ring, adds them on its SFU, rounds and
+// stores the result. Requires tiling.k_splits > 1.
+core::Step map_gemm_reduction(const core::ChipParams& chip, const GemmWork& gemm,
+                              const GemmFormats& formats, const GemmTiling& tiling,
+                              std::string label);
 
 // One step of streaming element-wise work, split evenly across the cores.
 core::Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& work,

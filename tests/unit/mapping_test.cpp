@@ -52,14 +52,24 @@ void check_gemm_mapping(const core::ChipParams& chip, const GemmWork& g) {
   const core::Step step = map_gemm(chip, g, f, tiling, "test");
   const Totals t = totals(step);
   EXPECT_EQ(t.macs, static_cast<std::uint64_t>(g.macs())) << g.label;
-  EXPECT_EQ(t.stored, static_cast<std::uint64_t>(g.count * g.m * g.n * 2)) << g.label;
-  EXPECT_EQ(t.rounded, static_cast<std::uint64_t>(g.count * g.m * g.n)) << g.label;
+  // Outputs are rounded and stored once: by the GEMM step, or after a k-split
+  // by the reduction step.
+  const Totals written = tiling.k_splits > 1
+                             ? totals(map_gemm_reduction(chip, g, f, tiling, "reduce"))
+                             : t;
+  EXPECT_EQ(written.stored, static_cast<std::uint64_t>(g.count * g.m * g.n * 2)) << g.label;
+  EXPECT_EQ(written.rounded, static_cast<std::uint64_t>(g.count * g.m * g.n)) << g.label;
+  if (tiling.k_splits > 1) {
+    EXPECT_EQ(t.stored, 0u);
+    EXPECT_EQ(written.sfu.alu,
+              static_cast<std::uint64_t>(g.count * g.m * g.n * (tiling.k_splits - 1)));
+  }
   // Both operands arrive at least once.
   EXPECT_GE(t.loaded, static_cast<std::uint64_t>(g.count * (g.m * g.k + g.k * g.n))) << g.label;
   // Each task's operands fit in the scratchpad with room for double buffering.
   for (const auto& tasks : step.tasks_per_core)
     for (const auto& task : tasks) EXPECT_LE(2 * task.buffer_bytes, chip.core.scratchpad.size_bytes());
-  const std::int64_t units = g.count * tiling.tiles_m * tiling.tiles_n;
+  const std::int64_t units = g.count * tiling.tiles_m * tiling.tiles_n * tiling.k_splits;
   EXPECT_EQ(t.busy_cores, static_cast<std::size_t>(std::min<std::int64_t>(units, chip.cores)));
 }
 
@@ -83,6 +93,29 @@ TEST(Mapping, LargeReductionStreamsBothOperandsWhenPanelsDoNotFit) {
   const GemmTiling t = choose_gemm_tiling(tiny.chip, g, fp8_formats());
   EXPECT_EQ(t.order, LoopOrder::kStreamBoth);
   EXPECT_LT(t.tile_k, g.k);
+}
+
+TEST(Mapping, FewOutputTilesSplitTheReductionAcrossCores) {
+  const auto rapid = config("rapid-4core");
+  // A weight gradient with a small output and a huge reduction (conv1 of ResNet-50).
+  const GemmWork g{"dW", 147, 64, 32 * 112 * 112, 1, 1, Phase::kWgrad};
+  const GemmTiling t = choose_gemm_tiling(rapid.chip, g, fp8_formats());
+  EXPECT_GT(t.k_splits, 1);
+  EXPECT_EQ(t.tiles_m * t.tiles_n * t.k_splits, 4) << "every core gets a share";
+  check_gemm_mapping(rapid.chip, g);
+  // Partial sums travel core to core, not through DRAM.
+  const auto reduction = map_gemm_reduction(rapid.chip, g, fp8_formats(), t, "reduce");
+  for (const auto& tasks : reduction.tasks_per_core)
+    for (const auto& task : tasks)
+      for (const auto& load : task.loads) EXPECT_EQ(load.src.kind, core::Endpoint::Kind::kCore);
+}
+
+TEST(Mapping, NearTiesPreferFewerLargerTiles) {
+  const auto rapid = config("rapid-4core");
+  // Memory-bound: any tile height streams the same bytes, so the tile should be tall.
+  const GemmWork g{"conv1", 32 * 112 * 112, 64, 147, 1, 1, Phase::kFwd};
+  const GemmTiling t = choose_gemm_tiling(rapid.chip, g, fp8_formats());
+  EXPECT_GE(t.tile_m, 1024);
 }
 
 TEST(Mapping, ElementwiseSplitsEvenlyAndKeepsTotals) {
