@@ -317,6 +317,11 @@ Format::Format(FormatSpec spec) : spec_(std::move(spec)) {
           : std::uint64_t{1} << spec_.mantissa_bits;
   min_positive_ = magnitude_value(zero_field_is_zero ? first_normal_code : 1);
   min_normal_ = magnitude_value(first_normal_code);
+  // A table makes decoding (and so every conversion's result) a load.
+  if (spec_.total_bits() <= 16) {
+    decode_table_.resize(std::size_t{1} << spec_.total_bits());
+    for (std::uint32_t bits = 0; bits < decode_table_.size(); ++bits) decode_table_[bits] = decode_arithmetic(bits);
+  }
 }
 
 bool Format::has_infinity() const {
@@ -362,6 +367,10 @@ bool Format::exponent_field_all_ones(std::uint32_t magnitude) const {
 
 double Format::decode(std::uint32_t bits) const {
   bits &= sign_mask_ | magnitude_mask_;
+  return decode_table_.empty() ? decode_arithmetic(bits) : decode_table_[bits];
+}
+
+double Format::decode_arithmetic(std::uint32_t bits) const {
   if (spec_.is_integer) {
     std::int64_t k = bits;
     if (spec_.has_sign && (bits & sign_mask_)) k -= std::int64_t{sign_mask_} << 1;

@@ -146,7 +146,10 @@ class Format {
   std::uint64_t max_code(bool negative) const;
   bool exponent_field_all_ones(std::uint32_t magnitude) const;
 
+  double decode_arithmetic(std::uint32_t bits) const;
+
   FormatSpec spec_;
+  std::vector<double> decode_table_;  // every code's value, for formats of up to 16 bits
   std::uint32_t sign_mask_ = 0;
   std::uint32_t magnitude_mask_ = 0;
   std::uint64_t max_positive_code_ = 0;
