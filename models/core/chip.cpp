@@ -7,19 +7,20 @@ namespace lpt::core {
 
 namespace {
 
-void check_endpoint(const Endpoint& endpoint, int cores, const std::string& where) {
-  if (endpoint.kind == Endpoint::Kind::kCore && (endpoint.core < 0 || endpoint.core >= cores))
-    throw std::invalid_argument(where + ": core " + std::to_string(endpoint.core) +
-                                " does not exist (the chip has " + std::to_string(cores) + ")");
+bool endpoint_exists(const Endpoint& endpoint, int cores) {
+  return endpoint.kind == Endpoint::Kind::kDram || (endpoint.core >= 0 && endpoint.core < cores);
 }
 
-void check_transfers(const std::vector<Transfer>& transfers, int cores, const std::string& where) {
+// Empty if every transfer is valid, else what is wrong with the first bad one.
+std::string transfer_problem(const std::vector<Transfer>& transfers, int cores) {
   for (const Transfer& t : transfers) {
-    check_endpoint(t.src, cores, where);
-    check_endpoint(t.dst, cores, where);
+    if (!endpoint_exists(t.src, cores) || !endpoint_exists(t.dst, cores))
+      return "transfer to or from a core the chip does not have (it has " +
+             std::to_string(cores) + ")";
     if (t.src.kind == Endpoint::Kind::kDram && t.dst.kind == Endpoint::Kind::kDram)
-      throw std::invalid_argument(where + ": DRAM-to-DRAM transfer");
+      return "DRAM-to-DRAM transfer";
   }
+  return {};
 }
 
 }  // namespace
@@ -28,27 +29,29 @@ void validate_program(const ChipParams& chip, const Program& program) {
   const std::uint64_t capacity = chip.core.scratchpad.size_bytes();
   for (std::size_t s = 0; s < program.steps.size(); ++s) {
     const Step& step = program.steps[s];
-    const std::string step_name = "step " + std::to_string(s) + " (" + step.label + ")";
+    // Messages are built only on failure: programs have ~10^5 tasks.
+    const auto fail = [&](const std::string& where, const std::string& problem) {
+      throw std::invalid_argument("step " + std::to_string(s) + " (" + step.label + ")" + where +
+                                  ": " + problem);
+    };
     if (step.tasks_per_core.size() != static_cast<std::size_t>(chip.cores))
-      throw std::invalid_argument(step_name + ": task lists for " +
-                                  std::to_string(step.tasks_per_core.size()) + " cores, chip has " +
-                                  std::to_string(chip.cores));
+      fail("", "task lists for " + std::to_string(step.tasks_per_core.size()) +
+                   " cores, chip has " + std::to_string(chip.cores));
     for (std::size_t c = 0; c < step.tasks_per_core.size(); ++c) {
       const auto& tasks = step.tasks_per_core[c];
       for (std::size_t t = 0; t < tasks.size(); ++t) {
         const TileTask& task = tasks[t];
-        const std::string where =
-            step_name + ", core " + std::to_string(c) + ", task " + std::to_string(t);
+        const auto where = [&] { return ", core " + std::to_string(c) + ", task " + std::to_string(t); };
         if (task.buffer_bytes > capacity)
-          throw std::invalid_argument(where + ": buffer of " + std::to_string(task.buffer_bytes) +
-                                      " bytes exceeds the scratchpad (" +
-                                      std::to_string(capacity) + ")");
-        if (task.mac.macs_per_pe_per_cycle < 1)
-          throw std::invalid_argument(where + ": macs_per_pe_per_cycle must be >= 1");
+          fail(where(), "buffer of " + std::to_string(task.buffer_bytes) +
+                            " bytes exceeds the scratchpad (" + std::to_string(capacity) + ")");
+        if (task.mac.macs_per_pe_per_cycle < 1) fail(where(), "macs_per_pe_per_cycle must be >= 1");
         if (!task.mac.empty() && (task.mac.operand_bytes_a < 1 || task.mac.operand_bytes_b < 1))
-          throw std::invalid_argument(where + ": operand sizes must be >= 1 byte");
-        check_transfers(task.loads, chip.cores, where + " loads");
-        check_transfers(task.stores, chip.cores, where + " stores");
+          fail(where(), "operand sizes must be >= 1 byte");
+        if (auto problem = transfer_problem(task.loads, chip.cores); !problem.empty())
+          fail(where() + " loads", problem);
+        if (auto problem = transfer_problem(task.stores, chip.cores); !problem.empty())
+          fail(where() + " stores", problem);
       }
     }
   }
