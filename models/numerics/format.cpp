@@ -319,8 +319,9 @@ Format::Format(FormatSpec spec) : spec_(std::move(spec)) {
   min_normal_ = magnitude_value(first_normal_code);
   // A table makes decoding (and so every conversion's result) a load.
   if (spec_.total_bits() <= 16) {
-    decode_table_.resize(std::size_t{1} << spec_.total_bits());
-    for (std::uint32_t bits = 0; bits < decode_table_.size(); ++bits) decode_table_[bits] = decode_arithmetic(bits);
+    std::vector<double> table(std::size_t{1} << spec_.total_bits());
+    for (std::uint32_t bits = 0; bits < table.size(); ++bits) table[bits] = decode_arithmetic(bits);
+    decode_table_ = std::make_shared<const std::vector<double>>(std::move(table));
   }
 }
 
@@ -367,7 +368,7 @@ bool Format::exponent_field_all_ones(std::uint32_t magnitude) const {
 
 double Format::decode(std::uint32_t bits) const {
   bits &= sign_mask_ | magnitude_mask_;
-  return decode_table_.empty() ? decode_arithmetic(bits) : decode_table_[bits];
+  return decode_table_ ? (*decode_table_)[bits] : decode_arithmetic(bits);
 }
 
 double Format::decode_arithmetic(std::uint32_t bits) const {

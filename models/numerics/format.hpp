@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -149,7 +150,8 @@ class Format {
   double decode_arithmetic(std::uint32_t bits) const;
 
   FormatSpec spec_;
-  std::vector<double> decode_table_;  // every code's value, for formats of up to 16 bits
+  // Every code's value, for formats of up to 16 bits; shared so that copies stay cheap.
+  std::shared_ptr<const std::vector<double>> decode_table_;
   std::uint32_t sign_mask_ = 0;
   std::uint32_t magnitude_mask_ = 0;
   std::uint64_t max_positive_code_ = 0;
