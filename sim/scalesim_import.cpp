@@ -5,6 +5,7 @@
 #include <charconv>
 #include <fstream>
 #include <set>
+#include <string_view>
 #include <vector>
 
 namespace lpt {
@@ -181,6 +182,75 @@ Trace import_scalesim_csv(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in) throw InputError(file.string(), "", "cannot open the file");
   return import_scalesim_csv(in, file.string(), file.stem().string());
+}
+
+void write_trace_json(const Trace& trace, std::ostream& out) {
+  out << "{\n  \"network\": " << nlohmann::json(trace.network).dump()
+      << ",\n  \"source\": " << nlohmann::json(trace.source).dump()
+      << ",\n  \"batch\": " << trace.batch << ",\n  \"layers\": [\n";
+  for (std::size_t i = 0; i < trace.layers.size(); ++i)
+    out << "    " << nlohmann::json(trace.layers[i]).dump()
+        << (i + 1 < trace.layers.size() ? ",\n" : "\n");
+  out << "  ]\n}\n";
+}
+
+int run_import_scalesim(const std::vector<std::string>& args, std::ostream& out,
+                        std::ostream& err) {
+  constexpr std::string_view usage =
+      "usage: lptsim import-scalesim FILE.csv [--out TRACE.json] [--batch N]\n"
+      "Converts a SCALE-Sim topology (convolution or \"Layer, M, N, K\" GEMM form) into an\n"
+      "lptsim trace (docs/traces.md); without --out the trace is printed.\n";
+  std::string csv, out_file;
+  std::int64_t batch = 1;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      out << usage;
+      return 0;
+    }
+    const bool takes_value = arg == "--out" || arg == "--batch";
+    if (takes_value && i + 1 == args.size()) {
+      err << "lptsim import-scalesim: " << arg << " needs a value\n" << usage;
+      return 2;
+    }
+    if (arg == "--out") {
+      out_file = args[++i];
+    } else if (arg == "--batch") {
+      const std::string& text = args[++i];
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), batch);
+      if (error != std::errc() || end != text.data() + text.size() || batch < 1 ||
+          batch > (1 << 20)) {
+        err << "lptsim import-scalesim: --batch expects an integer in [1, 1048576], got \""
+            << text << "\"\n";
+        return 2;
+      }
+    } else if (arg.starts_with("-") || !csv.empty()) {
+      err << "lptsim import-scalesim: unexpected argument \"" << arg << "\"\n" << usage;
+      return 2;
+    } else {
+      csv = arg;
+    }
+  }
+  if (csv.empty()) {
+    err << "lptsim import-scalesim: missing the topology FILE.csv\n" << usage;
+    return 2;
+  }
+  try {
+    Trace trace = import_scalesim_csv(std::filesystem::path(csv));
+    trace.batch = batch;
+    if (out_file.empty()) {
+      write_trace_json(trace, out);
+      return 0;
+    }
+    std::ofstream file(out_file);
+    write_trace_json(trace, file);
+    if (!file.flush()) throw InputError(out_file, "", "cannot write the trace");
+    out << "wrote " << out_file << " (" << trace.layers.size() << " layers)\n";
+  } catch (const InputError& e) {
+    err << "lptsim import-scalesim: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
 }
 
 }  // namespace lpt

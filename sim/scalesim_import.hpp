@@ -19,7 +19,9 @@
 
 #include <filesystem>
 #include <istream>
+#include <ostream>
 #include <string>
+#include <vector>
 
 #include "sim/trace.hpp"
 
@@ -30,5 +32,13 @@ Trace import_scalesim_csv(const std::filesystem::path& file);
 
 // The same from a stream; `file` and `network` label errors and the trace.
 Trace import_scalesim_csv(std::istream& in, const std::string& file, const std::string& network);
+
+// Writes a trace as JSON with one layer per line, like the shipped traces.
+void write_trace_json(const Trace& trace, std::ostream& out);
+
+// The `import-scalesim` subcommand (`args` are the words after it):
+// FILE.csv [--out TRACE.json] [--batch N]; the trace goes to --out or `out`.
+// Returns 0, or 2 for bad usage or input (message on `err`).
+int run_import_scalesim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace lpt

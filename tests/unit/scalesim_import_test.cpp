@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -161,6 +162,59 @@ TEST(ScaleSimImport, FromFileUsesTheStemAsNetworkName) {
   EXPECT_EQ(t.layers.at(0).name, "fc");
   std::filesystem::remove(path);
   EXPECT_THROW(import_scalesim_csv(path), InputError);
+}
+
+TEST(ImportScaleSimCommand, WritesATraceTheParserAccepts) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto csv = dir / "lptsim_import_command_test.csv";
+  const auto json = dir / "lptsim_import_command_test.json";
+  {
+    std::ofstream out(csv);
+    out << kConvHeader << "c1,34,34,3,3,3,16,1,\nc2_DP,32,32,3,3,16,1,2,\n";
+  }
+  std::ostringstream out, err;
+  ASSERT_EQ(run_import_scalesim({csv.string(), "--out", json.string(), "--batch", "4"}, out, err), 0)
+      << err.str();
+  EXPECT_NE(out.str().find("2 layers"), std::string::npos);
+  const Trace t = load_trace(json);
+  EXPECT_EQ(t.network, "lptsim_import_command_test");
+  EXPECT_EQ(t.batch, 4);
+  ASSERT_EQ(t.layers.size(), 2u);
+  EXPECT_EQ(std::get<ConvLayer>(t.layers[0].shape).out_h(), 32);
+  EXPECT_EQ(t.layers[1].type, "depthwise_conv2d");
+  std::filesystem::remove(csv);
+  std::filesystem::remove(json);
+}
+
+TEST(ImportScaleSimCommand, PrintsOneLayerPerLineWithoutOut) {
+  const auto csv = std::filesystem::temp_directory_path() / "lptsim_import_print_test.csv";
+  {
+    std::ofstream out(csv);
+    out << "Layer,M,N,K\na,2,3,4\nb,5,6,7\n";
+  }
+  std::ostringstream out, err;
+  ASSERT_EQ(run_import_scalesim({csv.string()}, out, err), 0) << err.str();
+  std::filesystem::remove(csv);
+  const std::string text = out.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 9) << text;  // 5 header lines, 2 layers, 2 closing
+  const auto doc = nlohmann::json::parse(text);
+  EXPECT_EQ(doc.at("layers").size(), 2u);
+  EXPECT_EQ(doc.at("batch"), 1);
+}
+
+TEST(ImportScaleSimCommand, UsageAndInputErrors) {
+  std::ostringstream help, help_err;
+  EXPECT_EQ(run_import_scalesim({"--help"}, help, help_err), 0);
+  EXPECT_NE(help.str().find("usage: lptsim import-scalesim"), std::string::npos);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {}, {"a.csv", "b.csv"}, {"a.csv", "--out"}, {"a.csv", "--batch", "0"}, {"--x"}}) {
+    std::ostringstream o, e;
+    EXPECT_EQ(run_import_scalesim(args, o, e), 2);
+    EXPECT_FALSE(e.str().empty());
+  }
+  std::ostringstream o, e;
+  EXPECT_EQ(run_import_scalesim({"/nonexistent/net.csv"}, o, e), 2);
+  EXPECT_NE(e.str().find("/nonexistent/net.csv"), std::string::npos) << e.str();
 }
 
 }  // namespace
