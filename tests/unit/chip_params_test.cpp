@@ -63,6 +63,14 @@ TEST(ChipParams, ParsesRapidConfig) {
   EXPECT_NEAR(tflops, 26.2, 0.05);
 }
 
+TEST(ChipParams, IdealMemoryConfigHasFreeTransfers) {
+  const ChipParams p = parse(load_json_file(source_dir() / "configs/chip-rapid-ideal-memory.json"));
+  EXPECT_EQ(p.cores, 4);
+  EXPECT_GE(p.dram_bytes_per_cycle(), 1e12);
+  EXPECT_EQ(p.dram_latency_cycles(), 0u);
+  EXPECT_EQ(p.interconnect.hop_latency_cycles, 0);
+}
+
 TEST(ChipParams, RoundTripsThroughJson) {
   const ChipParams p = parse(tiny_chip_json());
   nlohmann::json written = p;
