@@ -1,0 +1,359 @@
+#include "models/numerics/gemm.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "models/numerics/accumulate.hpp"
+#include "models/numerics/random.hpp"
+
+namespace lpt::num {
+
+EncodedMatrix encode_matrix(const Format& format, const Matrix& values, Rounding rounding, std::uint64_t seed,
+                            std::uint64_t stream, int stochastic_bits) {
+  EncodedMatrix encoded{values.rows, values.cols, std::vector<std::uint32_t>(values.values.size())};
+  const CounterRandom random(seed, stream);
+  for (std::size_t e = 0; e < values.values.size(); ++e) {
+    const std::uint64_t draw = is_stochastic(rounding) ? random.bits(e) : 0;
+    encoded.codes[e] = format.encode(values.values[e], rounding, draw, stochastic_bits);
+  }
+  return encoded;
+}
+
+Matrix decode_matrix(const Format& format, const EncodedMatrix& encoded) {
+  Matrix values(encoded.rows, encoded.cols);
+  for (std::size_t e = 0; e < encoded.codes.size(); ++e) values.values[e] = format.decode(encoded.codes[e]);
+  return values;
+}
+
+Matrix gemm_fp64(const Matrix& a, const Matrix& b) {
+  if (a.cols != b.rows)
+    throw std::invalid_argument("gemm: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) +
+                                " but B is " + std::to_string(b.rows) + "x" + std::to_string(b.cols));
+  Matrix c(a.rows, b.cols);
+  for (std::size_t i = 0; i < a.rows; ++i)
+    for (std::size_t k = 0; k < a.cols; ++k) {
+      const double a_ik = a(i, k);
+      for (std::size_t j = 0; j < b.cols; ++j) c(i, j) += a_ik * b(k, j);
+    }
+  return c;
+}
+
+std::string_view lane_kind_name(LaneKind kind) {
+  switch (kind) {
+    case LaneKind::kFloat: return "float";
+    case LaneKind::kDouble: return "double";
+    case LaneKind::kReference: return "reference";
+  }
+  return "?";
+}
+
+namespace {
+
+void check_shapes(const EncodedMatrix& a, const EncodedMatrix& b) {
+  if (a.cols != b.rows)
+    throw std::invalid_argument("gemm: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) +
+                                " but B is " + std::to_string(b.rows) + "x" + std::to_string(b.cols));
+  if (a.codes.size() != a.rows * a.cols || b.codes.size() != b.rows * b.cols)
+    throw std::invalid_argument("gemm: an encoded matrix holds a code count that does not match its shape");
+}
+
+// Decoded values, through a table when the format is narrow (the hardware's operands are
+// bit patterns; decoding each one through the codec would cost more than the GEMM).
+std::vector<double> decode_all(const Format& format, const std::vector<std::uint32_t>& codes) {
+  std::vector<double> values(codes.size());
+  if (format.total_bits() <= 16) {
+    std::vector<double> table(format.encoding_count());
+    for (std::uint32_t code = 0; code < table.size(); ++code) table[code] = format.decode(code);
+    const std::uint32_t mask = static_cast<std::uint32_t>(table.size() - 1);
+    for (std::size_t e = 0; e < codes.size(); ++e) values[e] = table[codes[e] & mask];
+  } else {
+    for (std::size_t e = 0; e < codes.size(); ++e) values[e] = format.decode(codes[e]);
+  }
+  return values;
+}
+
+// The spacing of a format's finest grid: every value is a multiple of it.
+double quantum(const Format& format) {
+  const FormatSpec& spec = format.spec();
+  if (spec.is_integer || spec.radix != 2) return format.min_positive();
+  return std::ldexp(1.0, std::ilogb(format.min_normal()) - spec.mantissa_bits);
+}
+
+// The addends one stage sums: their widest significand, finest grid and largest magnitude.
+struct Addends {
+  int width;
+  double quantum;
+  double max_magnitude;
+};
+
+template <class T>
+bool stage_fits(const Format& accumulator, Rounding rounding, const Addends& addends) {
+  constexpr int kLanePrecision = std::numeric_limits<T>::digits;
+  const FormatSpec& spec = accumulator.spec();
+  if (is_stochastic(rounding)) return false;  // the lanes have no per-add random stream
+  if (spec.is_integer || spec.radix != 2 || !spec.has_sign || spec.specials == SpecialValues::kFnuz) return false;
+  const int precision = spec.mantissa_bits + 1;
+  if (precision + 2 > kLanePrecision || addends.width > kLanePrecision) return false;
+  const double lane_min = std::numeric_limits<T>::min(), lane_max = std::numeric_limits<T>::max();
+  if (quantum(accumulator) < lane_min || addends.quantum < lane_min) return false;
+  if (8 * accumulator.max_finite() > lane_max || 8 * addends.max_magnitude > lane_max) return false;
+  // Sums that do not overflow have magnitude below 8 * max finite (larger ones are redone
+  // by the reference as overflows): exact when that span of bits fits in the lane.
+  const int span = std::ilogb(8 * accumulator.max_finite()) - std::ilogb(std::min(quantum(accumulator), addends.quantum)) + 1;
+  if (span <= kLanePrecision) return true;
+  const bool nearest = rounding == Rounding::kNearestEven || rounding == Rounding::kNearestAway;
+  return nearest && addends.width <= precision &&
+         kLanePrecision >= std::max(2 * precision + 2, precision + addends.width + 3);
+}
+
+template <class T>
+bool operands_fit(const Datapath& datapath) {
+  constexpr int kLanePrecision = std::numeric_limits<T>::digits;
+  for (const Format* format : {&datapath.operand_a(), &datapath.operand_b()}) {
+    if (significand_width(format->spec()) > kLanePrecision) return false;
+    if (quantum(*format) < std::numeric_limits<T>::min()) return false;
+  }
+  return significand_width(datapath.operand_a().spec()) + significand_width(datapath.operand_b().spec()) <=
+         kLanePrecision;
+}
+
+Addends product_addends(const Datapath& datapath) {
+  return {significand_width(datapath.operand_a().spec()) + significand_width(datapath.operand_b().spec()),
+          quantum(datapath.operand_a()) * quantum(datapath.operand_b()),
+          datapath.operand_a().max_finite() * datapath.operand_b().max_finite()};
+}
+
+template <class T> struct LaneBits;
+template <> struct LaneBits<float> { using type = std::uint32_t; };
+template <> struct LaneBits<double> { using type = std::uint64_t; };
+
+// Rounding of a lane value's magnitude bits to the accumulator's grid, valid while the
+// value lies in the accumulator's normal range: there its grid is the lane's own with the
+// low `shift` bits cleared, and a carry out of the kept bits moves to the next binade by
+// itself.
+template <class T>
+struct LaneRounder {
+  using U = typename LaneBits<T>::type;
+  static constexpr U kSign = U{1} << (sizeof(U) * 8 - 1);
+
+  Rounding rounding;
+  int shift;
+  U low_mask;          // the bits rounded away
+  U half;              // half a gap
+  U min_minus_one;     // (smallest normal accumulator magnitude) - 1
+  U overflow_bits;     // the smallest magnitude that rounds beyond the largest finite value
+
+  LaneRounder(const Format& accumulator, Rounding mode) : rounding(mode) {
+    shift = std::numeric_limits<T>::digits - 1 - accumulator.spec().mantissa_bits;
+    low_mask = (U{1} << shift) - 1;
+    half = U{1} << (shift - 1);
+    min_minus_one = std::bit_cast<U>(static_cast<T>(accumulator.min_normal())) - 1;
+    // Rounding is monotone in the magnitude: search the first code past the largest value.
+    const U max_bits = std::bit_cast<U>(static_cast<T>(accumulator.max_finite()));
+    U low = max_bits, high = std::bit_cast<U>(std::numeric_limits<T>::infinity());
+    while (high - low > 1) {
+      const U middle = low + (high - low) / 2;
+      (round(middle) > max_bits ? high : low) = middle;
+    }
+    overflow_bits = high;
+  }
+
+  U round(U magnitude) const {
+    switch (rounding) {
+      case Rounding::kNearestEven: return round_as<Rounding::kNearestEven>(magnitude, low_mask, half);
+      case Rounding::kNearestAway: return round_as<Rounding::kNearestAway>(magnitude, low_mask, half);
+      default: return round_as<Rounding::kTowardZero>(magnitude, low_mask, half);
+    }
+  }
+
+  template <Rounding kMode>
+  static U round_as(U magnitude, U low_mask, U half) {
+    if constexpr (kMode == Rounding::kNearestEven) {
+      const U last_kept = (magnitude & (low_mask + 1)) != 0;
+      return (magnitude + (half - 1) + last_kept) & ~low_mask;
+    } else if constexpr (kMode == Rounding::kNearestAway) {
+      return (magnitude + half) & ~low_mask;
+    } else {
+      return magnitude & ~low_mask;
+    }
+  }
+};
+
+// sums[j] = the accumulated products a[0..count) x b[0..count)[j], rounded after every add;
+// flagged[j] != 0 where some sum left the accumulator's normal range (its result is then
+// meaningless and must be redone). Written so that GCC vectorises the j loop.
+template <class T, Rounding kMode>
+void accumulate_lanes(const LaneRounder<T>& rounder, const T* __restrict a, const T* __restrict b,
+                      std::size_t stride, std::size_t count, std::size_t lanes, T* __restrict sums,
+                      typename LaneRounder<T>::U* __restrict flagged) {
+  using U = typename LaneRounder<T>::U;
+  const U low_mask = rounder.low_mask, half = rounder.half;
+  const U min_minus_one = rounder.min_minus_one, overflow_bits = rounder.overflow_bits;
+  for (std::size_t j = 0; j < lanes; ++j) {
+    sums[j] = T(0);
+    flagged[j] = 0;
+  }
+  for (std::size_t k = 0; k < count; ++k) {
+    const T a_k = a[k];
+    const T* __restrict b_row = b + k * stride;
+    for (std::size_t j = 0; j < lanes; ++j) {
+      const T sum = sums[j] + a_k * b_row[j];
+      const U bits = std::bit_cast<U>(sum);
+      const U sign = bits & LaneRounder<T>::kSign;
+      const U magnitude = bits ^ sign;
+      // magnitude - 1 wraps for zero, which is in range.
+      flagged[j] |= static_cast<U>(magnitude - 1 < min_minus_one) | static_cast<U>(magnitude >= overflow_bits);
+      sums[j] = std::bit_cast<T>(LaneRounder<T>::template round_as<kMode>(magnitude, low_mask, half) | sign);
+    }
+  }
+}
+
+template <class T, Rounding kMode>
+void add_lanes(const LaneRounder<T>& rounder, const T* __restrict sums, const T* __restrict addends,
+               std::size_t lanes, T* __restrict results, typename LaneRounder<T>::U* __restrict flagged) {
+  using U = typename LaneRounder<T>::U;
+  const U low_mask = rounder.low_mask, half = rounder.half;
+  const U min_minus_one = rounder.min_minus_one, overflow_bits = rounder.overflow_bits;
+  for (std::size_t j = 0; j < lanes; ++j) {
+    const U bits = std::bit_cast<U>(sums[j] + addends[j]);
+    const U sign = bits & LaneRounder<T>::kSign;
+    const U magnitude = bits ^ sign;
+    flagged[j] = static_cast<U>(magnitude - 1 < min_minus_one) | static_cast<U>(magnitude >= overflow_bits);
+    results[j] = std::bit_cast<T>(LaneRounder<T>::template round_as<kMode>(magnitude, low_mask, half) | sign);
+  }
+}
+
+template <class T>
+void accumulate_lanes(const LaneRounder<T>& rounder, const T* a, const T* b, std::size_t stride, std::size_t count,
+                      std::size_t lanes, T* sums, typename LaneRounder<T>::U* flagged) {
+  switch (rounder.rounding) {
+    case Rounding::kNearestEven:
+      return accumulate_lanes<T, Rounding::kNearestEven>(rounder, a, b, stride, count, lanes, sums, flagged);
+    case Rounding::kNearestAway:
+      return accumulate_lanes<T, Rounding::kNearestAway>(rounder, a, b, stride, count, lanes, sums, flagged);
+    default:
+      return accumulate_lanes<T, Rounding::kTowardZero>(rounder, a, b, stride, count, lanes, sums, flagged);
+  }
+}
+
+template <class T>
+void add_lanes(const LaneRounder<T>& rounder, const T* sums, const T* addends, std::size_t lanes, T* results,
+               typename LaneRounder<T>::U* flagged) {
+  switch (rounder.rounding) {
+    case Rounding::kNearestEven:
+      return add_lanes<T, Rounding::kNearestEven>(rounder, sums, addends, lanes, results, flagged);
+    case Rounding::kNearestAway:
+      return add_lanes<T, Rounding::kNearestAway>(rounder, sums, addends, lanes, results, flagged);
+    default: return add_lanes<T, Rounding::kTowardZero>(rounder, sums, addends, lanes, results, flagged);
+  }
+}
+
+template <class T>
+std::vector<T> to_lanes(const std::vector<double>& values) {
+  return std::vector<T>(values.begin(), values.end());  // exact: checked by operands_fit
+}
+
+// The vectorised GEMM with inner-stage lanes T (the outer stage always in double lanes or
+// through the reference, as `kernel` says).
+template <class T>
+Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const std::vector<double>& a,
+                  const std::vector<double>& b, std::size_t m, std::size_t k_total, std::size_t n) {
+  using U = typename LaneRounder<T>::U;
+  const Format& accumulator = datapath.accumulator();
+  const std::vector<T> a_lanes = to_lanes<T>(a), b_lanes = to_lanes<T>(b);
+  const LaneRounder<T> inner_rounder(accumulator, datapath.inner().rounding);
+  const std::optional<LaneRounder<double>> outer_rounder =
+      kernel.outer == LaneKind::kDouble ? std::optional(LaneRounder<double>(accumulator, datapath.outer().rounding))
+                                        : std::nullopt;
+  const std::size_t chunk = datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total;
+
+  std::vector<T> sums(n);
+  std::vector<U> flagged(n);
+  std::vector<double> chunk_sums(n), outer(n), merged(n);
+  std::vector<std::uint64_t> outer_flagged(n);
+  Matrix result(m, n);
+  for (std::size_t i = 0; i < m; ++i) {
+    std::fill(outer.begin(), outer.end(), 0.0);
+    for (std::size_t k0 = 0, chunk_index = 0; k0 < k_total; k0 += chunk, ++chunk_index) {
+      const std::size_t count = std::min(chunk, k_total - k0);
+      accumulate_lanes(inner_rounder, a_lanes.data() + i * k_total + k0, b_lanes.data() + k0 * n, n, count, n,
+                       sums.data(), flagged.data());
+      for (std::size_t j = 0; j < n; ++j) {
+        chunk_sums[j] = sums[j];
+        if (flagged[j] == 0) continue;
+        // Redo this lane's chunk through the codec: overflow, Inf, NaN or subnormal sums.
+        double sum = 0.0;
+        for (std::size_t k = k0; k < k0 + count; ++k)
+          sum = add_rounded(accumulator, sum, a[i * k_total + k] * b[k * n + j], datapath.inner(), 0);
+        chunk_sums[j] = sum;
+      }
+      if (!datapath.chunked()) {
+        outer.swap(chunk_sums);
+        continue;
+      }
+      if (outer_rounder) {
+        add_lanes(*outer_rounder, outer.data(), chunk_sums.data(), n, merged.data(), outer_flagged.data());
+        for (std::size_t j = 0; j < n; ++j)
+          if (outer_flagged[j] != 0) merged[j] = add_rounded(accumulator, outer[j], chunk_sums[j], datapath.outer(), 0);
+        outer.swap(merged);
+      } else {
+        const bool stochastic = is_stochastic(datapath.outer().rounding);
+        for (std::size_t j = 0; j < n; ++j) {
+          const std::uint64_t random =
+              stochastic ? stage_random(datapath.config().seed, i * n + j, AccumulationStage::kOuter).bits(chunk_index)
+                         : 0;
+          outer[j] = add_rounded(accumulator, outer[j], chunk_sums[j], datapath.outer(), random);
+        }
+      }
+    }
+    for (std::size_t j = 0; j < n; ++j) result(i, j) = datapath.finish(outer[j], i * n + j);
+  }
+  return result;
+}
+
+}  // namespace
+
+GemmKernel select_gemm_kernel(const Datapath& datapath) {
+  GemmKernel kernel;
+  const Format& accumulator = datapath.accumulator();
+  const Addends products = product_addends(datapath);
+  if (operands_fit<float>(datapath) && stage_fits<float>(accumulator, datapath.inner().rounding, products))
+    kernel.inner = LaneKind::kFloat;
+  else if (operands_fit<double>(datapath) && stage_fits<double>(accumulator, datapath.inner().rounding, products))
+    kernel.inner = LaneKind::kDouble;
+  const Addends chunk_sums{significand_width(accumulator.spec()), quantum(accumulator), accumulator.max_finite()};
+  if (datapath.chunked() && stage_fits<double>(accumulator, datapath.outer().rounding, chunk_sums))
+    kernel.outer = LaneKind::kDouble;
+  return kernel;
+}
+
+Matrix gemm_reference(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b) {
+  check_shapes(a, b);
+  const std::vector<double> a_values = decode_all(datapath.operand_a(), a.codes);
+  const std::vector<double> b_values = decode_all(datapath.operand_b(), b.codes);
+  const std::size_t m = a.rows, k_total = a.cols, n = b.cols;
+  Matrix result(m, n);
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j) {
+      ChunkedAccumulator sum = datapath.make_accumulator(i * n + j);
+      for (std::size_t k = 0; k < k_total; ++k) sum.add(a_values[i * k_total + k] * b_values[k * n + j]);
+      result(i, j) = datapath.finish(sum.value(), i * n + j);
+    }
+  return result;
+}
+
+Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b) {
+  check_shapes(a, b);
+  const GemmKernel kernel = select_gemm_kernel(datapath);
+  if (kernel.inner == LaneKind::kReference || a.cols == 0) return gemm_reference(datapath, a, b);
+  const std::vector<double> a_values = decode_all(datapath.operand_a(), a.codes);
+  const std::vector<double> b_values = decode_all(datapath.operand_b(), b.codes);
+  if (kernel.inner == LaneKind::kFloat)
+    return gemm_lanes<float>(datapath, kernel, a_values, b_values, a.rows, a.cols, b.cols);
+  return gemm_lanes<double>(datapath, kernel, a_values, b_values, a.rows, a.cols, b.cols);
+}
+
+}  // namespace lpt::num
