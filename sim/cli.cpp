@@ -13,7 +13,9 @@
 #include "sim/config.hpp"
 #include "sim/numerics_cli.hpp"
 #include "sim/run.hpp"
+#include "sim/scalesim_import.hpp"
 #include "sim/trace.hpp"
+#include "sim/trace_info.hpp"
 
 namespace lpt {
 
@@ -159,6 +161,14 @@ const std::map<std::string, Command>& commands() {
       {"run", {"simulate a training step of a trace on an accelerator config", command_run}},
       {"validate", {"check config and trace files", command_validate}},
       {"numerics", {"number formats: convert values, list formats, experiments", run_numerics_command}},
+      {"trace-info", {"per-layer MACs (fwd/bwd/wgrad), parameters and activation bytes of a trace",
+                      [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {
+                        return run_trace_info(args, out, err);
+                      }}},
+      {"import-scalesim", {"convert a SCALE-Sim topology CSV into a trace",
+                           [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {
+                             return run_import_scalesim(args, out, err);
+                           }}},
   };
   return table;
 }

@@ -188,9 +188,16 @@ void write_trace_json(const Trace& trace, std::ostream& out) {
   out << "{\n  \"network\": " << nlohmann::json(trace.network).dump()
       << ",\n  \"source\": " << nlohmann::json(trace.source).dump()
       << ",\n  \"batch\": " << trace.batch << ",\n  \"layers\": [\n";
-  for (std::size_t i = 0; i < trace.layers.size(); ++i)
-    out << "    " << nlohmann::json(trace.layers[i]).dump()
-        << (i + 1 < trace.layers.size() ? ",\n" : "\n");
+  for (std::size_t i = 0; i < trace.layers.size(); ++i) {
+    // Name and type first, as people write them; the other keys in to_json's order.
+    nlohmann::json fields = trace.layers[i];
+    out << "    {\"name\": " << fields["name"].dump() << ", \"type\": " << fields["type"].dump();
+    fields.erase("name");
+    fields.erase("type");
+    for (const auto& [key, value] : fields.items())
+      out << ", " << nlohmann::json(key).dump() << ": " << value.dump();
+    out << (i + 1 < trace.layers.size() ? "},\n" : "}\n");
+  }
   out << "  ]\n}\n";
 }
 

@@ -1,5 +1,7 @@
 #include "sim/trace.hpp"
 
+#include "sim/scalesim_import.hpp"
+
 #include <set>
 
 namespace lpt {
@@ -289,6 +291,7 @@ Trace parse_trace(const JsonReader& in) {
 }
 
 Trace load_trace(const std::filesystem::path& file) {
+  if (file.extension() == ".csv") return import_scalesim_csv(file);
   return parse_json_file<Trace>(file, [](const JsonReader& in) { return parse_trace(in); });
 }
 

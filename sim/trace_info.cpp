@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <ostream>
 
-#include "sim/scalesim_import.hpp"
 #include "sim/workload.hpp"
 
 namespace lpt {
@@ -175,8 +174,7 @@ int run_trace_info(const std::vector<std::string>& args, std::ostream& out, std:
     return 2;
   }
   try {
-    const std::filesystem::path path(file);
-    Trace trace = path.extension() == ".csv" ? import_scalesim_csv(path) : load_trace(path);
+    Trace trace = load_trace(file);  // a .json trace or a SCALE-Sim .csv topology
     if (batch > 0) trace.batch = batch;
     const TraceInfo info = compute_trace_info(trace);
     const int bytes = static_cast<int>(element_bytes);
