@@ -38,7 +38,6 @@ TileRun MacArray::run_tile(const MacTile& tile) {
   }
   ++tiles_;
   macs_ += tile.macs();
-  busy_cycles_ += run.systolic_cycles;
   return run;
 }
 

@@ -35,7 +35,6 @@ class MacArray : public sc_core::sc_module, public FlowListener {
 
   std::uint64_t tiles() const { return tiles_; }
   std::uint64_t macs() const { return macs_; }
-  std::uint64_t busy_cycles() const { return busy_cycles_; }
 
   void on_flow_done(std::uint64_t tag, const FlowResult& result) override;
 
@@ -49,7 +48,6 @@ class MacArray : public sc_core::sc_module, public FlowListener {
   sc_core::sc_event tile_done_;
   std::uint64_t tiles_ = 0;
   std::uint64_t macs_ = 0;
-  std::uint64_t busy_cycles_ = 0;
 };
 
 }  // namespace lpt::core

@@ -5,7 +5,7 @@
 namespace lpt::core {
 
 StochasticRounder::StochasticRounder(sc_core::sc_module_name name, const RounderParams& params)
-    : sc_core::sc_module(name), lanes_(params.lanes), random_bits_(params.random_bits) {}
+    : sc_core::sc_module(name), lanes_(params.lanes) {}
 
 std::uint64_t StochasticRounder::cycles_for(std::uint64_t elements) const {
   const auto lanes = static_cast<std::uint64_t>(lanes_);
@@ -16,7 +16,6 @@ std::uint64_t StochasticRounder::reserve(std::uint64_t cycle, std::uint64_t elem
   const std::uint64_t cycles = cycles_for(elements);
   free_at_ = std::max(cycle, free_at_) + cycles;
   elements_ += elements;
-  busy_cycles_ += cycles;
   return free_at_;
 }
 

@@ -1,6 +1,6 @@
-// Stochastic rounders: `lanes` elements per cycle, each rounded with
-// `random_bits` random bits. Like the SFU, a pipeline beside the MAC array
-// that the controller reserves per task.
+// Stochastic rounders: `lanes` elements per cycle. Like the SFU, a pipeline
+// beside the MAC array that the controller reserves per task. (The random
+// bits per element matter to the numerics and the energy, not to timing.)
 #pragma once
 
 #include <cstdint>
@@ -21,16 +21,11 @@ class StochasticRounder : public sc_core::sc_module {
   std::uint64_t free_at() const { return free_at_; }
 
   std::uint64_t elements_rounded() const { return elements_; }
-  // Random bits drawn, for the energy of the random number generators.
-  std::uint64_t random_bits_drawn() const { return elements_ * static_cast<std::uint64_t>(random_bits_); }
-  std::uint64_t busy_cycles() const { return busy_cycles_; }
 
  private:
   int lanes_;
-  int random_bits_;
   std::uint64_t free_at_ = 0;
   std::uint64_t elements_ = 0;
-  std::uint64_t busy_cycles_ = 0;
 };
 
 }  // namespace lpt::core

@@ -44,12 +44,6 @@ class Chip : public sc_core::sc_module {
   // if the simulation stopped before every core finished every step.
   RunStats stats() const;
 
-  const FlowNetwork& network() const { return network_; }
-  const Dram& dram() const { return dram_; }
-  const Ring& ring() const { return ring_; }
-  const Core& core(int index) const { return *cores_.at(static_cast<std::size_t>(index)); }
-  int core_count() const { return static_cast<int>(cores_.size()); }
-
  private:
   const Program& program_;
   FlowNetwork network_;

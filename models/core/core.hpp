@@ -29,11 +29,7 @@ class Core : public sc_core::sc_module {
        FlowNetwork& network, Ring& ring, Dram& dram, std::vector<Scratchpad*>& scratchpads,
        StepBarrier& barrier);
 
-  const Scratchpad& scratchpad() const { return scratchpad_; }
   const MacArray& mac_array() const { return mac_array_; }
-  const Sfu& sfu() const { return sfu_; }
-  const StochasticRounder& rounder() const { return rounder_; }
-  const Dma& dma() const { return dma_; }
   const Controller& controller() const { return controller_; }
 
  private:

@@ -68,7 +68,6 @@ void Dma::start_flow(const Transfer& transfer, TransferBatch& batch) {
   int from_stop = memory_stop;
   if (from_dram) {
     path_.push_back(dram_.resource());
-    dram_.count_read(transfer.bytes);
     dram_read_bytes_ += transfer.bytes;
   } else {
     Scratchpad& source = *scratchpads_.at(transfer.src.core);
@@ -80,7 +79,6 @@ void Dma::start_flow(const Transfer& transfer, TransferBatch& batch) {
   const int hops = ring_.route(from_stop, to_stop, path_);
   if (to_dram) {
     path_.push_back(dram_.resource());
-    dram_.count_write(transfer.bytes);
     dram_write_bytes_ += transfer.bytes;
   } else {
     Scratchpad& destination = *scratchpads_.at(transfer.dst.core);
@@ -107,7 +105,6 @@ void Dma::on_flow_done(std::uint64_t tag, const FlowResult& result) {
   TransferBatch& batch = *in_flight_[tag];
   in_flight_[tag] = nullptr;
   free_tags_.push_back(static_cast<int>(tag));
-  ++transfers_completed_;
   if (result.end_cycle >= batch.last_end_cycle) {
     batch.last_end_cycle = result.end_cycle;
     batch.limiter = result.limiter;

@@ -43,7 +43,6 @@ class Dma : public sc_core::sc_module, public FlowListener {
   // the batch at once. Cycles must not decrease from call to call.
   void issue_at(std::uint64_t cycle, std::span<const Transfer> transfers, TransferBatch& batch);
 
-  std::uint64_t transfers_completed() const { return transfers_completed_; }
   std::uint64_t dram_read_bytes() const { return dram_read_bytes_; }
   std::uint64_t dram_write_bytes() const { return dram_write_bytes_; }
   std::uint64_t ring_byte_hops() const { return ring_byte_hops_; }
@@ -75,7 +74,6 @@ class Dma : public sc_core::sc_module, public FlowListener {
   std::uint64_t last_deferred_cycle_ = 0;
   sc_core::sc_event deferred_added_;
   std::vector<ResourceId> path_;  // reused for every flow
-  std::uint64_t transfers_completed_ = 0;
   std::uint64_t dram_read_bytes_ = 0;
   std::uint64_t dram_write_bytes_ = 0;
   std::uint64_t ring_byte_hops_ = 0;

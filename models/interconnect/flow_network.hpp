@@ -82,7 +82,6 @@ class FlowNetwork : public sc_core::sc_module {
   double resource_bandwidth(ResourceId id) const { return resources_.at(id).capacity; }
   std::uint64_t resource_bytes(ResourceId id) const { return resources_.at(id).bytes_carried; }
   std::uint64_t flows_completed() const { return flows_completed_; }
-  std::size_t flows_in_progress() const { return active_.size() + in_latency_.size(); }
 
  private:
   struct Resource {

@@ -21,17 +21,10 @@ class Dram : public sc_core::sc_module {
   std::uint64_t latency_cycles() const { return latency_cycles_; }
   double bytes_per_cycle() const { return bytes_per_cycle_; }
 
-  void count_read(std::uint64_t bytes) { bytes_read_ += bytes; }
-  void count_write(std::uint64_t bytes) { bytes_written_ += bytes; }
-  std::uint64_t bytes_read() const { return bytes_read_; }
-  std::uint64_t bytes_written() const { return bytes_written_; }
-
  private:
   double bytes_per_cycle_;
   std::uint64_t latency_cycles_;
   ResourceId resource_;
-  std::uint64_t bytes_read_ = 0;
-  std::uint64_t bytes_written_ = 0;
 };
 
 }  // namespace lpt::core

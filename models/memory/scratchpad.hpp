@@ -24,7 +24,6 @@ class Scratchpad : public sc_core::sc_module {
   bool can_hold(std::uint64_t bytes) const;
   void hold(std::uint64_t bytes);     // throws std::logic_error if it does not fit
   void release(std::uint64_t bytes);  // throws std::logic_error if nothing is held
-  int resident_tasks() const { return resident_tasks_; }
 
   void count_read(std::uint64_t bytes) { bytes_read_ += bytes; }
   void count_write(std::uint64_t bytes) { bytes_written_ += bytes; }
