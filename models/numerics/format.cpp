@@ -506,6 +506,14 @@ Format::Neighbours Format::neighbours(std::uint64_t significand, int exponent) c
   return {code_of(kept), code_of(kept) + 1, fraction_128(remainder, -discarded, 1)};
 }
 
+// Ties to the neighbour with an even code. Without mantissa bits every nonzero significand
+// is odd, and IEEE 754-2019 (like MPFR at precision 1) then rounds ties away from zero;
+// zero stays the even choice.
+bool Format::tie_goes_up(const Neighbours& nb) const {
+  if (!spec_.is_integer && spec_.mantissa_bits == 0) return nb.lower_code != 0;
+  return (nb.lower_code & 1) != 0;
+}
+
 Conversion Format::convert(double x, Rounding rounding, std::uint64_t random, int sr_bits) const {
   if (rounding == Rounding::kStochastic && (sr_bits < 1 || sr_bits > kMaxStochasticBits))
     throw std::invalid_argument("stochastic rounding needs 1.." + std::to_string(kMaxStochasticBits) +
@@ -548,7 +556,7 @@ Conversion Format::convert(double x, Rounding rounding, std::uint64_t random, in
     const Uint128 half = Uint128{1} << 127;
     switch (rounding) {
       case Rounding::kNearestEven:
-        round_up = fraction.value > half || (fraction.value == half && (fraction.sticky || (nb.lower_code & 1)));
+        round_up = fraction.value > half || (fraction.value == half && (fraction.sticky || tie_goes_up(nb)));
         break;
       case Rounding::kNearestAway: round_up = fraction.value >= half; break;
       case Rounding::kTowardZero: break;

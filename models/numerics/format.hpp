@@ -140,6 +140,7 @@ class Format {
   struct Neighbours;  // defined in format.cpp
 
   Neighbours neighbours(std::uint64_t significand, int exponent) const;
+  bool tie_goes_up(const Neighbours& nb) const;
   double magnitude_value(std::uint64_t code) const;
   std::uint32_t pack(bool negative, std::uint64_t magnitude_code) const;
   std::uint32_t nan_bits(bool negative) const;

@@ -8,7 +8,8 @@
 namespace lpt::num {
 
 enum class Rounding {
-  kNearestEven,      // "rne": IEEE default, OCP FP8, BF16 conversion
+  kNearestEven,      // "rne": IEEE default, OCP FP8, BF16 conversion (with no mantissa
+                     //   bits, ties between nonzero values go away, as IEEE 754-2019 says)
   kNearestAway,      // "away": nearest, ties away from zero (DLFloat, QPyTorch/MX "nearest")
   kTowardZero,       // "rtz": truncation of the magnitude
   kStochastic,       // "sr": hardware SR, add R random bits below the kept bits and truncate

@@ -365,6 +365,63 @@ TEST(NumericsFormat, CustomSaturatingAndFlushingFormatsRoundLikeMpfr) {
   expect_matches_mpfr(Format(spec), 5000);
 }
 
+// Every small layout, not just the presets: each sign-exponent-mantissa split of up to 8
+// bits, three biases, and each kind of special values; decoded against the closed formula
+// and rounded against MPFR.
+TEST(NumericsFormat, EverySmallCustomLayoutDecodesAndRoundsCorrectly) {
+  int tested = 0;
+  for (int e = 1; e <= 7; ++e) {
+    for (int m = 0; e + m <= 7; ++m) {
+      for (int bias : {(1 << (e - 1)) - 1, (1 << (e - 1)) + 3, -1}) {
+        for (SpecialValues specials : {SpecialValues::kIeee, SpecialValues::kFiniteNan, SpecialValues::kFnuz,
+                                       SpecialValues::kNone}) {
+          FormatSpec spec;
+          spec.name = "e" + std::to_string(e) + "m" + std::to_string(m) + "b" + std::to_string(bias) + "_" +
+                      std::string(special_values_name(specials));
+          spec.exponent_bits = e;
+          spec.mantissa_bits = m;
+          spec.bias = bias;
+          spec.specials = specials;
+          spec.overflow = specials == SpecialValues::kIeee   ? Overflow::kInfinity
+                          : specials == SpecialValues::kNone ? Overflow::kSaturate
+                                                             : Overflow::kNaN;
+          try {
+            validate_format(spec);
+          } catch (const std::invalid_argument&) {
+            continue;  // e.g. IEEE specials without a mantissa bit
+          }
+          const Format format(spec);
+          const std::uint32_t magnitude_mask = (1u << (e + m)) - 1;
+          for (std::uint32_t bits = 0; bits < format.encoding_count(); ++bits) {
+            const std::uint32_t magnitude = bits & magnitude_mask;
+            bool nan = false, inf = false;
+            switch (specials) {
+              case SpecialValues::kIeee:
+                if ((magnitude >> m) == (magnitude_mask >> m)) (magnitude & ((1u << m) - 1)) ? nan = true : inf = true;
+                break;
+              case SpecialValues::kFiniteNan: nan = magnitude == magnitude_mask; break;
+              case SpecialValues::kFnuz: nan = bits == magnitude_mask + 1; break;
+              default: break;
+            }
+            const double got = format.decode(bits);
+            if (nan) {
+              ASSERT_TRUE(std::isnan(got)) << spec.name << " " << bits;
+            } else if (inf) {
+              ASSERT_TRUE(std::isinf(got)) << spec.name << " " << bits;
+            } else {
+              ASSERT_EQ(got, ieee_like_value(bits, e, m, bias)) << spec.name << " " << bits;
+            }
+          }
+          expect_round_trip(format);
+          expect_matches_mpfr(format, 300);
+          ++tested;
+        }
+      }
+    }
+  }
+  EXPECT_GT(tested, 250);
+}
+
 // --- DLFloat: no subnormals, lowest binade normal, ties away --------------------------------
 
 TEST(NumericsFormat, EveryDlfloatEncodingMatchesItsDefinition) {
@@ -458,10 +515,13 @@ TEST(NumericsFormat, Fp4Radix4RoundsToTheNearestPowerOfFour) {
     const double clamped = std::clamp(x, -1.0, 1.0);
     ASSERT_EQ(fp4.round(x, Rounding::kNearestAway), nearest_by_search(values, clamped, true)) << std::hexfloat << x;
   }
-  // The midpoint between 4^k and 4^(k+1) is 2.5 * 4^k; a tie goes to the even code.
-  EXPECT_EQ(fp4.round(2.5 / 16, Rounding::kNearestEven), 0.25);      // codes 5 and 6: 6 is even
-  EXPECT_EQ(fp4.round(2.5 / 64, Rounding::kNearestEven), 1.0 / 64);  // codes 4 and 5
-  EXPECT_EQ(fp4.round(std::nextafter(2.5 / 64, 1.0), Rounding::kNearestEven), 1.0 / 16);
+  // The midpoint between 4^k and 4^(k+1) is 2.5 * 4^k. With no mantissa bits no significand
+  // is even, so (IEEE 754-2019) a tie goes away from zero, except towards zero itself.
+  EXPECT_EQ(fp4.round(2.5 / 16, Rounding::kNearestEven), 0.25);
+  EXPECT_EQ(fp4.round(2.5 / 64, Rounding::kNearestEven), 1.0 / 16);
+  EXPECT_EQ(fp4.round(std::nextafter(2.5 / 64, 0.0), Rounding::kNearestEven), 1.0 / 64);
+  EXPECT_EQ(fp4.round(std::pow(4.0, -6) / 2, Rounding::kNearestEven), 0.0);
+  EXPECT_EQ(fp4.round(std::pow(4.0, -6) / 2, Rounding::kNearestAway), std::pow(4.0, -6));
   EXPECT_EQ(fp4.round(3.9 / 16, Rounding::kTowardZero), 1.0 / 16);
   EXPECT_EQ(fp4.round(5.0, Rounding::kNearestEven), 1.0);  // saturates
   EXPECT_TRUE(fp4.convert(5.0, Rounding::kNearestEven).flags.saturated);
