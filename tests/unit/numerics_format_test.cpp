@@ -110,6 +110,10 @@ void expect_round_trip(const Format& format) {
       const Conversion c = format.convert(value, rounding, 0x9E3779B97F4A7C15ull, 7);
       if (std::isnan(value)) {
         ASSERT_EQ(format.classify(c.bits), ValueClass::kNaN) << format.name() << " code " << bits;
+      } else if (value == 0 && format.spec().subnormals == Subnormals::kFlush) {
+        // Flushed formats read every exponent-0 code as zero; zero encodes to one of them.
+        ASSERT_EQ(format.classify(c.bits), ValueClass::kZero) << format.name() << " code " << bits;
+        ASSERT_EQ(std::signbit(format.decode(c.bits)), std::signbit(value)) << format.name() << " code " << bits;
       } else {
         ASSERT_EQ(c.bits, code) << format.name() << " code " << bits << " value " << value;
         ASSERT_FALSE(c.flags.inexact) << format.name() << " code " << bits;
@@ -420,6 +424,60 @@ TEST(NumericsFormat, EverySmallCustomLayoutDecodesAndRoundsCorrectly) {
     }
   }
   EXPECT_GT(tested, 250);
+}
+
+// The flushing and no-subnormal variants of every small layout: values from the closed
+// formula, rounding checked against the neighbours found by search in that value set.
+TEST(NumericsFormat, SmallLayoutsWithoutSubnormalsRoundWithinTheirValueSet) {
+  int tested = 0;
+  mpfr_t below, above;
+  mpfr_inits2(256, below, above, static_cast<mpfr_ptr>(nullptr));
+  for (Subnormals subnormals : {Subnormals::kFlush, Subnormals::kLowestBinadeNormal}) {
+    for (int e = 1; e <= 7; ++e) {
+      for (int m = 1; e + m <= 7; ++m) {
+        FormatSpec spec;
+        spec.name = "e" + std::to_string(e) + "m" + std::to_string(m) + "_" + std::string(subnormals_name(subnormals));
+        spec.exponent_bits = e;
+        spec.mantissa_bits = m;
+        spec.bias = (1 << (e - 1)) - 1;
+        spec.specials = SpecialValues::kNone;
+        spec.overflow = Overflow::kSaturate;
+        spec.subnormals = subnormals;
+        const Format format(spec);
+        std::vector<double> positive;  // the value set above zero, by the closed formula
+        for (std::uint32_t magnitude = 0; magnitude < (1u << (e + m)); ++magnitude) {
+          const std::uint32_t field = magnitude >> m, mantissa = magnitude & ((1u << m) - 1);
+          double expected = ieee_like_value(magnitude, e, m, spec.bias);
+          if (field == 0) {
+            expected = subnormals == Subnormals::kFlush || mantissa == 0
+                           ? 0.0
+                           : (1 + mantissa / std::pow(2.0, m)) * std::pow(2.0, -spec.bias);
+          }
+          ASSERT_EQ(format.decode(magnitude), expected) << spec.name << " " << magnitude;
+          if (expected > 0) positive.push_back(expected);
+        }
+        ASSERT_TRUE(std::is_sorted(positive.begin(), positive.end())) << spec.name;
+        for (double x : probe_inputs(format, 500)) {
+          const double a = std::min(std::fabs(x), positive.back());
+          const auto upper = std::lower_bound(positive.begin(), positive.end(), a);
+          const double hi = *upper;
+          const double lo = upper == positive.begin() ? 0.0 : *(upper - 1);
+          const double rtz = a == hi ? hi : lo;
+          mpfr_set_d(below, a, MPFR_RNDN);
+          mpfr_sub_d(below, below, lo, MPFR_RNDN);  // a - lo
+          mpfr_set_d(above, hi, MPFR_RNDN);
+          mpfr_sub_d(above, above, a, MPFR_RNDN);  // hi - a
+          const double away = mpfr_cmp(below, above) >= 0 ? hi : lo;
+          ASSERT_EQ(format.round(x, Rounding::kTowardZero), std::copysign(rtz, x)) << spec.name << " " << std::hexfloat << x;
+          ASSERT_EQ(format.round(x, Rounding::kNearestAway), std::copysign(away, x)) << spec.name << " " << std::hexfloat << x;
+        }
+        expect_round_trip(format);
+        ++tested;
+      }
+    }
+  }
+  mpfr_clears(below, above, static_cast<mpfr_ptr>(nullptr));
+  EXPECT_EQ(tested, 42);
 }
 
 // --- DLFloat: no subnormals, lowest binade normal, ties away --------------------------------
