@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -143,14 +144,14 @@ struct LaneRounder {
   int shift;
   U low_mask;          // the bits rounded away
   U half;              // half a gap
-  U min_minus_one;     // (smallest normal accumulator magnitude) - 1
+  U min_bits;          // the smallest normal accumulator magnitude
   U overflow_bits;     // the smallest magnitude that rounds beyond the largest finite value
 
   LaneRounder(const Format& accumulator, Rounding mode) : rounding(mode) {
     shift = std::numeric_limits<T>::digits - 1 - accumulator.spec().mantissa_bits;
     low_mask = (U{1} << shift) - 1;
     half = U{1} << (shift - 1);
-    min_minus_one = std::bit_cast<U>(static_cast<T>(accumulator.min_normal())) - 1;
+    min_bits = std::bit_cast<U>(static_cast<T>(accumulator.min_normal()));
     // Rounding is monotone in the magnitude: search the first code past the largest value.
     const U max_bits = std::bit_cast<U>(static_cast<T>(accumulator.max_finite()));
     U low = max_bits, high = std::bit_cast<U>(std::numeric_limits<T>::infinity());
@@ -163,17 +164,16 @@ struct LaneRounder {
 
   U round(U magnitude) const {
     switch (rounding) {
-      case Rounding::kNearestEven: return round_as<Rounding::kNearestEven>(magnitude, low_mask, half);
-      case Rounding::kNearestAway: return round_as<Rounding::kNearestAway>(magnitude, low_mask, half);
-      default: return round_as<Rounding::kTowardZero>(magnitude, low_mask, half);
+      case Rounding::kNearestEven: return round_as<Rounding::kNearestEven>(magnitude, low_mask, half, shift);
+      case Rounding::kNearestAway: return round_as<Rounding::kNearestAway>(magnitude, low_mask, half, shift);
+      default: return round_as<Rounding::kTowardZero>(magnitude, low_mask, half, shift);
     }
   }
 
   template <Rounding kMode>
-  static U round_as(U magnitude, U low_mask, U half) {
+  static U round_as(U magnitude, U low_mask, U half, int shift) {
     if constexpr (kMode == Rounding::kNearestEven) {
-      const U last_kept = (magnitude & (low_mask + 1)) != 0;
-      return (magnitude + (half - 1) + last_kept) & ~low_mask;
+      return (magnitude + (half - 1) + ((magnitude >> shift) & 1)) & ~low_mask;
     } else if constexpr (kMode == Rounding::kNearestAway) {
       return (magnitude + half) & ~low_mask;
     } else {
@@ -182,33 +182,118 @@ struct LaneRounder {
   }
 };
 
-// sums[j] = the accumulated products a[0..count) x b[0..count)[j], rounded after every add;
-// flagged[j] != 0 where some sum left the accumulator's normal range (its result is then
-// meaningless and must be redone). Written so that GCC vectorises the j loop.
-template <class T, Rounding kMode>
-void accumulate_lanes(const LaneRounder<T>& rounder, const T* __restrict a, const T* __restrict b,
+// Lanes one block of accumulate_lanes keeps in flight: enough independent sums to hide
+// the add-round latency of each one.
+constexpr std::size_t kBlockLanes = 64;
+
+// sums[j] = the accumulated products a[0..count) x b[0..count)[j] for j < lanes (kLanes,
+// or `lanes` when kLanes is 0), rounded after every add; flagged[j] != 0 where some sum
+// left the accumulator's normal range (its result is then meaningless and must be redone).
+// Written so that GCC vectorises the j loops.
+template <class T, Rounding kMode, std::size_t kLanes>
+void accumulate_block(const LaneRounder<T>& rounder, const T* __restrict a, const T* __restrict b,
                       std::size_t stride, std::size_t count, std::size_t lanes, T* __restrict sums,
                       typename LaneRounder<T>::U* __restrict flagged) {
   using U = typename LaneRounder<T>::U;
+  const std::size_t width = kLanes != 0 ? kLanes : lanes;
   const U low_mask = rounder.low_mask, half = rounder.half;
-  const U min_minus_one = rounder.min_minus_one, overflow_bits = rounder.overflow_bits;
-  for (std::size_t j = 0; j < lanes; ++j) {
-    sums[j] = T(0);
-    flagged[j] = 0;
+  const int shift = rounder.shift;
+  T block_sums[kBlockLanes];
+  // Range tracking on the doubled magnitude (the bits shifted left: the sign drops out):
+  // the smallest nonzero one (zero wraps to the top under -1) and the largest.
+  U lowest[kBlockLanes], highest[kBlockLanes];
+  for (std::size_t j = 0; j < width; ++j) {
+    block_sums[j] = T(0);
+    lowest[j] = ~U{0};
+    highest[j] = 0;
   }
   for (std::size_t k = 0; k < count; ++k) {
     const T a_k = a[k];
     const T* __restrict b_row = b + k * stride;
-    for (std::size_t j = 0; j < lanes; ++j) {
-      const T sum = sums[j] + a_k * b_row[j];
-      const U bits = std::bit_cast<U>(sum);
-      const U sign = bits & LaneRounder<T>::kSign;
-      const U magnitude = bits ^ sign;
-      // magnitude - 1 wraps for zero, which is in range.
-      flagged[j] |= static_cast<U>(magnitude - 1 < min_minus_one) | static_cast<U>(magnitude >= overflow_bits);
-      sums[j] = std::bit_cast<T>(LaneRounder<T>::template round_as<kMode>(magnitude, low_mask, half) | sign);
+    for (std::size_t j = 0; j < width; ++j) {
+      const U bits = std::bit_cast<U>(block_sums[j] + a_k * b_row[j]);
+      const U doubled = bits << 1;
+      lowest[j] = std::min(lowest[j], static_cast<U>(doubled - 1));
+      highest[j] = std::max(highest[j], doubled);
+      // Rounding the signed pattern is sign-magnitude rounding: a carry never reaches the
+      // sign bit from a finite value, and non-finite ones are flagged.
+      block_sums[j] = std::bit_cast<T>(LaneRounder<T>::template round_as<kMode>(bits, low_mask, half, shift));
     }
   }
+  const U low_limit = 2 * rounder.min_bits - 1, high_limit = 2 * rounder.overflow_bits;
+  for (std::size_t j = 0; j < width; ++j) {
+    sums[j] = block_sums[j];
+    flagged[j] = static_cast<U>(lowest[j] < low_limit) | static_cast<U>(highest[j] >= high_limit);
+  }
+}
+
+// The same as accumulate_block for kRegisterLanes lanes, with the sums and range trackers
+// held in registers across the k loop (GCC vector extensions): the loop body then has no
+// stores, which is what limits accumulate_block.
+constexpr std::size_t kVectorBytes = 32;
+constexpr std::size_t kRegisterVectors = 4;
+template <class T>
+constexpr std::size_t kRegisterLanes = kRegisterVectors * kVectorBytes / sizeof(T);
+
+template <class T, Rounding kMode>
+void accumulate_in_registers(const LaneRounder<T>& rounder, const T* __restrict a, const T* __restrict b,
+                             std::size_t stride, std::size_t count, T* __restrict sums,
+                             typename LaneRounder<T>::U* __restrict flagged) {
+  using U = typename LaneRounder<T>::U;
+  typedef T Values __attribute__((vector_size(kVectorBytes)));
+  typedef U Bits __attribute__((vector_size(kVectorBytes)));
+  constexpr std::size_t kPerVector = kVectorBytes / sizeof(T);
+  const U low_mask = rounder.low_mask, half = rounder.half;
+  const int shift = rounder.shift;
+  Values vector_sums[kRegisterVectors];
+  Bits lowest[kRegisterVectors], highest[kRegisterVectors];
+#pragma GCC unroll 4
+  for (std::size_t v = 0; v < kRegisterVectors; ++v) {
+    vector_sums[v] = Values{};
+    lowest[v] = Bits{} - 1;
+    highest[v] = Bits{};
+  }
+  for (std::size_t k = 0; k < count; ++k) {
+    const Values a_k = a[k] - Values{};  // a broadcast (x - +0 is x, also for -0)
+    const T* b_row = b + k * stride;
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < kRegisterVectors; ++v) {
+      Values b_values;
+      std::memcpy(&b_values, b_row + v * kPerVector, sizeof b_values);
+      const Bits bits = std::bit_cast<Bits>(vector_sums[v] + a_k * b_values);
+      const Bits doubled = bits << 1;
+      const Bits doubled_minus_one = doubled - 1;
+      lowest[v] = doubled_minus_one < lowest[v] ? doubled_minus_one : lowest[v];
+      highest[v] = doubled > highest[v] ? doubled : highest[v];
+      // round_as spelled out: a function returning a vector would change the ABI per ISA.
+      Bits rounded;
+      if constexpr (kMode == Rounding::kNearestEven)
+        rounded = (bits + (half - 1) + ((bits >> shift) & 1)) & ~low_mask;
+      else if constexpr (kMode == Rounding::kNearestAway)
+        rounded = (bits + half) & ~low_mask;
+      else
+        rounded = bits & ~low_mask;
+      vector_sums[v] = std::bit_cast<Values>(rounded);
+    }
+  }
+  const U low_limit = 2 * rounder.min_bits - 1, high_limit = 2 * rounder.overflow_bits;
+  for (std::size_t v = 0; v < kRegisterVectors; ++v)
+    for (std::size_t j = 0; j < kPerVector; ++j) {
+      sums[v * kPerVector + j] = vector_sums[v][j];
+      flagged[v * kPerVector + j] =
+          static_cast<U>(lowest[v][j] < low_limit) | static_cast<U>(highest[v][j] >= high_limit);
+    }
+}
+
+template <class T, Rounding kMode>
+void accumulate_lanes(const LaneRounder<T>& rounder, const T* a, const T* b, std::size_t stride, std::size_t count,
+                      std::size_t lanes, T* sums, typename LaneRounder<T>::U* flagged) {
+  std::size_t j = 0;
+  for (; j + kRegisterLanes<T> <= lanes; j += kRegisterLanes<T>)
+    accumulate_in_registers<T, kMode>(rounder, a, b + j, stride, count, sums + j, flagged + j);
+  for (; j + kBlockLanes <= lanes; j += kBlockLanes)
+    accumulate_block<T, kMode, kBlockLanes>(rounder, a, b + j, stride, count, 0, sums + j, flagged + j);
+  if (j < lanes) accumulate_block<T, kMode, 0>(rounder, a, b + j, stride, count, lanes - j, sums + j, flagged + j);
 }
 
 template <class T, Rounding kMode>
@@ -216,13 +301,14 @@ void add_lanes(const LaneRounder<T>& rounder, const T* __restrict sums, const T*
                std::size_t lanes, T* __restrict results, typename LaneRounder<T>::U* __restrict flagged) {
   using U = typename LaneRounder<T>::U;
   const U low_mask = rounder.low_mask, half = rounder.half;
-  const U min_minus_one = rounder.min_minus_one, overflow_bits = rounder.overflow_bits;
+  const int shift = rounder.shift;
+  const U min_minus_one = rounder.min_bits - 1, overflow_bits = rounder.overflow_bits;
   for (std::size_t j = 0; j < lanes; ++j) {
     const U bits = std::bit_cast<U>(sums[j] + addends[j]);
     const U sign = bits & LaneRounder<T>::kSign;
     const U magnitude = bits ^ sign;
     flagged[j] = static_cast<U>(magnitude - 1 < min_minus_one) | static_cast<U>(magnitude >= overflow_bits);
-    results[j] = std::bit_cast<T>(LaneRounder<T>::template round_as<kMode>(magnitude, low_mask, half) | sign);
+    results[j] = std::bit_cast<T>(LaneRounder<T>::template round_as<kMode>(magnitude, low_mask, half, shift) | sign);
   }
 }
 
