@@ -260,12 +260,12 @@ void accumulate_in_registers(const LaneRounder<T>& rounder, const T* __restrict 
     for (std::size_t v = 0; v < kRegisterVectors; ++v) {
       Values b_values;
       std::memcpy(&b_values, b_row + v * kPerVector, sizeof b_values);
-      const Bits bits = std::bit_cast<Bits>(vector_sums[v] + a_k * b_values);
+      const Bits bits = __builtin_bit_cast(Bits, vector_sums[v] + a_k * b_values);
       const Bits doubled = bits << 1;
       const Bits doubled_minus_one = doubled - 1;
       lowest[v] = doubled_minus_one < lowest[v] ? doubled_minus_one : lowest[v];
       highest[v] = doubled > highest[v] ? doubled : highest[v];
-      // round_as spelled out: a function returning a vector would change the ABI per ISA.
+      // No helper functions on vectors here: returning one would change the ABI per ISA.
       Bits rounded;
       if constexpr (kMode == Rounding::kNearestEven)
         rounded = (bits + (half - 1) + ((bits >> shift) & 1)) & ~low_mask;
@@ -273,7 +273,7 @@ void accumulate_in_registers(const LaneRounder<T>& rounder, const T* __restrict 
         rounded = (bits + half) & ~low_mask;
       else
         rounded = bits & ~low_mask;
-      vector_sums[v] = std::bit_cast<Values>(rounded);
+      vector_sums[v] = __builtin_bit_cast(Values, rounded);
     }
   }
   const U low_limit = 2 * rounder.min_bits - 1, high_limit = 2 * rounder.overflow_bits;
