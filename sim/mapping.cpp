@@ -236,6 +236,39 @@ int core_of_unit(std::int64_t unit, std::int64_t units, int cores) {
   return 0;
 }
 
+
+// Many small GEMMs that each fit one tile (attention heads, depthwise channels):
+// batches of them per task, as many as fit the scratchpad with double
+// buffering while leaving a few tasks per core for overlap.
+void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
+                          Step& step) {
+  const int cores = chip.cores;
+  const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
+  const std::uint64_t a = bytes_of(g.m * g.k, f.a_bits), b = bytes_of(g.k * g.n, f.b_bits);
+  const std::uint64_t out = bytes_of(g.m * g.n, f.output_bits);
+  const std::uint64_t accumulators = bytes_of(g.m * g.n, f.accumulator_bits);
+  const auto fitting = static_cast<std::int64_t>(
+      chip.core.scratchpad.size_bytes() / (slots * (a + b) + 2 * accumulators));
+  constexpr std::int64_t kMinTasksPerCore = 4;
+  const std::int64_t batch = std::max<std::int64_t>(
+      1, std::min(fitting, ceil_div(ceil_div(g.count, cores), kMinTasksPerCore)));
+  for (int c = 0; c < cores; ++c) {
+    const Endpoint dram = Endpoint::dram(), here = Endpoint::core_at(c);
+    const std::int64_t end = g.count * (c + 1) / cores;
+    for (std::int64_t first = g.count * c / cores; first < end; first += batch) {
+      const auto n = static_cast<std::uint64_t>(std::min(batch, end - first));
+      TileTask task;
+      task.loads = {{dram, here, n * a}, {dram, here, n * b}};
+      task.buffer_bytes = n * (a + b);
+      task.mac = mac_tile(g.m, g.n, g.k, f);
+      task.mac.count = n;
+      task.rounded_elements = n * static_cast<std::uint64_t>(g.m * g.n);
+      task.stores = {{here, dram, n * out}};
+      step.tasks_per_core[static_cast<std::size_t>(c)].push_back(std::move(task));
+    }
+  }
+}
+
 }  // namespace
 
 Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
@@ -248,6 +281,10 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
   const std::int64_t per_instance = t.tiles_m * t.tiles_n;
   const std::int64_t units = g.count * per_instance * t.k_splits;
   const bool partial = t.k_splits > 1;  // outputs stay on chip for the reduction step
+  if (per_instance == 1 && t.tiles_k == 1 && !partial && g.count > 1) {
+    map_instance_batches(chip, g, f, step);
+    return step;
+  }
   for (int c = 0; c < cores; ++c) {
     auto& tasks = step.tasks_per_core[static_cast<std::size_t>(c)];
     const Endpoint dram = Endpoint::dram(), here = Endpoint::core_at(c);

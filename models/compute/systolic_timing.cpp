@@ -27,7 +27,10 @@ std::uint64_t sequential_cycles(const SystolicMapping& m) {
          2 * m.folds();
 }
 
-std::uint64_t pipelined_cycles(const SystolicMapping& m, std::uint64_t rows, std::uint64_t cols) {
+// `count` identical tiles back to back keep the pipeline going: tile i starts
+// where tile i-1 would have started its next fold.
+std::uint64_t pipelined_cycles(const SystolicMapping& m, std::uint64_t rows, std::uint64_t cols,
+                               std::uint64_t count) {
   const std::uint64_t t = m.streamed;
   const std::uint64_t full_cols = cols;
   const std::uint64_t last_cols = fold_size(m.cols_dim, cols, m.col_folds - 1, m.col_folds);
@@ -44,7 +47,7 @@ std::uint64_t pipelined_cycles(const SystolicMapping& m, std::uint64_t rows, std
       end = std::max(end, last_start - interval + fold_cycles(r, full_cols, t));
     row_block_start += m.col_folds * interval;
   }
-  return end;
+  return (count - 1) * row_block_start + end;
 }
 
 }  // namespace
@@ -78,10 +81,13 @@ SystolicTileTiming systolic_tile_timing(const MacArrayParams& array, const MacTi
   const SystolicMapping& m = timing.mapping;
   const auto rows = static_cast<std::uint64_t>(array.rows);
   const auto cols = static_cast<std::uint64_t>(array.cols);
-  timing.cycles = array.pipelined_folds ? pipelined_cycles(m, rows, cols) : sequential_cycles(m);
+  timing.cycles = array.pipelined_folds ? pipelined_cycles(m, rows, cols, tile.count)
+                                        : sequential_cycles(m) * tile.count;
 
-  const std::uint64_t a_bytes = tile.m * tile.k * static_cast<std::uint64_t>(tile.operand_bytes_a);
-  const std::uint64_t b_bytes = tile.k * tile.n * static_cast<std::uint64_t>(tile.operand_bytes_b);
+  const std::uint64_t a_bytes =
+      tile.count * tile.m * tile.k * static_cast<std::uint64_t>(tile.operand_bytes_a);
+  const std::uint64_t b_bytes =
+      tile.count * tile.k * tile.n * static_cast<std::uint64_t>(tile.operand_bytes_b);
   switch (array.dataflow) {
     case Dataflow::kOutputStationary:  // A rows re-read per column fold, B per row fold
       timing.scratchpad_read_bytes_a = a_bytes * m.col_folds;

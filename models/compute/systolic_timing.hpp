@@ -25,6 +25,9 @@
 //      total = max over f of (start(f) + 2 r_f + c_f + T - 2).
 //    For equal folds this is sum over folds of max(T, r) plus the fill and
 //    drain of one fold (2r + c - 2).
+// A MacTile with count > 1 is that many tiles back to back: sequential folds
+// take count times one tile; pipelined folds carry on across tiles, exposing
+// one fill and drain in all.
 #pragma once
 
 #include <cstdint>

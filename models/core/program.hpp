@@ -26,14 +26,17 @@ struct Transfer {
   std::uint64_t bytes = 0;
 };
 
-// One GEMM tile on the MAC array: (m x k) . (k x n), k being the reduction.
+// GEMM tiles on the MAC array: `count` independent (m x k) . (k x n) products
+// back to back (count > 1 for batches of small GEMMs such as attention heads),
+// k being the reduction.
 struct MacTile {
   std::uint64_t m = 0, n = 0, k = 0;
+  std::uint64_t count = 1;
   int macs_per_pe_per_cycle = 1;     // for this GEMM's operand formats
   int operand_bytes_a = 1;           // element sizes, for scratchpad read traffic
   int operand_bytes_b = 1;
-  bool empty() const { return m == 0 || n == 0 || k == 0; }
-  std::uint64_t macs() const { return m * n * k; }
+  bool empty() const { return m == 0 || n == 0 || k == 0 || count == 0; }
+  std::uint64_t macs() const { return m * n * k * count; }
 };
 
 // Element-wise work on the special-function unit, counted per op kind.

@@ -38,6 +38,20 @@ TEST(SystolicTiming, SingleFullFoldIsFillStreamDrain) {
   }
 }
 
+TEST(SystolicTiming, BatchOfTilesRunsBackToBack) {
+  // Three 4x4x10 OS tiles: sequential 3 x 20 = 60; pipelined, each tile starts
+  // max(T, r) = 10 after the previous one: 2 x 10 + 20 = 40.
+  MacTile three = tile(4, 4, 10, 1, 2, 1);
+  three.count = 3;
+  const auto sequential =
+      systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false), three);
+  EXPECT_EQ(sequential.cycles, 60u);
+  EXPECT_EQ(sequential.scratchpad_read_bytes_a, 3u * 4 * 10 * 2);
+  EXPECT_EQ(sequential.scratchpad_read_bytes_b, 3u * 10 * 4);
+  EXPECT_EQ(three.macs(), 3u * 4 * 4 * 10);
+  EXPECT_EQ(systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, true), three).cycles, 40u);
+}
+
 TEST(SystolicTiming, VectorPesShortenTheReduction) {
   // 4 MACs per PE per cycle: k' = ceil(10 / 4) = 3, so 8 + 4 + 3 - 2 = 13.
   const auto t = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false),
