@@ -121,7 +121,8 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
                      std::ostream& err) {
   const std::string usage =
       "usage: lptsim validate FILE...\n"
-      "Checks configs (JSON with a \"chip\" object) and traces (JSON with \"layers\").";
+      "Checks configs (JSON with a \"chip\" object), traces (JSON with \"layers\") and\n"
+      "SCALE-Sim topologies (.csv).";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")(
       "files", po::value<std::vector<std::string>>()->multitoken(), "files to check");
@@ -136,6 +137,12 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
   int status = kExitOk;
   for (const auto& file : vm["files"].as<std::vector<std::string>>()) {
     try {
+      if (std::filesystem::path(file).extension() == ".csv") {
+        const auto trace = load_trace(file);
+        out << "ok: " << file << " (SCALE-Sim topology \"" << trace.network << "\", "
+            << trace.layers.size() << " layers)\n";
+        continue;
+      }
       const nlohmann::json doc = load_json_file(file);
       if (doc.is_object() && doc.contains("chip")) {
         const auto config = load_config(file);

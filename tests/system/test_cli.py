@@ -223,6 +223,20 @@ class Cli(unittest.TestCase):
         for command in ("run", "validate", "numerics"):
             self.assertIn("usage", run(command, "--help").stdout.lower())
 
+    def test_validate_scalesim_csv(self):
+        good = os.path.join(self.dir, "net.csv")
+        with open(good, "w") as f:
+            f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+                    "Conv1, 32, 32, 3, 3, 3, 16, 1,\n")
+        self.assertIn("ok: ", run("validate", good).stdout)
+        bad = os.path.join(self.dir, "bad.csv")
+        with open(bad, "w") as f:
+            f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+                    "Conv1, 32, 32, 3, 3, three, 16, 1,\n")
+        p = run("validate", bad, expect=2)
+        self.assertIn("bad.csv", p.stderr)
+        self.assertIn("line 2", p.stderr)
+
     def test_validate_shipped_files(self):
         files = [os.path.join(SOURCE, "configs", f) for f in sorted(os.listdir(os.path.join(SOURCE, "configs")))
                  if f.endswith(".json") and not f.startswith("chip-")]
