@@ -106,6 +106,12 @@ void decompose(double magnitude, std::uint64_t& significand, int& exponent) {
   }
 }
 
+// 2^exponent, exactly; by assembling the bits for normal doubles, as ldexp is a library call.
+double power_of_two(int exponent) {
+  if (exponent < -1022 || exponent > 1023) return std::ldexp(1.0, exponent);
+  return std::bit_cast<double>(static_cast<std::uint64_t>(exponent + 1023) << 52);
+}
+
 int floor_div2(int value) { return value >= 0 ? value / 2 : -((-value + 1) / 2); }
 
 }  // namespace
@@ -330,6 +336,10 @@ bool Format::has_infinity() const {
          (spec_.specials == SpecialValues::kIeee || spec_.specials == SpecialValues::kMergedInfNan);
 }
 
+bool Format::signed_zero() const {
+  return spec_.has_sign && !spec_.is_integer && spec_.specials != SpecialValues::kFnuz;
+}
+
 bool Format::has_nan() const { return !spec_.is_integer && spec_.specials != SpecialValues::kNone; }
 
 std::uint64_t Format::max_code(bool negative) const {
@@ -339,27 +349,27 @@ std::uint64_t Format::max_code(bool negative) const {
 }
 
 double Format::magnitude_value(std::uint64_t code) const {
-  if (spec_.is_integer) return std::ldexp(static_cast<double>(code), scale_exponent_);
+  if (spec_.is_integer) return static_cast<double>(code) * power_of_two(scale_exponent_);
   const int m = spec_.mantissa_bits;
   const std::int64_t field = static_cast<std::int64_t>(code >> m);
   const std::uint64_t mantissa = code & ((std::uint64_t{1} << m) - 1);
   const std::uint64_t hidden = std::uint64_t{1} << m;
   if (spec_.radix == 4) {
     if (field == 0) return 0.0;
-    return std::ldexp(1.0, static_cast<int>(2 * (field - spec_.bias)) + scale_exponent_);
+    return power_of_two(static_cast<int>(2 * (field - spec_.bias)) + scale_exponent_);
   }
   if (field == 0) {
     switch (spec_.subnormals) {
       case Subnormals::kGradual:
-        return std::ldexp(static_cast<double>(mantissa), 1 - spec_.bias - m + scale_exponent_);
+        return static_cast<double>(mantissa) * power_of_two(1 - spec_.bias - m + scale_exponent_);
       case Subnormals::kFlush: return 0.0;
       case Subnormals::kLowestBinadeNormal:
         if (mantissa == 0) return 0.0;
-        return std::ldexp(static_cast<double>(hidden + mantissa), -spec_.bias - m + scale_exponent_);
+        return static_cast<double>(hidden + mantissa) * power_of_two(-spec_.bias - m + scale_exponent_);
     }
   }
-  return std::ldexp(static_cast<double>(hidden + mantissa),
-                    static_cast<int>(field - spec_.bias - m) + scale_exponent_);
+  return static_cast<double>(hidden + mantissa) *
+         power_of_two(static_cast<int>(field - spec_.bias - m) + scale_exponent_);
 }
 
 bool Format::exponent_field_all_ones(std::uint32_t magnitude) const {
@@ -375,7 +385,7 @@ double Format::decode_arithmetic(std::uint32_t bits) const {
   if (spec_.is_integer) {
     std::int64_t k = bits;
     if (spec_.has_sign && (bits & sign_mask_)) k -= std::int64_t{sign_mask_} << 1;
-    return std::ldexp(static_cast<double>(k), scale_exponent_);
+    return static_cast<double>(k) * power_of_two(scale_exponent_);
   }
   const bool negative = (bits & sign_mask_) != 0;
   const std::uint32_t magnitude = bits & magnitude_mask_;
@@ -591,7 +601,14 @@ Conversion Format::convert(double x, Rounding rounding, std::uint64_t random, in
     }
   }
   if (code == 0) result.flags.underflow = true;
-  return finish(pack(negative, code));
+  result.bits = pack(negative, code);
+  if (decode_table_) {
+    result.value = (*decode_table_)[result.bits];
+  } else {  // a finite result: no special codes to look for
+    const double magnitude = magnitude_value(code);
+    result.value = negative && !(code == 0 && !signed_zero()) ? -magnitude : magnitude;
+  }
+  return result;
 }
 
 }  // namespace lpt::num

@@ -141,6 +141,7 @@ class Format {
 
   Neighbours neighbours(std::uint64_t significand, int exponent) const;
   bool tie_goes_up(const Neighbours& nb) const;
+  bool signed_zero() const;  // whether -0 has its own code
   double magnitude_value(std::uint64_t code) const;
   std::uint32_t pack(bool negative, std::uint64_t magnitude_code) const;
   std::uint32_t nan_bits(bool negative) const;
