@@ -51,7 +51,9 @@ ResourceId FlowNetwork::add_resource(std::string name, ResourceClass resource_cl
                                      double bytes_per_cycle) {
   if (!(bytes_per_cycle > 0) || !std::isfinite(bytes_per_cycle))
     throw std::invalid_argument("flow resource " + name + ": bandwidth must be positive");
-  resources_.push_back(Resource{std::move(name), resource_class, bytes_per_cycle});
+  Resource resource{std::move(name), resource_class, bytes_per_cycle};
+  resource.spare = bytes_per_cycle;
+  resources_.push_back(std::move(resource));
   return static_cast<ResourceId>(resources_.size() - 1);
 }
 
@@ -92,10 +94,19 @@ void FlowNetwork::start(const FlowSpec& spec) {
   if (spec.bytes == 0) {
     in_latency_.emplace(now + spec.latency_cycles, slot);
   } else {
-    // Rates are shared out once per delta cycle, in wake(), so that the many
-    // flows a controller or DMA starts at one instant cost one allocation.
     active_.push_back(slot);
-    rates_stale_ = true;
+    if (fits_in_spare_bandwidth(flow)) {
+      // A capped flow that fits in what every resource on its path has spare
+      // changes nobody else's max-min share: it simply runs at its cap.
+      flow.rate = flow.rate_cap;
+      flow.limiter = FlowLimiter::kRateCap;
+      for (ResourceId id : flow.path) resources_[id].spare -= flow.rate;
+    } else {
+      // Rates are shared out once per delta cycle, in wake(), so that the
+      // many flows a controller or DMA starts at one instant cost one
+      // allocation.
+      rates_stale_ = true;
+    }
   }
   wake_event_.cancel();
   wake_event_.notify(sc_core::SC_ZERO_TIME);
@@ -112,11 +123,27 @@ void FlowNetwork::advance_to(std::uint64_t cycle) {
   last_update_cycle_ = cycle;
 }
 
+bool FlowNetwork::fits_in_spare_bandwidth(const Flow& flow) const {
+  if (rates_stale_ || std::isinf(flow.rate_cap)) return false;
+  for (ResourceId id : flow.path)
+    if (resources_[id].spare < flow.rate_cap) return false;
+  return true;
+}
+
 bool FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
   bool retired = false;
   for (std::size_t i = 0; i < active_.size();) {
     const Flow& flow = flows_[active_[i]];
     if (cycles_to_drain(flow.remaining, flow.rate) == 0) {
+      // A flow held only by its own cap, on resources none of which is full,
+      // limited nobody: the others keep their rates without a reallocation.
+      bool others_unaffected = flow.limiter == FlowLimiter::kRateCap;
+      for (ResourceId id : flow.path) {
+        Resource& r = resources_[id];
+        if (r.spare <= kTolerance * r.capacity) others_unaffected = false;
+        r.spare += flow.rate;
+      }
+      if (!others_unaffected) rates_stale_ = true;
       in_latency_.emplace(cycle + flow.latency_cycles, active_[i]);
       active_[i] = active_.back();
       active_.pop_back();
@@ -125,7 +152,6 @@ bool FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
       ++i;
     }
   }
-  if (retired) rates_stale_ = true;
   return retired;
 }
 
@@ -191,7 +217,11 @@ void FlowNetwork::allocate_rates() {
       --unfrozen;
     }
   }
-  for (ResourceId id : touched_) resources_[id].touched = false;
+  for (ResourceId id : touched_) {
+    Resource& r = resources_[id];
+    r.touched = false;
+    r.spare = std::max(0.0, r.unallocated);
+  }
 }
 
 void FlowNetwork::schedule_wake(std::uint64_t cycle) {

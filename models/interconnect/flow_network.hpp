@@ -89,6 +89,9 @@ class FlowNetwork : public sc_core::sc_module {
     ResourceClass resource_class;
     double capacity;
     std::uint64_t bytes_carried = 0;
+    // Capacity minus the rates of the flows on it; exact whenever the rates
+    // are not stale (flows without a rate yet add nothing).
+    double spare = 0;
     // Scratch state of the rate allocation.
     double unallocated = 0;
     int unfrozen_flows = 0;
@@ -113,6 +116,7 @@ class FlowNetwork : public sc_core::sc_module {
 
   void wake();
   void advance_to(std::uint64_t cycle);
+  bool fits_in_spare_bandwidth(const Flow& flow) const;
   bool retire_drained_flows(std::uint64_t cycle);  // true if any drained
   void allocate_rates();
   void schedule_wake(std::uint64_t cycle);
