@@ -2,7 +2,6 @@
 
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -92,8 +91,7 @@ Fixed128 fraction_128(std::uint64_t num, int num_exp, std::uint64_t den) {
 
 // Splits a finite nonzero |x| into significand in [2^52, 2^53) and exponent.
 void decompose(double magnitude, std::uint64_t& significand, int& exponent) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &magnitude, sizeof bits);
+  const auto bits = std::bit_cast<std::uint64_t>(magnitude);
   const int biased = static_cast<int>((bits >> 52) & 0x7FF);
   significand = bits & ((std::uint64_t{1} << 52) - 1);
   if (biased != 0) {
