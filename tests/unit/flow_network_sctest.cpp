@@ -132,6 +132,27 @@ TEST(FlowNetwork, RateCapLeavesTheRestToOthers) {
   EXPECT_EQ(f.result(1).limiter, FlowLimiter::kScratchpad);
 }
 
+TEST(FlowNetwork, OthersSpeedUpWhenACappedFlowLeavesAFullResource) {
+  // Capped flow A (30 B/c, 300 B) and uncapped B (1000 B) on a 100 B/c port:
+  // A at 30, B at 70 until cycle 10; then B alone at 100 for its last 300 B.
+  Fixture f;
+  const ResourceId port = f.network.add_resource("port", ResourceClass::kScratchpad, 100);
+  f.run({{0, {port}, 300, 30.0}, {0, {port}, 1000}});
+  EXPECT_EQ(f.result(0).end_cycle, 10u);
+  EXPECT_EQ(f.result(1).end_cycle, 13u);
+}
+
+TEST(FlowNetwork, CapAboveTheFairShareDoesNotBind) {
+  // Cap 60 exceeds the fair share of 50: both run at 50. A (600 B) ends at
+  // 12; B (1000 B) has 400 B left and finishes alone at 100 B/c by 16.
+  Fixture f;
+  const ResourceId port = f.network.add_resource("port", ResourceClass::kScratchpad, 100);
+  f.run({{0, {port}, 600, 60.0}, {0, {port}, 1000}});
+  EXPECT_EQ(f.result(0).end_cycle, 12u);
+  EXPECT_EQ(f.result(0).limiter, FlowLimiter::kScratchpad);
+  EXPECT_EQ(f.result(1).end_cycle, 16u);
+}
+
 TEST(FlowNetwork, LatencyIsAddedAfterTheLastByte) {
   Fixture f;
   const ResourceId link = f.network.add_resource("link", ResourceClass::kInterconnect, 100);
