@@ -16,6 +16,7 @@
 #include "models/numerics/format.hpp"
 #include "models/numerics/random.hpp"
 #include "sim/format_json.hpp"
+#include "sim/numerics_swamping.hpp"
 
 namespace lpt {
 namespace po = boost::program_options;
@@ -301,6 +302,7 @@ const std::vector<NumericsSubcommand>& numerics_subcommands() {
       {"formats", "list the preset number formats with their parameters and ranges", run_numerics_formats},
       {"convert", "round numbers (or re-encode bit patterns) into a format, one per stdin line",
        run_numerics_convert},
+      {"swamping", "relative error of long dot products: FP32, FP16 plain/chunked/SR (CSV + plot)", run_numerics_swamping},
   };
   return table;
 }
