@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "models/common/json_reader.hpp"
+#include "sim/cli_options.hpp"
 #include "sim/config.hpp"
 #include "sim/numerics_cli.hpp"
 #include "sim/run.hpp"
@@ -23,10 +24,6 @@ namespace po = boost::program_options;
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitBadInput = 2;
-
 // Shipped configs and traces are found relative to the source tree unless
 // LPTSIM_DATA_DIR points elsewhere.
 std::filesystem::path data_dir() {
@@ -38,29 +35,6 @@ struct Command {
   std::string summary;
   std::function<int(const std::vector<std::string>&, std::istream&, std::ostream&, std::ostream&)> run;
 };
-
-// Parses `args` against `options`; prints help or a usage error. Returns an
-// exit code when the caller should stop.
-std::optional<int> parse_options(const std::string& usage, const po::options_description& options,
-                                 const po::positional_options_description* positional,
-                                 const std::vector<std::string>& args, po::variables_map& vm,
-                                 std::ostream& out, std::ostream& err) {
-  try {
-    po::command_line_parser parser(args);
-    parser.options(options);
-    if (positional) parser.positional(*positional);
-    po::store(parser.run(), vm);
-    if (vm.count("help")) {
-      out << usage << "\n\n" << options << '\n';
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    err << "lptsim: " << e.what() << "\n" << usage << "\n(see --help)\n";
-    return kExitBadInput;
-  }
-  return std::nullopt;
-}
 
 std::set<Phase> parse_phases(const std::string& text) {
   std::set<Phase> phases;
@@ -94,7 +68,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
        "phases to simulate; fwd alone simulates inference")
       ("quiet,q", "print no summary table");
   po::variables_map vm;
-  if (auto code = parse_options(usage, options, nullptr, args, vm, out, err)) return *code;
+  if (auto code = parse_command_line("run", usage, options, nullptr, args, vm, out, err)) return *code;
 
   RunOptions run;
   run.config_file = vm["config"].as<std::string>();
@@ -129,7 +103,7 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
   po::positional_options_description positional;
   positional.add("files", -1);
   po::variables_map vm;
-  if (auto code = parse_options(usage, options, &positional, args, vm, out, err)) return *code;
+  if (auto code = parse_command_line("validate", usage, options, &positional, args, vm, out, err)) return *code;
   if (!vm.count("files")) {
     err << "lptsim validate: no file given\n" << usage << '\n';
     return kExitBadInput;

@@ -1,4 +1,6 @@
 #include "sim/scalesim_import.hpp"
+#include "sim/cli_options.hpp"
+
 
 #include <algorithm>
 #include <cctype>
@@ -203,61 +205,43 @@ void write_trace_json(const Trace& trace, std::ostream& out) {
 
 int run_import_scalesim(const std::vector<std::string>& args, std::ostream& out,
                         std::ostream& err) {
-  constexpr std::string_view usage =
+  namespace po = boost::program_options;
+  const std::string usage =
       "usage: lptsim import-scalesim FILE.csv [--out TRACE.json] [--batch N]\n"
       "Converts a SCALE-Sim topology (convolution or \"Layer, M, N, K\" GEMM form) into an\n"
-      "lptsim trace (docs/traces.md); without --out the trace is printed.\n";
-  std::string csv, out_file;
-  std::int64_t batch = 1;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      out << usage;
-      return 0;
-    }
-    const bool takes_value = arg == "--out" || arg == "--batch";
-    if (takes_value && i + 1 == args.size()) {
-      err << "lptsim import-scalesim: " << arg << " needs a value\n" << usage;
-      return 2;
-    }
-    if (arg == "--out") {
-      out_file = args[++i];
-    } else if (arg == "--batch") {
-      const std::string& text = args[++i];
-      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), batch);
-      if (error != std::errc() || end != text.data() + text.size() || batch < 1 ||
-          batch > (1 << 20)) {
-        err << "lptsim import-scalesim: --batch expects an integer in [1, 1048576], got \""
-            << text << "\"\n";
-        return 2;
-      }
-    } else if (arg.starts_with("-") || !csv.empty()) {
-      err << "lptsim import-scalesim: unexpected argument \"" << arg << "\"\n" << usage;
-      return 2;
-    } else {
-      csv = arg;
-    }
-  }
-  if (csv.empty()) {
-    err << "lptsim import-scalesim: missing the topology FILE.csv\n" << usage;
-    return 2;
+      "lptsim trace (docs/traces.md); without --out the trace is printed.";
+  po::options_description options("options");
+  options.add_options()("help,h", "show this help")
+      ("file", po::value<std::string>()->required(), "the SCALE-Sim topology")
+      ("out,o", po::value<std::string>(), "write the trace here instead of printing it")
+      ("batch,b", po::value<std::int64_t>()->default_value(1), "batch size of the trace");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  po::variables_map vm;
+  if (auto code = parse_command_line("import-scalesim", usage, options, &positional, args, vm, out, err))
+    return *code;
+  const auto batch = vm["batch"].as<std::int64_t>();
+  if (batch < 1 || batch > (std::int64_t{1} << 20)) {
+    err << "lptsim import-scalesim: --batch must be in [1, 1048576]\n";
+    return kExitBadInput;
   }
   try {
-    Trace trace = import_scalesim_csv(std::filesystem::path(csv));
+    Trace trace = import_scalesim_csv(std::filesystem::path(vm["file"].as<std::string>()));
     trace.batch = batch;
-    if (out_file.empty()) {
+    if (!vm.count("out")) {
       write_trace_json(trace, out);
-      return 0;
+      return kExitOk;
     }
+    const std::string out_file = vm["out"].as<std::string>();
     std::ofstream file(out_file);
     write_trace_json(trace, file);
     if (!file.flush()) throw InputError(out_file, "", "cannot write the trace");
     out << "wrote " << out_file << " (" << trace.layers.size() << " layers)\n";
   } catch (const InputError& e) {
     err << "lptsim import-scalesim: " << e.what() << "\n";
-    return 2;
+    return kExitBadInput;
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace lpt

@@ -1,10 +1,12 @@
 #include "sim/trace_info.hpp"
 
+
 #include <algorithm>
 #include <cstdio>
 #include <ostream>
 
 #include "sim/workload.hpp"
+#include "sim/cli_options.hpp"
 
 namespace lpt {
 
@@ -45,29 +47,6 @@ nlohmann::json layer_json(const LayerInfo& l, int element_bytes) {
           {"activation_bytes", l.activation_elements * element_bytes}};
 }
 
-constexpr const char* kUsage =
-    "usage: lptsim trace-info FILE [--batch N] [--element-bytes B] [--json]\n"
-    "  FILE               a trace (.json) or a SCALE-Sim topology (.csv)\n"
-    "  --batch N          override the trace's batch size\n"
-    "  --element-bytes B  bytes per stored activation (default 2, a 16-bit format)\n"
-    "  --json             print JSON instead of a table\n";
-
-// Parses a positive integer option value; false (with a message) if malformed.
-bool parse_positive(const std::string& option, const std::string& text, std::int64_t max,
-                    std::int64_t& value, std::ostream& err) {
-  try {
-    std::size_t used = 0;
-    const long long parsed = std::stoll(text, &used);
-    if (used == text.size() && parsed >= 1 && parsed <= max) {
-      value = parsed;
-      return true;
-    }
-  } catch (const std::exception&) {
-  }
-  err << "lptsim trace-info: " << option << " expects an integer in [1, " << max << "], got \""
-      << text << "\"\n";
-  return false;
-}
 
 }  // namespace
 
@@ -141,52 +120,49 @@ nlohmann::json trace_info_json(const TraceInfo& info, int element_bytes) {
 }
 
 int run_trace_info(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  std::string file;
-  bool as_json = false;
-  std::int64_t batch = 0;  // 0: the trace's own
-  std::int64_t element_bytes = 2;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      out << kUsage;
-      return 0;
-    }
-    if (arg == "--json") {
-      as_json = true;
-    } else if (arg == "--batch" || arg == "--element-bytes") {
-      if (i + 1 == args.size()) {
-        err << "lptsim trace-info: " << arg << " needs a value\n" << kUsage;
-        return 2;
-      }
-      const bool ok = arg == "--batch"
-                          ? parse_positive(arg, args[++i], std::int64_t{1} << 20, batch, err)
-                          : parse_positive(arg, args[++i], 16, element_bytes, err);
-      if (!ok) return 2;
-    } else if (arg.starts_with("-") || !file.empty()) {
-      err << "lptsim trace-info: unexpected argument \"" << arg << "\"\n" << kUsage;
-      return 2;
-    } else {
-      file = arg;
-    }
-  }
-  if (file.empty()) {
-    err << "lptsim trace-info: missing the trace FILE\n" << kUsage;
-    return 2;
+  namespace po = boost::program_options;
+  const std::string usage =
+      "usage: lptsim trace-info FILE [--batch N] [--element-bytes B] [--json]\n"
+      "Per-layer and total MACs (FWD/BWD/WGRAD), parameters and activation bytes of a\n"
+      "trace (.json) or a SCALE-Sim topology (.csv).";
+  po::options_description options("options");
+  options.add_options()("help,h", "show this help")
+      ("file", po::value<std::string>()->required(), "the trace")
+      ("batch,b", po::value<std::int64_t>(), "override the trace's batch size")
+      ("element-bytes", po::value<std::int64_t>()->default_value(2),
+       "bytes per stored activation element (1..16)")
+      ("json", "print JSON instead of a table");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  po::variables_map vm;
+  if (auto code = parse_command_line("trace-info", usage, options, &positional, args, vm, out, err))
+    return *code;
+  const std::int64_t element_bytes = vm["element-bytes"].as<std::int64_t>();
+  if (element_bytes < 1 || element_bytes > 16) {
+    err << "lptsim trace-info: --element-bytes must be in [1, 16]\n";
+    return kExitBadInput;
   }
   try {
-    Trace trace = load_trace(file);  // a .json trace or a SCALE-Sim .csv topology
-    if (batch > 0) trace.batch = batch;
+    Trace trace = load_trace(vm["file"].as<std::string>());
+    if (vm.count("batch")) {
+      const auto batch = vm["batch"].as<std::int64_t>();
+      if (batch < 1 || batch > (std::int64_t{1} << 20)) {
+        err << "lptsim trace-info: --batch must be in [1, 1048576]\n";
+        return kExitBadInput;
+      }
+      trace.batch = batch;
+    }
     const TraceInfo info = compute_trace_info(trace);
     const int bytes = static_cast<int>(element_bytes);
-    if (as_json)
+    if (vm.count("json"))
       out << trace_info_json(info, bytes).dump(2) << "\n";
     else
       print_trace_info(info, bytes, out);
   } catch (const InputError& e) {
     err << "lptsim trace-info: " << e.what() << "\n";
-    return 2;
+    return kExitBadInput;
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace lpt
