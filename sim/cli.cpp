@@ -95,8 +95,8 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
                      std::ostream& err) {
   const std::string usage =
       "usage: lptsim validate FILE...\n"
-      "Checks configs (JSON with a \"chip\" object), traces (JSON with \"layers\") and\n"
-      "SCALE-Sim topologies (.csv).";
+      "Checks configs (JSON with \"chip\"), chip descriptions (JSON with \"cores\" and\n"
+      "\"core\"), traces (JSON with \"layers\") and SCALE-Sim topologies (.csv).";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")(
       "files", po::value<std::vector<std::string>>()->multitoken(), "files to check");
@@ -122,12 +122,20 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
         const auto config = load_config(file);
         out << "ok: " << file << " (config \"" << config.name << "\", " << config.chip.cores
             << " cores)\n";
+      } else if (doc.is_object() && doc.contains("cores") && doc.contains("core")) {
+        const auto chip = parse_json_file<core::ChipParams>(file, [](const JsonReader& in) {
+          core::ChipParams params;
+          from_json(in, params);
+          return params;
+        });
+        out << "ok: " << file << " (chip description, " << chip.cores << " cores)\n";
       } else if (doc.is_object() && doc.contains("layers")) {
         const auto trace = load_trace(file);
         out << "ok: " << file << " (trace \"" << trace.network << "\", " << trace.layers.size()
             << " layers, batch " << trace.batch << ")\n";
       } else {
-        throw InputError(file, "", "neither a config (no \"chip\" key) nor a trace (no \"layers\" key)");
+        throw InputError(file, "", "neither a config (\"chip\" key), a chip description "
+                                   "(\"cores\" and \"core\" keys) nor a trace (\"layers\" key)");
       }
     } catch (const InputError& e) {
       err << "error: " << e.what() << '\n';

@@ -108,8 +108,28 @@ AcceleratorConfig parse_config(const JsonReader& in) {
 }
 
 AcceleratorConfig load_config(const std::filesystem::path& file) {
-  return parse_json_file<AcceleratorConfig>(file,
-                                            [](const JsonReader& in) { return parse_config(in); });
+  nlohmann::json doc = load_json_file(file);
+  // "chip" may name a chip description file (relative to this config), so that
+  // several precision policies share one chip without copies.
+  std::filesystem::path chip_file;
+  if (doc.is_object() && doc.contains("chip") && doc["chip"].is_string()) {
+    chip_file = file.parent_path() / doc["chip"].get<std::string>();
+    try {
+      doc["chip"] = load_json_file(chip_file);
+    } catch (const InputError& e) {
+      throw InputError(e.file(), e.json_path(),
+                       e.message() + " (the chip description named at " + file.string() + ": /chip)");
+    }
+  }
+  try {
+    return parse_config(JsonReader(doc, ""));
+  } catch (const InputError& e) {
+    const std::string& path = e.json_path();
+    if (!chip_file.empty() && (path == "/chip" || path.starts_with("/chip/")))
+      throw InputError(chip_file.string(), path.substr(5),
+                       e.message() + " (chip description of " + file.string() + ")");
+    throw e.in_file(file.string());
+  }
 }
 
 namespace {

@@ -52,6 +52,8 @@ struct AcceleratorConfig {
 // chip and the policy (every operand format must be one the MAC array runs;
 // every accumulator format one the accumulator supports).
 AcceleratorConfig parse_config(const JsonReader& in);
+// In a file, "chip" may also be the name of a chip description file (a JSON
+// object as under "chip"), relative to the config; its errors name that file.
 AcceleratorConfig load_config(const std::filesystem::path& file);
 
 void to_json(nlohmann::json& out, const AcceleratorConfig& config);

@@ -49,7 +49,7 @@ TEST(ChipParams, ParsesRapidConfig) {
   EXPECT_EQ(p.core.mac_array.macs_per_pe_per_cycle.at("int4"), 64);
   EXPECT_EQ(p.core.accumulator.chunk_length, 64);
   EXPECT_EQ(p.core.scratchpad.size_bytes(), 2u * 1024 * 1024);
-  EXPECT_DOUBLE_EQ(p.core.scratchpad.bytes_per_cycle(), 256.0);
+  EXPECT_DOUBLE_EQ(p.core.scratchpad.bytes_per_cycle(), 512.0);
   EXPECT_DOUBLE_EQ(p.core.sfu.ops_per_cycle.exp, 0.25);
   EXPECT_TRUE(p.interconnect.bidirectional);
   // 4 x 25.6 GB/s at 1.6 GHz = 64 B/cycle; 100 ns = 160 cycles.

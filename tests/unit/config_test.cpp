@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 namespace lpt {
 namespace {
@@ -12,7 +14,12 @@ std::string source_dir() {
   return dir ? dir : LPTSIM_SOURCE_DIR;
 }
 
-nlohmann::json tiny() { return load_json_file(source_dir() + "/configs/tiny.json"); }
+// tiny.json with its chip description inlined, ready to be edited.
+nlohmann::json tiny() {
+  nlohmann::json doc = load_json_file(source_dir() + "/configs/tiny.json");
+  doc["chip"] = load_json_file(source_dir() + "/configs/" + doc["chip"].get<std::string>());
+  return doc;
+}
 
 void expect_error(const nlohmann::json& doc, const std::string& path, const std::string& fragment) {
   try {
@@ -90,6 +97,34 @@ TEST(Config, RejectsBadOptimizerAndRounding) {
   doc = tiny();
   doc["precision"]["update"]["rounding"] = 1;
   expect_error(doc, "/precision/update/rounding", "expected a string");
+}
+
+TEST(Config, ChipFileErrorsNameTheChipFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "lptsim_config_test";
+  std::filesystem::create_directories(dir);
+  auto chip = tiny()["chip"];
+  chip["dram"]["channels"] = 0;
+  std::ofstream(dir / "chip.json") << chip.dump();
+  auto doc = tiny();
+  doc["chip"] = "chip.json";
+  std::ofstream(dir / "config.json") << doc.dump();
+  try {
+    load_config(dir / "config.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.file(), (dir / "chip.json").string());
+    EXPECT_EQ(e.json_path(), "/dram/channels");
+  }
+  doc["chip"] = "missing-chip.json";
+  std::ofstream(dir / "config.json") << doc.dump();
+  try {
+    load_config(dir / "config.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.file(), (dir / "missing-chip.json").string());
+    EXPECT_NE(e.message().find("config.json"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Config, ErrorsNameTheFile) {
