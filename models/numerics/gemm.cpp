@@ -61,17 +61,19 @@ void check_shapes(const EncodedMatrix& a, const EncodedMatrix& b) {
     throw std::invalid_argument("gemm: an encoded matrix holds a code count that does not match its shape");
 }
 
-// Decoded values, through a table when the format is narrow (the hardware's operands are
-// bit patterns; decoding each one through the codec would cost more than the GEMM).
-std::vector<double> decode_all(const Format& format, const std::vector<std::uint32_t>& codes) {
-  std::vector<double> values(codes.size());
+// Decoded values as T (exact: the callers check that T holds them), through a table when
+// the format is narrow (the hardware's operands are bit patterns; decoding each one
+// through the codec would cost more than the GEMM).
+template <class T = double>
+std::vector<T> decode_all(const Format& format, const std::vector<std::uint32_t>& codes) {
+  std::vector<T> values(codes.size());
   if (format.total_bits() <= 16) {
-    std::vector<double> table(format.encoding_count());
-    for (std::uint32_t code = 0; code < table.size(); ++code) table[code] = format.decode(code);
+    std::vector<T> table(format.encoding_count());
+    for (std::uint32_t code = 0; code < table.size(); ++code) table[code] = static_cast<T>(format.decode(code));
     const std::uint32_t mask = static_cast<std::uint32_t>(table.size() - 1);
     for (std::size_t e = 0; e < codes.size(); ++e) values[e] = table[codes[e] & mask];
   } else {
-    for (std::size_t e = 0; e < codes.size(); ++e) values[e] = format.decode(codes[e]);
+    for (std::size_t e = 0; e < codes.size(); ++e) values[e] = static_cast<T>(format.decode(codes[e]));
   }
   return values;
 }
@@ -337,19 +339,16 @@ void add_lanes(const LaneRounder<T>& rounder, const T* sums, const T* addends, s
   }
 }
 
-template <class T>
-std::vector<T> to_lanes(const std::vector<double>& values) {
-  return std::vector<T>(values.begin(), values.end());  // exact: checked by operands_fit
-}
-
 // The vectorised GEMM with inner-stage lanes T (the outer stage always in double lanes or
 // through the reference, as `kernel` says).
 template <class T>
-Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const std::vector<double>& a,
-                  const std::vector<double>& b, std::size_t m, std::size_t k_total, std::size_t n) {
+Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const EncodedMatrix& a_codes,
+                  const EncodedMatrix& b_codes) {
   using U = typename LaneRounder<T>::U;
   const Format& accumulator = datapath.accumulator();
-  const std::vector<T> a_lanes = to_lanes<T>(a), b_lanes = to_lanes<T>(b);
+  const std::size_t m = a_codes.rows, k_total = a_codes.cols, n = b_codes.cols;
+  const std::vector<T> a_lanes = decode_all<T>(datapath.operand_a(), a_codes.codes);
+  const std::vector<T> b_lanes = decode_all<T>(datapath.operand_b(), b_codes.codes);
   const LaneRounder<T> inner_rounder(accumulator, datapath.inner().rounding);
   const std::optional<LaneRounder<double>> outer_rounder =
       kernel.outer == LaneKind::kDouble ? std::optional(LaneRounder<double>(accumulator, datapath.outer().rounding))
@@ -358,13 +357,15 @@ Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const std:
 
   std::vector<T> sums(n);
   std::vector<U> flagged(n);
-  std::vector<double> chunk_sums(n), outer(n), merged(n);
+  std::vector<double> chunk_sums(n), merged(n);
   std::vector<std::uint64_t> outer_flagged(n);
+  // The running (outer) sums of every output; chunks are the outer loop so that one chunk
+  // of B stays in cache while every row of A passes over it.
   Matrix result(m, n);
-  for (std::size_t i = 0; i < m; ++i) {
-    std::fill(outer.begin(), outer.end(), 0.0);
-    for (std::size_t k0 = 0, chunk_index = 0; k0 < k_total; k0 += chunk, ++chunk_index) {
-      const std::size_t count = std::min(chunk, k_total - k0);
+  for (std::size_t k0 = 0, chunk_index = 0; k0 < k_total; k0 += chunk, ++chunk_index) {
+    const std::size_t count = std::min(chunk, k_total - k0);
+    for (std::size_t i = 0; i < m; ++i) {
+      double* outer = result.values.data() + i * n;
       accumulate_lanes(inner_rounder, a_lanes.data() + i * k_total + k0, b_lanes.data() + k0 * n, n, count, n,
                        sums.data(), flagged.data());
       for (std::size_t j = 0; j < n; ++j) {
@@ -373,18 +374,18 @@ Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const std:
         // Redo this lane's chunk through the codec: overflow, Inf, NaN or subnormal sums.
         double sum = 0.0;
         for (std::size_t k = k0; k < k0 + count; ++k)
-          sum = add_rounded(accumulator, sum, a[i * k_total + k] * b[k * n + j], datapath.inner(), 0);
+          sum = add_rounded(accumulator, sum,
+                            static_cast<double>(a_lanes[i * k_total + k]) * static_cast<double>(b_lanes[k * n + j]),
+                            datapath.inner(), 0);
         chunk_sums[j] = sum;
       }
       if (!datapath.chunked()) {
-        outer.swap(chunk_sums);
-        continue;
-      }
-      if (outer_rounder) {
-        add_lanes(*outer_rounder, outer.data(), chunk_sums.data(), n, merged.data(), outer_flagged.data());
+        std::copy(chunk_sums.begin(), chunk_sums.end(), outer);
+      } else if (outer_rounder) {
+        add_lanes(*outer_rounder, outer, chunk_sums.data(), n, merged.data(), outer_flagged.data());
         for (std::size_t j = 0; j < n; ++j)
           if (outer_flagged[j] != 0) merged[j] = add_rounded(accumulator, outer[j], chunk_sums[j], datapath.outer(), 0);
-        outer.swap(merged);
+        std::copy(merged.begin(), merged.end(), outer);
       } else {
         const bool stochastic = is_stochastic(datapath.outer().rounding);
         for (std::size_t j = 0; j < n; ++j) {
@@ -395,8 +396,8 @@ Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const std:
         }
       }
     }
-    for (std::size_t j = 0; j < n; ++j) result(i, j) = datapath.finish(outer[j], i * n + j);
   }
+  for (std::size_t e = 0; e < result.values.size(); ++e) result.values[e] = datapath.finish(result.values[e], e);
   return result;
 }
 
@@ -435,11 +436,8 @@ Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatri
   check_shapes(a, b);
   const GemmKernel kernel = select_gemm_kernel(datapath);
   if (kernel.inner == LaneKind::kReference || a.cols == 0) return gemm_reference(datapath, a, b);
-  const std::vector<double> a_values = decode_all(datapath.operand_a(), a.codes);
-  const std::vector<double> b_values = decode_all(datapath.operand_b(), b.codes);
-  if (kernel.inner == LaneKind::kFloat)
-    return gemm_lanes<float>(datapath, kernel, a_values, b_values, a.rows, a.cols, b.cols);
-  return gemm_lanes<double>(datapath, kernel, a_values, b_values, a.rows, a.cols, b.cols);
+  if (kernel.inner == LaneKind::kFloat) return gemm_lanes<float>(datapath, kernel, a, b);
+  return gemm_lanes<double>(datapath, kernel, a, b);
 }
 
 }  // namespace lpt::num
