@@ -104,6 +104,17 @@ class Cli(unittest.TestCase):
         # the first layer has no backward-data row
         self.assertNotIn(("conv1", "bwd"), {(l["layer"], l["phase"]) for l in report["layers"]})
 
+    def test_golden_tiny_cnn_reports(self):
+        """Exact regression check; scripts/update_goldens.sh regenerates after intended changes."""
+        self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"))
+        for table in ("layers", "phases"):
+            with open(os.path.join(self.dir, "out", f"{table}.csv")) as f:
+                produced = f.read()
+            with open(os.path.join(SOURCE, "tests", "system", "golden", f"tiny-cnn.{table}.csv")) as f:
+                golden = f.read()
+            self.assertEqual(produced, golden, f"{table}.csv differs from the golden file "
+                             "(run scripts/update_goldens.sh if the change is intended)")
+
     def test_forward_only_run(self):
         report, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"),
                                   "--phases", "fwd", "--batch", "2")

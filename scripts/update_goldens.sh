@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates the golden reports the system tests compare against exactly.
+# Run after an intended change of the timing model or mapping, and say in the
+# commit message why the numbers moved.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+lptsim="${1:-$repo/build/sim/lptsim}"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+"$lptsim" run --quiet --config "$repo/configs/tiny.json" --trace "$repo/traces/tiny-cnn.json" --out "$out" >/dev/null
+cp "$out/layers.csv" "$repo/tests/system/golden/tiny-cnn.layers.csv"
+cp "$out/phases.csv" "$repo/tests/system/golden/tiny-cnn.phases.csv"
+echo "updated tests/system/golden/tiny-cnn.{layers,phases}.csv"
