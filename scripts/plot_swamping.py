@@ -39,7 +39,7 @@ def main(argv):
     ax.set_xscale("log", base=2)
     ax.set_xlabel("dot product length n")
     ax.set_ylabel(f"mean relative error vs FP64 ({trials} trials)")
-    ax.set_title("Swamping: plain FP16 stalls; chunks and SR stay at FP16 precision longer")
+    ax.set_title("Swamping: plain FP16 stalls; chunks and SR hold out longer")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
