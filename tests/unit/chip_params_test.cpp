@@ -2,6 +2,8 @@
 // of bad input named by its JSON path.
 #include <gtest/gtest.h>
 
+#include "tests/support/source_dir.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -11,10 +13,7 @@
 namespace lpt::core {
 namespace {
 
-std::filesystem::path source_dir() {
-  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
-  return dir ? std::filesystem::path(dir) : std::filesystem::path(LPTSIM_SOURCE_DIR);
-}
+using lpt::test_support::source_dir;
 
 nlohmann::json tiny_chip_json() { return load_json_file(source_dir() / "configs/chip-tiny.json"); }
 

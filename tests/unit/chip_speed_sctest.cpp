@@ -4,6 +4,8 @@
 // timed assertion would fail on a loaded machine, not on a slow model).
 #include <gtest/gtest.h>
 
+#include "tests/support/source_dir.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -15,10 +17,7 @@
 namespace lpt::core {
 namespace {
 
-std::filesystem::path source_dir() {
-  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
-  return dir ? std::filesystem::path(dir) : std::filesystem::path(LPTSIM_SOURCE_DIR);
-}
+using lpt::test_support::source_dir;
 
 // Tiles of a 64x64x64 HFP8 GEMM block with mildly varied shapes, so the
 // cores drift apart and contend for DRAM and the ring at changing moments.

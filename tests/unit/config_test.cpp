@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/source_dir.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,15 +11,12 @@
 namespace lpt {
 namespace {
 
-std::string source_dir() {
-  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
-  return dir ? dir : LPTSIM_SOURCE_DIR;
-}
+using lpt::test_support::source_dir;
 
 // tiny.json with its chip description inlined, ready to be edited.
 nlohmann::json tiny() {
-  nlohmann::json doc = load_json_file(source_dir() + "/configs/tiny.json");
-  doc["chip"] = load_json_file(source_dir() + "/configs/" + doc["chip"].get<std::string>());
+  nlohmann::json doc = load_json_file((source_dir() / "configs/tiny.json").string());
+  doc["chip"] = load_json_file((source_dir() / "configs/").string() + doc["chip"].get<std::string>());
   return doc;
 }
 
@@ -33,10 +32,10 @@ void expect_error(const nlohmann::json& doc, const std::string& path, const std:
 
 TEST(Config, ShippedConfigsLoad) {
   for (const char* name : {"rapid-4core", "fp16-baseline", "tiny"}) {
-    const auto config = load_config(source_dir() + "/configs/" + name + ".json");
+    const auto config = load_config((source_dir() / "configs/").string() + name + ".json");
     EXPECT_EQ(config.name, name);
   }
-  const auto rapid = load_config(source_dir() + "/configs/rapid-4core.json");
+  const auto rapid = load_config((source_dir() / "configs/rapid-4core.json").string());
   EXPECT_EQ(rapid.chip.cores, 4);
   EXPECT_EQ(rapid.precision.gemm[0].a.name, "hfp8_e4m3");
   EXPECT_EQ(rapid.precision.gemm[1].a.name, "hfp8_e5m2");
@@ -45,7 +44,7 @@ TEST(Config, ShippedConfigsLoad) {
 }
 
 TEST(Config, ResolvedConfigRoundTrips) {
-  const auto config = load_config(source_dir() + "/configs/rapid-4core.json");
+  const auto config = load_config((source_dir() / "configs/rapid-4core.json").string());
   const nlohmann::json written = config;
   const auto again = parse_config(JsonReader(written, ""));
   const nlohmann::json rewritten = again;
@@ -129,7 +128,7 @@ TEST(Config, ChipFileErrorsNameTheChipFile) {
 
 TEST(Config, ErrorsNameTheFile) {
   try {
-    load_config(source_dir() + "/traces/tiny-cnn.json");
+    load_config((source_dir() / "traces/tiny-cnn.json").string());
     FAIL();
   } catch (const InputError& e) {
     EXPECT_NE(e.file().find("tiny-cnn.json"), std::string::npos);

@@ -2,18 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/source_dir.hpp"
+
 #include <cstdlib>
 
 namespace lpt {
 namespace {
 
-std::string source_dir() {
-  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
-  return dir ? dir : LPTSIM_SOURCE_DIR;
-}
+using lpt::test_support::source_dir;
 
 AcceleratorConfig config(const char* name) {
-  return load_config(source_dir() + "/configs/" + name + ".json");
+  return load_config((source_dir() / "configs/").string() + name + ".json");
 }
 
 GemmFormats fp8_formats() {
@@ -140,7 +139,7 @@ TEST(Mapping, ElementwiseSplitsEvenlyAndKeepsTotals) {
 
 TEST(Mapping, TrainingOrderAndPhaseSelection) {
   const auto tiny = config("tiny");
-  const Trace trace = load_trace(source_dir() + "/traces/tiny-cnn.json");
+  const Trace trace = load_trace((source_dir() / "traces/tiny-cnn.json").string());
   const auto layers = expand_training(trace, {});
   const std::set<Phase> all(kAllPhases.begin(), kAllPhases.end());
   const MappedProgram mapped = map_training(layers, tiny, all);

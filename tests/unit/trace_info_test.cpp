@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/source_dir.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -10,13 +12,10 @@
 namespace lpt {
 namespace {
 
-std::string source_dir() {
-  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
-  return dir ? dir : LPTSIM_SOURCE_DIR;
-}
+using lpt::test_support::source_dir;
 
 TraceInfo info_of(const std::string& trace_file) {
-  return compute_trace_info(load_trace(source_dir() + "/traces/" + trace_file));
+  return compute_trace_info(load_trace((source_dir() / "traces/").string() + trace_file));
 }
 
 // Published figures are rounded to a few significant digits; a value matches
@@ -98,7 +97,7 @@ TEST(TraceInfo, ShippedTracesAllExpand) {
     const TraceInfo info = info_of(file);
     EXPECT_GT(info.total.fwd_macs, 0);
     EXPECT_GT(info.total.parameters, 0);
-    EXPECT_EQ(info.layers.size(), load_trace(source_dir() + "/traces/" + file).layers.size());
+    EXPECT_EQ(info.layers.size(), load_trace((source_dir() / "traces/").string() + file).layers.size());
   }
 }
 
@@ -113,7 +112,7 @@ TEST(TraceInfo, LstmTotalsFollowTheGateCount) {
 
 TEST(TraceInfoCli, PrintsATableWithTotals) {
   std::ostringstream out, err;
-  const int code = run_trace_info({source_dir() + "/traces/tiny-cnn.json"}, out, err);
+  const int code = run_trace_info({(source_dir() / "traces/tiny-cnn.json").string()}, out, err);
   EXPECT_EQ(code, 0) << err.str();
   const TraceInfo info = info_of("tiny-cnn.json");
   const std::string text = out.str();
@@ -126,7 +125,7 @@ TEST(TraceInfoCli, PrintsATableWithTotals) {
 TEST(TraceInfoCli, JsonWithBatchOverrideAndElementBytes) {
   std::ostringstream out, err;
   const int code = run_trace_info(
-      {"--json", source_dir() + "/traces/tiny-cnn.json", "--batch", "2", "--element-bytes", "1"},
+      {"--json", (source_dir() / "traces/tiny-cnn.json").string(), "--batch", "2", "--element-bytes", "1"},
       out, err);
   ASSERT_EQ(code, 0) << err.str();
   const auto doc = nlohmann::json::parse(out.str());

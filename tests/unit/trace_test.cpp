@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/source_dir.hpp"
+
 #include <cstdlib>
 
 namespace lpt {
@@ -20,10 +22,7 @@ void expect_error(const char* text, const std::string& path, const std::string& 
   }
 }
 
-std::string source_dir() {
-  const char* dir = std::getenv("LPTSIM_SOURCE_DIR");
-  return dir ? dir : LPTSIM_SOURCE_DIR;
-}
+using lpt::test_support::source_dir;
 
 TEST(Trace, ParsesConvWithDefaultsAndOutputSize) {
   const Trace t = parse(R"({"network": "n", "source": "s", "batch": 4, "layers": [
@@ -49,13 +48,13 @@ TEST(Trace, DepthwiseSetsGroups) {
 }
 
 TEST(Trace, ShippedTracesLoad) {
-  const Trace t = load_trace(source_dir() + "/traces/tiny-cnn.json");
+  const Trace t = load_trace((source_dir() / "traces/tiny-cnn.json").string());
   EXPECT_EQ(t.network, "tiny-cnn");
   EXPECT_EQ(t.layers.size(), 10u);
 }
 
 TEST(Trace, RoundTripsThroughJson) {
-  const Trace t = load_trace(source_dir() + "/traces/tiny-cnn.json");
+  const Trace t = load_trace((source_dir() / "traces/tiny-cnn.json").string());
   const nlohmann::json written = t;
   const Trace again = parse_trace(JsonReader(written, ""));
   const nlohmann::json rewritten = again;
