@@ -165,7 +165,7 @@ const std::map<std::string, Command>& commands() {
 void print_usage(std::ostream& out) {
   out << "usage: lptsim COMMAND [options]   (lptsim COMMAND --help for each)\n\ncommands:\n";
   for (const auto& [name, command] : commands())
-    out << "  " << name << std::string(12 - std::min<std::size_t>(name.size(), 11), ' ')
+    out << "  " << name << std::string(17 - std::min<std::size_t>(name.size(), 16), ' ')
         << command.summary << '\n';
 }
 
