@@ -177,7 +177,6 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
           static_cast<double>(outputs) * static_cast<double>(k_splits - 1) * static_cast<double>(tm * tn);
       reduction = partial_elements * f.accumulator_bits / 8.0 / link + partial_elements / sfu_alu;
     }
-    t.dram_bytes = traffic;
     t.tasks = static_cast<std::uint64_t>(outputs * t.tiles_k);
     t.estimated_cycles = std::max(compute_per_core, memory) +
                          static_cast<std::uint64_t>(static_cast<double>(first_load) / bandwidth + reduction);

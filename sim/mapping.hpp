@@ -37,8 +37,7 @@ struct GemmTiling {
   // With fewer output tiles than cores, the reduction is split across cores
   // and the partial sums are added in a following reduction step.
   std::int64_t k_splits = 1;
-  std::uint64_t tasks = 0;             // tile tasks of one instance of the GEMM step
-  std::uint64_t dram_bytes = 0;        // estimated, all cores
+  std::uint64_t tasks = 0;             // tile tasks of the GEMM step, for tie-breaking
   std::uint64_t estimated_cycles = 0;  // the mapper's own estimate, for choosing
 };
 
