@@ -61,7 +61,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
       ("config,c", po::value<std::string>()->default_value((data_dir() / "configs/rapid-4core.json").string()), "accelerator config (JSON)")
-      ("trace,t", po::value<std::string>()->default_value((data_dir() / "traces/resnet50.json").string()), "layer trace (JSON)")
+      ("trace,t", po::value<std::string>()->default_value((data_dir() / "traces/resnet50.json").string()), "layer trace (JSON, or a SCALE-Sim topology .csv)")
       ("out,o", po::value<std::string>()->default_value("lptsim-out"), "directory for report.json, layers.csv, phases.csv")
       ("batch,b", po::value<std::int64_t>(), "override the trace's batch size")
       ("phases,p", po::value<std::string>()->default_value("fwd,bwd,wgrad,update"),
@@ -78,7 +78,8 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
     run.phases = parse_phases(vm["phases"].as<std::string>());
     if (vm.count("batch")) {
       const auto batch = vm["batch"].as<std::int64_t>();
-      if (batch < 1) throw po::error("--batch must be at least 1");
+      if (batch < 1 || batch > (std::int64_t{1} << 20))
+        throw po::error("--batch must be in [1, 1048576]");
       run.batch = batch;
     }
   } catch (const po::error& e) {
