@@ -57,8 +57,8 @@ core::MacTile mac_tile(std::int64_t m, std::int64_t n, std::int64_t k, const Gem
   t.n = static_cast<std::uint64_t>(n);
   t.k = static_cast<std::uint64_t>(k);
   t.macs_per_pe_per_cycle = f.macs_per_pe_per_cycle;
-  t.operand_bytes_a = (f.a_bits + 7) / 8;
-  t.operand_bytes_b = (f.b_bits + 7) / 8;
+  t.operand_bits_a = f.a_bits;
+  t.operand_bits_b = f.b_bits;
   return t;
 }
 

@@ -46,8 +46,8 @@ void validate_program(const ChipParams& chip, const Program& program) {
           fail(where(), "buffer of " + std::to_string(task.buffer_bytes) +
                             " bytes exceeds the scratchpad (" + std::to_string(capacity) + ")");
         if (task.mac.macs_per_pe_per_cycle < 1) fail(where(), "macs_per_pe_per_cycle must be >= 1");
-        if (!task.mac.empty() && (task.mac.operand_bytes_a < 1 || task.mac.operand_bytes_b < 1))
-          fail(where(), "operand sizes must be >= 1 byte");
+        if (!task.mac.empty() && (task.mac.operand_bits_a < 1 || task.mac.operand_bits_b < 1))
+          fail(where(), "operand sizes must be >= 1 bit");
         if (auto problem = transfer_problem(task.loads, chip.cores); !problem.empty())
           fail(where() + " loads", problem);
         if (auto problem = transfer_problem(task.stores, chip.cores); !problem.empty())

@@ -33,8 +33,8 @@ struct MacTile {
   std::uint64_t m = 0, n = 0, k = 0;
   std::uint64_t count = 1;
   int macs_per_pe_per_cycle = 1;     // for this GEMM's operand formats
-  int operand_bytes_a = 1;           // element sizes, for scratchpad read traffic
-  int operand_bytes_b = 1;
+  int operand_bits_a = 8;            // element sizes, for scratchpad read traffic
+  int operand_bits_b = 8;
   bool empty() const { return m == 0 || n == 0 || k == 0 || count == 0; }
   std::uint64_t macs() const { return m * n * k * count; }
 };

@@ -33,7 +33,7 @@ ChipParams ideal_chip(int cores) {
 MacTile mac_tile(std::uint64_t m, std::uint64_t n, std::uint64_t k) {
   MacTile t;
   t.m = m, t.n = n, t.k = k;
-  t.operand_bytes_a = t.operand_bytes_b = 2;
+  t.operand_bits_a = t.operand_bits_b = 16;
   return t;
 }
 

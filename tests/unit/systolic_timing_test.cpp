@@ -23,8 +23,8 @@ MacTile tile(std::uint64_t m, std::uint64_t n, std::uint64_t k, int v = 1, int b
   MacTile t;
   t.m = m, t.n = n, t.k = k;
   t.macs_per_pe_per_cycle = v;
-  t.operand_bytes_a = bytes_a;
-  t.operand_bytes_b = bytes_b;
+  t.operand_bits_a = 8 * bytes_a;
+  t.operand_bits_b = 8 * bytes_b;
   return t;
 }
 
@@ -50,6 +50,14 @@ TEST(SystolicTiming, BatchOfTilesRunsBackToBack) {
   EXPECT_EQ(sequential.scratchpad_read_bytes_b, 3u * 10 * 4);
   EXPECT_EQ(three.macs(), 3u * 4 * 4 * 10);
   EXPECT_EQ(systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, true), three).cycles, 40u);
+}
+
+TEST(SystolicTiming, FourBitOperandsReadHalfABytePerElement) {
+  MacTile int4 = tile(4, 4, 10);
+  int4.operand_bits_a = int4.operand_bits_b = 4;
+  const auto t = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false), int4);
+  EXPECT_EQ(t.scratchpad_read_bytes_a, 4u * 10 / 2);
+  EXPECT_EQ(t.scratchpad_read_bytes_b, 10u * 4 / 2);
 }
 
 TEST(SystolicTiming, VectorPesShortenTheReduction) {
