@@ -148,6 +148,13 @@ struct LaneRounder {
   U half;              // half a gap
   U min_bits;          // the smallest normal accumulator magnitude
   U overflow_bits;     // the smallest magnitude that rounds beyond the largest finite value
+  // Round to nearest even by adding and subtracting 1.5 * 2^shift ulp of the value (same
+  // sign): the sum stays in one binade whose grid is the accumulator's, and that addend's
+  // even multiple of the grid keeps ties to even. Needs shift >= 3 and a finite addend.
+  static constexpr int kExponentAt = std::numeric_limits<T>::digits - 1;
+  static constexpr U kSignExponent = ~((U{1} << kExponentAt) - 1);
+  U magic_offset;      // added to a value's sign and exponent bits: the addend's bits
+  bool magic_rounds;
 
   LaneRounder(const Format& accumulator, Rounding mode) : rounding(mode) {
     shift = std::numeric_limits<T>::digits - 1 - accumulator.spec().mantissa_bits;
@@ -162,6 +169,8 @@ struct LaneRounder {
       (round(middle) > max_bits ? high : low) = middle;
     }
     overflow_bits = high;
+    magic_offset = (static_cast<U>(shift) << kExponentAt) | (U{1} << (kExponentAt - 1));
+    magic_rounds = shift >= 3 && (overflow_bits >> kExponentAt) + shift < (kSignExponent >> kExponentAt) / 2;
   }
 
   U round(U magnitude) const {
@@ -191,9 +200,9 @@ constexpr std::size_t kBlockLanes = 64;
 // sums[j] = the accumulated products a[0..count) x b[0..count)[j] for j < lanes (kLanes,
 // or `lanes` when kLanes is 0), rounded after every add; flagged[j] != 0 where some sum
 // left the accumulator's normal range (its result is then meaningless and must be redone).
-// Written so that GCC vectorises the j loops.
+// Returns whether any lane is flagged. Written so that GCC vectorises the j loops.
 template <class T, Rounding kMode, std::size_t kLanes>
-void accumulate_block(const LaneRounder<T>& rounder, const T* __restrict a, const T* __restrict b,
+bool accumulate_block(const LaneRounder<T>& rounder, const T* __restrict a, const T* __restrict b,
                       std::size_t stride, std::size_t count, std::size_t lanes, T* __restrict sums,
                       typename LaneRounder<T>::U* __restrict flagged) {
   using U = typename LaneRounder<T>::U;
@@ -223,119 +232,162 @@ void accumulate_block(const LaneRounder<T>& rounder, const T* __restrict a, cons
     }
   }
   const U low_limit = 2 * rounder.min_bits - 1, high_limit = 2 * rounder.overflow_bits;
+  U any = 0;
   for (std::size_t j = 0; j < width; ++j) {
     sums[j] = block_sums[j];
     flagged[j] = static_cast<U>(lowest[j] < low_limit) | static_cast<U>(highest[j] >= high_limit);
+    any |= flagged[j];
   }
+  return any != 0;
 }
 
-// The same as accumulate_block for kRegisterLanes lanes, with the sums and range trackers
-// held in registers across the k loop (GCC vector extensions): the loop body then has no
-// stores, which is what limits accumulate_block.
+// The same as accumulate_block for kRows rows of A (a, a + a_stride, ...) and
+// kRegisterLanes lanes, with the sums and range trackers held in registers across the k
+// loop (GCC vector extensions): the loop body then has no stores, which is what limits
+// accumulate_block, and each row of B loaded serves every row of A. Row r's results go to
+// sums and flagged + r * out_stride. 4 x 2 vectors: eight independent sums cover the
+// add-round latency, and the spills this costs are cheaper than fewer sums.
 constexpr std::size_t kVectorBytes = 32;
-constexpr std::size_t kRegisterVectors = 4;
+constexpr std::size_t kRegisterRows = 4;
+constexpr std::size_t kRegisterVectors = 2;
 template <class T>
 constexpr std::size_t kRegisterLanes = kRegisterVectors * kVectorBytes / sizeof(T);
 
-template <class T, Rounding kMode>
-void accumulate_in_registers(const LaneRounder<T>& rounder, const T* __restrict a, const T* __restrict b,
-                             std::size_t stride, std::size_t count, T* __restrict sums,
-                             typename LaneRounder<T>::U* __restrict flagged) {
+template <class T, Rounding kMode, std::size_t kRows>
+bool accumulate_in_registers(const LaneRounder<T>& rounder, const T* __restrict a, std::size_t a_stride,
+                             const T* __restrict b, std::size_t stride, std::size_t count, T* __restrict sums,
+                             typename LaneRounder<T>::U* __restrict flagged, std::size_t out_stride) {
   using U = typename LaneRounder<T>::U;
   typedef T Values __attribute__((vector_size(kVectorBytes)));
   typedef U Bits __attribute__((vector_size(kVectorBytes)));
   constexpr std::size_t kPerVector = kVectorBytes / sizeof(T);
-  const U low_mask = rounder.low_mask, half = rounder.half;
-  const int shift = rounder.shift;
-  Values vector_sums[kRegisterVectors];
-  Bits lowest[kRegisterVectors], highest[kRegisterVectors];
+  const U low_mask = rounder.low_mask, half = rounder.half, magic_offset = rounder.magic_offset;
+  Values vector_sums[kRows][kRegisterVectors];
+  Bits lowest[kRows][kRegisterVectors], highest[kRows][kRegisterVectors];
 #pragma GCC unroll 4
-  for (std::size_t v = 0; v < kRegisterVectors; ++v) {
-    vector_sums[v] = Values{};
-    lowest[v] = Bits{} - 1;
-    highest[v] = Bits{};
-  }
-  for (std::size_t k = 0; k < count; ++k) {
-    const Values a_k = a[k] - Values{};  // a broadcast (x - +0 is x, also for -0)
-    const T* b_row = b + k * stride;
+  for (std::size_t r = 0; r < kRows; ++r)
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < kRegisterVectors; ++v) {
-      Values b_values;
-      std::memcpy(&b_values, b_row + v * kPerVector, sizeof b_values);
-      const Bits bits = __builtin_bit_cast(Bits, vector_sums[v] + a_k * b_values);
-      const Bits doubled = bits << 1;
-      const Bits doubled_minus_one = doubled - 1;
-      lowest[v] = doubled_minus_one < lowest[v] ? doubled_minus_one : lowest[v];
-      highest[v] = doubled > highest[v] ? doubled : highest[v];
-      // No helper functions on vectors here: returning one would change the ABI per ISA.
-      Bits rounded;
-      if constexpr (kMode == Rounding::kNearestEven)
-        rounded = (bits + (half - 1) + ((bits >> shift) & 1)) & ~low_mask;
-      else if constexpr (kMode == Rounding::kNearestAway)
-        rounded = (bits + half) & ~low_mask;
-      else
-        rounded = bits & ~low_mask;
-      vector_sums[v] = __builtin_bit_cast(Values, rounded);
+      vector_sums[r][v] = Values{};
+      lowest[r][v] = Bits{} - 1;
+      highest[r][v] = Bits{};
+    }
+  for (std::size_t k = 0; k < count; ++k) {
+    const T* b_row = b + k * stride;
+    Values b_values[kRegisterVectors];
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < kRegisterVectors; ++v)
+      std::memcpy(&b_values[v], b_row + v * kPerVector, sizeof(Values));
+#pragma GCC unroll 4
+    for (std::size_t r = 0; r < kRows; ++r) {
+      const Values a_k = a[r * a_stride + k] - Values{};  // a broadcast (x - +0 is x, also for -0)
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < kRegisterVectors; ++v) {
+        const Bits bits = __builtin_bit_cast(Bits, vector_sums[r][v] + a_k * b_values[v]);
+        const Bits doubled = bits << 1;
+        const Bits doubled_minus_one = doubled - 1;
+        lowest[r][v] = doubled_minus_one < lowest[r][v] ? doubled_minus_one : lowest[r][v];
+        highest[r][v] = doubled > highest[r][v] ? doubled : highest[r][v];
+        // No helper functions on vectors here: returning one would change the ABI per ISA.
+        if constexpr (kMode == Rounding::kNearestEven) {
+          // Fewer ops than the integer rounding; the subtraction is exact.
+          const Values magic = __builtin_bit_cast(Values, (bits & LaneRounder<T>::kSignExponent) + magic_offset);
+          vector_sums[r][v] = (__builtin_bit_cast(Values, bits) + magic) - magic;
+        } else if constexpr (kMode == Rounding::kNearestAway) {
+          vector_sums[r][v] = __builtin_bit_cast(Values, (bits + half) & ~low_mask);
+        } else {
+          vector_sums[r][v] = __builtin_bit_cast(Values, bits & ~low_mask);
+        }
+      }
     }
   }
   const U low_limit = 2 * rounder.min_bits - 1, high_limit = 2 * rounder.overflow_bits;
-  for (std::size_t v = 0; v < kRegisterVectors; ++v)
-    for (std::size_t j = 0; j < kPerVector; ++j) {
-      sums[v * kPerVector + j] = vector_sums[v][j];
-      flagged[v * kPerVector + j] =
-          static_cast<U>(lowest[v][j] < low_limit) | static_cast<U>(highest[v][j] >= high_limit);
-    }
+  U any = 0;
+  for (std::size_t r = 0; r < kRows; ++r)
+    for (std::size_t v = 0; v < kRegisterVectors; ++v)
+      for (std::size_t j = 0; j < kPerVector; ++j) {
+        const std::size_t lane = r * out_stride + v * kPerVector + j;
+        sums[lane] = vector_sums[r][v][j];
+        flagged[lane] = static_cast<U>(lowest[r][v][j] < low_limit) | static_cast<U>(highest[r][v][j] >= high_limit);
+        any |= flagged[lane];
+      }
+  return any != 0;
 }
 
-template <class T, Rounding kMode>
-void accumulate_lanes(const LaneRounder<T>& rounder, const T* a, const T* b, std::size_t stride, std::size_t count,
-                      std::size_t lanes, T* sums, typename LaneRounder<T>::U* flagged) {
+// Every one of `lanes` lanes for kRows rows of A, laid out as in accumulate_in_registers
+// (out_stride = lanes).
+template <class T, Rounding kMode, std::size_t kRows>
+bool accumulate_lanes(const LaneRounder<T>& rounder, const T* a, std::size_t a_stride, const T* b,
+                      std::size_t stride, std::size_t count, std::size_t lanes, T* sums,
+                      typename LaneRounder<T>::U* flagged) {
+  bool any = false;
   std::size_t j = 0;
-  for (; j + kRegisterLanes<T> <= lanes; j += kRegisterLanes<T>)
-    accumulate_in_registers<T, kMode>(rounder, a, b + j, stride, count, sums + j, flagged + j);
-  for (; j + kBlockLanes <= lanes; j += kBlockLanes)
-    accumulate_block<T, kMode, kBlockLanes>(rounder, a, b + j, stride, count, 0, sums + j, flagged + j);
-  if (j < lanes) accumulate_block<T, kMode, 0>(rounder, a, b + j, stride, count, lanes - j, sums + j, flagged + j);
+  const bool in_registers = kMode != Rounding::kNearestEven || rounder.magic_rounds;
+  for (; in_registers && j + kRegisterLanes<T> <= lanes; j += kRegisterLanes<T>)
+    any |= accumulate_in_registers<T, kMode, kRows>(rounder, a, a_stride, b + j, stride, count, sums + j,
+                                                    flagged + j, lanes);
+  for (std::size_t r = 0; r < kRows; ++r) {
+    const T* a_row = a + r * a_stride;
+    T* row_sums = sums + r * lanes;
+    typename LaneRounder<T>::U* row_flagged = flagged + r * lanes;
+    std::size_t tail = j;
+    for (; tail + kBlockLanes <= lanes; tail += kBlockLanes)
+      any |= accumulate_block<T, kMode, kBlockLanes>(rounder, a_row, b + tail, stride, count, 0, row_sums + tail,
+                                                     row_flagged + tail);
+    if (tail < lanes)
+      any |= accumulate_block<T, kMode, 0>(rounder, a_row, b + tail, stride, count, lanes - tail, row_sums + tail,
+                                           row_flagged + tail);
+  }
+  return any;
 }
 
-template <class T, Rounding kMode>
-void add_lanes(const LaneRounder<T>& rounder, const T* __restrict sums, const T* __restrict addends,
-               std::size_t lanes, T* __restrict results, typename LaneRounder<T>::U* __restrict flagged) {
+// sums[j] += addends[j] rounded, except where the sum leaves the normal range: there
+// flagged[j] != 0 and sums[j] keeps its old value for the redo. Returns whether any is.
+template <class T, Rounding kMode, class A>
+bool add_lanes(const LaneRounder<T>& rounder, T* __restrict sums, const A* __restrict addends, std::size_t lanes,
+               typename LaneRounder<T>::U* __restrict flagged) {
   using U = typename LaneRounder<T>::U;
   const U low_mask = rounder.low_mask, half = rounder.half;
   const int shift = rounder.shift;
   const U min_minus_one = rounder.min_bits - 1, overflow_bits = rounder.overflow_bits;
+  U any = 0;
   for (std::size_t j = 0; j < lanes; ++j) {
-    const U bits = std::bit_cast<U>(sums[j] + addends[j]);
+    const U bits = std::bit_cast<U>(sums[j] + static_cast<T>(addends[j]));
     const U sign = bits & LaneRounder<T>::kSign;
     const U magnitude = bits ^ sign;
-    flagged[j] = static_cast<U>(magnitude - 1 < min_minus_one) | static_cast<U>(magnitude >= overflow_bits);
-    results[j] = std::bit_cast<T>(LaneRounder<T>::template round_as<kMode>(magnitude, low_mask, half, shift) | sign);
+    const U flag = static_cast<U>(magnitude - 1 < min_minus_one) | static_cast<U>(magnitude >= overflow_bits);
+    flagged[j] = flag;
+    any |= flag;
+    const U rounded = LaneRounder<T>::template round_as<kMode>(magnitude, low_mask, half, shift) | sign;
+    sums[j] = flag != 0 ? sums[j] : std::bit_cast<T>(rounded);
   }
+  return any != 0;
 }
 
-template <class T>
-void accumulate_lanes(const LaneRounder<T>& rounder, const T* a, const T* b, std::size_t stride, std::size_t count,
-                      std::size_t lanes, T* sums, typename LaneRounder<T>::U* flagged) {
+template <class T, std::size_t kRows>
+bool accumulate_lanes(const LaneRounder<T>& rounder, const T* a, std::size_t a_stride, const T* b,
+                      std::size_t stride, std::size_t count, std::size_t lanes, T* sums,
+                      typename LaneRounder<T>::U* flagged) {
   switch (rounder.rounding) {
     case Rounding::kNearestEven:
-      return accumulate_lanes<T, Rounding::kNearestEven>(rounder, a, b, stride, count, lanes, sums, flagged);
+      return accumulate_lanes<T, Rounding::kNearestEven, kRows>(rounder, a, a_stride, b, stride, count, lanes, sums,
+                                                                flagged);
     case Rounding::kNearestAway:
-      return accumulate_lanes<T, Rounding::kNearestAway>(rounder, a, b, stride, count, lanes, sums, flagged);
+      return accumulate_lanes<T, Rounding::kNearestAway, kRows>(rounder, a, a_stride, b, stride, count, lanes, sums,
+                                                                flagged);
     default:
-      return accumulate_lanes<T, Rounding::kTowardZero>(rounder, a, b, stride, count, lanes, sums, flagged);
+      return accumulate_lanes<T, Rounding::kTowardZero, kRows>(rounder, a, a_stride, b, stride, count, lanes, sums,
+                                                               flagged);
   }
 }
 
-template <class T>
-void add_lanes(const LaneRounder<T>& rounder, const T* sums, const T* addends, std::size_t lanes, T* results,
+template <class T, class A>
+bool add_lanes(const LaneRounder<T>& rounder, T* sums, const A* addends, std::size_t lanes,
                typename LaneRounder<T>::U* flagged) {
   switch (rounder.rounding) {
-    case Rounding::kNearestEven:
-      return add_lanes<T, Rounding::kNearestEven>(rounder, sums, addends, lanes, results, flagged);
-    case Rounding::kNearestAway:
-      return add_lanes<T, Rounding::kNearestAway>(rounder, sums, addends, lanes, results, flagged);
-    default: return add_lanes<T, Rounding::kTowardZero>(rounder, sums, addends, lanes, results, flagged);
+    case Rounding::kNearestEven: return add_lanes<T, Rounding::kNearestEven>(rounder, sums, addends, lanes, flagged);
+    case Rounding::kNearestAway: return add_lanes<T, Rounding::kNearestAway>(rounder, sums, addends, lanes, flagged);
+    default: return add_lanes<T, Rounding::kTowardZero>(rounder, sums, addends, lanes, flagged);
   }
 }
 
@@ -350,49 +402,60 @@ Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const Enco
   const std::vector<T> a_lanes = decode_all<T>(datapath.operand_a(), a_codes.codes);
   const std::vector<T> b_lanes = decode_all<T>(datapath.operand_b(), b_codes.codes);
   const LaneRounder<T> inner_rounder(accumulator, datapath.inner().rounding);
-  const std::optional<LaneRounder<double>> outer_rounder =
-      kernel.outer == LaneKind::kDouble ? std::optional(LaneRounder<double>(accumulator, datapath.outer().rounding))
-                                        : std::nullopt;
+  std::optional<LaneRounder<double>> outer_rounder;
+  if (kernel.outer == LaneKind::kDouble) outer_rounder.emplace(accumulator, datapath.outer().rounding);
   const std::size_t chunk = datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total;
 
-  std::vector<T> sums(n);
-  std::vector<U> flagged(n);
-  std::vector<double> chunk_sums(n), merged(n);
+  // Chunk sums stay in T: every accumulator value is an exact T number (select_gemm_kernel).
+  std::vector<T> row_sums(kRegisterRows * n);
+  std::vector<U> row_flagged(kRegisterRows * n);
   std::vector<std::uint64_t> outer_flagged(n);
   // The running (outer) sums of every output; chunks are the outer loop so that one chunk
   // of B stays in cache while every row of A passes over it.
   Matrix result(m, n);
   for (std::size_t k0 = 0, chunk_index = 0; k0 < k_total; k0 += chunk, ++chunk_index) {
     const std::size_t count = std::min(chunk, k_total - k0);
-    for (std::size_t i = 0; i < m; ++i) {
-      double* outer = result.values.data() + i * n;
-      accumulate_lanes(inner_rounder, a_lanes.data() + i * k_total + k0, b_lanes.data() + k0 * n, n, count, n,
-                       sums.data(), flagged.data());
-      for (std::size_t j = 0; j < n; ++j) {
-        chunk_sums[j] = sums[j];
-        if (flagged[j] == 0) continue;
-        // Redo this lane's chunk through the codec: overflow, Inf, NaN or subnormal sums.
-        double sum = 0.0;
-        for (std::size_t k = k0; k < k0 + count; ++k)
-          sum = add_rounded(accumulator, sum,
-                            static_cast<double>(a_lanes[i * k_total + k]) * static_cast<double>(b_lanes[k * n + j]),
-                            datapath.inner(), 0);
-        chunk_sums[j] = sum;
-      }
-      if (!datapath.chunked()) {
-        std::copy(chunk_sums.begin(), chunk_sums.end(), outer);
-      } else if (outer_rounder) {
-        add_lanes(*outer_rounder, outer, chunk_sums.data(), n, merged.data(), outer_flagged.data());
-        for (std::size_t j = 0; j < n; ++j)
-          if (outer_flagged[j] != 0) merged[j] = add_rounded(accumulator, outer[j], chunk_sums[j], datapath.outer(), 0);
-        std::copy(merged.begin(), merged.end(), outer);
-      } else {
-        const bool stochastic = is_stochastic(datapath.outer().rounding);
-        for (std::size_t j = 0; j < n; ++j) {
-          const std::uint64_t random =
-              stochastic ? stage_random(datapath.config().seed, i * n + j, AccumulationStage::kOuter).bits(chunk_index)
-                         : 0;
-          outer[j] = add_rounded(accumulator, outer[j], chunk_sums[j], datapath.outer(), random);
+    for (std::size_t i0 = 0, rows = 0; i0 < m; i0 += rows) {
+      rows = m - i0 >= kRegisterRows ? kRegisterRows : 1;
+      const T* a_rows = a_lanes.data() + i0 * k_total + k0;
+      const T* b_chunk = b_lanes.data() + k0 * n;
+      const bool any_flagged =
+          rows == kRegisterRows
+              ? accumulate_lanes<T, kRegisterRows>(inner_rounder, a_rows, k_total, b_chunk, n, count, n,
+                                                   row_sums.data(), row_flagged.data())
+              : accumulate_lanes<T, 1>(inner_rounder, a_rows, k_total, b_chunk, n, count, n, row_sums.data(),
+                                       row_flagged.data());
+      for (std::size_t i = i0; i < i0 + rows; ++i) {
+        double* outer = result.values.data() + i * n;
+        T* sums = row_sums.data() + (i - i0) * n;
+        const U* flagged = row_flagged.data() + (i - i0) * n;
+        if (any_flagged)
+          for (std::size_t j = 0; j < n; ++j) {
+            if (flagged[j] == 0) continue;
+            // Redo this lane's chunk through the codec: overflow, Inf, NaN or subnormal sums.
+            double sum = 0.0;
+            for (std::size_t k = k0; k < k0 + count; ++k) {
+              const double product =
+                  static_cast<double>(a_lanes[i * k_total + k]) * static_cast<double>(b_lanes[k * n + j]);
+              sum = add_rounded(accumulator, sum, product, datapath.inner(), 0);
+            }
+            sums[j] = static_cast<T>(sum);
+          }
+        if (!datapath.chunked()) {
+          std::copy(sums, sums + n, outer);
+        } else if (outer_rounder) {
+          if (add_lanes(*outer_rounder, outer, sums, n, outer_flagged.data()))
+            for (std::size_t j = 0; j < n; ++j)
+              if (outer_flagged[j] != 0) outer[j] = add_rounded(accumulator, outer[j], sums[j], datapath.outer(), 0);
+        } else {
+          const bool stochastic = is_stochastic(datapath.outer().rounding);
+          for (std::size_t j = 0; j < n; ++j) {
+            const std::uint64_t random =
+                stochastic
+                    ? stage_random(datapath.config().seed, i * n + j, AccumulationStage::kOuter).bits(chunk_index)
+                    : 0;
+            outer[j] = add_rounded(accumulator, outer[j], sums[j], datapath.outer(), random);
+          }
         }
       }
     }

@@ -3,7 +3,8 @@
 //  - gemm_reference: one ChunkedAccumulator per output element, every add through the
 //    format codec (the definition);
 //  - gemm: the same rounding done lane-parallel across the output columns in float or
-//    double lanes with integer ops on the sum's bits, used whenever the datapath's formats
+//    double lanes with integer ops on the sum's bits (or, to nearest even, adding and
+//    subtracting a power of two scaled to the sum), used whenever the datapath's formats
 //    and roundings let plain float/double additions carry the sums exactly enough (see
 //    select_gemm_kernel). Lanes whose sums leave the accumulator's normal range (overflow,
 //    Inf, NaN, subnormal) are redone through the reference, so every corner is handled
