@@ -12,15 +12,12 @@ namespace lpt {
 namespace {
 
 using core::Endpoint;
+using core::packed_bytes;
 using core::Step;
 using core::TileTask;
 using core::Transfer;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
-std::uint64_t bytes_of(std::int64_t elements, int bits) {
-  return (static_cast<std::uint64_t>(elements) * static_cast<std::uint64_t>(bits) + 7) / 8;
-}
 
 // Size of tile `index` when `extent` is cut into tiles of `size`.
 std::int64_t tile_extent(std::int64_t extent, std::int64_t size, std::int64_t index) {
@@ -141,28 +138,28 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
     t.tiles_m = ceil_div(g.m, tm), t.tiles_n = ceil_div(g.n, tn), t.tiles_k = ceil_div(g.k, tk);
     const std::int64_t outputs = g.count * t.tiles_m * t.tiles_n;
     const std::int64_t units = outputs * k_splits;
-    const std::uint64_t a_panels = bytes_of(g.m * g.k, f.a_bits);  // all of A, once
-    const std::uint64_t b_panels = bytes_of(g.k * g.n, f.b_bits);
-    std::uint64_t traffic = static_cast<std::uint64_t>(g.count) * bytes_of(g.m * g.n, f.output_bits);
+    const std::uint64_t a_panels = packed_bytes(g.m * g.k, f.a_bits);  // all of A, once
+    const std::uint64_t b_panels = packed_bytes(g.k * g.n, f.b_bits);
+    std::uint64_t traffic = static_cast<std::uint64_t>(g.count) * packed_bytes(g.m * g.n, f.output_bits);
     std::uint64_t first_load = 0;
     switch (order) {
       case LoopOrder::kResidentB:
         traffic += static_cast<std::uint64_t>(g.count * t.tiles_n) * a_panels +
                    static_cast<std::uint64_t>(resident_loads(units, t.tiles_m, cores)) *
-                       bytes_of(g.k * tn, f.b_bits);
-        first_load = bytes_of(tm * g.k, f.a_bits) + bytes_of(g.k * tn, f.b_bits);
+                       packed_bytes(g.k * tn, f.b_bits);
+        first_load = packed_bytes(tm * g.k, f.a_bits) + packed_bytes(g.k * tn, f.b_bits);
         break;
       case LoopOrder::kResidentA:
         traffic += static_cast<std::uint64_t>(g.count * t.tiles_m) * b_panels +
                    static_cast<std::uint64_t>(resident_loads(units, t.tiles_n, cores)) *
-                       bytes_of(tm * g.k, f.a_bits);
-        first_load = bytes_of(tm * g.k, f.a_bits) + bytes_of(g.k * tn, f.b_bits);
+                       packed_bytes(tm * g.k, f.a_bits);
+        first_load = packed_bytes(tm * g.k, f.a_bits) + packed_bytes(g.k * tn, f.b_bits);
         break;
       case LoopOrder::kStreamBoth:
         traffic += static_cast<std::uint64_t>(g.count) *
                    (static_cast<std::uint64_t>(t.tiles_n) * a_panels +
                     static_cast<std::uint64_t>(t.tiles_m) * b_panels);
-        first_load = bytes_of(tm * tk, f.a_bits) + bytes_of(tk * tn, f.b_bits);
+        first_load = packed_bytes(tm * tk, f.a_bits) + packed_bytes(tk * tn, f.b_bits);
         break;
     }
     const std::uint64_t compute_total =
@@ -187,10 +184,10 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   for (std::int64_t tm : candidate_sizes(g.m, unit.m)) {
     for (std::int64_t tn : candidate_sizes(g.n, unit.n)) {
       // Two output tiles: one accumulating while the previous one drains.
-      const std::uint64_t outputs = 2 * bytes_of(tm * tn, f.accumulator_bits);
+      const std::uint64_t outputs = 2 * packed_bytes(tm * tn, f.accumulator_bits);
       if (outputs >= capacity) continue;
-      const std::uint64_t a_panel = bytes_of(tm * g.k, f.a_bits);
-      const std::uint64_t b_panel = bytes_of(g.k * tn, f.b_bits);
+      const std::uint64_t a_panel = packed_bytes(tm * g.k, f.a_bits);
+      const std::uint64_t b_panel = packed_bytes(g.k * tn, f.b_bits);
       if (b_panel + slots * a_panel + outputs <= capacity)
         evaluate(tm, tn, g.k, LoopOrder::kResidentB, 1);
       if (a_panel + slots * b_panel + outputs <= capacity)
@@ -199,7 +196,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       // output tiles to occupy every core, the same split across cores in k.
       for (auto it = k_sizes.rbegin(); it != k_sizes.rend(); ++it) {
         const std::int64_t tk = *it;
-        if (slots * (bytes_of(tm * tk, f.a_bits) + bytes_of(tk * tn, f.b_bits)) + outputs >
+        if (slots * (packed_bytes(tm * tk, f.a_bits) + packed_bytes(tk * tn, f.b_bits)) + outputs >
             capacity)
           continue;
         evaluate(tm, tn, tk, LoopOrder::kStreamBoth, 1);
@@ -243,9 +240,9 @@ void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const
                           Step& step) {
   const int cores = chip.cores;
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
-  const std::uint64_t a = bytes_of(g.m * g.k, f.a_bits), b = bytes_of(g.k * g.n, f.b_bits);
-  const std::uint64_t out = bytes_of(g.m * g.n, f.output_bits);
-  const std::uint64_t accumulators = bytes_of(g.m * g.n, f.accumulator_bits);
+  const std::uint64_t a = packed_bytes(g.m * g.k, f.a_bits), b = packed_bytes(g.k * g.n, f.b_bits);
+  const std::uint64_t out = packed_bytes(g.m * g.n, f.output_bits);
+  const std::uint64_t accumulators = packed_bytes(g.m * g.n, f.accumulator_bits);
   const auto fitting = static_cast<std::int64_t>(
       chip.core.scratchpad.size_bytes() / (slots * (a + b) + 2 * accumulators));
   constexpr std::int64_t kMinTasksPerCore = 4;
@@ -297,7 +294,7 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
       const std::int64_t inner = within % (a_outer ? t.tiles_n : t.tiles_m);
       const std::int64_t i = a_outer ? outer : inner, j = a_outer ? inner : outer;
       const std::int64_t tm = tile_extent(g.m, t.tile_m, i), tn = tile_extent(g.n, t.tile_n, j);
-      const std::uint64_t out_bytes = bytes_of(tm * tn, f.output_bits);
+      const std::uint64_t out_bytes = packed_bytes(tm * tn, f.output_bits);
 
       if (t.order == LoopOrder::kStreamBoth) {
         const std::int64_t k_begin = t.tiles_k * part / t.k_splits;
@@ -305,8 +302,8 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
         for (std::int64_t kk = k_begin; kk < k_end; ++kk) {
           const std::int64_t tk = tile_extent(g.k, t.tile_k, kk);
           TileTask task;
-          task.loads = {{dram, here, bytes_of(tm * tk, f.a_bits)},
-                        {dram, here, bytes_of(tk * tn, f.b_bits)}};
+          task.loads = {{dram, here, packed_bytes(tm * tk, f.a_bits)},
+                        {dram, here, packed_bytes(tk * tn, f.b_bits)}};
           task.buffer_bytes = task.loads[0].bytes + task.loads[1].bytes;
           task.mac = mac_tile(tm, tn, tk, f);
           if (kk + 1 == k_end && !partial) {
@@ -319,12 +316,12 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
       }
       TileTask task;
       const std::int64_t panel = instance * (a_outer ? t.tiles_m : t.tiles_n) + outer;
-      const std::uint64_t streamed = a_outer ? bytes_of(g.k * tn, f.b_bits) : bytes_of(tm * g.k, f.a_bits);
+      const std::uint64_t streamed = a_outer ? packed_bytes(g.k * tn, f.b_bits) : packed_bytes(tm * g.k, f.a_bits);
       task.loads.push_back({dram, here, streamed});
       if (panel != resident_panel) {
         resident_panel = panel;
         task.loads.push_back(
-            {dram, here, a_outer ? bytes_of(tm * g.k, f.a_bits) : bytes_of(g.k * tn, f.b_bits)});
+            {dram, here, a_outer ? packed_bytes(tm * g.k, f.a_bits) : packed_bytes(g.k * tn, f.b_bits)});
       }
       for (const auto& load : task.loads) task.buffer_bytes += load.bytes;
       task.mac = mac_tile(tm, tn, g.k, f);
@@ -355,12 +352,12 @@ Step map_gemm_reduction(const core::ChipParams& chip, const GemmWork& g, const G
     for (std::int64_t p = 1; p < t.k_splits; ++p) {
       const int holder = core_of_unit(o * t.k_splits + p, units, cores);
       task.loads.push_back({Endpoint::core_at(holder), Endpoint::core_at(owner),
-                            bytes_of(elements, f.accumulator_bits)});
+                            packed_bytes(elements, f.accumulator_bits)});
       task.buffer_bytes += task.loads.back().bytes;
     }
     task.sfu.alu = static_cast<std::uint64_t>((t.k_splits - 1) * elements);
     task.rounded_elements = static_cast<std::uint64_t>(elements);
-    task.stores = {{Endpoint::core_at(owner), Endpoint::dram(), bytes_of(elements, f.output_bits)}};
+    task.stores = {{Endpoint::core_at(owner), Endpoint::dram(), packed_bytes(elements, f.output_bits)}};
     step.tasks_per_core[static_cast<std::size_t>(owner)].push_back(std::move(task));
   }
   return step;
@@ -373,8 +370,8 @@ Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& w, int
   step.label = std::move(label);
   step.tasks_per_core.resize(static_cast<std::size_t>(cores));
 
-  const std::uint64_t read_bytes = bytes_of(w.read_elements, element_bits);
-  const std::uint64_t write_bytes = bytes_of(w.write_elements, element_bits);
+  const std::uint64_t read_bytes = packed_bytes(w.read_elements, element_bits);
+  const std::uint64_t write_bytes = packed_bytes(w.write_elements, element_bits);
   // Chunks small enough that `slots` of them (in and out) fit in the
   // scratchpad, and at least a few per core so loads overlap the SFU.
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));

@@ -84,11 +84,8 @@ SystolicTileTiming systolic_tile_timing(const MacArrayParams& array, const MacTi
   timing.cycles = array.pipelined_folds ? pipelined_cycles(m, rows, cols, tile.count)
                                         : sequential_cycles(m) * tile.count;
 
-  const auto bytes = [](std::uint64_t elements, int bits) {
-    return (elements * static_cast<std::uint64_t>(bits) + 7) / 8;
-  };
-  const std::uint64_t a_bytes = bytes(tile.count * tile.m * tile.k, tile.operand_bits_a);
-  const std::uint64_t b_bytes = bytes(tile.count * tile.k * tile.n, tile.operand_bits_b);
+  const std::uint64_t a_bytes = packed_bytes(tile.count * tile.m * tile.k, tile.operand_bits_a);
+  const std::uint64_t b_bytes = packed_bytes(tile.count * tile.k * tile.n, tile.operand_bits_b);
   switch (array.dataflow) {
     case Dataflow::kOutputStationary:  // A rows re-read per column fold, B per row fold
       timing.scratchpad_read_bytes_a = a_bytes * m.col_folds;

@@ -9,6 +9,12 @@
 
 namespace lpt::core {
 
+// Bytes that `elements` values of `bits` each occupy when packed (4-bit
+// operands take half a byte each).
+inline std::uint64_t packed_bytes(std::uint64_t elements, int bits) {
+  return (elements * static_cast<std::uint64_t>(bits) + 7) / 8;
+}
+
 // Where a transfer starts or ends.
 struct Endpoint {
   enum class Kind { kDram, kCore };
