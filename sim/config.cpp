@@ -8,7 +8,9 @@ namespace lpt {
 
 namespace {
 
-constexpr std::array<std::string_view, 3> kGemmPhaseKeys = {"fwd", "bwd", "wgrad"};
+// The phases with GEMMs, in the order of PrecisionPolicy::gemm; their JSON keys
+// are the phase names.
+constexpr std::array<Phase, 3> kGemmPhases = {Phase::kFwd, Phase::kBwd, Phase::kWgrad};
 
 GemmPrecision parse_gemm_precision(const JsonReader& in) {
   GemmPrecision p;
@@ -22,8 +24,8 @@ GemmPrecision parse_gemm_precision(const JsonReader& in) {
 
 std::array<std::optional<GemmPrecision>, 3> parse_overrides(const JsonReader& in) {
   std::array<std::optional<GemmPrecision>, 3> out;
-  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i)
-    if (auto r = in.find(kGemmPhaseKeys[i])) out[i] = parse_gemm_precision(*r);
+  for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
+    if (auto r = in.find(to_string(kGemmPhases[i]))) out[i] = parse_gemm_precision(*r);
   in.finish();
   return out;
 }
@@ -41,8 +43,8 @@ UpdatePrecision parse_update(const JsonReader& in) {
 
 PrecisionPolicy parse_precision(const JsonReader& in) {
   PrecisionPolicy p;
-  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i)
-    p.gemm[i] = parse_gemm_precision(in.at(kGemmPhaseKeys[i]));
+  for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
+    p.gemm[i] = parse_gemm_precision(in.at(to_string(kGemmPhases[i])));
   p.update = parse_update(in.at("update"));
   if (auto r = in.find("first_layer")) p.first_layer = parse_overrides(*r);
   if (auto r = in.find("last_layer")) p.last_layer = parse_overrides(*r);
@@ -96,8 +98,8 @@ AcceleratorConfig parse_config(const JsonReader& in) {
     if (!num::find_format(name))
       throw InputError("", "/chip/core/mac_array/macs_per_pe_per_cycle/" + name,
                        "unknown format name; `lptsim numerics formats` lists them");
-  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i) {
-    const std::string phase = "/" + std::string(kGemmPhaseKeys[i]);
+  for (std::size_t i = 0; i < kGemmPhases.size(); ++i) {
+    const std::string phase = "/" + std::string(to_string(kGemmPhases[i]));
     check_against_chip(precision_in, c.precision.gemm[i], phase, c.chip);
     if (c.precision.first_layer[i])
       check_against_chip(precision_in, *c.precision.first_layer[i], "/first_layer" + phase, c.chip);
@@ -140,8 +142,8 @@ nlohmann::json gemm_json(const GemmPrecision& p) {
 
 nlohmann::json overrides_json(const std::array<std::optional<GemmPrecision>, 3>& o) {
   nlohmann::json out = nlohmann::json::object();
-  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i)
-    if (o[i]) out[std::string(kGemmPhaseKeys[i])] = gemm_json(*o[i]);
+  for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
+    if (o[i]) out[std::string(to_string(kGemmPhases[i]))] = gemm_json(*o[i]);
   return out;
 }
 
@@ -149,8 +151,8 @@ nlohmann::json overrides_json(const std::array<std::optional<GemmPrecision>, 3>&
 
 void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
   nlohmann::json precision;
-  for (std::size_t i = 0; i < kGemmPhaseKeys.size(); ++i)
-    precision[std::string(kGemmPhaseKeys[i])] = gemm_json(config.precision.gemm[i]);
+  for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
+    precision[std::string(to_string(kGemmPhases[i]))] = gemm_json(config.precision.gemm[i]);
   const auto& u = config.precision.update;
   precision["update"] = {
       {"weights", u.weights},
