@@ -15,6 +15,7 @@
 
 #include "models/numerics/format.hpp"
 #include "models/numerics/random.hpp"
+#include "sim/cli_options.hpp"
 #include "sim/format_json.hpp"
 #include "sim/numerics_swamping.hpp"
 
@@ -117,24 +118,6 @@ std::optional<double> parse_number(const std::string& text) {
   return value;
 }
 
-// Parses args with `options`; nullopt after printing help. Throws UsageError.
-std::optional<po::variables_map> parse_options(const std::vector<std::string>& args,
-                                               const po::options_description& options, std::string_view usage,
-                                               std::ostream& out) {
-  po::variables_map values;
-  try {
-    po::store(po::command_line_parser(args).options(options).run(), values);
-    if (values.count("help")) {
-      out << usage << "\n\n" << options;
-      return std::nullopt;
-    }
-    po::notify(values);
-  } catch (const po::error& e) {
-    throw UsageError{e.what()};
-  }
-  return values;
-}
-
 int run_guarded(std::string_view command, std::ostream& err, const auto& body) {
   try {
     return body();
@@ -173,13 +156,14 @@ int run_numerics_formats(const std::vector<std::string>& args, std::istream&, st
   return run_guarded("formats", err, [&] {
     po::options_description options("Options");
     options.add_options()("help,h", "show this help")("json", "one JSON object per line");
-    const auto values = parse_options(args, options,
-                                      "Usage: lptsim numerics formats [--json]\n"
-                                      "Lists every preset format: layout (sign-exponent-mantissa), bias, radix,\n"
-                                      "special values, subnormals, overflow, default rounding, range, encodings.",
-                                      out);
-    if (!values) return 0;
-    const bool json = values->count("json") > 0;
+    po::variables_map values;
+    if (auto code = parse_command_line("numerics formats",
+                                       "Usage: lptsim numerics formats [--json]\n"
+                                       "Lists every preset format: layout (sign-exponent-mantissa), bias, radix,\n"
+                                       "special values, subnormals, overflow, default rounding, range, encodings.",
+                                       options, nullptr, args, values, out, err))
+      return *code;
+    const bool json = values.count("json") > 0;
     // Columns are padded to their width plus one space; ranges as exact hex-floats.
     const auto row = [&](const std::vector<std::string>& cells) {
       static const int widths[] = {10, 6, 4, 5, 8, 7, 8, 8, 15, 11, 11, 0};
@@ -220,31 +204,31 @@ int run_numerics_convert(const std::vector<std::string>& args, std::istream& in,
         ("seed", po::value<std::uint64_t>()->default_value(0), "seed of the stochastic rounding (line i uses draw i)")
         ("saturate", "clamp overflow to the largest finite value instead of Inf/NaN")
         ("json", "one JSON object per line");
-    const auto values = parse_options(
-        args, options,
+    po::variables_map values;
+    if (auto code = parse_command_line("numerics convert",
         "Usage: lptsim numerics convert --to FMT [--from FMT] [--round MODE] [--sr-bits R] [--seed S]\n"
         "                               [--saturate] [--json]  < values\n"
         "Reads one value per line: a decimal or C99 hex-float (0x1.8p-3), read as the nearest double;\n"
         "with --from, a bit pattern of that format (0b0111_1011, 0x7b, 123). Prints the encoded bits,\n"
         "the value as hex-float and decimal, and its class (normal, subnormal, zero, inf, nan, saturated).",
-        out);
-    if (!values) return 0;
+        options, nullptr, args, values, out, err))
+      return *code;
 
-    FormatSpec target_spec = parse_format_argument((*values)["to"].as<std::string>(), "--to");
-    if (values->count("saturate")) target_spec.overflow = num::Overflow::kSaturate;
+    FormatSpec target_spec = parse_format_argument(values["to"].as<std::string>(), "--to");
+    if (values.count("saturate")) target_spec.overflow = num::Overflow::kSaturate;
     const Format target(target_spec);
     std::optional<Format> source;
-    if (values->count("from")) source.emplace(parse_format_argument((*values)["from"].as<std::string>(), "--from"));
+    if (values.count("from")) source.emplace(parse_format_argument(values["from"].as<std::string>(), "--from"));
     num::Rounding rounding = target_spec.default_rounding;
-    if (values->count("round")) {
-      const auto parsed = num::parse_rounding((*values)["round"].as<std::string>());
+    if (values.count("round")) {
+      const auto parsed = num::parse_rounding(values["round"].as<std::string>());
       if (!parsed) throw UsageError{"--round: expected rne|away|rtz|sr|sr_exact"};
       rounding = *parsed;
     }
-    const int sr_bits = (*values)["sr-bits"].as<int>();
+    const int sr_bits = values["sr-bits"].as<int>();
     if (sr_bits < 1 || sr_bits > num::kMaxStochasticBits) throw UsageError{"--sr-bits: expected 1..64"};
-    const num::CounterRandom random((*values)["seed"].as<std::uint64_t>(), /*stream=*/0);
-    const bool json = values->count("json") > 0;
+    const num::CounterRandom random(values["seed"].as<std::uint64_t>(), /*stream=*/0);
+    const bool json = values.count("json") > 0;
 
     int status = 0;
     std::uint64_t line_number = 0, value_index = 0;

@@ -11,6 +11,7 @@
 
 #include "models/numerics/datapath.hpp"
 #include "models/numerics/random.hpp"
+#include "sim/cli_options.hpp"
 
 namespace lpt {
 namespace po = boost::program_options;
@@ -147,13 +148,10 @@ int run_numerics_swamping(const std::vector<std::string>& args, std::istream& /*
   po::variables_map values;
   SwampingOptions options;
   std::filesystem::path directory;
+  if (auto code = parse_command_line("numerics swamping", usage, description, nullptr, args, values,
+                                     out, err))
+    return *code;
   try {
-    po::store(po::command_line_parser(args).options(description).run(), values);
-    if (values.count("help")) {
-      out << usage << "\n\n" << description;
-      return 0;
-    }
-    po::notify(values);
     options.seed = values["seed"].as<std::uint64_t>();
     options.max_log2_n = values["max-log2-n"].as<int>();
     options.trials = values["trials"].as<int>();
@@ -164,9 +162,6 @@ int run_numerics_swamping(const std::vector<std::string>& args, std::istream& /*
       throw std::invalid_argument("--inputs: expected positive or mixed, got \"" + inputs + "\"");
     options.mixed_sign = inputs == "mixed";
     directory = values["out"].as<std::string>();
-  } catch (const po::error& e) {
-    err << "lptsim numerics swamping: " << e.what() << "\n";
-    return 2;
   } catch (const std::invalid_argument& e) {
     err << "lptsim numerics swamping: " << e.what() << "\n";
     return 2;
