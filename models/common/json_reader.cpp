@@ -1,8 +1,12 @@
 #include "models/common/json_reader.hpp"
 
 #include <cmath>
-#include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
+
+#include "models/common/input_file.hpp"
+#include "models/common/text.hpp"
 
 namespace lpt {
 
@@ -12,8 +16,7 @@ std::string format_what(const std::string& file, const std::string& path,
                         const std::string& message) {
   std::string out = file.empty() ? std::string("<input>") : file;
   out += ": ";
-  out += path.empty() ? std::string("/") : path;
-  out += ": ";
+  if (!path.empty()) out += path + ": ";  // empty: about the file as a whole
   out += message;
   return out;
 }
@@ -29,10 +32,13 @@ std::string pointer_token(std::string_view key) {
   return out;
 }
 
+// A value as an error message shows it: scalars as written, strings as a
+// short excerpt, containers by size only (never a recursive dump).
 std::string shown(const nlohmann::json& v) {
-  std::string s = v.dump();
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return s;
+  if (v.is_string()) return quoted_excerpt(v.get_ref<const std::string&>());
+  if (v.is_object()) return "with " + std::to_string(v.size()) + " members";
+  if (v.is_array()) return "with " + std::to_string(v.size()) + " elements";
+  return v.dump();
 }
 
 }  // namespace
@@ -44,6 +50,7 @@ InputError::InputError(std::string file, std::string json_path, std::string mess
       message_(std::move(message)) {}
 
 InputError InputError::in_file(std::string file) const {
+  if (!file_.empty()) return *this;  // raised while reading another file: keep it
   return InputError(std::move(file), json_path_, message_);
 }
 
@@ -184,26 +191,214 @@ std::vector<std::int64_t> JsonReader::integers(std::size_t size, std::int64_t mi
   return out;
 }
 
-nlohmann::json load_json_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file.string(), "", "cannot open file for reading");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::size_t line = 1, column = 1;
-    for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') { ++line; column = 1; } else { ++column; }
+namespace {
+
+// 1-based line and column of byte `offset` of `text`.
+std::string position_of(std::string_view text, std::size_t offset) {
+  std::size_t line = 1, column = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
     }
-    std::string what = e.what();
-    const auto colon = what.rfind(": ");
-    throw InputError(file.string(), "",
-                     "invalid JSON at line " + std::to_string(line) + ", column " +
-                         std::to_string(column) + ": " +
-                         (colon == std::string::npos ? what : what.substr(colon + 2)));
   }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+// An input iterator over the text that publishes how far the lexer has read,
+// so SAX events can be placed in the text (nlohmann's events carry no position).
+class TrackedIterator {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
+
+  TrackedIterator(const char* at, const char** cursor) : at_(at), cursor_(cursor) {}
+  reference operator*() const { return *at_; }
+  TrackedIterator& operator++() {
+    *cursor_ = ++at_;
+    return *this;
+  }
+  TrackedIterator operator++(int) {
+    TrackedIterator before = *this;
+    ++*this;
+    return before;
+  }
+  bool operator==(const TrackedIterator& other) const { return at_ == other.at_; }
+
+ private:
+  const char* at_;
+  const char** cursor_;
+};
+
+// Builds the document like nlohmann's own DOM parser, and enforces what it
+// does not: a depth limit and unique keys. Errors become InputError.
+class StrictDocumentBuilder {
+ public:
+  using json = nlohmann::json;
+
+  StrictDocumentBuilder(std::string_view text, const std::string& file, json& root)
+      : text_(text), file_(file), root_(root), cursor_(text.data()) {}
+
+  const char** cursor() { return &cursor_; }
+
+  bool null() { return put(nullptr); }
+  bool boolean(bool v) { return put(v); }
+  bool number_integer(json::number_integer_t v) { return put(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return put(v); }
+  bool number_float(json::number_float_t v, const json::string_t&) { return put(v); }
+  bool string(json::string_t& v) { return put(std::move(v)); }
+  bool binary(json::binary_t& v) { return put(std::move(v)); }
+
+  bool start_object(std::size_t) { return open(json::object()); }
+  bool key(json::string_t& key) {
+    Level& level = levels_.back();
+    const std::size_t offset = key_start();
+    const auto [first, inserted] = level.key_offsets.emplace(key, offset);
+    if (!inserted)
+      fail(path() + "/" + escape(key),
+           "duplicate key " + quoted_excerpt(key) + " (first at " + position_of(text_, first->second) +
+               ", again at " + position_of(text_, offset) + ")");
+    level.key = key;
+    return true;
+  }
+  bool end_object() { return close(); }
+  bool start_array(std::size_t) { return open(json::array()); }
+  bool end_array() { return close(); }
+
+  bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception& e) {
+    fail("", "invalid JSON at " + position_of(text_, byte == 0 ? 0 : byte - 1) + ": " +
+                 readable_parse_message(e.what()));
+  }
+
+ private:
+  struct Level {
+    json* value;
+    std::string key;  // the member being read, for objects
+    std::map<std::string, std::size_t, std::less<>> key_offsets;
+  };
+
+  std::size_t here() const { return static_cast<std::size_t>(cursor_ - text_.data()); }
+
+  // Offset of the opening quote of the key the lexer has just read (it stops
+  // right after the closing quote): the first quote before that one that is
+  // not escaped by an odd run of backslashes.
+  std::size_t key_start() const {
+    std::size_t i = here() >= 2 ? here() - 2 : 0;
+    while (i > 0) {
+      if (text_[i] == '"') {
+        std::size_t backslashes = 0;
+        while (backslashes < i && text_[i - 1 - backslashes] == '\\') ++backslashes;
+        if (backslashes % 2 == 0) return i;
+      }
+      --i;
+    }
+    return 0;
+  }
+
+  [[noreturn]] void fail(const std::string& path, const std::string& message) const {
+    throw InputError(file_, path, message);
+  }
+
+  static std::string escape(std::string_view key) {
+    std::string out;
+    for (char c : key) out += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+    return out;
+  }
+
+  std::string path() const {
+    std::string out;
+    for (std::size_t i = 1; i < levels_.size(); ++i) {
+      const json& parent = *levels_[i - 1].value;
+      out += "/" + (parent.is_object() ? escape(levels_[i - 1].key)
+                                       : std::to_string(parent.size() - 1));
+    }
+    return out;
+  }
+
+  // nlohmann's text without its "[json.exception...] parse error at line L,
+  // column C: " prefix (we give the position ourselves), with the echoed
+  // input shortened.
+  static std::string readable_parse_message(std::string what) {
+    if (const auto tag_end = what.find("] "); what.starts_with("[json.") && tag_end != std::string::npos)
+      what.erase(0, tag_end + 2);
+    if (what.starts_with("parse error")) {
+      if (const auto colon = what.find(": "); colon != std::string::npos) what.erase(0, colon + 2);
+    }
+    const auto last_read = what.find("; last read: '");
+    if (last_read != std::string::npos) {
+      const std::size_t start = last_read + 14;
+      const std::size_t end = what.rfind('\'');
+      const std::string echoed = what.substr(start, end > start ? end - start : std::string::npos);
+      what = what.substr(0, last_read) + "; last read: " + quoted_excerpt(echoed, 40);
+    }
+    return what;
+  }
+
+  template <class Value>
+  json* insert(Value&& v) {
+    if (levels_.empty()) {
+      root_ = json(std::forward<Value>(v));
+      return &root_;
+    }
+    json& parent = *levels_.back().value;
+    if (parent.is_array()) {
+      parent.push_back(json(std::forward<Value>(v)));
+      return &parent.back();
+    }
+    json& slot = parent[levels_.back().key];
+    slot = json(std::forward<Value>(v));
+    return &slot;
+  }
+
+  template <class Value>
+  bool put(Value&& v) {
+    insert(std::forward<Value>(v));
+    return true;
+  }
+
+  bool open(json container) {
+    if (static_cast<int>(levels_.size()) >= kMaxJsonDepth)
+      fail(path(), "nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels at " +
+                       position_of(text_, here() == 0 ? 0 : here() - 1));
+    json* value = insert(std::move(container));
+    levels_.push_back({value, {}, {}});
+    return true;
+  }
+
+  bool close() {
+    levels_.pop_back();
+    return true;
+  }
+
+  std::string_view text_;
+  const std::string& file_;
+  json& root_;
+  const char* cursor_;
+  std::vector<Level> levels_;
+};
+
+}  // namespace
+
+nlohmann::json parse_json_text(std::string_view text, const std::string& file) {
+  nlohmann::json root;
+  StrictDocumentBuilder builder(text, file, root);
+  const TrackedIterator begin(text.data(), builder.cursor());
+  const TrackedIterator end(text.data() + text.size(), builder.cursor());
+  nlohmann::json::sax_parse(begin, end, &builder);
+  return root;
+}
+
+std::string json_text(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json load_json_file(const std::filesystem::path& file) {
+  return parse_json_text(read_input_file(file), file.string());
 }
 
 }  // namespace lpt

@@ -89,7 +89,21 @@ class JsonReader {
   std::shared_ptr<std::set<std::string, std::less<>>> read_keys_;
 };
 
-// Reads and parses a JSON file; syntax errors become InputError with line/column.
+// Nesting deeper than this is rejected while parsing: no config or trace
+// needs more than a handful of levels, and deep values must not exhaust the
+// stack of whatever walks them later.
+inline constexpr int kMaxJsonDepth = 64;
+
+// Parses JSON text strictly: syntax errors (whole, with line and column),
+// numbers out of range, nesting deeper than kMaxJsonDepth and duplicate keys
+// (with both places) are InputError attributed to `file`.
+nlohmann::json parse_json_text(std::string_view text, const std::string& file);
+
+// JSON text of `value`; bytes that are not UTF-8 (file names may hold them)
+// become U+FFFD instead of an exception.
+std::string json_text(const nlohmann::json& value, int indent = -1);
+
+// Reads (read_input_file: regular files below a size limit) and parses a file.
 nlohmann::json load_json_file(const std::filesystem::path& file);
 
 // Runs `parse` on the file's JSON, attributing any InputError to the file.
