@@ -75,6 +75,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
   run.trace_file = vm["trace"].as<std::string>();
   run.out_dir = vm["out"].as<std::string>();
   try {
+    if (run.out_dir.empty()) throw po::error("--out must name a directory");
     run.phases = parse_phases(vm["phases"].as<std::string>());
     if (vm.count("batch")) {
       const auto batch = vm["batch"].as<std::int64_t>();
@@ -114,6 +115,7 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
     try {
       if (std::filesystem::path(file).extension() == ".csv") {
         const auto trace = load_trace(file);
+        expand_training(trace, {});  // the work's limits at the trace's batch
         out << "ok: " << file << " (SCALE-Sim topology \"" << trace.network << "\", "
             << trace.layers.size() << " layers)\n";
         continue;
@@ -132,6 +134,7 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
         out << "ok: " << file << " (chip description, " << chip.cores << " cores)\n";
       } else if (doc.is_object() && doc.contains("layers")) {
         const auto trace = load_trace(file);
+        expand_training(trace, {});
         out << "ok: " << file << " (trace \"" << trace.network << "\", " << trace.layers.size()
             << " layers, batch " << trace.batch << ")\n";
       } else {

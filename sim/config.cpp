@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "models/common/text.hpp"
 #include "sim/format_json.hpp"
 
 namespace lpt {
@@ -54,9 +55,9 @@ PrecisionPolicy parse_precision(const JsonReader& in) {
 
 // The policy may only ask for what the chip has.
 void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
-                        const std::string& where, const core::ChipParams& chip) {
-  const auto& rates = chip.core.mac_array.macs_per_pe_per_cycle;
-  const auto& accumulators = chip.core.accumulator.formats;
+                        const std::string& where, const AcceleratorConfig& config) {
+  const auto& rates = config.chip.core.mac_array.macs_per_pe_per_cycle;
+  const auto& accumulators = config.chip.core.accumulator.formats;
   const auto known = [&] {
     std::string s;
     for (const auto& [name, rate] : rates) s += (s.empty() ? "" : ", ") + name;
@@ -65,15 +66,15 @@ void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
   for (const auto* operand : {&p.a, &p.b}) {
     if (!rates.count(operand->name))
       throw InputError("", precision_in.path() + where + (operand == &p.a ? "/a" : "/b"),
-                       "format \"" + operand->name +
-                           "\" is not run by the MAC array (/chip/core/mac_array/"
-                           "macs_per_pe_per_cycle lists: " + known() + ")");
+                       "format \"" + operand->name + "\" is not run by the MAC array (" +
+                           config.chip_location("/core/mac_array/macs_per_pe_per_cycle") +
+                           " lists: " + known() + ")");
   }
   if (std::find(accumulators.begin(), accumulators.end(), p.accumulator.name) ==
       accumulators.end())
     throw InputError("", precision_in.path() + where + "/accumulator",
-                     "format \"" + p.accumulator.name +
-                         "\" is not one of /chip/core/accumulator/formats");
+                     "format \"" + p.accumulator.name + "\" is not one of " +
+                         config.chip_location("/core/accumulator/formats"));
 }
 
 }  // namespace
@@ -85,8 +86,14 @@ const GemmPrecision& PrecisionPolicy::for_gemm(Phase formats_of, LayerPosition p
   return gemm[i];
 }
 
-AcceleratorConfig parse_config(const JsonReader& in) {
+std::string AcceleratorConfig::chip_location(std::string_view path_in_chip) const {
+  if (!chip_file.empty()) return chip_file + ": " + std::string(path_in_chip);
+  return (file.empty() ? std::string() : file + ": ") + "/chip" + std::string(path_in_chip);
+}
+
+AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_file) {
   AcceleratorConfig c;
+  c.chip_file = chip_file;
   c.name = in.at("name").string();
   if (auto d = in.find("description")) c.description = d->string();
   from_json(in.at("chip"), c.chip);
@@ -97,14 +104,15 @@ AcceleratorConfig parse_config(const JsonReader& in) {
   for (const auto& [name, rate] : c.chip.core.mac_array.macs_per_pe_per_cycle)
     if (!num::find_format(name))
       throw InputError("", "/chip/core/mac_array/macs_per_pe_per_cycle/" + name,
-                       "unknown format name; `lptsim numerics formats` lists them");
+                       "unknown format name " + quoted_excerpt(name) +
+                           "; `lptsim numerics formats` lists them");
   for (std::size_t i = 0; i < kGemmPhases.size(); ++i) {
     const std::string phase = "/" + std::string(to_string(kGemmPhases[i]));
-    check_against_chip(precision_in, c.precision.gemm[i], phase, c.chip);
+    check_against_chip(precision_in, c.precision.gemm[i], phase, c);
     if (c.precision.first_layer[i])
-      check_against_chip(precision_in, *c.precision.first_layer[i], "/first_layer" + phase, c.chip);
+      check_against_chip(precision_in, *c.precision.first_layer[i], "/first_layer" + phase, c);
     if (c.precision.last_layer[i])
-      check_against_chip(precision_in, *c.precision.last_layer[i], "/last_layer" + phase, c.chip);
+      check_against_chip(precision_in, *c.precision.last_layer[i], "/last_layer" + phase, c);
   }
   return c;
 }
@@ -124,10 +132,12 @@ AcceleratorConfig load_config(const std::filesystem::path& file) {
     }
   }
   try {
-    return parse_config(JsonReader(doc, ""));
+    AcceleratorConfig config = parse_config(JsonReader(doc, ""), chip_file.string());
+    config.file = file.string();
+    return config;
   } catch (const InputError& e) {
     const std::string& path = e.json_path();
-    if (!chip_file.empty() && (path == "/chip" || path.starts_with("/chip/")))
+    if (!chip_file.empty() && e.file().empty() && (path == "/chip" || path.starts_with("/chip/")))
       throw InputError(chip_file.string(), path.substr(5),
                        e.message() + " (chip description of " + file.string() + ")");
     throw e.in_file(file.string());

@@ -46,12 +46,22 @@ struct AcceleratorConfig {
   std::string description;
   core::ChipParams chip;
   PrecisionPolicy precision;
+  // Where it was read from, for messages: the config file, and the chip
+  // description file when "chip" names one (empty when the chip is inline).
+  std::string file;
+  std::string chip_file;
+
+  // Where a chip parameter is written, e.g. "chip-tiny.json: /core/scratchpad/size_kib"
+  // or "tiny.json: /chip/core/scratchpad/size_kib" for `path_in_chip` "/core/scratchpad/size_kib".
+  std::string chip_location(std::string_view path_in_chip) const;
 };
 
 // Parses and validates a whole config, including cross-checks between the
 // chip and the policy (every operand format must be one the MAC array runs;
-// every accumulator format one the accumulator supports).
-AcceleratorConfig parse_config(const JsonReader& in);
+// every accumulator format one the accumulator supports). `chip_file` names
+// the chip description file that "chip" was read from, if any, so that the
+// cross-checks can name it.
+AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_file = {});
 // In a file, "chip" may also be the name of a chip description file (a JSON
 // object as under "chip"), relative to the config; its errors name that file.
 AcceleratorConfig load_config(const std::filesystem::path& file);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "models/common/text.hpp"
 #include "models/compute/systolic_timing.hpp"
 
 namespace lpt {
@@ -425,9 +426,31 @@ struct Mapper {
   const AcceleratorConfig& config;
   MappedProgram out;
 
-  void add_step(Step step, StepInfo info) {
+  std::size_t tasks = 0;
+
+  void add_step(const LayerWork& layer, Step step, StepInfo info) {
+    if (out.program.steps.size() >= kMaxProgramSteps)
+      fail(layer, "the program exceeds " + std::to_string(kMaxProgramSteps) + " steps");
+    for (const auto& core_tasks : step.tasks_per_core) tasks += core_tasks.size();
+    if (tasks > kMaxTileTasks)
+      fail(layer, "the program exceeds " + std::to_string(kMaxTileTasks) + " tile tasks");
     out.program.steps.push_back(std::move(step));
     out.steps.push_back(std::move(info));
+  }
+
+  [[noreturn]] void fail(const LayerWork& layer, const std::string& message) const {
+    throw InputError("", layer.where, "layer " + quoted_excerpt(layer.name) + ": " + message);
+  }
+
+  GemmTiling tiling_for(const LayerWork& layer, Phase phase, const GemmWork& g,
+                        const GemmFormats& f) const {
+    try {
+      return choose_gemm_tiling(config.chip, g, f);
+    } catch (const std::runtime_error& e) {
+      fail(layer, std::string(to_string(phase)) + " GEMM " + g.label + " (" + std::to_string(g.m) +
+                      "x" + std::to_string(g.n) + "x" + std::to_string(g.k) + "): " + e.what() +
+                      "; the scratchpad's size is " + config.chip_location("/core/scratchpad/size_kib"));
+    }
   }
 
   void map_phase(const LayerWork& layer, Phase phase, LayerPosition position) {
@@ -436,7 +459,12 @@ struct Mapper {
     for (const GemmWork& g : work.gemms) {
       const GemmFormats f = resolve_formats(config.precision.for_gemm(g.formats_of, position),
                                             config.chip.core.mac_array);
-      const GemmTiling t = choose_gemm_tiling(config.chip, g, f);
+      const GemmTiling t = tiling_for(layer, phase, g, f);
+      const std::int64_t steps_per_repeat = t.k_splits > 1 ? 2 : 1;
+      if (g.repeats > static_cast<std::int64_t>(kMaxProgramSteps - out.steps.size()) / steps_per_repeat)
+        fail(layer, std::string(to_string(phase)) + " GEMM " + g.label + " repeats " +
+                        std::to_string(g.repeats) + " times in sequence; a program is limited to " +
+                        std::to_string(kMaxProgramSteps) + " steps");
       std::string tiling = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) + "x" +
                            std::to_string(t.tile_k) + " " + to_string(t.order);
       if (t.k_splits > 1) tiling += " k-split " + std::to_string(t.k_splits);
@@ -446,17 +474,17 @@ struct Mapper {
                                                             prefix + g.label + "/k-reduction"))
                          : std::nullopt;
       for (std::int64_t r = 0; r < g.repeats; ++r) {
-        add_step(step, {layer.layer_index, phase, g.label, g.macs() / g.repeats,
+        add_step(layer, step, {layer.layer_index, phase, g.label, g.macs() / g.repeats,
                         f.macs_per_pe_per_cycle, tiling});
         if (reduction)
-          add_step(*reduction, {layer.layer_index, phase, g.label + " k-reduction", 0, 0, ""});
+          add_step(layer, *reduction, {layer.layer_index, phase, g.label + " k-reduction", 0, 0, ""});
       }
     }
     if (!work.elementwise.empty()) {
       const int bits = phase == Phase::kUpdate
                            ? config.precision.update.weights.total_bits()
                            : config.precision.for_gemm(phase, position).output.total_bits();
-      add_step(map_elementwise(config.chip, work.elementwise, bits, prefix + "elementwise"),
+      add_step(layer, map_elementwise(config.chip, work.elementwise, bits, prefix + "elementwise"),
                {layer.layer_index, phase, "elementwise", 0, 0, ""});
     }
   }

@@ -81,8 +81,17 @@ struct MappedProgram {
   std::vector<StepInfo> steps;
 };
 
+// Bounds the program's size (each step holds task lists for every core): a
+// recurrence of millions of time steps is an error, not hours of mapping.
+inline constexpr std::size_t kMaxProgramSteps = std::size_t{1} << 20;
+// Bounds the program's memory (a task takes a few hundred bytes).
+inline constexpr std::size_t kMaxTileTasks = std::size_t{1} << 22;
+
 // Phase order of one training step: FWD over the layers, then BWD and WGRAD of
-// each layer from the last to the first, then the weight update.
+// each layer from the last to the first, then the weight update. A GEMM that no
+// tile of fits the scratchpad, or a program beyond kMaxProgramSteps or
+// kMaxTileTasks, is an
+// InputError at the layer's place in its trace (LayerWork::where; no file).
 MappedProgram map_training(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
                            const std::set<Phase>& phases);
 

@@ -34,14 +34,8 @@ struct UsageError {
 // A preset name, or a JSON object describing a custom format (see sim/format_json.hpp).
 FormatSpec parse_format_argument(const std::string& text, const std::string& option) {
   if (!text.empty() && text.front() == '{') {
-    nlohmann::json json;
     try {
-      json = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw UsageError{option + ": not valid JSON: " + e.what()};
-    }
-    try {
-      return num::format_from_json(JsonReader(json, ""));
+      return num::format_from_json(JsonReader(parse_json_text(text, option), ""));
     } catch (const InputError& e) {
       throw UsageError{option + ": " + (e.json_path().empty() ? "" : e.json_path() + ": ") + e.message()};
     }
@@ -176,7 +170,7 @@ int run_numerics_formats(const std::vector<std::string>& args, std::istream&, st
     for (const auto& spec : num::preset_formats()) {
       const Format format(spec);
       if (json) {
-        out << format_summary(format).dump() << "\n";
+        out << json_text(format_summary(format)) << "\n";
         continue;
       }
       const bool integer = spec.is_integer;
@@ -271,7 +265,7 @@ int run_numerics_convert(const std::vector<std::string>& args, std::istream& in,
                                  {"underflow", c.flags.underflow},
                                  {"invalid", c.flags.invalid}};
         if (source) record["input_value"] = hexfloat(input);
-        out << record.dump() << "\n";
+        out << json_text(record) << "\n";
       } else {
         out << text << "\t" << hex_bits(c.bits, target.total_bits()) << "\t" << hexfloat(c.value) << "\t"
             << decimal(c.value) << "\t" << cls << "\n";

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <map>
 
+#include "models/common/text.hpp"
+
 namespace lpt {
 
 const char* to_string(core::StallCause cause) {
@@ -190,7 +192,9 @@ void write_activity_csv(const Activity& a, std::ostream& out) {
 void write_layers_csv(const RunReport& r, std::ostream& out) {
   out << "layer_index,layer,type,phase," << kCsvHeader << ",tiling\n";
   for (const auto& row : r.rows) {
-    out << row.layer << ',' << row.name << ',' << row.type << ',' << to_string(row.phase) << ',';
+    // Names come from the user's trace: quoted and defused (csv_text_cell).
+    out << row.layer << ',' << csv_text_cell(row.name) << ',' << csv_text_cell(row.type) << ','
+        << to_string(row.phase) << ',';
     write_activity_csv(row.activity, out);
     out << ",\"" << row.tiling << "\"\n";
   }

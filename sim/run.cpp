@@ -2,17 +2,19 @@
 
 #include <chrono>
 #include <fstream>
+#include <sstream>
 
+#include "models/common/input_file.hpp"
 #include "models/core/chip.hpp"
 
 namespace lpt {
 
 namespace {
 
-std::ofstream open_for_writing(const std::filesystem::path& file) {
-  std::ofstream out(file);
-  if (!out) throw InputError(file.string(), "", "cannot open for writing");
-  return out;
+void write_file(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary);
+  if (out) out << text;
+  if (!out.flush()) throw InputError(file.string(), "", "cannot write the file");
 }
 
 }  // namespace
@@ -22,10 +24,17 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   const AcceleratorConfig config = load_config(options.config_file);
   Trace trace = load_trace(options.trace_file);
   if (options.batch) trace.batch = *options.batch;
+  // Before the simulation: a report that cannot be written should not cost a run.
+  if (!options.out_dir.empty()) prepare_output_directory(options.out_dir);
 
   const auto layers = expand_training(trace, {config.precision.update.optimizer});
   std::vector<Phase> phases(options.phases.begin(), options.phases.end());
-  const MappedProgram mapped = map_training(layers, config, options.phases);
+  MappedProgram mapped;
+  try {
+    mapped = map_training(layers, config, options.phases);
+  } catch (const InputError& e) {
+    throw e.in_file(trace.file);
+  }
   std::size_t tasks = 0;
   for (const auto& step : mapped.program.steps)
     for (const auto& core_tasks : step.tasks_per_core) tasks += core_tasks.size();
@@ -33,7 +42,14 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
            << trace.batch << ") on " << config.name << ": " << mapped.program.steps.size()
            << " steps, " << tasks << " tile tasks\n";
 
-  const core::RunStats stats = core::run_program(config.chip, mapped.program);
+  core::RunStats stats;
+  try {
+    stats = core::run_program(config.chip, mapped.program);
+  } catch (const core::SimulatedTimeLimit& e) {
+    throw InputError(trace.file, "",
+                     std::string(e.what()) + " running it on " + config.file +
+                         "; reduce the batch or the layers, or check the chip's bandwidths");
+  }
 
   RunReport report = build_report(config, trace, layers, mapped, stats, phases);
   report.config_file = options.config_file.string();
@@ -47,14 +63,16 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
 }
 
 void write_report_files(const RunReport& report, const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir.string(), "", "cannot create output directory: " + ec.message());
-  open_for_writing(dir / "report.json") << to_json(report).dump(2) << '\n';
-  auto layers = open_for_writing(dir / "layers.csv");
+  prepare_output_directory(dir);
+  // Every table is rendered before any file is written, so a failure leaves
+  // no half-written report behind.
+  const std::string json = json_text(to_json(report), 2) + '\n';
+  std::ostringstream layers, phases;
   write_layers_csv(report, layers);
-  auto phases = open_for_writing(dir / "phases.csv");
   write_phases_csv(report, phases);
+  write_file(dir / "report.json", json);
+  write_file(dir / "layers.csv", layers.str());
+  write_file(dir / "phases.csv", phases.str());
 }
 
 }  // namespace lpt

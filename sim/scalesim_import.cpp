@@ -1,12 +1,16 @@
 #include "sim/scalesim_import.hpp"
 #include "sim/cli_options.hpp"
 
+#include "models/common/input_file.hpp"
+#include "models/common/text.hpp"
+
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -80,8 +84,12 @@ class RowReader {
 
   std::string name() const {
     if (line_.fields[0].empty()) fail("empty layer name (column 1)");
+    if (!is_valid_utf8(line_.fields[0]))
+      fail("layer name (column 1) is not valid UTF-8: " + quoted_excerpt(line_.fields[0]));
     return line_.fields[0];
   }
+
+  std::string where() const { return "line " + std::to_string(line_.number); }
 
  private:
   const std::string& file_;
@@ -171,7 +179,8 @@ Trace import_scalesim_csv(std::istream& in, const std::string& file, const std::
     const RowReader row(file, *line);
     Layer layer = form == Form::kConv ? conv_row(row, line->fields.size())
                                       : gemm_row(row, line->fields.size());
-    if (!names.insert(layer.name).second) row.fail("duplicate layer name \"" + layer.name + "\"");
+    if (!names.insert(layer.name).second) row.fail("duplicate layer name " + quoted_excerpt(layer.name));
+    layer.where = row.where();
     trace.layers.push_back(std::move(layer));
   }
   if (trace.layers.empty())
@@ -181,23 +190,22 @@ Trace import_scalesim_csv(std::istream& in, const std::string& file, const std::
 }
 
 Trace import_scalesim_csv(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) throw InputError(file.string(), "", "cannot open the file");
+  std::istringstream in(read_input_file(file));
   return import_scalesim_csv(in, file.string(), file.stem().string());
 }
 
 void write_trace_json(const Trace& trace, std::ostream& out) {
-  out << "{\n  \"network\": " << nlohmann::json(trace.network).dump()
-      << ",\n  \"source\": " << nlohmann::json(trace.source).dump()
+  out << "{\n  \"network\": " << json_text(trace.network)
+      << ",\n  \"source\": " << json_text(trace.source)
       << ",\n  \"batch\": " << trace.batch << ",\n  \"layers\": [\n";
   for (std::size_t i = 0; i < trace.layers.size(); ++i) {
     // Name and type first, as people write them; the other keys in to_json's order.
     nlohmann::json fields = trace.layers[i];
-    out << "    {\"name\": " << fields["name"].dump() << ", \"type\": " << fields["type"].dump();
+    out << "    {\"name\": " << json_text(fields["name"]) << ", \"type\": " << json_text(fields["type"]);
     fields.erase("name");
     fields.erase("type");
     for (const auto& [key, value] : fields.items())
-      out << ", " << nlohmann::json(key).dump() << ": " << value.dump();
+      out << ", " << json_text(key) << ": " << json_text(value);
     out << (i + 1 < trace.layers.size() ? "},\n" : "}\n");
   }
   out << "  ]\n}\n";

@@ -1,5 +1,6 @@
 #include "sim/trace.hpp"
 
+#include "models/common/checked_math.hpp"
 #include "sim/scalesim_import.hpp"
 
 #include <set>
@@ -8,7 +9,9 @@ namespace lpt {
 
 namespace {
 
-constexpr std::int64_t kMaxDim = std::int64_t{1} << 31;  // generous, keeps products in int64
+// Each size is bounded alone; products of several are checked where formed
+// (models/common/checked_math.hpp) and bounded by the workload's limits.
+constexpr std::int64_t kMaxDim = std::int64_t{1} << 31;
 
 std::int64_t conv_out(std::int64_t in, std::int64_t pad, std::int64_t dilation,
                       std::int64_t kernel, std::int64_t stride) {
@@ -220,26 +223,31 @@ std::int64_t PoolLayer::out_w() const { return conv_out(in_w, pad_w, 1, kernel_w
 
 std::int64_t ElementwiseLayer::elements() const {
   std::int64_t n = 1;
-  for (auto d : shape) n *= d;
+  for (auto d : shape) n = checked_mul(n, d);
   return n;
 }
 
 std::int64_t Layer::parameters() const {
   struct Visitor {
     std::int64_t operator()(const ConvLayer& c) const {
-      return c.out_channels * (c.in_channels / c.groups) * c.kernel_h * c.kernel_w +
-             (c.bias ? c.out_channels : 0);
+      return checked_add(checked_product(c.out_channels, c.in_channels / c.groups, c.kernel_h,
+                                         c.kernel_w),
+                         c.bias ? c.out_channels : 0);
     }
     std::int64_t operator()(const LinearLayer& l) const {
-      return l.in_features * l.out_features + (l.bias ? l.out_features : 0);
+      return checked_add(checked_mul(l.in_features, l.out_features), l.bias ? l.out_features : 0);
     }
     std::int64_t operator()(const MatmulLayer&) const { return 0; }
     std::int64_t operator()(const LstmLayer& l) const {
       const std::int64_t gates = 4 * l.hidden_size;
-      return l.directions() *
-             (gates * l.input_size + gates * l.hidden_size + (l.bias ? 2 * gates : 0));
+      const std::int64_t per_direction =
+          checked_add(checked_mul(gates, checked_add(l.input_size, l.hidden_size)),
+                      l.bias ? 2 * gates : 0);
+      return checked_mul(l.directions(), per_direction);
     }
-    std::int64_t operator()(const EmbeddingLayer& e) const { return e.num_embeddings * e.dim; }
+    std::int64_t operator()(const EmbeddingLayer& e) const {
+      return checked_mul(e.num_embeddings, e.dim);
+    }
     std::int64_t operator()(const PoolLayer&) const { return 0; }
     std::int64_t operator()(const ElementwiseLayer& e) const {
       if (e.op == ElementwiseOp::kBatchNorm) return 2 * e.shape.front();
@@ -282,6 +290,7 @@ Trace parse_trace(const JsonReader& in) {
   std::set<std::string> names;
   for (const auto& layer_in : in.at("layers").elements(1)) {
     Layer layer = parse_layer(layer_in);
+    layer.where = layer_in.path();
     if (!names.insert(layer.name).second)
       layer_in.fail_at("name", "duplicate layer name \"" + layer.name + "\"");
     trace.layers.push_back(std::move(layer));
@@ -291,8 +300,11 @@ Trace parse_trace(const JsonReader& in) {
 }
 
 Trace load_trace(const std::filesystem::path& file) {
-  if (file.extension() == ".csv") return import_scalesim_csv(file);
-  return parse_json_file<Trace>(file, [](const JsonReader& in) { return parse_trace(in); });
+  Trace trace = file.extension() == ".csv"
+                    ? import_scalesim_csv(file)
+                    : parse_json_file<Trace>(file, [](const JsonReader& in) { return parse_trace(in); });
+  trace.file = file.string();
+  return trace;
 }
 
 namespace {

@@ -75,7 +75,7 @@ struct ElementwiseLayer {
   ElementwiseOp op = ElementwiseOp::kRelu;
   std::vector<std::int64_t> shape;  // per sample
 
-  std::int64_t elements() const;
+  std::int64_t elements() const;  // throws CountOverflow beyond 64 bits
   std::int64_t last_dim() const { return shape.back(); }
 };
 
@@ -86,8 +86,10 @@ struct Layer {
   std::string name;
   std::string type;  // as written in the trace
   LayerShape shape;
+  std::string where = {};  // its place in the trace file: "/layers/3", or "line 7" of a CSV
 
   // Number of trainable parameters (weights, biases, norm scales/shifts).
+  // Throws CountOverflow if it does not fit in 64 bits.
   std::int64_t parameters() const;
   bool has_gemm() const;  // conv, linear, matmul, lstm
 };
@@ -97,6 +99,7 @@ struct Trace {
   std::string source;
   std::int64_t batch = 1;
   std::vector<Layer> layers;
+  std::string file = {};  // where it was read from (for messages); empty if built in memory
 };
 
 Trace parse_trace(const JsonReader& in);

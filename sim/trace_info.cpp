@@ -155,7 +155,7 @@ int run_trace_info(const std::vector<std::string>& args, std::ostream& out, std:
     const TraceInfo info = compute_trace_info(trace);
     const int bytes = static_cast<int>(element_bytes);
     if (vm.count("json"))
-      out << trace_info_json(info, bytes).dump(2) << "\n";
+      out << json_text(trace_info_json(info, bytes), 2) << "\n";
     else
       print_trace_info(info, bytes, out);
   } catch (const InputError& e) {

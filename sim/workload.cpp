@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "models/common/checked_math.hpp"
+#include "models/common/text.hpp"
+
 namespace lpt {
 
 const char* to_string(Phase phase) {
@@ -16,18 +19,20 @@ const char* to_string(Phase phase) {
 }
 
 ElementwiseWork& ElementwiseWork::operator+=(const ElementwiseWork& other) {
-  read_elements += other.read_elements;
-  write_elements += other.write_elements;
-  ops.alu += other.ops.alu;
-  ops.exp += other.ops.exp;
-  ops.div_sqrt += other.ops.div_sqrt;
-  rounded_elements += other.rounded_elements;
+  read_elements = checked_add(read_elements, other.read_elements);
+  write_elements = checked_add(write_elements, other.write_elements);
+  ops.alu = checked_add(ops.alu, other.ops.alu);
+  ops.exp = checked_add(ops.exp, other.ops.exp);
+  ops.div_sqrt = checked_add(ops.div_sqrt, other.ops.div_sqrt);
+  rounded_elements = checked_add(rounded_elements, other.rounded_elements);
   return *this;
 }
 
+std::int64_t GemmWork::macs() const { return checked_product(m, n, k, count, repeats); }
+
 std::int64_t PhaseWork::macs() const {
   std::int64_t total = 0;
-  for (const auto& g : gemms) total += g.macs();
+  for (const auto& g : gemms) total = checked_add(total, g.macs());
   return total;
 }
 
@@ -39,16 +44,17 @@ namespace {
 // then normalisation); docs/architecture.md lists them.
 struct PerElement {
   int reads, writes;
-  double alu, exp, div_sqrt;
+  int alu, exp, div_sqrt;
 };
 
 ElementwiseWork scaled(const PerElement& c, std::int64_t elements) {
+  const auto times = [&](int per) { return checked_mul<std::uint64_t>(per, elements); };
   ElementwiseWork w;
-  w.read_elements = c.reads * elements;
-  w.write_elements = c.writes * elements;
-  w.ops.alu = static_cast<std::uint64_t>(c.alu * static_cast<double>(elements));
-  w.ops.exp = static_cast<std::uint64_t>(c.exp * static_cast<double>(elements));
-  w.ops.div_sqrt = static_cast<std::uint64_t>(c.div_sqrt * static_cast<double>(elements));
+  w.read_elements = checked_mul<std::int64_t>(c.reads, elements);
+  w.write_elements = checked_mul<std::int64_t>(c.writes, elements);
+  w.ops.alu = times(c.alu);
+  w.ops.exp = times(c.exp);
+  w.ops.div_sqrt = times(c.div_sqrt);
   return w;
 }
 
@@ -79,7 +85,7 @@ ElementwiseCost elementwise_cost(ElementwiseOp op) {
 // One divide/rsqrt per normalised row (per channel for batch-norm).
 std::int64_t normalisation_rows(const ElementwiseLayer& e, std::int64_t batch) {
   if (e.op == ElementwiseOp::kBatchNorm) return e.shape.front();
-  if (e.op == ElementwiseOp::kLayerNorm) return batch * (e.elements() / e.last_dim());
+  if (e.op == ElementwiseOp::kLayerNorm) return checked_mul(batch, e.elements() / e.last_dim());
   return 0;
 }
 
@@ -95,27 +101,27 @@ void add_training_gemms(LayerWork& work, std::int64_t m, std::int64_t n, std::in
 // Bias gradient: a column sum of dY.
 void add_bias_gradient(LayerWork& work, std::int64_t rows, std::int64_t cols) {
   ElementwiseWork w;
-  w.read_elements = rows * cols;
+  w.read_elements = checked_mul(rows, cols);
   w.write_elements = cols;
-  w.ops.alu = static_cast<std::uint64_t>(rows * cols);
+  w.ops.alu = static_cast<std::uint64_t>(w.read_elements);
   work.phase(Phase::kWgrad).elementwise += w;
 }
 
 void expand_conv(LayerWork& work, const ConvLayer& c, std::int64_t batch, bool backward_data) {
-  const std::int64_t m = batch * c.out_h() * c.out_w();
-  const std::int64_t k = (c.in_channels / c.groups) * c.kernel_h * c.kernel_w;
+  const std::int64_t m = checked_product(batch, c.out_h(), c.out_w());
+  const std::int64_t k = checked_product(c.in_channels / c.groups, c.kernel_h, c.kernel_w);
   const std::int64_t n = c.out_channels / c.groups;
   add_training_gemms(work, m, n, k, c.groups, backward_data);
   if (c.bias) add_bias_gradient(work, m, c.out_channels);
-  work.output_elements = m * c.out_channels;
+  work.output_elements = checked_mul(m, c.out_channels);
 }
 
 void expand_linear(LayerWork& work, const LinearLayer& l, std::int64_t batch,
                    bool backward_data) {
-  const std::int64_t m = batch * l.tokens;
+  const std::int64_t m = checked_mul(batch, l.tokens);
   add_training_gemms(work, m, l.out_features, l.in_features, 1, backward_data);
   if (l.bias) add_bias_gradient(work, m, l.out_features);
-  work.output_elements = m * l.out_features;
+  work.output_elements = checked_mul(m, l.out_features);
 }
 
 // C = A·B without weights: both inputs receive gradients in the backward pass,
@@ -123,14 +129,14 @@ void expand_linear(LayerWork& work, const LinearLayer& l, std::int64_t batch,
 // weight gradient).
 void expand_matmul(LayerWork& work, const MatmulLayer& mm, std::int64_t batch,
                    bool backward_data) {
-  const std::int64_t count = batch * mm.count;
+  const std::int64_t count = checked_mul(batch, mm.count);
   work.phase(Phase::kFwd).gemms.push_back({"C=A*B", mm.m, mm.n, mm.k, count, 1, Phase::kFwd});
   if (backward_data) {
     auto& bwd = work.phase(Phase::kBwd).gemms;
     bwd.push_back({"dA=dC*B^T", mm.m, mm.k, mm.n, count, 1, Phase::kBwd});
     bwd.push_back({"dB=A^T*dC", mm.k, mm.n, mm.m, count, 1, Phase::kWgrad});
   }
-  work.output_elements = count * mm.m * mm.n;
+  work.output_elements = checked_product(count, mm.m, mm.n);
 }
 
 // One LSTM layer (gates i, f, g, o): the input projection runs for all time
@@ -140,13 +146,13 @@ void expand_lstm(LayerWork& work, const LstmLayer& l, std::int64_t batch, bool b
   const std::int64_t dirs = l.directions();
   const std::int64_t gates = 4 * l.hidden_size;
   const std::int64_t steps = l.seq_len;
-  const std::int64_t tokens = batch * steps;
+  const std::int64_t tokens = checked_mul(batch, steps);
 
   auto& fwd = work.phase(Phase::kFwd);
   fwd.gemms.push_back({"G=X*W_ih", tokens, gates, l.input_size, dirs, 1, Phase::kFwd});
   fwd.gemms.push_back({"G+=h*W_hh", batch, gates, l.hidden_size, dirs, steps, Phase::kFwd});
   // Per hidden unit and step: 3 sigmoids, 2 tanh, 3 products, 1 sum, gate bias adds.
-  const std::int64_t cells = tokens * l.hidden_size * dirs;
+  const std::int64_t cells = checked_product(tokens, l.hidden_size, dirs);
   ElementwiseWork gate_fwd = scaled({5, 2, 14, 5, 5}, cells);
   fwd.elementwise += gate_fwd;
 
@@ -162,31 +168,31 @@ void expand_lstm(LayerWork& work, const LstmLayer& l, std::int64_t batch, bool b
   wgrad.push_back({"dW_ih=X^T*dG", l.input_size, gates, tokens, dirs, 1, Phase::kWgrad});
   wgrad.push_back({"dW_hh=h^T*dG", l.hidden_size, gates, tokens, dirs, 1, Phase::kWgrad});
   if (l.bias) add_bias_gradient(work, tokens, gates * dirs);
-  work.output_elements = tokens * l.hidden_size * dirs;
+  work.output_elements = cells;
 }
 
 // Forward is a gather; the weight gradient a scatter-add of the rows used.
 void expand_embedding(LayerWork& work, const EmbeddingLayer& e, std::int64_t batch) {
-  const std::int64_t rows = batch * e.tokens * e.dim;
+  const std::int64_t rows = checked_product(batch, e.tokens, e.dim);
   work.phase(Phase::kFwd).elementwise += scaled({1, 1, 0, 0, 0}, rows);
   work.phase(Phase::kWgrad).elementwise += scaled({2, 1, 1, 0, 0}, rows);
   work.output_elements = rows;
 }
 
 void expand_pool(LayerWork& work, const PoolLayer& p, std::int64_t batch, bool backward_data) {
-  const std::int64_t in = batch * p.channels * p.in_h * p.in_w;
-  const std::int64_t out = batch * p.channels * p.out_h() * p.out_w();
-  const std::int64_t window = p.kernel_h * p.kernel_w;
+  const std::int64_t in = checked_product(batch, p.channels, p.in_h, p.in_w);
+  const std::int64_t out = checked_product(batch, p.channels, p.out_h(), p.out_w());
+  const std::int64_t window_ops = checked_product(out, p.kernel_h, p.kernel_w);
   ElementwiseWork fwd;
   fwd.read_elements = in;
   fwd.write_elements = out;
-  fwd.ops.alu = static_cast<std::uint64_t>(out * window);
+  fwd.ops.alu = static_cast<std::uint64_t>(window_ops);
   work.phase(Phase::kFwd).elementwise += fwd;
   if (backward_data) {
     ElementwiseWork bwd;
-    bwd.read_elements = out + (p.mode == PoolMode::kMax ? out : 0);  // + argmax indices
+    bwd.read_elements = checked_add(out, p.mode == PoolMode::kMax ? out : 0);  // + argmax indices
     bwd.write_elements = in;
-    bwd.ops.alu = static_cast<std::uint64_t>(std::max(in, out * window));
+    bwd.ops.alu = static_cast<std::uint64_t>(std::max(in, window_ops));
     work.phase(Phase::kBwd).elementwise += bwd;
   }
   work.output_elements = out;
@@ -194,15 +200,15 @@ void expand_pool(LayerWork& work, const PoolLayer& p, std::int64_t batch, bool b
 
 void expand_elementwise(LayerWork& work, const ElementwiseLayer& e, std::int64_t batch,
                         bool backward_data) {
-  const std::int64_t elements = batch * e.elements();
+  const std::int64_t elements = checked_mul(batch, e.elements());
   const ElementwiseCost cost = elementwise_cost(e.op);
   const auto rows = static_cast<std::uint64_t>(normalisation_rows(e, batch));
   ElementwiseWork fwd = scaled(cost.forward, elements);
-  fwd.ops.div_sqrt += rows;
+  fwd.ops.div_sqrt = checked_add(fwd.ops.div_sqrt, rows);
   work.phase(Phase::kFwd).elementwise += fwd;
   if (backward_data) {
     ElementwiseWork bwd = scaled(cost.backward, elements);
-    bwd.ops.div_sqrt += rows;
+    bwd.ops.div_sqrt = checked_add(bwd.ops.div_sqrt, rows);
     work.phase(Phase::kBwd).elementwise += bwd;
   }
   // Norm scale/shift gradients are reductions over the batch of dY·x̂ and dY.
@@ -221,8 +227,64 @@ ElementwiseWork update_work(std::int64_t parameters, Optimizer optimizer) {
   const PerElement per = optimizer == Optimizer::kAdam ? PerElement{4, 3, 10, 0, 2}
                                                        : PerElement{3, 2, 4, 0, 0};
   ElementwiseWork w = scaled(per, parameters);
-  w.rounded_elements = per.writes * parameters;
+  w.rounded_elements = w.write_elements;
   return w;
+}
+
+std::string limit_text(std::int64_t limit) {
+  int log2 = 0;
+  while ((std::int64_t{1} << log2) < limit) ++log2;
+  return "2^" + std::to_string(log2);
+}
+
+// Every phase of the layer within the limits (throws CountOverflow when its
+// totals do not even fit in 64 bits).
+void check_limits(const LayerWork& work, std::int64_t batch) {
+  for (Phase phase : kAllPhases) {
+    const PhaseWork& p = work.phase(phase);
+    const std::int64_t macs = p.macs();
+    const auto& e = p.elementwise;
+    const std::uint64_t ops = checked_add(checked_add(e.ops.alu, e.ops.exp), e.ops.div_sqrt);
+    const std::int64_t elements = std::max(
+        {checked_add(e.read_elements, e.write_elements), static_cast<std::int64_t>(std::min<std::uint64_t>(ops, INT64_MAX)),
+         e.rounded_elements});
+    const auto over = [&](const char* what, std::int64_t value, std::int64_t limit) {
+      throw InputError("", "", std::string("its ") + to_string(phase) + " phase at batch " +
+                                   std::to_string(batch) + " needs " + std::to_string(value) + " " +
+                                   what + "; the limit is " + limit_text(limit) + " (" +
+                                   std::to_string(limit) + ") per layer and phase");
+    };
+    if (macs > kMaxMacsPerLayerPhase) over("MACs", macs, kMaxMacsPerLayerPhase);
+    if (elements > kMaxElementsPerLayerPhase)
+      over("element operations", elements, kMaxElementsPerLayerPhase);
+  }
+}
+
+LayerWork expand_layer(const Layer& layer, std::size_t index, std::int64_t batch,
+                       const ExpansionOptions& options) {
+  LayerWork work;
+  work.layer_index = index;
+  work.name = layer.name;
+  work.type = layer.type;
+  work.where = layer.where;
+  work.parameters = layer.parameters();
+  const bool backward_data = index > 0;
+  std::visit(
+      [&](const auto& shape) {
+        using T = std::decay_t<decltype(shape)>;
+        if constexpr (std::is_same_v<T, ConvLayer>) expand_conv(work, shape, batch, backward_data);
+        else if constexpr (std::is_same_v<T, LinearLayer>) expand_linear(work, shape, batch, backward_data);
+        else if constexpr (std::is_same_v<T, MatmulLayer>) expand_matmul(work, shape, batch, backward_data);
+        else if constexpr (std::is_same_v<T, LstmLayer>) expand_lstm(work, shape, batch, backward_data);
+        else if constexpr (std::is_same_v<T, EmbeddingLayer>) expand_embedding(work, shape, batch);
+        else if constexpr (std::is_same_v<T, PoolLayer>) expand_pool(work, shape, batch, backward_data);
+        else expand_elementwise(work, shape, batch, backward_data);
+      },
+      layer.shape);
+  if (work.parameters > 0)
+    work.phase(Phase::kUpdate).elementwise = update_work(work.parameters, options.optimizer);
+  check_limits(work, batch);
+  return work;
 }
 
 }  // namespace
@@ -232,28 +294,16 @@ std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOption
   out.reserve(trace.layers.size());
   for (std::size_t i = 0; i < trace.layers.size(); ++i) {
     const Layer& layer = trace.layers[i];
-    LayerWork work;
-    work.layer_index = i;
-    work.name = layer.name;
-    work.type = layer.type;
-    work.parameters = layer.parameters();
-    const bool backward_data = i > 0;
-    const std::int64_t batch = trace.batch;
-    std::visit(
-        [&](const auto& shape) {
-          using T = std::decay_t<decltype(shape)>;
-          if constexpr (std::is_same_v<T, ConvLayer>) expand_conv(work, shape, batch, backward_data);
-          else if constexpr (std::is_same_v<T, LinearLayer>) expand_linear(work, shape, batch, backward_data);
-          else if constexpr (std::is_same_v<T, MatmulLayer>) expand_matmul(work, shape, batch, backward_data);
-          else if constexpr (std::is_same_v<T, LstmLayer>) expand_lstm(work, shape, batch, backward_data);
-          else if constexpr (std::is_same_v<T, EmbeddingLayer>) expand_embedding(work, shape, batch);
-          else if constexpr (std::is_same_v<T, PoolLayer>) expand_pool(work, shape, batch, backward_data);
-          else expand_elementwise(work, shape, batch, backward_data);
-        },
-        layer.shape);
-    if (work.parameters > 0)
-      work.phase(Phase::kUpdate).elementwise = update_work(work.parameters, options.optimizer);
-    out.push_back(std::move(work));
+    const std::string subject = "layer " + quoted_excerpt(layer.name) + ": ";
+    try {
+      out.push_back(expand_layer(layer, i, trace.batch, options));
+    } catch (const CountOverflow&) {
+      throw InputError(trace.file, layer.where,
+                       subject + "its work at batch " + std::to_string(trace.batch) +
+                           " overflows 64-bit counts; reduce its sizes or the batch");
+    } catch (const InputError& e) {
+      throw InputError(trace.file, layer.where, subject + e.message());
+    }
   }
   return out;
 }

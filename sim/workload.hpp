@@ -30,7 +30,7 @@ struct GemmWork {
   // computed during the backward pass but has the operands of a weight gradient.
   Phase formats_of = Phase::kFwd;
 
-  std::int64_t macs() const { return m * n * k * count * repeats; }
+  std::int64_t macs() const;  // the expansion checked that it fits
 };
 
 // Streaming element-wise work: tensors read and written (in elements) and the
@@ -57,6 +57,7 @@ struct LayerWork {
   std::size_t layer_index = 0;
   std::string name;
   std::string type;
+  std::string where;  // the layer's place in its trace file (Layer::where)
   std::int64_t parameters = 0;
   std::int64_t output_elements = 0;  // per batch, the layer's forward output
   std::array<PhaseWork, 4> phases;   // indexed by Phase
@@ -71,8 +72,17 @@ struct ExpansionOptions {
   Optimizer optimizer = Optimizer::kSgdMomentum;
 };
 
+// Bounds on the work one layer may ask for in one phase, far above real
+// networks (a GPT-3 layer at batch 2048 needs ~2^49 MACs) and low enough that
+// every derived count (bytes of every tensor, tile counts, cycles) fits in 64
+// bits and a run stays a question of seconds, not days.
+inline constexpr std::int64_t kMaxMacsPerLayerPhase = std::int64_t{1} << 50;
+inline constexpr std::int64_t kMaxElementsPerLayerPhase = std::int64_t{1} << 48;
+
 // Expands every layer for the trace's batch. The first layer gets no
 // backward-data work: nothing consumes the gradient of the network input.
+// Work above the limits, or counts that would overflow, are an InputError
+// naming the layer (its trace file and place in it).
 std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOptions& options);
 
 }  // namespace lpt

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "models/core/cycles.hpp"
+
 namespace lpt::core {
 
 namespace {
@@ -24,6 +26,10 @@ std::string transfer_problem(const std::vector<Transfer>& transfers, int cores) 
 }
 
 }  // namespace
+
+SimulatedTimeLimit::SimulatedTimeLimit()
+    : std::runtime_error("the simulation passed the limit of " + std::to_string(kMaxSimulatedCycles) +
+                         " (2^52) simulated cycles") {}
 
 void validate_program(const ChipParams& chip, const Program& program) {
   const std::uint64_t capacity = chip.core.scratchpad.size_bytes();
@@ -101,6 +107,7 @@ RunStats run_program(const ChipParams& params, const Program& program) {
   simulated = true;
   Chip chip("chip", params, program);
   sc_core::sc_start();
+  if (simulated_time_limit_reached) throw SimulatedTimeLimit();
   return chip.stats();
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include <systemc>
@@ -54,9 +55,16 @@ class Chip : public sc_core::sc_module {
   std::vector<std::unique_ptr<Core>> cores_;
 };
 
+// The program needs more simulated time than kMaxSimulatedCycles (cycles.hpp).
+class SimulatedTimeLimit : public std::runtime_error {
+ public:
+  SimulatedTimeLimit();
+};
+
 // Elaborates a chip, simulates the whole program in one sc_start and returns
 // its stats. SystemC allows one elaboration per process, so this may be called
-// once per process; a second call throws std::logic_error.
+// once per process; a second call throws std::logic_error. Throws
+// SimulatedTimeLimit if the program runs past kMaxSimulatedCycles.
 RunStats run_program(const ChipParams& params, const Program& program);
 
 }  // namespace lpt::core

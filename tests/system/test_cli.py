@@ -258,6 +258,75 @@ class Cli(unittest.TestCase):
         p = run("validate", *files)
         self.assertEqual(p.stdout.count("ok: "), len(files))
 
+    # --- hostile input: every case a clear exit-2 message, never a crash or hang ---
+    def write_trace(self, layers, name="trace.json", batch=1):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            json.dump({"network": "n", "source": "test", "batch": batch, "layers": layers}, f)
+        return path
+
+    def expect_input_error(self, *args, fragments=()):
+        p = run(*args, expect=2)
+        self.assertTrue(p.stderr.startswith("error: ") or "lptsim" in p.stderr, p.stderr)
+        for fragment in fragments:
+            self.assertIn(fragment, p.stderr)
+        return p
+
+    def test_overflowing_layers_are_input_errors(self):
+        conv = self.write_trace([{"name": "wide", "type": "conv2d", "input": [2 ** 31, 1, 1],
+                                  "out_channels": 2 ** 31, "kernel": [1, 1]}])
+        self.expect_input_error("validate", conv, fragments=("trace.json", "/layers/0", "overflows"))
+        self.expect_input_error("run", "--config", os.path.join(SOURCE, "configs", "tiny.json"),
+                                "--trace", conv, "--out", self.dir, fragments=("/layers/0",))
+        linear = self.write_trace([{"name": "big", "type": "linear", "in_features": 65536,
+                                    "out_features": 65536, "tokens": 65536}], "linear.json", batch=8)
+        self.expect_input_error("validate", linear, fragments=("/layers/0", "the limit is 2^50"))
+
+    def test_strict_json_reader(self):
+        cases = {
+            "dup.json": ('{"batch":8,"batch":3}', ("/batch", "duplicate key", "line 1, column 12")),
+            "deep.json": ("[" * 100000 + "]" * 100000, ("nesting deeper than 64",)),
+            "huge.json": ('{"network": "n", "batch": 1e400}', ("number overflow", "line 1")),
+            "digits.json": ('{"network": "n", "source": "s", "batch": 12345678901234567890123, "layers": []}',
+                            ("/batch", "expected an integer")),
+        }
+        for name, (text, fragments) in cases.items():
+            path = os.path.join(self.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            self.expect_input_error("validate", path, fragments=(name, *fragments))
+
+    def test_inputs_must_be_regular_files(self):
+        fifo = os.path.join(self.dir, "fifo.json")
+        os.mkfifo(fifo)
+        self.expect_input_error("validate", fifo, fragments=("FIFO",))
+        self.expect_input_error("run", "--trace", fifo, "--out", self.dir, fragments=("FIFO",))
+        self.expect_input_error("validate", "/dev/zero", fragments=("character device",))
+        self.expect_input_error("validate", self.dir, fragments=("is a directory",))
+
+    def test_output_directory_is_checked_before_simulating(self):
+        blocker = os.path.join(self.dir, "file")
+        with open(blocker, "w") as f:
+            f.write("x")
+        p = self.expect_input_error("run", "--config", os.path.join(SOURCE, "configs", "tiny.json"),
+                                    "--trace", self.trace("tiny-cnn.json"), "--out", blocker,
+                                    fragments=("cannot create output directory",))
+        self.assertNotIn("simulated", p.stderr)
+        self.expect_input_error("run", "--out", "", fragments=("--out",))
+
+    def test_names_are_utf8_and_csv_cells_are_quoted(self):
+        bad = os.path.join(self.dir, "names.csv")
+        with open(bad, "wb") as f:
+            f.write(b"Layer, M, N, K\n\xff\xfe, 4, 4, 4\n")
+        self.expect_input_error("validate", bad, fragments=("line 2", "not valid UTF-8"))
+        name = 'a,b\n"c"'
+        trace = self.write_trace([{"name": "=cmd()", "type": "linear", "in_features": 8, "out_features": 8},
+                                  {"name": name, "type": "activation", "function": "relu", "input": [8]}])
+        report, rows = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), trace)
+        names = {row["layer"] for row in rows}
+        self.assertEqual(names, {"'=cmd()", name})
+        self.assertEqual(report["layers"][0]["layer"], "=cmd()")
+
 
 if __name__ == "__main__":
     LPTSIM, SOURCE = sys.argv[1], sys.argv[2]

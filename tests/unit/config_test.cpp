@@ -126,6 +126,27 @@ TEST(Config, ChipFileErrorsNameTheChipFile) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Config, CrossChecksAgainstAChipFileNameBothFiles) {
+  const auto dir = std::filesystem::temp_directory_path() / "lptsim_config_cross_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "chip.json") << tiny()["chip"].dump();
+  auto doc = tiny();
+  doc["chip"] = "chip.json";
+  doc["precision"]["fwd"]["a"] = "bf16";
+  std::ofstream(dir / "config.json") << doc.dump();
+  try {
+    load_config(dir / "config.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.file(), (dir / "config.json").string());
+    EXPECT_EQ(e.json_path(), "/precision/fwd/a");
+    EXPECT_NE(e.message().find((dir / "chip.json").string() + ": /core/mac_array/macs_per_pe_per_cycle"),
+              std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Config, ErrorsNameTheFile) {
   try {
     load_config((source_dir() / "traces/tiny-cnn.json").string());

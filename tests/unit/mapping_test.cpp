@@ -176,3 +176,42 @@ TEST(Mapping, TrainingOrderAndPhaseSelection) {
 
 }  // namespace
 }  // namespace lpt
+
+namespace lpt {
+namespace {
+
+TEST(MappingErrors, ATileThatCannotFitNamesTheLayerAndTheScratchpadSetting) {
+  AcceleratorConfig config = load_config(test_support::source_dir() / "configs/tiny.json");
+  config.chip.core.scratchpad.size_kib = 1;
+  config.chip.core.mac_array.rows = config.chip.core.mac_array.cols = 64;
+  LinearLayer l;
+  l.in_features = l.out_features = l.tokens = 4096;
+  Trace trace{"n", "s", 1, {{"big", "linear", l, "/layers/0"}}};
+  const auto layers = expand_training(trace, {});
+  try {
+    map_training(layers, config, {Phase::kFwd});
+    FAIL() << "mapped a GEMM whose tiles cannot fit";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.json_path(), "/layers/0");
+    EXPECT_NE(e.message().find("layer \"big\""), std::string::npos) << e.what();
+    EXPECT_NE(e.message().find("chip-tiny.json: /core/scratchpad/size_kib"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(MappingErrors, TooManyRecurrentStepsIsAnError) {
+  const AcceleratorConfig config = load_config(test_support::source_dir() / "configs/tiny.json");
+  LstmLayer l;
+  l.input_size = l.hidden_size = 1;
+  l.seq_len = std::int64_t{1} << 21;
+  Trace trace{"n", "s", 1, {{"lstm", "lstm", l, "/layers/0"}}};
+  try {
+    map_training(expand_training(trace, {}), config, {Phase::kFwd});
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(e.message().find("limited to 1048576 steps"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace lpt

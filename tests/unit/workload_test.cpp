@@ -1,5 +1,7 @@
 #include "sim/workload.hpp"
 
+#include "models/common/checked_math.hpp"
+
 #include <gtest/gtest.h>
 
 namespace lpt {
@@ -102,6 +104,65 @@ TEST(Workload, AdamReadsMoreThanSgd) {
   EXPECT_LT(sgd[1].phase(Phase::kUpdate).elementwise.read_elements,
             adam[1].phase(Phase::kUpdate).elementwise.read_elements);
   EXPECT_GT(adam[1].phase(Phase::kUpdate).elementwise.ops.div_sqrt, 0u);
+}
+
+}  // namespace
+}  // namespace lpt
+
+namespace lpt {
+namespace {
+
+std::string expansion_error(const Trace& trace) {
+  try {
+    expand_training(trace, {});
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expanded without error";
+  return {};
+}
+
+Layer huge_conv() {
+  ConvLayer c;
+  c.in_channels = c.out_channels = std::int64_t{1} << 31;
+  c.in_h = c.in_w = 4;
+  c.kernel_h = c.kernel_w = 4;  // 2^66 weights
+  return {"c", "conv2d", c, "/layers/1"};
+}
+
+TEST(WorkloadLimits, OverflowingCountsNameTheLayerFileAndPath) {
+  Trace trace = one_layer(1, huge_conv());
+  trace.file = "net.json";
+  const std::string message = expansion_error(trace);
+  EXPECT_NE(message.find("net.json: /layers/1: layer \"c\""), std::string::npos) << message;
+  EXPECT_NE(message.find("overflows 64-bit"), std::string::npos) << message;
+}
+
+TEST(WorkloadLimits, WorkAboveTheMacLimitIsAnErrorStatingTheLimit) {
+  LinearLayer l;
+  l.in_features = l.out_features = l.tokens = 65536;  // 2^48 MACs per sample
+  const std::string message = expansion_error(one_layer(8, {"l", "linear", l, "/layers/1"}));
+  EXPECT_NE(message.find("the limit is 2^50"), std::string::npos) << message;
+  EXPECT_NE(message.find("fwd phase at batch 8"), std::string::npos) << message;
+  EXPECT_NO_THROW(expand_training(one_layer(1, {"l", "linear", l, "/layers/1"}), {}));
+}
+
+TEST(WorkloadLimits, ElementwiseWorkAboveTheLimitIsAnError) {
+  ElementwiseLayer e{ElementwiseOp::kRelu, {std::int64_t{1} << 31, std::int64_t{1} << 20}};
+  const std::string message = expansion_error(one_layer(1, {"r", "activation", e, "/layers/1"}));
+  EXPECT_NE(message.find("element operations"), std::string::npos) << message;
+}
+
+TEST(WorkloadLimits, ParameterCountsAreChecked) {
+  EXPECT_THROW(huge_conv().parameters(), CountOverflow);
+  LstmLayer l;
+  l.input_size = l.hidden_size = std::int64_t{1} << 31;
+  l.seq_len = 1;
+  EXPECT_THROW((Layer{"l", "lstm", l}.parameters()), CountOverflow);  // 2^33 gates x 2^32 inputs
+  l.input_size = l.hidden_size = std::int64_t{1} << 20;
+  EXPECT_EQ((Layer{"l", "lstm", l}.parameters()), 4 * (std::int64_t{1} << 41) + 8 * (std::int64_t{1} << 20));
+  ElementwiseLayer e{ElementwiseOp::kAdd, std::vector<std::int64_t>(8, std::int64_t{1} << 31)};
+  EXPECT_THROW(e.elements(), CountOverflow);
 }
 
 }  // namespace
