@@ -106,6 +106,8 @@ RunStats run_program(const ChipParams& params, const Program& program) {
     throw std::logic_error("run_program: SystemC allows one simulation per process");
   simulated = true;
   Chip chip("chip", params, program);
+  // The kernel's note on sc_stop() (the simulated-time limit) would go to stdout.
+  sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   sc_core::sc_start();
   if (simulated_time_limit_reached) throw SimulatedTimeLimit();
   return chip.stats();

@@ -327,6 +327,15 @@ class Cli(unittest.TestCase):
         self.assertEqual(names, {"'=cmd()", name})
         self.assertEqual(report["layers"][0]["layer"], "=cmd()")
 
+    def test_simulated_time_limit_is_an_input_error(self):
+        config = tiny_config(**{"chip/dram/gb_per_s_per_channel": 1e-3, "chip/clock_ghz": 100,
+                                "chip/core/scratchpad/size_kib": 2 ** 30})
+        trace = self.write_trace([{"name": "r", "type": "activation", "function": "relu",
+                                   "input": [2 ** 20, 2 ** 20]}])
+        p = self.expect_input_error("run", "--config", self.write_config(config), "--trace", trace,
+                                    "--out", self.dir, fragments=("2^52", "trace.json", "config.json"))
+        self.assertEqual(p.stdout, "")
+
 
 if __name__ == "__main__":
     LPTSIM, SOURCE = sys.argv[1], sys.argv[2]
