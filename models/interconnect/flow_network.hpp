@@ -29,15 +29,11 @@
 
 #include <systemc>
 
+#include "models/interconnect/max_min_fair_share.hpp"
+
 namespace lpt::core {
 
-enum class ResourceClass { kDram, kInterconnect, kScratchpad };
 const char* to_string(ResourceClass resource_class);  // "dram" | "interconnect" | "scratchpad"
-// What held a flow back: a resource class or the flow's own rate cap.
-enum class FlowLimiter { kDram, kInterconnect, kScratchpad, kRateCap };
-inline constexpr int kFlowLimiterCount = 4;
-
-using ResourceId = int;
 
 struct FlowResult {
   std::uint64_t start_cycle = 0;
@@ -90,45 +86,32 @@ class FlowNetwork : public sc_core::sc_module {
     ResourceClass resource_class;
     double capacity;
     std::uint64_t bytes_carried = 0;
-    // Capacity minus the rates of the flows on it; exact whenever the rates
-    // are not stale (flows without a rate yet add nothing).
-    double spare = 0;
-    // Scratch state of the rate allocation.
-    double unallocated = 0;
-    int unfrozen_flows = 0;
-    bool touched = false;
   };
+  // Rate and limiter live in rates_, under the same slot.
   struct Flow {
-    std::vector<ResourceId> path;
     std::uint64_t bytes = 0;
     double remaining = 0;
-    double rate = 0;
-    double rate_cap = 0;
     std::uint64_t latency_cycles = 0;
     ResourceClass latency_class = ResourceClass::kInterconnect;
     FlowListener* listener = nullptr;
     std::uint64_t tag = 0;
     std::uint64_t start_cycle = 0;
-    FlowLimiter limiter = FlowLimiter::kRateCap;  // of the current allocation
     std::array<double, kFlowLimiterCount> limited_cycles{};
-    bool frozen = false;
   };
   using Completion = std::pair<std::uint64_t, int>;  // (cycle, flow slot)
 
   void wake();
   void advance_to(std::uint64_t cycle);
-  bool fits_in_spare_bandwidth(const Flow& flow) const;
   bool retire_drained_flows(std::uint64_t cycle);  // true if any drained
-  void allocate_rates();
   void schedule_wake(std::uint64_t cycle);
   FlowLimiter dominant_limiter(const Flow& flow) const;
 
   std::vector<Resource> resources_;
+  MaxMinFairShare rates_;
   std::vector<Flow> flows_;  // slots, reused through free_slots_
   std::vector<int> free_slots_;
   std::vector<int> active_;  // slots still draining bytes
   std::priority_queue<Completion, std::vector<Completion>, std::greater<>> in_latency_;
-  std::vector<ResourceId> touched_;
   std::vector<int> finished_;
   std::uint64_t last_update_cycle_ = 0;
   bool rates_stale_ = false;  // flows started since the last allocation
