@@ -47,8 +47,16 @@ void MaxMinFairShare::add_flow(int id, std::span<const ResourceId> path, double 
 bool MaxMinFairShare::run_at_cap_if_it_fits(int id) {
   Flow& flow = flows_[static_cast<std::size_t>(id)];
   if (std::isinf(flow.rate_cap)) return false;
-  for (ResourceId r : flow.path)
-    if (resources_[static_cast<std::size_t>(r)].spare < flow.rate_cap) return false;
+  // A path crossing a resource twice (a copy within one scratchpad) needs the
+  // cap there twice.
+  sorted_path_.assign(flow.path.begin(), flow.path.end());
+  std::sort(sorted_path_.begin(), sorted_path_.end());
+  for (auto run = sorted_path_.begin(); run != sorted_path_.end();) {
+    const auto run_end = std::find_if(run, sorted_path_.end(), [&](ResourceId r) { return r != *run; });
+    if (resources_[static_cast<std::size_t>(*run)].spare < flow.rate_cap * static_cast<double>(run_end - run))
+      return false;
+    run = run_end;
+  }
   flow.rate = flow.rate_cap;
   flow.limiter = FlowLimiter::kRateCap;
   for (ResourceId r : flow.path) resources_[static_cast<std::size_t>(r)].spare -= flow.rate;

@@ -92,6 +92,7 @@ class MaxMinFairShare {
   std::vector<Flow> flows_;             // by id
   std::vector<int> active_;             // ids of the added flows
   std::vector<ResourceId> in_use_;      // resources with at least one flow
+  std::vector<ResourceId> sorted_path_;  // scratch of run_at_cap_if_it_fits
   std::size_t total_path_length_ = 0;   // over active_
   // Scratch state of an allocation.
   std::vector<ResourceId> live_;        // resources with unfrozen flows
