@@ -111,27 +111,27 @@ void FlowNetwork::advance_to(std::uint64_t cycle) {
   last_update_cycle_ = cycle;
 }
 
-bool FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
-  bool retired = false;
+FlowNetwork::Retired FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
+  Retired retired;
   for (std::size_t i = 0; i < active_.size();) {
     const int slot = active_[i];
-    if (cycles_to_drain(flows_[slot].remaining, rates_.rate(slot)) == 0) {
+    const std::uint64_t drain_cycles = cycles_to_drain(flows_[slot].remaining, rates_.rate(slot));
+    if (drain_cycles == 0) {
       if (rates_.remove_flow(slot)) rates_stale_ = true;
       in_latency_.emplace(cycle + flows_[slot].latency_cycles, slot);
       active_[i] = active_.back();
       active_.pop_back();
-      retired = true;
+      retired.any = true;
     } else {
+      retired.next_drain_cycles = std::min(retired.next_drain_cycles, drain_cycles);
       ++i;
     }
   }
   return retired;
 }
 
-void FlowNetwork::schedule_wake(std::uint64_t cycle) {
-  std::uint64_t next = std::numeric_limits<std::uint64_t>::max();
-  for (int slot : active_)
-    next = std::min(next, cycles_to_drain(flows_[slot].remaining, rates_.rate(slot)));
+void FlowNetwork::schedule_wake(std::uint64_t cycle, std::uint64_t next_drain_cycles) {
+  std::uint64_t next = next_drain_cycles;
   if (!in_latency_.empty()) next = std::min(next, in_latency_.top().first - cycle);
   wake_event_.cancel();
   if (next == std::numeric_limits<std::uint64_t>::max()) return;
@@ -154,14 +154,16 @@ void FlowNetwork::wake() {
   advance_to(now);
   // Retiring flows and the flows their listeners start at once (a DMA's next
   // queued transfer) share one rate allocation per round.
+  std::uint64_t next_drain_cycles;
   for (;;) {
     if (rates_stale_) {
       rates_.allocate();
       rates_stale_ = false;
     }
-    const bool retired = retire_drained_flows(now);
+    const Retired retired = retire_drained_flows(now);
+    next_drain_cycles = retired.next_drain_cycles;
     const bool completions_due = !in_latency_.empty() && in_latency_.top().first <= now;
-    if (!retired && !completions_due) break;
+    if (!retired.any && !completions_due) break;
     finished_.clear();
     while (!in_latency_.empty() && in_latency_.top().first <= now) {
       finished_.push_back(in_latency_.top().second);
@@ -178,7 +180,7 @@ void FlowNetwork::wake() {
       listener->on_flow_done(tag, result);
     }
   }
-  schedule_wake(now);
+  schedule_wake(now, next_drain_cycles);
 }
 
 }  // namespace lpt::core

@@ -102,8 +102,13 @@ class FlowNetwork : public sc_core::sc_module {
 
   void wake();
   void advance_to(std::uint64_t cycle);
-  bool retire_drained_flows(std::uint64_t cycle);  // true if any drained
-  void schedule_wake(std::uint64_t cycle);
+  struct Retired {
+    bool any = false;
+    // Of the flows still draining; the scan for drained flows finds it too.
+    std::uint64_t next_drain_cycles = std::numeric_limits<std::uint64_t>::max();
+  };
+  Retired retire_drained_flows(std::uint64_t cycle);
+  void schedule_wake(std::uint64_t cycle, std::uint64_t next_drain_cycles);
   FlowLimiter dominant_limiter(const Flow& flow) const;
 
   std::vector<Resource> resources_;
