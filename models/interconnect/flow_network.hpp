@@ -3,12 +3,13 @@
 // Contended resources (the DRAM channel pool, each directed ring link, each
 // core's scratchpad ports) have a bandwidth in bytes per cycle. A transfer is a
 // flow over a path of resources; all active flows share bandwidth by max-min
-// fairness (progressive filling), recomputed only when flows start or end (at
-// most once per delta cycle, and not at all for a capped flow that fits in
-// the spare bandwidth of its path). One SC_METHOD wakes at the next
-// completion, so the event count grows with transfers, not cycles or bytes. A flow may carry a rate cap (e.g. the
-// MAC array cannot consume operands faster than its systolic schedule), and
-// its completion adds the fixed latency of its path after its last byte drains.
+// fairness (progressive filling, in MaxMinFairShare), recomputed only when
+// flows start or end (at most once per delta cycle, and not at all for a
+// capped flow that fits in the spare bandwidth of its path). One SC_METHOD
+// wakes at the next completion, so the event count grows with transfers, not
+// cycles or bytes. A flow may carry a rate cap (e.g. the MAC array cannot
+// consume operands faster than its systolic schedule), and its completion
+// adds the fixed latency of its path after its last byte drains.
 //
 // Times are whole cycles: a flow finishes at the cycle nearest to its exact
 // drain time, so a flow much shorter than a cycle takes none (an "unbounded"
