@@ -10,10 +10,6 @@ namespace lpt::core {
 
 namespace {
 
-// Relative slack for "this resource is full" / "this flow is at its cap": the
-// progressive filling subtracts shares and would otherwise miss exact zeros.
-constexpr double kTolerance = 1e-9;
-
 FlowLimiter limiter_of(ResourceClass resource_class) {
   switch (resource_class) {
     case ResourceClass::kDram: return FlowLimiter::kDram;
@@ -51,10 +47,8 @@ ResourceId FlowNetwork::add_resource(std::string name, ResourceClass resource_cl
                                      double bytes_per_cycle) {
   if (!(bytes_per_cycle > 0) || !std::isfinite(bytes_per_cycle))
     throw std::invalid_argument("flow resource " + name + ": bandwidth must be positive");
-  Resource resource{std::move(name), resource_class, bytes_per_cycle};
-  resource.spare = bytes_per_cycle;
-  resources_.push_back(std::move(resource));
-  return static_cast<ResourceId>(resources_.size() - 1);
+  resources_.push_back({std::move(name), resource_class, bytes_per_cycle});
+  return rates_.add_resource(resource_class, bytes_per_cycle);
 }
 
 void FlowNetwork::start(const FlowSpec& spec) {
@@ -78,30 +72,24 @@ void FlowNetwork::start(const FlowSpec& spec) {
     free_slots_.pop_back();
   }
   Flow& flow = flows_[slot];
-  flow.path.assign(spec.path.begin(), spec.path.end());
   flow.bytes = spec.bytes;
   flow.remaining = static_cast<double>(spec.bytes);
-  flow.rate = 0;
-  flow.rate_cap = spec.rate_cap;
   flow.latency_cycles = spec.latency_cycles;
   flow.latency_class = spec.latency_class;
   flow.listener = spec.listener;
   flow.tag = spec.tag;
   flow.start_cycle = now;
   flow.limited_cycles.fill(0);
-  for (ResourceId id : flow.path) resources_[id].bytes_carried += spec.bytes;
+  for (ResourceId id : spec.path) resources_[id].bytes_carried += spec.bytes;
 
   if (spec.bytes == 0) {
     in_latency_.emplace(now + spec.latency_cycles, slot);
   } else {
     active_.push_back(slot);
-    if (fits_in_spare_bandwidth(flow)) {
-      // A capped flow that fits in what every resource on its path has spare
-      // changes nobody else's max-min share: it simply runs at its cap.
-      flow.rate = flow.rate_cap;
-      flow.limiter = FlowLimiter::kRateCap;
-      for (ResourceId id : flow.path) resources_[id].spare -= flow.rate;
-    } else {
+    rates_.add_flow(slot, spec.path, spec.rate_cap);
+    // A capped flow that fits in what every resource on its path has spare
+    // changes nobody else's max-min share: it simply runs at its cap.
+    if (rates_stale_ || !rates_.run_at_cap_if_it_fits(slot)) {
       // Rates are shared out once per delta cycle, in wake(), so that the
       // many flows a controller or DMA starts at one instant cost one
       // allocation.
@@ -117,119 +105,33 @@ void FlowNetwork::advance_to(std::uint64_t cycle) {
   const double elapsed = static_cast<double>(cycle - last_update_cycle_);
   for (int slot : active_) {
     Flow& flow = flows_[slot];
-    flow.remaining -= flow.rate * elapsed;
-    flow.limited_cycles[static_cast<int>(flow.limiter)] += elapsed;
+    flow.remaining -= rates_.rate(slot) * elapsed;
+    flow.limited_cycles[static_cast<int>(rates_.limiter(slot))] += elapsed;
   }
   last_update_cycle_ = cycle;
 }
 
-bool FlowNetwork::fits_in_spare_bandwidth(const Flow& flow) const {
-  if (rates_stale_ || std::isinf(flow.rate_cap)) return false;
-  for (ResourceId id : flow.path)
-    if (resources_[id].spare < flow.rate_cap) return false;
-  return true;
-}
-
-bool FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
-  bool retired = false;
+FlowNetwork::Retired FlowNetwork::retire_drained_flows(std::uint64_t cycle) {
+  Retired retired;
   for (std::size_t i = 0; i < active_.size();) {
-    const Flow& flow = flows_[active_[i]];
-    if (cycles_to_drain(flow.remaining, flow.rate) == 0) {
-      // A flow held only by its own cap, on resources none of which is full,
-      // limited nobody: the others keep their rates without a reallocation.
-      bool others_unaffected = flow.limiter == FlowLimiter::kRateCap;
-      for (ResourceId id : flow.path) {
-        Resource& r = resources_[id];
-        if (r.spare <= kTolerance * r.capacity) others_unaffected = false;
-        r.spare += flow.rate;
-      }
-      if (!others_unaffected) rates_stale_ = true;
-      in_latency_.emplace(cycle + flow.latency_cycles, active_[i]);
+    const int slot = active_[i];
+    const std::uint64_t drain_cycles = cycles_to_drain(flows_[slot].remaining, rates_.rate(slot));
+    if (drain_cycles == 0) {
+      if (rates_.remove_flow(slot)) rates_stale_ = true;
+      in_latency_.emplace(cycle + flows_[slot].latency_cycles, slot);
       active_[i] = active_.back();
       active_.pop_back();
-      retired = true;
+      retired.any = true;
     } else {
+      retired.next_drain_cycles = std::min(retired.next_drain_cycles, drain_cycles);
       ++i;
     }
   }
   return retired;
 }
 
-// Max-min fair rates by progressive filling: raise all unfrozen flows' rate
-// together until a resource saturates or a flow reaches its cap; freeze those
-// flows at that level and continue with the rest.
-void FlowNetwork::allocate_rates() {
-  rates_stale_ = false;
-  touched_.clear();
-  for (int slot : active_) {
-    Flow& flow = flows_[slot];
-    flow.frozen = false;
-    flow.rate = 0;
-    for (ResourceId id : flow.path) {
-      Resource& r = resources_[id];
-      if (!r.touched) {
-        r.touched = true;
-        r.unallocated = r.capacity;
-        r.unfrozen_flows = 0;
-        touched_.push_back(id);
-      }
-      ++r.unfrozen_flows;
-    }
-  }
-  std::size_t unfrozen = active_.size();
-  double level = 0;
-  while (unfrozen > 0) {
-    double step = std::numeric_limits<double>::infinity();
-    for (ResourceId id : touched_) {
-      const Resource& r = resources_[id];
-      if (r.unfrozen_flows > 0) step = std::min(step, r.unallocated / r.unfrozen_flows);
-    }
-    for (int slot : active_) {
-      const Flow& flow = flows_[slot];
-      if (!flow.frozen) step = std::min(step, flow.rate_cap - level);
-    }
-    level += step;
-    for (ResourceId id : touched_) {
-      Resource& r = resources_[id];
-      r.unallocated -= step * r.unfrozen_flows;
-    }
-    for (int slot : active_) {
-      Flow& flow = flows_[slot];
-      if (flow.frozen) continue;
-      bool freeze = false;
-      if (std::isfinite(flow.rate_cap) && flow.rate_cap - level <= kTolerance * flow.rate_cap) {
-        freeze = true;
-        flow.limiter = FlowLimiter::kRateCap;
-      } else {
-        for (ResourceId id : flow.path) {
-          const Resource& r = resources_[id];
-          if (r.unallocated <= kTolerance * r.capacity) {
-            freeze = true;
-            flow.limiter = limiter_of(r.resource_class);
-            break;
-          }
-        }
-      }
-      if (!freeze) continue;
-      flow.frozen = true;
-      flow.rate = level;
-      for (ResourceId id : flow.path) --resources_[id].unfrozen_flows;
-      --unfrozen;
-    }
-  }
-  for (ResourceId id : touched_) {
-    Resource& r = resources_[id];
-    r.touched = false;
-    r.spare = std::max(0.0, r.unallocated);
-  }
-}
-
-void FlowNetwork::schedule_wake(std::uint64_t cycle) {
-  std::uint64_t next = std::numeric_limits<std::uint64_t>::max();
-  for (int slot : active_) {
-    const Flow& flow = flows_[slot];
-    next = std::min(next, cycles_to_drain(flow.remaining, flow.rate));
-  }
+void FlowNetwork::schedule_wake(std::uint64_t cycle, std::uint64_t next_drain_cycles) {
+  std::uint64_t next = next_drain_cycles;
   if (!in_latency_.empty()) next = std::min(next, in_latency_.top().first - cycle);
   wake_event_.cancel();
   if (next == std::numeric_limits<std::uint64_t>::max()) return;
@@ -252,11 +154,16 @@ void FlowNetwork::wake() {
   advance_to(now);
   // Retiring flows and the flows their listeners start at once (a DMA's next
   // queued transfer) share one rate allocation per round.
+  std::uint64_t next_drain_cycles;
   for (;;) {
-    if (rates_stale_) allocate_rates();
-    const bool retired = retire_drained_flows(now);
+    if (rates_stale_) {
+      rates_.allocate();
+      rates_stale_ = false;
+    }
+    const Retired retired = retire_drained_flows(now);
+    next_drain_cycles = retired.next_drain_cycles;
     const bool completions_due = !in_latency_.empty() && in_latency_.top().first <= now;
-    if (!retired && !completions_due) break;
+    if (!retired.any && !completions_due) break;
     finished_.clear();
     while (!in_latency_.empty() && in_latency_.top().first <= now) {
       finished_.push_back(in_latency_.top().second);
@@ -273,7 +180,7 @@ void FlowNetwork::wake() {
       listener->on_flow_done(tag, result);
     }
   }
-  schedule_wake(now);
+  schedule_wake(now, next_drain_cycles);
 }
 
 }  // namespace lpt::core

@@ -3,12 +3,13 @@
 // Contended resources (the DRAM channel pool, each directed ring link, each
 // core's scratchpad ports) have a bandwidth in bytes per cycle. A transfer is a
 // flow over a path of resources; all active flows share bandwidth by max-min
-// fairness (progressive filling), recomputed only when flows start or end (at
-// most once per delta cycle, and not at all for a capped flow that fits in
-// the spare bandwidth of its path). One SC_METHOD wakes at the next
-// completion, so the event count grows with transfers, not cycles or bytes. A flow may carry a rate cap (e.g. the
-// MAC array cannot consume operands faster than its systolic schedule), and
-// its completion adds the fixed latency of its path after its last byte drains.
+// fairness (progressive filling, in MaxMinFairShare), recomputed only when
+// flows start or end (at most once per delta cycle, and not at all for a
+// capped flow that fits in the spare bandwidth of its path). One SC_METHOD
+// wakes at the next completion, so the event count grows with transfers, not
+// cycles or bytes. A flow may carry a rate cap (e.g. the MAC array cannot
+// consume operands faster than its systolic schedule), and its completion
+// adds the fixed latency of its path after its last byte drains.
 //
 // Times are whole cycles: a flow finishes at the cycle nearest to its exact
 // drain time, so a flow much shorter than a cycle takes none (an "unbounded"
@@ -29,15 +30,11 @@
 
 #include <systemc>
 
+#include "models/interconnect/max_min_fair_share.hpp"
+
 namespace lpt::core {
 
-enum class ResourceClass { kDram, kInterconnect, kScratchpad };
 const char* to_string(ResourceClass resource_class);  // "dram" | "interconnect" | "scratchpad"
-// What held a flow back: a resource class or the flow's own rate cap.
-enum class FlowLimiter { kDram, kInterconnect, kScratchpad, kRateCap };
-inline constexpr int kFlowLimiterCount = 4;
-
-using ResourceId = int;
 
 struct FlowResult {
   std::uint64_t start_cycle = 0;
@@ -90,45 +87,37 @@ class FlowNetwork : public sc_core::sc_module {
     ResourceClass resource_class;
     double capacity;
     std::uint64_t bytes_carried = 0;
-    // Capacity minus the rates of the flows on it; exact whenever the rates
-    // are not stale (flows without a rate yet add nothing).
-    double spare = 0;
-    // Scratch state of the rate allocation.
-    double unallocated = 0;
-    int unfrozen_flows = 0;
-    bool touched = false;
   };
+  // Rate and limiter live in rates_, under the same slot.
   struct Flow {
-    std::vector<ResourceId> path;
     std::uint64_t bytes = 0;
     double remaining = 0;
-    double rate = 0;
-    double rate_cap = 0;
     std::uint64_t latency_cycles = 0;
     ResourceClass latency_class = ResourceClass::kInterconnect;
     FlowListener* listener = nullptr;
     std::uint64_t tag = 0;
     std::uint64_t start_cycle = 0;
-    FlowLimiter limiter = FlowLimiter::kRateCap;  // of the current allocation
     std::array<double, kFlowLimiterCount> limited_cycles{};
-    bool frozen = false;
   };
   using Completion = std::pair<std::uint64_t, int>;  // (cycle, flow slot)
 
   void wake();
   void advance_to(std::uint64_t cycle);
-  bool fits_in_spare_bandwidth(const Flow& flow) const;
-  bool retire_drained_flows(std::uint64_t cycle);  // true if any drained
-  void allocate_rates();
-  void schedule_wake(std::uint64_t cycle);
+  struct Retired {
+    bool any = false;
+    // Of the flows still draining; the scan for drained flows finds it too.
+    std::uint64_t next_drain_cycles = std::numeric_limits<std::uint64_t>::max();
+  };
+  Retired retire_drained_flows(std::uint64_t cycle);
+  void schedule_wake(std::uint64_t cycle, std::uint64_t next_drain_cycles);
   FlowLimiter dominant_limiter(const Flow& flow) const;
 
   std::vector<Resource> resources_;
+  MaxMinFairShare rates_;
   std::vector<Flow> flows_;  // slots, reused through free_slots_
   std::vector<int> free_slots_;
   std::vector<int> active_;  // slots still draining bytes
   std::priority_queue<Completion, std::vector<Completion>, std::greater<>> in_latency_;
-  std::vector<ResourceId> touched_;
   std::vector<int> finished_;
   std::uint64_t last_update_cycle_ = 0;
   bool rates_stale_ = false;  // flows started since the last allocation
