@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Installs lptsim's Debian packages (only those missing) and builds it.
-# Usage: scripts/setup.sh [build-dir]   (default: build/)
+# Usage: scripts/setup.sh [--sanitize] [build-dir]   (default: build/, or build-sanitize/)
+#   --sanitize: clang with ASan + UBSan; builds the CLI, the system tests and the
+#               libFuzzer harnesses (no GoogleTest executables, no benchmarks).
 # Idempotent: with everything installed and built, it only runs an incremental build.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${1:-$repo/build}"
+sanitize=0
+if [[ "${1:-}" == "--sanitize" ]]; then
+  sanitize=1
+  shift
+fi
+build="${1:-$repo/build$( ((sanitize)) && echo -sanitize)}"
 
 packages=(
   build-essential cmake pkg-config
@@ -13,6 +20,7 @@ packages=(
   libgtest-dev libbenchmark-dev libmpfr-dev librandom123-dev
   python3 python3-matplotlib python3-numpy
 )
+((sanitize)) && packages+=(clang libclang-rt-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,5 +35,11 @@ if ((${#missing[@]})); then
 fi
 
 jobs="$(nproc 2>/dev/null || echo 2)"
-cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+if ((sanitize)); then
+  CC=clang CXX=clang++ cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DLPTSIM_SANITIZE=ON -DLPTSIM_BUILD_FUZZERS=ON -DLPTSIM_BUILD_UNIT_TESTS=OFF \
+    -DLPTSIM_BUILD_BENCHMARKS=OFF >/dev/null
+else
+  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
 cmake --build "$build" -j "$jobs"

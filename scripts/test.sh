@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Sets everything up, builds, and runs the whole test suite through ctest.
+# Sets everything up, builds, and runs the whole test suite through ctest, in two builds:
+#  build/           the release build: unit tests (GoogleTest), system tests (the CLI);
+#  build-sanitize/  clang with AddressSanitizer + UndefinedBehaviorSanitizer: the system
+#                   tests again on that CLI, and every libFuzzer harness replaying its
+#                   regression corpus (tests/fuzz/regression).
+# Arguments go to both ctest runs (e.g. -R cli).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$repo/scripts/setup.sh" "$repo/build"
 jobs="$(nproc 2>/dev/null || echo 2)"
-cd "$repo/build"
-ctest --output-on-failure -j "$jobs" "$@"
+
+"$repo/scripts/setup.sh" "$repo/build"
+(cd "$repo/build" && ctest --output-on-failure -j "$jobs" "$@")
+
+echo "test: sanitizer build (clang, ASan + UBSan) in build-sanitize/" >&2
+"$repo/scripts/setup.sh" --sanitize "$repo/build-sanitize"
+(cd "$repo/build-sanitize" && ctest --output-on-failure -j "$jobs" "$@")
