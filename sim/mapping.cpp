@@ -50,6 +50,21 @@ std::int64_t range_begin(std::int64_t total, std::int64_t part, std::int64_t par
   return total / parts * part + total % parts * part / parts;
 }
 
+// Where each of `parts` consecutive parts of `total` items begins (and, last,
+// `total`). The parts double in size from each end for a few steps: a core's
+// first task's loads and last task's stores are not overlapped with compute,
+// so merged tasks keep them short while the middle ones carry the bulk.
+std::vector<std::int64_t> ramped_bounds(std::int64_t total, std::int64_t parts) {
+  constexpr std::int64_t kDoublings = 4;
+  std::vector<std::int64_t> weight_before{0};
+  for (std::int64_t i = 0; i < parts; ++i)
+    weight_before.push_back(weight_before.back() +
+                            (std::int64_t{1} << std::min({i, parts - 1 - i, kDoublings})));
+  std::vector<std::int64_t> bounds;
+  for (const std::int64_t w : weight_before) bounds.push_back(range_begin(total, w, weight_before.back()));
+  return bounds;
+}
+
 // How many x in [begin, end) have x mod `modulus` == `residue`.
 std::int64_t count_residue(std::int64_t begin, std::int64_t end, std::int64_t modulus,
                            std::int64_t residue) {
@@ -350,7 +365,8 @@ struct ShapeRun {
   // Every `tiles_per_output` tiles complete an output tile, which is then
   // rounded and stored; 0: no output completes in this run.
   std::int64_t tiles_per_output = 0;
-  std::uint64_t load_bytes_per_tile = 0;  // the streamed operands
+  std::uint64_t a_bytes_per_tile = 0;  // streamed operands (resident orders: one of them)
+  std::uint64_t b_bytes_per_tile = 0;
 };
 
 // Maps a GEMM's work units (output tiles, or k-parts of them) to one core's
@@ -421,30 +437,27 @@ class CoreTiles {
     }
   }
 
-  // At most kMaxTasksPerCoreStep tasks: the units are cut into chunks of
-  // consecutive units, each chunk's tiles grouped by shape, each group split
-  // into pieces when the chunks are fewer than the budget allows.
+  // At most kMaxTasksPerCoreStep tasks: the core's tiles grouped by shape (at
+  // most 8 groups: full or edge along m, n and, streaming both, k), each group
+  // split into pieces in proportion to its tiles. Grouping reorders tiles of
+  // different shapes; it keeps a small group (the edge tiles) from sitting
+  // between large pieces, whose loads a small task cannot hide.
   void map_merged(std::int64_t begin, std::int64_t end) {
-    const bool stream_both = t_.order == LoopOrder::kStreamBoth;
-    const std::int64_t shapes = variants(m_) * variants(n_) * (stream_both ? variants(k_) : 1);
-    const std::int64_t units = end - begin;
-    // A k-split has at most one unit per core (choose_gemm_tiling), so its
-    // chunks are single units, whose k ranges differ.
-    const std::int64_t chunks =
-        t_.k_splits > 1 ? units : std::min(units, kMaxTasksPerCoreStep / shapes);
-    const std::int64_t pieces = std::max<std::int64_t>(1, kMaxTasksPerCoreStep / chunks / shapes);
-    for (std::int64_t q = 0; q < chunks; ++q) {
-      const std::int64_t first = begin + range_begin(units, q, chunks);
-      const std::int64_t last = begin + range_begin(units, q + 1, chunks);
-      if (stream_both)
-        map_stream_both_chunk(first, last, pieces);
-      else
-        map_resident_chunk(first, last, begin, pieces);
+    if (t_.order != LoopOrder::kStreamBoth) {
+      emit(resident_runs(begin, end), kMaxTasksPerCoreStep, resident_panel_bytes(begin, end));
+      return;
     }
+    // A k-split has at most one unit per core (choose_gemm_tiling); units of
+    // different parts cover different k ranges.
+    if (t_.k_splits > 1) {
+      for (std::int64_t u = begin; u < end; ++u)
+        emit(stream_both_runs(u, u + 1), kMaxTasksPerCoreStep / (end - begin), 0);
+      return;
+    }
+    emit(stream_both_runs(begin, end), kMaxTasksPerCoreStep, 0);
   }
 
  private:
-  static std::int64_t variants(const TileSizes& sizes) { return sizes.uniform() ? 1 : 2; }
 
   std::int64_t k_begin(std::int64_t part) const { return t_.tiles_k * part / t_.k_splits; }
   std::int64_t k_end(std::int64_t part) const { return t_.tiles_k * (part + 1) / t_.k_splits; }
@@ -492,92 +505,99 @@ class CoreTiles {
     return shapes;
   }
 
-  // Resident orders: one tile per output; the chunk's first task also loads
-  // the panels the chunk moves on to (all of them: their bytes, not their
-  // timing, matter at this scale; its buffer holds one).
-  void map_resident_chunk(std::int64_t first, std::int64_t last, std::int64_t core_begin,
-                          std::int64_t pieces) {
-    std::int64_t first_panel = first / inner_tiles_;
-    const std::int64_t last_panel = (last - 1) / inner_tiles_;
-    if (first > core_begin && (first - 1) / inner_tiles_ == first_panel) ++first_panel;  // resident
+  // Resident orders: one tile per output tile.
+  std::vector<ShapeRun> resident_runs(std::int64_t first, std::int64_t last) const {
+    std::vector<ShapeRun> runs;
+    for (const OutputShape& s : output_shapes(first, last))
+      runs.push_back({s.tm, s.tn, g_.k, s.outputs, 1, streamed_bytes(s.tm, s.tn), 0});
+    return runs;
+  }
+
+  // Bytes of the panels the core walks through (panel p holds units
+  // [p, p + 1) * inner): spread over its merged tasks in proportion to tiles.
+  // A panel stays resident across tasks (the tiling's capacity check counts it
+  // once, beside `buffer_slots` streamed tiles), so it is in no task's buffer.
+  std::uint64_t resident_panel_bytes(std::int64_t first, std::int64_t last) const {
+    const std::int64_t first_panel = first / inner_tiles_, last_panel = (last - 1) / inner_tiles_;
     const std::int64_t panels = last_panel - first_panel + 1;
     const std::int64_t last_panels = count_residue(first_panel, last_panel + 1, outer_tiles_, outer_tiles_ - 1);
     const TileSizes& outer = a_outer_ ? m_ : n_;
     const auto panel_of = [&](std::int64_t size) {
       return a_outer_ ? panel_bytes(size, 0) : panel_bytes(0, size);
     };
-    std::optional<Transfer> panel_load;
-    std::uint64_t panel_buffer = 0;
-    if (panels > 0) {
-      const std::uint64_t bytes =
-          checked_mul(static_cast<std::uint64_t>(panels - last_panels), panel_of(outer.full), "panel bytes") +
-          checked_mul(static_cast<std::uint64_t>(last_panels), panel_of(outer.last), "panel bytes");
-      panel_load = Transfer{Endpoint::dram(), here_, bytes};
-      panel_buffer = panel_of(panels > last_panels ? outer.full : outer.last);
-    }
-    for (const OutputShape& s : output_shapes(first, last))
-      emit({s.tm, s.tn, g_.k, s.outputs, 1, streamed_bytes(s.tm, s.tn)}, pieces, panel_load, panel_buffer);
+    return checked_mul(static_cast<std::uint64_t>(panels - last_panels), panel_of(outer.full), "panel bytes") +
+           checked_mul(static_cast<std::uint64_t>(last_panels), panel_of(outer.last), "panel bytes");
   }
 
-  // Streaming both operands: each output's k slices in order; the last slice
-  // (if its depth differs) completes the output.
-  void map_stream_both_chunk(std::int64_t first, std::int64_t last, std::int64_t pieces) {
-    const std::int64_t part = first % t_.k_splits;  // k-split chunks are single units
+  // Streaming both operands: each output's k slices; the last slice, if its
+  // depth differs, is a shape of its own and completes the output.
+  std::vector<ShapeRun> stream_both_runs(std::int64_t first, std::int64_t last) const {
+    const std::int64_t part = first % t_.k_splits;  // k-split runs are of single units
     const std::int64_t k_first = k_begin(part), k_last = k_end(part);
     const bool completes = t_.k_splits == 1;  // a k-split's outputs are completed by the reduction
     const bool reaches_last = k_last == t_.tiles_k;
     const std::int64_t slices = k_last - k_first;
     const std::int64_t full_slices = reaches_last && !k_.uniform() ? slices - 1 : slices;
-    std::optional<Transfer> no_panel;
+    std::vector<ShapeRun> full, edge;
     for (const OutputShape& s : output_shapes(first / t_.k_splits, (last - 1) / t_.k_splits + 1)) {
-      const auto operands = [&](std::int64_t tk) {
-        return packed_bytes(s.tm * tk, f_.a_bits) + packed_bytes(tk * s.tn, f_.b_bits);
-      };
-      if (full_slices == slices) {
-        emit({s.tm, s.tn, k_.full, checked_mul(s.outputs, slices, "tiles"),
-              completes && reaches_last ? slices : 0, operands(k_.full)},
-             pieces, no_panel, 0);
-        continue;
-      }
+      const auto a = [&](std::int64_t tk) { return packed_bytes(s.tm * tk, f_.a_bits); };
+      const auto b = [&](std::int64_t tk) { return packed_bytes(tk * s.tn, f_.b_bits); };
       if (full_slices > 0)
-        emit({s.tm, s.tn, k_.full, checked_mul(s.outputs, full_slices, "tiles"), 0, operands(k_.full)},
-             pieces, no_panel, 0);
-      emit({s.tm, s.tn, k_.last, s.outputs, completes ? 1 : 0, operands(k_.last)}, pieces, no_panel, 0);
+        full.push_back({s.tm, s.tn, k_.full, checked_mul(s.outputs, full_slices, "tiles"),
+                        completes && full_slices == slices && reaches_last ? slices : 0, a(k_.full),
+                        b(k_.full)});
+      if (full_slices < slices)
+        edge.push_back({s.tm, s.tn, k_.last, s.outputs, completes ? 1 : 0, a(k_.last), b(k_.last)});
     }
+    full.insert(full.end(), edge.begin(), edge.end());
+    return full;
   }
 
-  // The run as `pieces` tasks (fewer if it has fewer tiles). The first carries
-  // `panel_load` if one is pending. A task's buffer is that of one tile: its
-  // tiles stream through the buffers, so the next task's loads still overlap.
-  void emit(const ShapeRun& run, std::int64_t pieces, std::optional<Transfer>& panel_load,
-            std::uint64_t panel_buffer) {
+  // The runs as at most `budget` tasks: each run gets pieces in proportion to
+  // its tiles (at least one), sized by ramped_bounds. A task's buffer is that
+  // of one tile: its tiles stream through the buffers, so the next task's
+  // loads still overlap its compute.
+  void emit(const std::vector<ShapeRun>& runs, std::int64_t budget, std::uint64_t panel_bytes) {
     const Endpoint dram = Endpoint::dram();
-    const std::int64_t parts = std::min(pieces, run.tiles);
-    const std::uint64_t out_bytes = packed_bytes(run.tm * run.tn, f_.output_bits);
-    for (std::int64_t p = 0; p < parts; ++p) {
-      const std::int64_t begin = range_begin(run.tiles, p, parts), end = range_begin(run.tiles, p + 1, parts);
-      const auto count = static_cast<std::uint64_t>(end - begin);
-      TileTask task;
-      task.loads = {{dram, here_, checked_mul(count, run.load_bytes_per_tile, "merged load bytes")}};
-      task.buffer_bytes = run.load_bytes_per_tile;
-      if (panel_load) {
-        task.loads.push_back(*panel_load);
-        task.buffer_bytes += panel_buffer;
-        panel_load.reset();
-      }
-      task.mac = mac_tile(run.tm, run.tn, run.tk, f_);
-      task.mac.count = count;
-      checked_mul(static_cast<std::uint64_t>(run.tm * run.tn * run.tk), count, "merged MACs");  // macs() must not wrap
-      if (run.tiles_per_output > 0) {
-        const std::int64_t outputs = end / run.tiles_per_output - begin / run.tiles_per_output;
-        if (outputs > 0) {
-          task.rounded_elements = checked_mul(static_cast<std::uint64_t>(outputs),
-                                              static_cast<std::uint64_t>(run.tm * run.tn), "rounded elements");
-          task.stores = {{here_, dram, checked_mul(static_cast<std::uint64_t>(outputs), out_bytes,
-                                                   "merged store bytes")}};
+    std::int64_t total_tiles = 0;
+    for (const ShapeRun& run : runs) total_tiles += run.tiles;
+    const auto spare = static_cast<std::int64_t>(std::max<std::size_t>(1, budget - runs.size()));
+    const std::int64_t tiles_per_piece = ceil_div(total_tiles, spare);
+    // Panel bytes loaded before tile `tile` of the core's total.
+    const auto panel_bytes_before = [&](std::int64_t tile) -> std::uint64_t {
+      if (tile == total_tiles) return panel_bytes;
+      return static_cast<std::uint64_t>(static_cast<long double>(panel_bytes) * tile / total_tiles);
+    };
+    std::int64_t tiles_before = 0;
+    for (const ShapeRun& run : runs) {
+      const std::uint64_t out_bytes = packed_bytes(run.tm * run.tn, f_.output_bits);
+      const std::vector<std::int64_t> bounds = ramped_bounds(run.tiles, 1 + run.tiles / tiles_per_piece);
+      for (std::size_t p = 0; p + 1 < bounds.size(); ++p) {
+        const std::int64_t begin = bounds[p], end = bounds[p + 1];
+        if (begin == end) continue;
+        const auto count = static_cast<std::uint64_t>(end - begin);
+        TileTask task;
+        for (const std::uint64_t bytes : {run.a_bytes_per_tile, run.b_bytes_per_tile})
+          if (bytes > 0) task.loads.push_back({dram, here_, checked_mul(count, bytes, "merged load bytes")});
+        task.buffer_bytes = run.a_bytes_per_tile + run.b_bytes_per_tile;
+        const std::uint64_t panel_share =
+            panel_bytes_before(tiles_before + end) - panel_bytes_before(tiles_before + begin);
+        if (panel_share > 0) task.loads.push_back({dram, here_, panel_share});
+        task.mac = mac_tile(run.tm, run.tn, run.tk, f_);
+        task.mac.count = count;
+        checked_mul(static_cast<std::uint64_t>(run.tm * run.tn * run.tk), count, "merged MACs");  // macs() must not wrap
+        if (run.tiles_per_output > 0) {
+          const std::int64_t outputs = end / run.tiles_per_output - begin / run.tiles_per_output;
+          if (outputs > 0) {
+            task.rounded_elements = checked_mul(static_cast<std::uint64_t>(outputs),
+                                                static_cast<std::uint64_t>(run.tm * run.tn), "rounded elements");
+            task.stores = {{here_, dram, checked_mul(static_cast<std::uint64_t>(outputs), out_bytes,
+                                                     "merged store bytes")}};
+          }
         }
+        tasks_.push_back(std::move(task));
       }
-      tasks_.push_back(std::move(task));
+      tiles_before += run.tiles;
     }
   }
 
