@@ -200,6 +200,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   // choice for ordinary GEMMs does not depend on the wider type.
   using Estimate = long double;
   std::vector<GemmTiling> candidates;
+  bool too_many_tiles = false;
   const auto evaluate = [&](std::int64_t tm, std::int64_t tn, std::int64_t tk, LoopOrder order,
                             std::int64_t k_splits) {
     GemmTiling t;
@@ -207,8 +208,10 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
     t.tiles_m = ceil_div(g.m, tm), t.tiles_n = ceil_div(g.n, tn), t.tiles_k = ceil_div(g.k, tk);
     std::int64_t outputs = 0, units = 0;
     if (__builtin_mul_overflow(g.count, t.tiles_m * t.tiles_n, &outputs) ||
-        __builtin_mul_overflow(outputs, k_splits, &units))
-      return;  // more tiles than map_gemm can number
+        __builtin_mul_overflow(outputs, k_splits, &units)) {
+      too_many_tiles = true;  // more tiles than map_gemm can number
+      return;
+    }
     const Estimate a_panels = estimated_bytes(static_cast<Estimate>(g.m) * g.k, f.a_bits);  // all of A, once
     const Estimate b_panels = estimated_bytes(static_cast<Estimate>(g.k) * g.n, f.b_bits);
     const Estimate instances = static_cast<Estimate>(g.count);
@@ -286,6 +289,9 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       }
     }
   }
+  if (candidates.empty() && too_many_tiles)
+    throw std::overflow_error("mapping: every tile of GEMM " + g.label +
+                              " that fits the scratchpad gives more than 2^63 tiles");
   if (candidates.empty())
     throw std::runtime_error("scratchpad of " + std::to_string(capacity) +
                              " bytes cannot hold even the smallest tile of GEMM " + g.label);
@@ -437,24 +443,24 @@ class CoreTiles {
     }
   }
 
-  // At most kMaxTasksPerCoreStep tasks: the core's tiles grouped by shape (at
+  // At most `budget` tasks: the core's tiles grouped by shape (at
   // most 8 groups: full or edge along m, n and, streaming both, k), each group
   // split into pieces in proportion to its tiles. Grouping reorders tiles of
   // different shapes; it keeps a small group (the edge tiles) from sitting
   // between large pieces, whose loads a small task cannot hide.
-  void map_merged(std::int64_t begin, std::int64_t end) {
+  void map_merged(std::int64_t begin, std::int64_t end, std::int64_t budget) {
     if (t_.order != LoopOrder::kStreamBoth) {
-      emit(resident_runs(begin, end), kMaxTasksPerCoreStep, resident_panel_bytes(begin, end));
+      emit(resident_runs(begin, end), budget, resident_panel_bytes(begin, end));
       return;
     }
     // A k-split has at most one unit per core (choose_gemm_tiling); units of
     // different parts cover different k ranges.
     if (t_.k_splits > 1) {
       for (std::int64_t u = begin; u < end; ++u)
-        emit(stream_both_runs(u, u + 1), kMaxTasksPerCoreStep / (end - begin), 0);
+        emit(stream_both_runs(u, u + 1), budget / (end - begin), 0);
       return;
     }
-    emit(stream_both_runs(begin, end), kMaxTasksPerCoreStep, 0);
+    emit(stream_both_runs(begin, end), budget, 0);
   }
 
  private:
@@ -614,7 +620,7 @@ class CoreTiles {
 }  // namespace
 
 Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
-              const GemmTiling& t, std::string label) {
+              const GemmTiling& t, std::string label, std::int64_t max_tasks_per_core) {
   const int cores = chip.cores;
   Step step;
   step.label = std::move(label);
@@ -631,10 +637,10 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
   for (int c = 0; c < cores; ++c) {
     CoreTiles core_tiles(g, f, t, c, step.tasks_per_core[static_cast<std::size_t>(c)]);
     const std::int64_t begin = range_begin(units, c, cores), end = range_begin(units, c + 1, cores);
-    if (end - begin <= kMaxTasksPerCoreStep && core_tiles.tiles(begin, end) <= kMaxTasksPerCoreStep)
+    if (end - begin <= max_tasks_per_core && core_tiles.tiles(begin, end) <= max_tasks_per_core)
       core_tiles.map_each_tile(begin, end);
     else
-      core_tiles.map_merged(begin, end);
+      core_tiles.map_merged(begin, end, max_tasks_per_core);
   }
   return step;
 }
