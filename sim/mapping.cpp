@@ -373,6 +373,7 @@ struct ShapeRun {
   std::int64_t tiles_per_output = 0;
   std::uint64_t a_bytes_per_tile = 0;  // streamed operands (resident orders: one of them)
   std::uint64_t b_bytes_per_tile = 0;
+  std::uint64_t panel_buffer_bytes = 0;  // a panel each tile needs beside its operands
 };
 
 // Maps a GEMM's work units (output tiles, or k-parts of them) to one core's
@@ -515,14 +516,17 @@ class CoreTiles {
   std::vector<ShapeRun> resident_runs(std::int64_t first, std::int64_t last) const {
     std::vector<ShapeRun> runs;
     for (const OutputShape& s : output_shapes(first, last))
-      runs.push_back({s.tm, s.tn, g_.k, s.outputs, 1, streamed_bytes(s.tm, s.tn), 0});
+      runs.push_back({s.tm, s.tn, g_.k, s.outputs, 1, streamed_bytes(s.tm, s.tn), 0,
+                      inner_tiles_ == 1 ? panel_bytes(s.tm, s.tn) : 0});
     return runs;
   }
 
   // Bytes of the panels the core walks through (panel p holds units
   // [p, p + 1) * inner): spread over its merged tasks in proportion to tiles.
   // A panel stays resident across tasks (the tiling's capacity check counts it
-  // once, beside `buffer_slots` streamed tiles), so it is in no task's buffer.
+  // once, beside `buffer_slots` streamed tiles), so it is in no task's buffer,
+  // unless every tile has a panel of its own (resident_runs): then it streams
+  // with its tile, as per-tile tasks buffer it.
   std::uint64_t resident_panel_bytes(std::int64_t first, std::int64_t last) const {
     const std::int64_t first_panel = first / inner_tiles_, last_panel = (last - 1) / inner_tiles_;
     const std::int64_t panels = last_panel - first_panel + 1;
@@ -585,7 +589,7 @@ class CoreTiles {
         TileTask task;
         for (const std::uint64_t bytes : {run.a_bytes_per_tile, run.b_bytes_per_tile})
           if (bytes > 0) task.loads.push_back({dram, here_, checked_mul(count, bytes, "merged load bytes")});
-        task.buffer_bytes = run.a_bytes_per_tile + run.b_bytes_per_tile;
+        task.buffer_bytes = run.a_bytes_per_tile + run.b_bytes_per_tile + run.panel_buffer_bytes;
         const std::uint64_t panel_share =
             panel_bytes_before(tiles_before + end) - panel_bytes_before(tiles_before + begin);
         if (panel_share > 0) task.loads.push_back({dram, here_, panel_share});
