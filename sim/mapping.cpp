@@ -44,16 +44,16 @@ long double estimated_bytes(long double elements, int bits) {
 }
 
 // Start of share `part` of `total` items dealt in `parts` contiguous ranges
-// (balanced to one item), without overflowing total * part.
-// (total / parts) * part + (total % parts) * part / parts == total * part / parts.
+// (balanced to one item): total * part / parts, computed without the product.
 std::int64_t range_begin(std::int64_t total, std::int64_t part, std::int64_t parts) {
   return total / parts * part + total % parts * part / parts;
 }
 
 // Where each of `parts` consecutive parts of `total` items begins (and, last,
-// `total`). The parts double in size from each end for a few steps: a core's
-// first task's loads and last task's stores are not overlapped with compute,
-// so merged tasks keep them short while the middle ones carry the bulk.
+// `total`). The parts double in size from each end for a few steps: the loads
+// of a step's first task and the stores of its last are not overlapped with
+// compute, nor is the part of a task's loads that outlasts a shorter task
+// before it, so merged tasks keep their ends short.
 std::vector<std::int64_t> ramped_bounds(std::int64_t total, std::int64_t parts) {
   constexpr std::int64_t kDoublings = 4;
   std::vector<std::int64_t> weight_before{0};
@@ -571,7 +571,7 @@ class CoreTiles {
     const Endpoint dram = Endpoint::dram();
     std::int64_t total_tiles = 0;
     for (const ShapeRun& run : runs) total_tiles += run.tiles;
-    const auto spare = static_cast<std::int64_t>(std::max<std::size_t>(1, budget - runs.size()));
+    const std::int64_t spare = std::max<std::int64_t>(1, budget - static_cast<std::int64_t>(runs.size()));
     const std::int64_t tiles_per_piece = ceil_div(total_tiles, spare);
     // Panel bytes loaded before tile `tile` of the core's total.
     const auto panel_bytes_before = [&](std::int64_t tile) -> std::uint64_t {
