@@ -1,6 +1,7 @@
 #include "sim/mapping.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -19,6 +20,67 @@ using core::TileTask;
 using core::Transfer;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// a * b, or std::overflow_error naming what did not fit.
+std::int64_t checked_mul(std::int64_t a, std::int64_t b, const char* what) {
+  std::int64_t product = 0;
+  if (__builtin_mul_overflow(a, b, &product))
+    throw std::overflow_error(std::string("mapping: ") + what + " does not fit in 64 bits (" +
+                              std::to_string(a) + " x " + std::to_string(b) + ")");
+  return product;
+}
+
+std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, const char* what) {
+  std::uint64_t product = 0;
+  if (__builtin_mul_overflow(a, b, &product))
+    throw std::overflow_error(std::string("mapping: ") + what + " does not fit in 64 bits (" +
+                              std::to_string(a) + " x " + std::to_string(b) + ")");
+  return product;
+}
+
+// packed_bytes for the mapper's estimates, whose totals may exceed 64 bits:
+// exact below 2^64 (long double holds 64-bit integers), approximate above.
+long double estimated_bytes(long double elements, int bits) {
+  return std::floor((elements * bits + 7) / 8);
+}
+
+// Start of share `part` of `total` items dealt in `parts` contiguous ranges
+// (balanced to one item): total * part / parts, computed without the product.
+std::int64_t range_begin(std::int64_t total, std::int64_t part, std::int64_t parts) {
+  return total / parts * part + total % parts * part / parts;
+}
+
+// Where each of `parts` consecutive parts of `total` items begins (and, last,
+// `total`). The parts double in size from each end for a few steps: the loads
+// of a step's first task and the stores of its last are not overlapped with
+// compute, nor is the part of a task's loads that outlasts a shorter task
+// before it, so merged tasks keep their ends short.
+std::vector<std::int64_t> ramped_bounds(std::int64_t total, std::int64_t parts) {
+  constexpr std::int64_t kDoublings = 4;
+  std::vector<std::int64_t> weight_before{0};
+  for (std::int64_t i = 0; i < parts; ++i)
+    weight_before.push_back(weight_before.back() +
+                            (std::int64_t{1} << std::min({i, parts - 1 - i, kDoublings})));
+  std::vector<std::int64_t> bounds;
+  for (const std::int64_t w : weight_before) bounds.push_back(range_begin(total, w, weight_before.back()));
+  return bounds;
+}
+
+// How many x in [begin, end) have x mod `modulus` == `residue`.
+std::int64_t count_residue(std::int64_t begin, std::int64_t end, std::int64_t modulus,
+                           std::int64_t residue) {
+  const auto below = [&](std::int64_t n) { return (n + modulus - 1 - residue) / modulus; };
+  return below(end) - below(begin);
+}
+
+// How many x in [begin, end) have x mod `modulus` >= `threshold`.
+std::int64_t count_residue_at_least(std::int64_t begin, std::int64_t end, std::int64_t modulus,
+                                    std::int64_t threshold) {
+  const auto below = [&](std::int64_t n) {
+    return n / modulus * (modulus - threshold) + std::max<std::int64_t>(0, n % modulus - threshold);
+  };
+  return below(end) - below(begin);
+}
 
 // Size of tile `index` when `extent` is cut into tiles of `size`.
 std::int64_t tile_extent(std::int64_t extent, std::int64_t size, std::int64_t index) {
@@ -61,8 +123,9 @@ core::MacTile mac_tile(std::int64_t m, std::int64_t n, std::int64_t k, const Gem
 }
 
 // Sum of the array cycles of every tile of the GEMM (one instance), grouped
-// into the at most 8 distinct tile shapes (full or edge along m, n, k).
-std::uint64_t total_tile_cycles(const core::MacArrayParams& array, const GemmWork& g,
+// into the at most 8 distinct tile shapes (full or edge along m, n, k). An
+// estimate: long double, as 2^31-sized dimensions overflow 64 bits.
+long double total_tile_cycles(const core::MacArrayParams& array, const GemmWork& g,
                                 const GemmFormats& f, std::int64_t tm, std::int64_t tn,
                                 std::int64_t tk) {
   struct Split {
@@ -73,7 +136,7 @@ std::uint64_t total_tile_cycles(const core::MacArrayParams& array, const GemmWor
     return Split{full, size, edge};
   };
   const Split sm = split(g.m, tm), sn = split(g.n, tn), sk = split(g.k, tk);
-  std::uint64_t total = 0;
+  long double total = 0;
   for (int em = 0; em < 2; ++em)
     for (int en = 0; en < 2; ++en)
       for (int ek = 0; ek < 2; ++ek) {
@@ -83,8 +146,9 @@ std::uint64_t total_tile_cycles(const core::MacArrayParams& array, const GemmWor
         if (cm == 0 || cn == 0 || ck == 0) continue;
         const auto tile = mac_tile(em ? sm.edge : sm.full, en ? sn.edge : sn.full,
                                    ek ? sk.edge : sk.full, f);
-        total += static_cast<std::uint64_t>(cm * cn * ck) *
-                 core::systolic_tile_timing(array, tile).cycles;
+        total += static_cast<long double>(cm) * static_cast<long double>(cn) *
+                 static_cast<long double>(ck) *
+                 static_cast<long double>(core::systolic_tile_timing(array, tile).cycles);
       }
   return total;
 }
@@ -95,7 +159,7 @@ std::uint64_t total_tile_cycles(const core::MacArrayParams& array, const GemmWor
 std::int64_t resident_loads(std::int64_t units, std::int64_t per_panel, int cores) {
   std::int64_t loads = 0;
   for (int c = 0; c < cores; ++c) {
-    const std::int64_t begin = units * c / cores, end = units * (c + 1) / cores;
+    const std::int64_t begin = range_begin(units, c, cores), end = range_begin(units, c + 1, cores);
     if (end > begin) loads += (end - 1) / per_panel - begin / per_panel + 1;
   }
   return loads;
@@ -131,94 +195,115 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   const double sfu_alu = chip.core.sfu.lanes * chip.core.sfu.ops_per_cycle.alu;
   const Granules unit = granules(array, f.macs_per_pe_per_cycle);
 
+  // Estimates are long double: traffic and cycles of GEMMs with 2^31-sized
+  // dimensions exceed 64 bits. Below 2^64 they are exact integers, and they
+  // are converted to double where the original integer arithmetic did, so the
+  // choice for ordinary GEMMs does not depend on the wider type.
+  using Estimate = long double;
   std::vector<GemmTiling> candidates;
+  bool too_many_tiles = false;
   const auto evaluate = [&](std::int64_t tm, std::int64_t tn, std::int64_t tk, LoopOrder order,
                             std::int64_t k_splits) {
     GemmTiling t;
     t.tile_m = tm, t.tile_n = tn, t.tile_k = tk, t.order = order, t.k_splits = k_splits;
     t.tiles_m = ceil_div(g.m, tm), t.tiles_n = ceil_div(g.n, tn), t.tiles_k = ceil_div(g.k, tk);
-    const std::int64_t outputs = g.count * t.tiles_m * t.tiles_n;
-    const std::int64_t units = outputs * k_splits;
-    const std::uint64_t a_panels = packed_bytes(g.m * g.k, f.a_bits);  // all of A, once
-    const std::uint64_t b_panels = packed_bytes(g.k * g.n, f.b_bits);
-    std::uint64_t traffic = static_cast<std::uint64_t>(g.count) * packed_bytes(g.m * g.n, f.output_bits);
-    std::uint64_t first_load = 0;
+    std::int64_t outputs = 0, units = 0;
+    if (__builtin_mul_overflow(g.count, t.tiles_m * t.tiles_n, &outputs) ||
+        __builtin_mul_overflow(outputs, k_splits, &units)) {
+      too_many_tiles = true;  // more tiles than map_gemm can number
+      return;
+    }
+    const Estimate a_panels = estimated_bytes(static_cast<Estimate>(g.m) * g.k, f.a_bits);  // all of A, once
+    const Estimate b_panels = estimated_bytes(static_cast<Estimate>(g.k) * g.n, f.b_bits);
+    const Estimate instances = static_cast<Estimate>(g.count);
+    Estimate traffic = instances * estimated_bytes(static_cast<Estimate>(g.m) * g.n, f.output_bits);
+    Estimate first_load = 0;
     switch (order) {
       case LoopOrder::kResidentB:
-        traffic += static_cast<std::uint64_t>(g.count * t.tiles_n) * a_panels +
-                   static_cast<std::uint64_t>(resident_loads(units, t.tiles_m, cores)) *
-                       packed_bytes(g.k * tn, f.b_bits);
-        first_load = packed_bytes(tm * g.k, f.a_bits) + packed_bytes(g.k * tn, f.b_bits);
+        traffic += instances * t.tiles_n * a_panels +
+                   static_cast<Estimate>(resident_loads(units, t.tiles_m, cores)) *
+                       estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
+        first_load = estimated_bytes(static_cast<Estimate>(tm) * g.k, f.a_bits) +
+                     estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
         break;
       case LoopOrder::kResidentA:
-        traffic += static_cast<std::uint64_t>(g.count * t.tiles_m) * b_panels +
-                   static_cast<std::uint64_t>(resident_loads(units, t.tiles_n, cores)) *
-                       packed_bytes(tm * g.k, f.a_bits);
-        first_load = packed_bytes(tm * g.k, f.a_bits) + packed_bytes(g.k * tn, f.b_bits);
+        traffic += instances * t.tiles_m * b_panels +
+                   static_cast<Estimate>(resident_loads(units, t.tiles_n, cores)) *
+                       estimated_bytes(static_cast<Estimate>(tm) * g.k, f.a_bits);
+        first_load = estimated_bytes(static_cast<Estimate>(tm) * g.k, f.a_bits) +
+                     estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
         break;
       case LoopOrder::kStreamBoth:
-        traffic += static_cast<std::uint64_t>(g.count) *
-                   (static_cast<std::uint64_t>(t.tiles_n) * a_panels +
-                    static_cast<std::uint64_t>(t.tiles_m) * b_panels);
-        first_load = packed_bytes(tm * tk, f.a_bits) + packed_bytes(tk * tn, f.b_bits);
+        traffic += instances * (t.tiles_n * a_panels + t.tiles_m * b_panels);
+        first_load = estimated_bytes(static_cast<Estimate>(tm) * tk, f.a_bits) +
+                     estimated_bytes(static_cast<Estimate>(tk) * tn, f.b_bits);
         break;
     }
-    const std::uint64_t compute_total =
-        static_cast<std::uint64_t>(g.count) * total_tile_cycles(array, g, f, tm, tn, tk);
+    const Estimate compute_total = instances * total_tile_cycles(array, g, f, tm, tn, tk);
     const std::int64_t busiest = ceil_div(units, cores);
-    const auto compute_per_core = static_cast<std::uint64_t>(
-        static_cast<double>(compute_total) * static_cast<double>(busiest) / static_cast<double>(units));
-    const auto memory = static_cast<std::uint64_t>(static_cast<double>(traffic) / bandwidth);
+    const double compute_per_core = std::trunc(static_cast<double>(compute_total) *
+                                               static_cast<double>(busiest) /
+                                               static_cast<double>(units));
+    const double memory = std::trunc(static_cast<double>(traffic) / bandwidth);
     double reduction = 0;
     if (k_splits > 1) {
       const double partial_elements =
           static_cast<double>(outputs) * static_cast<double>(k_splits - 1) * static_cast<double>(tm * tn);
       reduction = partial_elements * f.accumulator_bits / 8.0 / link + partial_elements / sfu_alu;
     }
-    t.tasks = static_cast<std::uint64_t>(outputs * t.tiles_k);
+    t.tiles = static_cast<double>(static_cast<Estimate>(outputs) * t.tiles_k);
     t.estimated_cycles = std::max(compute_per_core, memory) +
-                         static_cast<std::uint64_t>(static_cast<double>(first_load) / bandwidth + reduction);
+                         std::trunc(static_cast<double>(first_load) / bandwidth + reduction);
     candidates.push_back(t);
   };
 
   const auto k_sizes = candidate_sizes(g.k, unit.k);
+  const auto capacity_bytes = static_cast<Estimate>(capacity);
   for (std::int64_t tm : candidate_sizes(g.m, unit.m)) {
     for (std::int64_t tn : candidate_sizes(g.n, unit.n)) {
       // Two output tiles: one accumulating while the previous one drains.
-      const std::uint64_t outputs = 2 * packed_bytes(tm * tn, f.accumulator_bits);
-      if (outputs >= capacity) continue;
-      const std::uint64_t a_panel = packed_bytes(tm * g.k, f.a_bits);
-      const std::uint64_t b_panel = packed_bytes(g.k * tn, f.b_bits);
-      if (b_panel + slots * a_panel + outputs <= capacity)
+      const Estimate outputs = 2 * estimated_bytes(static_cast<Estimate>(tm) * tn, f.accumulator_bits);
+      if (outputs >= capacity_bytes) continue;
+      const Estimate a_panel = estimated_bytes(static_cast<Estimate>(tm) * g.k, f.a_bits);
+      const Estimate b_panel = estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
+      if (b_panel + slots * a_panel + outputs <= capacity_bytes)
         evaluate(tm, tn, g.k, LoopOrder::kResidentB, 1);
-      if (a_panel + slots * b_panel + outputs <= capacity)
+      if (a_panel + slots * b_panel + outputs <= capacity_bytes)
         evaluate(tm, tn, g.k, LoopOrder::kResidentA, 1);
       // Streaming both operands: the deepest k slice that fits, and with too few
       // output tiles to occupy every core, the same split across cores in k.
       for (auto it = k_sizes.rbegin(); it != k_sizes.rend(); ++it) {
         const std::int64_t tk = *it;
-        if (slots * (packed_bytes(tm * tk, f.a_bits) + packed_bytes(tk * tn, f.b_bits)) + outputs >
-            capacity)
+        if (slots * (estimated_bytes(static_cast<Estimate>(tm) * tk, f.a_bits) +
+                     estimated_bytes(static_cast<Estimate>(tk) * tn, f.b_bits)) +
+                outputs >
+            capacity_bytes)
           continue;
         evaluate(tm, tn, tk, LoopOrder::kStreamBoth, 1);
-        const std::int64_t output_tiles = g.count * ceil_div(g.m, tm) * ceil_div(g.n, tn);
-        const std::int64_t splits = std::min(cores / output_tiles, ceil_div(g.k, tk));
-        if (splits > 1) evaluate(tm, tn, tk, LoopOrder::kStreamBoth, splits);
+        const Estimate output_tiles = static_cast<Estimate>(g.count) * ceil_div(g.m, tm) * ceil_div(g.n, tn);
+        if (output_tiles < cores) {
+          const std::int64_t splits =
+              std::min(cores / static_cast<std::int64_t>(output_tiles), ceil_div(g.k, tk));
+          if (splits > 1) evaluate(tm, tn, tk, LoopOrder::kStreamBoth, splits);
+        }
         break;
       }
     }
   }
+  if (candidates.empty() && too_many_tiles)
+    throw std::overflow_error("mapping: every tile of GEMM " + g.label +
+                              " that fits the scratchpad gives more than 2^63 tiles");
   if (candidates.empty())
     throw std::runtime_error("scratchpad of " + std::to_string(capacity) +
                              " bytes cannot hold even the smallest tile of GEMM " + g.label);
-  std::uint64_t fastest = std::numeric_limits<std::uint64_t>::max();
+  double fastest = std::numeric_limits<double>::infinity();
   for (const auto& c : candidates) fastest = std::min(fastest, c.estimated_cycles);
-  const auto near_tie = static_cast<std::uint64_t>(static_cast<double>(fastest) * 1.02);
+  const double near_tie = std::trunc(fastest * 1.02);
   const GemmTiling* best = nullptr;
   for (const auto& c : candidates) {
     if (c.estimated_cycles > near_tie) continue;
-    if (!best || c.tasks < best->tasks ||
-        (c.tasks == best->tasks && c.estimated_cycles < best->estimated_cycles))
+    if (!best || c.tiles < best->tiles ||
+        (c.tiles == best->tiles && c.estimated_cycles < best->estimated_cycles))
       best = &c;
   }
   return *best;
@@ -229,14 +314,14 @@ namespace {
 // The core that runs work unit `unit` of `units` dealt in contiguous ranges.
 int core_of_unit(std::int64_t unit, std::int64_t units, int cores) {
   for (int c = cores - 1; c > 0; --c)
-    if (units * c / cores <= unit) return c;
+    if (range_begin(units, c, cores) <= unit) return c;
   return 0;
 }
 
-
 // Many small GEMMs that each fit one tile (attention heads, depthwise channels):
 // batches of them per task, as many as fit the scratchpad with double
-// buffering while leaving a few tasks per core for overlap.
+// buffering while leaving a few tasks per core for overlap. Beyond the task
+// budget a task streams more instances through the same buffers.
 void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
                           Step& step) {
   const int cores = chip.cores;
@@ -247,89 +332,320 @@ void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const
   const auto fitting = static_cast<std::int64_t>(
       chip.core.scratchpad.size_bytes() / (slots * (a + b) + 2 * accumulators));
   constexpr std::int64_t kMinTasksPerCore = 4;
-  const std::int64_t batch = std::max<std::int64_t>(
-      1, std::min(fitting, ceil_div(ceil_div(g.count, cores), kMinTasksPerCore)));
+  const std::int64_t per_core = ceil_div(g.count, cores);
+  const std::int64_t batch = std::max({std::int64_t{1},
+                                       std::min(fitting, ceil_div(per_core, kMinTasksPerCore)),
+                                       ceil_div(per_core, kMaxTasksPerCoreStep)});
+  const auto resident = static_cast<std::uint64_t>(std::max<std::int64_t>(1, std::min(batch, fitting)));
   for (int c = 0; c < cores; ++c) {
     const Endpoint dram = Endpoint::dram(), here = Endpoint::core_at(c);
-    const std::int64_t end = g.count * (c + 1) / cores;
-    for (std::int64_t first = g.count * c / cores; first < end; first += batch) {
+    const std::int64_t end = range_begin(g.count, c + 1, cores);
+    for (std::int64_t first = range_begin(g.count, c, cores); first < end; first += batch) {
       const auto n = static_cast<std::uint64_t>(std::min(batch, end - first));
       TileTask task;
-      task.loads = {{dram, here, n * a}, {dram, here, n * b}};
-      task.buffer_bytes = n * (a + b);
+      task.loads = {{dram, here, checked_mul(n, a, "batched A bytes")},
+                    {dram, here, checked_mul(n, b, "batched B bytes")}};
+      task.buffer_bytes = std::min(n, resident) * (a + b);
       task.mac = mac_tile(g.m, g.n, g.k, f);
       task.mac.count = n;
-      task.rounded_elements = n * static_cast<std::uint64_t>(g.m * g.n);
-      task.stores = {{here, dram, n * out}};
+      task.rounded_elements = checked_mul(n, static_cast<std::uint64_t>(g.m * g.n), "batched outputs");
+      task.stores = {{here, dram, checked_mul(n, out, "batched output bytes")}};
       step.tasks_per_core[static_cast<std::size_t>(c)].push_back(std::move(task));
     }
   }
 }
 
+// Sizes of the tiles along one dimension: all but the last are `full`.
+struct TileSizes {
+  std::int64_t full, last;
+  bool uniform() const { return full == last; }
+};
+
+TileSizes tile_sizes(std::int64_t extent, std::int64_t size, std::int64_t tiles) {
+  return {size, extent - (tiles - 1) * size};
+}
+
+// Tiles of one shape that merged tasks stand for, in a core's order.
+struct ShapeRun {
+  std::int64_t tm = 0, tn = 0, tk = 0;
+  std::int64_t tiles = 0;
+  // Every `tiles_per_output` tiles complete an output tile, which is then
+  // rounded and stored; 0: no output completes in this run.
+  std::int64_t tiles_per_output = 0;
+  std::uint64_t a_bytes_per_tile = 0;  // streamed operands (resident orders: one of them)
+  std::uint64_t b_bytes_per_tile = 0;
+  std::uint64_t panel_buffer_bytes = 0;  // a panel each tile needs beside its operands
+};
+
+// Maps a GEMM's work units (output tiles, or k-parts of them) to one core's
+// tasks: one per tile, or merged within the task budget.
+class CoreTiles {
+ public:
+  CoreTiles(const GemmWork& g, const GemmFormats& f, const GemmTiling& t, int core,
+            std::vector<TileTask>& tasks)
+      : g_(g), f_(f), t_(t), here_(Endpoint::core_at(core)), tasks_(tasks),
+        a_outer_(t.order == LoopOrder::kResidentA),
+        inner_tiles_(a_outer_ ? t.tiles_n : t.tiles_m),
+        outer_tiles_(a_outer_ ? t.tiles_m : t.tiles_n),
+        m_(tile_sizes(g.m, t.tile_m, t.tiles_m)),
+        n_(tile_sizes(g.n, t.tile_n, t.tiles_n)),
+        k_(tile_sizes(g.k, t.tile_k, t.tiles_k)) {}
+
+  // Tiles the units [begin, end) consist of.
+  std::int64_t tiles(std::int64_t begin, std::int64_t end) const {
+    if (t_.order != LoopOrder::kStreamBoth) return end - begin;
+    if (t_.k_splits == 1) return checked_mul(end - begin, t_.tiles_k, "tiles on a core");
+    std::int64_t total = 0;
+    for (std::int64_t u = begin; u < end; ++u) total += k_end(u % t_.k_splits) - k_begin(u % t_.k_splits);
+    return total;
+  }
+
+  // One task per tile, in loop order.
+  void map_each_tile(std::int64_t begin, std::int64_t end) {
+    const Endpoint dram = Endpoint::dram();
+    const std::int64_t per_instance = t_.tiles_m * t_.tiles_n;
+    const bool partial = t_.k_splits > 1;
+    std::int64_t resident_panel = -1;
+    for (std::int64_t u = begin; u < end; ++u) {
+      const std::int64_t output = u / t_.k_splits, part = u % t_.k_splits;
+      const std::int64_t instance = output / per_instance, within = output % per_instance;
+      const std::int64_t outer = within / inner_tiles_, inner = within % inner_tiles_;
+      const std::int64_t i = a_outer_ ? outer : inner, j = a_outer_ ? inner : outer;
+      const std::int64_t tm = tile_extent(g_.m, t_.tile_m, i), tn = tile_extent(g_.n, t_.tile_n, j);
+      const std::uint64_t out_bytes = packed_bytes(tm * tn, f_.output_bits);
+
+      if (t_.order == LoopOrder::kStreamBoth) {
+        for (std::int64_t kk = k_begin(part); kk < k_end(part); ++kk) {
+          const std::int64_t tk = tile_extent(g_.k, t_.tile_k, kk);
+          TileTask task;
+          task.loads = {{dram, here_, packed_bytes(tm * tk, f_.a_bits)},
+                        {dram, here_, packed_bytes(tk * tn, f_.b_bits)}};
+          task.buffer_bytes = task.loads[0].bytes + task.loads[1].bytes;
+          task.mac = mac_tile(tm, tn, tk, f_);
+          if (kk + 1 == k_end(part) && !partial) {
+            task.rounded_elements = static_cast<std::uint64_t>(tm * tn);
+            task.stores = {{here_, dram, out_bytes}};
+          }
+          tasks_.push_back(std::move(task));
+        }
+        continue;
+      }
+      TileTask task;
+      const std::int64_t panel = instance * outer_tiles_ + outer;
+      task.loads.push_back({dram, here_, streamed_bytes(tm, tn)});
+      if (panel != resident_panel) {
+        resident_panel = panel;
+        task.loads.push_back({dram, here_, panel_bytes(tm, tn)});
+      }
+      for (const auto& load : task.loads) task.buffer_bytes += load.bytes;
+      task.mac = mac_tile(tm, tn, g_.k, f_);
+      task.rounded_elements = static_cast<std::uint64_t>(tm * tn);
+      task.stores = {{here_, dram, out_bytes}};
+      tasks_.push_back(std::move(task));
+    }
+  }
+
+  // At most `budget` tasks: the core's tiles grouped by shape (at
+  // most 8 groups: full or edge along m, n and, streaming both, k), each group
+  // split into pieces in proportion to its tiles. Grouping reorders tiles of
+  // different shapes; it keeps a small group (the edge tiles) from sitting
+  // between large pieces, whose loads a small task cannot hide.
+  void map_merged(std::int64_t begin, std::int64_t end, std::int64_t budget) {
+    if (t_.order != LoopOrder::kStreamBoth) {
+      emit(resident_runs(begin, end), budget, resident_panel_bytes(begin, end));
+      return;
+    }
+    // A k-split has at most one unit per core (choose_gemm_tiling); units of
+    // different parts cover different k ranges.
+    if (t_.k_splits > 1) {
+      for (std::int64_t u = begin; u < end; ++u)
+        emit(stream_both_runs(u, u + 1), budget / (end - begin), 0);
+      return;
+    }
+    emit(stream_both_runs(begin, end), budget, 0);
+  }
+
+ private:
+
+  std::int64_t k_begin(std::int64_t part) const { return t_.tiles_k * part / t_.k_splits; }
+  std::int64_t k_end(std::int64_t part) const { return t_.tiles_k * (part + 1) / t_.k_splits; }
+
+  // Resident orders: the operand streamed past the panel, and the panel.
+  std::uint64_t streamed_bytes(std::int64_t tm, std::int64_t tn) const {
+    return a_outer_ ? packed_bytes(g_.k * tn, f_.b_bits) : packed_bytes(tm * g_.k, f_.a_bits);
+  }
+  std::uint64_t panel_bytes(std::int64_t tm, std::int64_t tn) const {
+    return a_outer_ ? packed_bytes(tm * g_.k, f_.a_bits) : packed_bytes(g_.k * tn, f_.b_bits);
+  }
+
+  struct OutputShape {
+    std::int64_t tm, tn, outputs;
+  };
+
+  // The output tiles [first, last) by shape: which are last along the inner
+  // and the outer loop is a residue of their index, so this is closed form.
+  std::vector<OutputShape> output_shapes(std::int64_t first, std::int64_t last) const {
+    const std::int64_t per_instance = t_.tiles_m * t_.tiles_n;
+    const std::int64_t both = count_residue(first, last, per_instance, per_instance - 1);
+    const std::int64_t inner_last = count_residue(first, last, inner_tiles_, inner_tiles_ - 1);
+    const std::int64_t outer_last =
+        count_residue_at_least(first, last, per_instance, (outer_tiles_ - 1) * inner_tiles_);
+    const std::int64_t counts[2][2] = {{last - first - inner_last - outer_last + both, outer_last - both},
+                                       {inner_last - both, both}};  // [inner last][outer last]
+    const TileSizes& inner = a_outer_ ? n_ : m_;
+    const TileSizes& outer = a_outer_ ? m_ : n_;
+    std::vector<OutputShape> shapes;
+    for (int outer_is_last = 0; outer_is_last < 2; ++outer_is_last)
+      for (int inner_is_last = 0; inner_is_last < 2; ++inner_is_last) {
+        const std::int64_t outputs = counts[inner_is_last][outer_is_last];
+        if (outputs == 0) continue;
+        const std::int64_t inner_size = inner_is_last ? inner.last : inner.full;
+        const std::int64_t outer_size = outer_is_last ? outer.last : outer.full;
+        const std::int64_t tm = a_outer_ ? outer_size : inner_size;
+        const std::int64_t tn = a_outer_ ? inner_size : outer_size;
+        const auto same = std::find_if(shapes.begin(), shapes.end(),
+                                       [&](const OutputShape& s) { return s.tm == tm && s.tn == tn; });
+        if (same != shapes.end())
+          same->outputs += outputs;
+        else
+          shapes.push_back({tm, tn, outputs});
+      }
+    return shapes;
+  }
+
+  // Resident orders: one tile per output tile.
+  std::vector<ShapeRun> resident_runs(std::int64_t first, std::int64_t last) const {
+    std::vector<ShapeRun> runs;
+    for (const OutputShape& s : output_shapes(first, last))
+      runs.push_back({s.tm, s.tn, g_.k, s.outputs, 1, streamed_bytes(s.tm, s.tn), 0,
+                      inner_tiles_ == 1 ? panel_bytes(s.tm, s.tn) : 0});
+    return runs;
+  }
+
+  // Bytes of the panels the core walks through (panel p holds units
+  // [p, p + 1) * inner): spread over its merged tasks in proportion to tiles.
+  // A panel stays resident across tasks (the tiling's capacity check counts it
+  // once, beside `buffer_slots` streamed tiles), so it is in no task's buffer,
+  // unless every tile has a panel of its own (resident_runs): then it streams
+  // with its tile, as per-tile tasks buffer it.
+  std::uint64_t resident_panel_bytes(std::int64_t first, std::int64_t last) const {
+    const std::int64_t first_panel = first / inner_tiles_, last_panel = (last - 1) / inner_tiles_;
+    const std::int64_t panels = last_panel - first_panel + 1;
+    const std::int64_t last_panels = count_residue(first_panel, last_panel + 1, outer_tiles_, outer_tiles_ - 1);
+    const TileSizes& outer = a_outer_ ? m_ : n_;
+    const auto panel_of = [&](std::int64_t size) {
+      return a_outer_ ? panel_bytes(size, 0) : panel_bytes(0, size);
+    };
+    return checked_mul(static_cast<std::uint64_t>(panels - last_panels), panel_of(outer.full), "panel bytes") +
+           checked_mul(static_cast<std::uint64_t>(last_panels), panel_of(outer.last), "panel bytes");
+  }
+
+  // Streaming both operands: each output's k slices; the last slice, if its
+  // depth differs, is a shape of its own and completes the output.
+  std::vector<ShapeRun> stream_both_runs(std::int64_t first, std::int64_t last) const {
+    const std::int64_t part = first % t_.k_splits;  // k-split runs are of single units
+    const std::int64_t k_first = k_begin(part), k_last = k_end(part);
+    const bool completes = t_.k_splits == 1;  // a k-split's outputs are completed by the reduction
+    const bool reaches_last = k_last == t_.tiles_k;
+    const std::int64_t slices = k_last - k_first;
+    const std::int64_t full_slices = reaches_last && !k_.uniform() ? slices - 1 : slices;
+    std::vector<ShapeRun> full, edge;
+    for (const OutputShape& s : output_shapes(first / t_.k_splits, (last - 1) / t_.k_splits + 1)) {
+      const auto a = [&](std::int64_t tk) { return packed_bytes(s.tm * tk, f_.a_bits); };
+      const auto b = [&](std::int64_t tk) { return packed_bytes(tk * s.tn, f_.b_bits); };
+      if (full_slices > 0)
+        full.push_back({s.tm, s.tn, k_.full, checked_mul(s.outputs, full_slices, "tiles"),
+                        completes && full_slices == slices && reaches_last ? slices : 0, a(k_.full),
+                        b(k_.full)});
+      if (full_slices < slices)
+        edge.push_back({s.tm, s.tn, k_.last, s.outputs, completes ? 1 : 0, a(k_.last), b(k_.last)});
+    }
+    full.insert(full.end(), edge.begin(), edge.end());
+    return full;
+  }
+
+  // The runs as at most `budget` tasks: each run gets pieces in proportion to
+  // its tiles (at least one), sized by ramped_bounds. A task's buffer is that
+  // of one tile: its tiles stream through the buffers, so the next task's
+  // loads still overlap its compute.
+  void emit(const std::vector<ShapeRun>& runs, std::int64_t budget, std::uint64_t panel_bytes) {
+    const Endpoint dram = Endpoint::dram();
+    std::int64_t total_tiles = 0;
+    for (const ShapeRun& run : runs) total_tiles += run.tiles;
+    const std::int64_t spare = std::max<std::int64_t>(1, budget - static_cast<std::int64_t>(runs.size()));
+    const std::int64_t tiles_per_piece = ceil_div(total_tiles, spare);
+    // Panel bytes loaded before tile `tile` of the core's total.
+    const auto panel_bytes_before = [&](std::int64_t tile) -> std::uint64_t {
+      if (tile == total_tiles) return panel_bytes;
+      return static_cast<std::uint64_t>(static_cast<long double>(panel_bytes) * tile / total_tiles);
+    };
+    std::int64_t tiles_before = 0;
+    for (const ShapeRun& run : runs) {
+      const std::uint64_t out_bytes = packed_bytes(run.tm * run.tn, f_.output_bits);
+      const std::vector<std::int64_t> bounds = ramped_bounds(run.tiles, 1 + run.tiles / tiles_per_piece);
+      for (std::size_t p = 0; p + 1 < bounds.size(); ++p) {
+        const std::int64_t begin = bounds[p], end = bounds[p + 1];
+        if (begin == end) continue;
+        const auto count = static_cast<std::uint64_t>(end - begin);
+        TileTask task;
+        for (const std::uint64_t bytes : {run.a_bytes_per_tile, run.b_bytes_per_tile})
+          if (bytes > 0) task.loads.push_back({dram, here_, checked_mul(count, bytes, "merged load bytes")});
+        task.buffer_bytes = run.a_bytes_per_tile + run.b_bytes_per_tile + run.panel_buffer_bytes;
+        const std::uint64_t panel_share =
+            panel_bytes_before(tiles_before + end) - panel_bytes_before(tiles_before + begin);
+        if (panel_share > 0) task.loads.push_back({dram, here_, panel_share});
+        task.mac = mac_tile(run.tm, run.tn, run.tk, f_);
+        task.mac.count = count;
+        checked_mul(static_cast<std::uint64_t>(run.tm * run.tn * run.tk), count, "merged MACs");  // macs() must not wrap
+        if (run.tiles_per_output > 0) {
+          const std::int64_t outputs = end / run.tiles_per_output - begin / run.tiles_per_output;
+          if (outputs > 0) {
+            task.rounded_elements = checked_mul(static_cast<std::uint64_t>(outputs),
+                                                static_cast<std::uint64_t>(run.tm * run.tn), "rounded elements");
+            task.stores = {{here_, dram, checked_mul(static_cast<std::uint64_t>(outputs), out_bytes,
+                                                     "merged store bytes")}};
+          }
+        }
+        tasks_.push_back(std::move(task));
+      }
+      tiles_before += run.tiles;
+    }
+  }
+
+  const GemmWork& g_;
+  const GemmFormats& f_;
+  const GemmTiling& t_;
+  Endpoint here_;
+  std::vector<TileTask>& tasks_;
+  bool a_outer_;  // resident-A walks i in the outer loop, the others j
+  std::int64_t inner_tiles_, outer_tiles_;
+  TileSizes m_, n_, k_;
+};
+
 }  // namespace
 
 Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
-              const GemmTiling& t, std::string label) {
+              const GemmTiling& t, std::string label, std::int64_t max_tasks_per_core) {
   const int cores = chip.cores;
   Step step;
   step.label = std::move(label);
   step.tasks_per_core.resize(static_cast<std::size_t>(cores));
 
-  const std::int64_t per_instance = t.tiles_m * t.tiles_n;
-  const std::int64_t units = g.count * per_instance * t.k_splits;
+  const std::int64_t per_instance = checked_mul(t.tiles_m, t.tiles_n, "output tiles per GEMM");
+  const std::int64_t units =
+      checked_mul(checked_mul(g.count, per_instance, "output tiles"), t.k_splits, "work units");
   const bool partial = t.k_splits > 1;  // outputs stay on chip for the reduction step
   if (per_instance == 1 && t.tiles_k == 1 && !partial && g.count > 1) {
     map_instance_batches(chip, g, f, step);
     return step;
   }
   for (int c = 0; c < cores; ++c) {
-    auto& tasks = step.tasks_per_core[static_cast<std::size_t>(c)];
-    const Endpoint dram = Endpoint::dram(), here = Endpoint::core_at(c);
-    std::int64_t resident_panel = -1;
-    for (std::int64_t u = units * c / cores; u < units * (c + 1) / cores; ++u) {
-      const std::int64_t output = u / t.k_splits, part = u % t.k_splits;
-      const std::int64_t instance = output / per_instance, within = output % per_instance;
-      // Resident-A walks i in the outer loop, the others j.
-      const bool a_outer = t.order == LoopOrder::kResidentA;
-      const std::int64_t outer = within / (a_outer ? t.tiles_n : t.tiles_m);
-      const std::int64_t inner = within % (a_outer ? t.tiles_n : t.tiles_m);
-      const std::int64_t i = a_outer ? outer : inner, j = a_outer ? inner : outer;
-      const std::int64_t tm = tile_extent(g.m, t.tile_m, i), tn = tile_extent(g.n, t.tile_n, j);
-      const std::uint64_t out_bytes = packed_bytes(tm * tn, f.output_bits);
-
-      if (t.order == LoopOrder::kStreamBoth) {
-        const std::int64_t k_begin = t.tiles_k * part / t.k_splits;
-        const std::int64_t k_end = t.tiles_k * (part + 1) / t.k_splits;
-        for (std::int64_t kk = k_begin; kk < k_end; ++kk) {
-          const std::int64_t tk = tile_extent(g.k, t.tile_k, kk);
-          TileTask task;
-          task.loads = {{dram, here, packed_bytes(tm * tk, f.a_bits)},
-                        {dram, here, packed_bytes(tk * tn, f.b_bits)}};
-          task.buffer_bytes = task.loads[0].bytes + task.loads[1].bytes;
-          task.mac = mac_tile(tm, tn, tk, f);
-          if (kk + 1 == k_end && !partial) {
-            task.rounded_elements = static_cast<std::uint64_t>(tm * tn);
-            task.stores = {{here, dram, out_bytes}};
-          }
-          tasks.push_back(std::move(task));
-        }
-        continue;
-      }
-      TileTask task;
-      const std::int64_t panel = instance * (a_outer ? t.tiles_m : t.tiles_n) + outer;
-      const std::uint64_t streamed = a_outer ? packed_bytes(g.k * tn, f.b_bits) : packed_bytes(tm * g.k, f.a_bits);
-      task.loads.push_back({dram, here, streamed});
-      if (panel != resident_panel) {
-        resident_panel = panel;
-        task.loads.push_back(
-            {dram, here, a_outer ? packed_bytes(tm * g.k, f.a_bits) : packed_bytes(g.k * tn, f.b_bits)});
-      }
-      for (const auto& load : task.loads) task.buffer_bytes += load.bytes;
-      task.mac = mac_tile(tm, tn, g.k, f);
-      task.rounded_elements = static_cast<std::uint64_t>(tm * tn);
-      task.stores = {{here, dram, out_bytes}};
-      tasks.push_back(std::move(task));
-    }
+    CoreTiles core_tiles(g, f, t, c, step.tasks_per_core[static_cast<std::size_t>(c)]);
+    const std::int64_t begin = range_begin(units, c, cores), end = range_begin(units, c + 1, cores);
+    if (end - begin <= max_tasks_per_core && core_tiles.tiles(begin, end) <= max_tasks_per_core)
+      core_tiles.map_each_tile(begin, end);
+    else
+      core_tiles.map_merged(begin, end, max_tasks_per_core);
   }
   return step;
 }
@@ -343,6 +659,11 @@ Step map_gemm_reduction(const core::ChipParams& chip, const GemmWork& g, const G
   step.tasks_per_core.resize(static_cast<std::size_t>(cores));
   const std::int64_t per_instance = t.tiles_m * t.tiles_n;
   const std::int64_t outputs = g.count * per_instance;
+  // choose_gemm_tiling splits k only for fewer output tiles than cores: this
+  // loop is O(cores), one task per output tile, within the task budget.
+  if (outputs >= cores)
+    throw std::invalid_argument("map_gemm_reduction: a k-split needs fewer output tiles (" +
+                                std::to_string(outputs) + ") than cores");
   const std::int64_t units = outputs * t.k_splits;
   for (std::int64_t o = 0; o < outputs; ++o) {
     const std::int64_t within = o % per_instance;
@@ -374,7 +695,8 @@ Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& w, int
   const std::uint64_t read_bytes = packed_bytes(w.read_elements, element_bits);
   const std::uint64_t write_bytes = packed_bytes(w.write_elements, element_bits);
   // Chunks small enough that `slots` of them (in and out) fit in the
-  // scratchpad, and at least a few per core so loads overlap the SFU.
+  // scratchpad, and at least a few per core so loads overlap the SFU. Beyond
+  // the task budget, bigger chunks stream through buffers of that size.
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
   const std::uint64_t chunk_budget = chip.core.scratchpad.size_bytes() / (2 * slots);
   const std::uint64_t per_core = (read_bytes + write_bytes + cores - 1) / cores;
@@ -382,10 +704,13 @@ Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& w, int
   constexpr std::uint64_t kSmallBytes = 16 * 1024;  // not worth splitting further
   std::uint64_t chunks = std::max<std::uint64_t>(1, (per_core + chunk_budget - 1) / chunk_budget);
   if (per_core > kMinChunksForOverlap * kSmallBytes) chunks = std::max(chunks, kMinChunksForOverlap);
+  const bool streamed = chunks > static_cast<std::uint64_t>(kMaxTasksPerCoreStep);
+  if (streamed) chunks = kMaxTasksPerCoreStep;
   const std::uint64_t parts = chunks * static_cast<std::uint64_t>(cores);
 
   const auto share = [&](std::uint64_t total, std::uint64_t part) {
-    return total * (part + 1) / parts - total * part / parts;
+    const auto begin = [&](std::uint64_t p) { return total / parts * p + total % parts * p / parts; };
+    return begin(part + 1) - begin(part);
   };
   for (int c = 0; c < cores; ++c) {
     const Endpoint dram = Endpoint::dram(), here = Endpoint::core_at(c);
@@ -399,6 +724,7 @@ Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& w, int
       task.rounded_elements = share(static_cast<std::uint64_t>(w.rounded_elements), part);
       if (const auto bytes = share(write_bytes, part)) task.stores.push_back({here, dram, bytes});
       for (const auto& load : task.loads) task.buffer_bytes += load.bytes;
+      if (streamed) task.buffer_bytes = std::min(task.buffer_bytes, chunk_budget);
       if (task.loads.empty() && task.stores.empty() && task.sfu.empty() && task.rounded_elements == 0)
         continue;
       step.tasks_per_core[static_cast<std::size_t>(c)].push_back(std::move(task));

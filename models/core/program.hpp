@@ -57,6 +57,13 @@ struct SfuWork {
 // scratchpad, the MAC array computes, the SFU and rounders post-process, stores
 // write back. Loads of the next task overlap this one's compute (double
 // buffering) when both fit in the scratchpad.
+// Beyond a task budget per core and step (sim/mapping), a task stands for r
+// tiles of one shape merged: loads and stores carry r tiles' bytes, mac.count
+// is r, rounding and SFU work are r tiles'. Its buffer_bytes stays one tile's
+// (the tiles stream through the buffers), so the next task is still
+// prefetched; the approximation is that the whole task's loads land before it
+// computes, exposing one merged task's loads at the start of a step instead
+// of one tile's (docs/architecture.md, "Not modelled").
 struct TileTask {
   std::vector<Transfer> loads;
   MacTile mac;

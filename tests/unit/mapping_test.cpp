@@ -4,7 +4,11 @@
 
 #include "tests/support/source_dir.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <limits>
+#include <stdexcept>
 
 namespace lpt {
 namespace {
@@ -172,6 +176,174 @@ TEST(Mapping, TrainingOrderAndPhaseSelection) {
   const MappedProgram forward = map_training(layers, tiny, {Phase::kFwd});
   for (const auto& s : forward.steps) EXPECT_EQ(s.phase, Phase::kFwd);
   EXPECT_LT(forward.steps.size(), mapped.steps.size());
+}
+
+
+// ---- Merged tasks beyond the per-core task budget ----
+
+constexpr std::int64_t kUnlimited = std::numeric_limits<std::int64_t>::max();
+
+std::size_t most_tasks_on_a_core(const core::Step& step) {
+  std::size_t most = 0;
+  for (const auto& tasks : step.tasks_per_core) most = std::max(most, tasks.size());
+  return most;
+}
+
+bool same_transfers(const std::vector<core::Transfer>& a, const std::vector<core::Transfer>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.src == y.src && x.dst == y.dst && x.bytes == y.bytes;
+  });
+}
+
+bool same_task(const core::TileTask& a, const core::TileTask& b) {
+  return same_transfers(a.loads, b.loads) && same_transfers(a.stores, b.stores) &&
+         a.buffer_bytes == b.buffer_bytes && a.rounded_elements == b.rounded_elements &&
+         a.mac.m == b.mac.m && a.mac.n == b.mac.n && a.mac.k == b.mac.k && a.mac.count == b.mac.count &&
+         a.sfu.alu == b.sfu.alu && a.sfu.exp == b.sfu.exp && a.sfu.div_sqrt == b.sfu.div_sqrt;
+}
+
+GemmTiling forced_tiling(const GemmWork& g, std::int64_t tm, std::int64_t tn, std::int64_t tk,
+                         LoopOrder order) {
+  GemmTiling t;
+  t.tile_m = tm, t.tile_n = tn, t.tile_k = order == LoopOrder::kStreamBoth ? tk : g.k;
+  t.order = order;
+  t.tiles_m = (g.m + tm - 1) / tm, t.tiles_n = (g.n + tn - 1) / tn;
+  t.tiles_k = (g.k + t.tile_k - 1) / t.tile_k;
+  return t;
+}
+
+// Per core: the merged mapping moves, computes and rounds exactly what the
+// per-tile mapping does, within the task budget, and each task's buffer is
+// one tile's (at most the per-tile mapping's largest).
+void check_merged_against_per_tile(const core::ChipParams& chip, const GemmWork& g,
+                                   const GemmTiling& t, const std::string& what) {
+  const GemmFormats f = fp8_formats();
+  const core::Step merged = map_gemm(chip, g, f, t, "merged");
+  const core::Step per_tile = map_gemm(chip, g, f, t, "per-tile", kUnlimited);
+  ASSERT_GT(most_tasks_on_a_core(per_tile), static_cast<std::size_t>(kMaxTasksPerCoreStep)) << what;
+  EXPECT_LE(most_tasks_on_a_core(merged), static_cast<std::size_t>(kMaxTasksPerCoreStep)) << what;
+  for (std::size_t c = 0; c < merged.tasks_per_core.size(); ++c) {
+    core::Step merged_core, per_tile_core;
+    merged_core.tasks_per_core = {merged.tasks_per_core[c]};
+    per_tile_core.tasks_per_core = {per_tile.tasks_per_core[c]};
+    const Totals a = totals(merged_core), b = totals(per_tile_core);
+    EXPECT_EQ(a.macs, b.macs) << what << " core " << c;
+    EXPECT_EQ(a.loaded, b.loaded) << what << " core " << c;
+    EXPECT_EQ(a.stored, b.stored) << what << " core " << c;
+    EXPECT_EQ(a.rounded, b.rounded) << what << " core " << c;
+    std::uint64_t largest_buffer = 0;
+    for (const auto& task : per_tile.tasks_per_core[c]) largest_buffer = std::max(largest_buffer, task.buffer_bytes);
+    for (const auto& task : merged.tasks_per_core[c]) EXPECT_LE(task.buffer_bytes, largest_buffer) << what;
+  }
+}
+
+TEST(MappingMerged, ConservesWorkAndBytesOfThePerTileMapping) {
+  // Extents with and without edge tiles along m, n and k, several instances.
+  const std::vector<GemmWork> gemms = {{"edges", 1001, 333, 777, 1, 1, Phase::kFwd},
+                                       {"even", 1024, 512, 2048, 1, 1, Phase::kFwd},
+                                       {"instances", 250, 90, 300, 7, 1, Phase::kFwd},
+                                       {"tall", 20000, 24, 100, 1, 1, Phase::kFwd}};
+  for (const char* name : {"tiny", "rapid-4core"}) {
+    auto chip = config(name).chip;
+    for (const auto dataflow : {core::Dataflow::kOutputStationary, core::Dataflow::kWeightStationary,
+                                core::Dataflow::kInputStationary}) {
+      chip.core.mac_array.dataflow = dataflow;
+      for (const GemmWork& g : gemms) {
+        const std::string what = std::string(name) + " " + g.label + " dataflow " +
+                                 std::to_string(static_cast<int>(dataflow));
+        for (const LoopOrder order : {LoopOrder::kResidentB, LoopOrder::kResidentA, LoopOrder::kStreamBoth})
+          check_merged_against_per_tile(chip, g, forced_tiling(g, 8, 16, 64, order),
+                                        what + " " + to_string(order));
+        const GemmTiling chosen = choose_gemm_tiling(chip, g, fp8_formats());
+        if (chosen.tiles > static_cast<double>(kMaxTasksPerCoreStep * chip.cores))
+          check_merged_against_per_tile(chip, g, chosen, what + " chosen");
+      }
+    }
+  }
+}
+
+TEST(MappingMerged, KSplitConservesWork) {
+  const auto rapid = config("rapid-4core");
+  const GemmWork g{"dW", 16, 16, 1000000, 1, 1, Phase::kWgrad};
+  GemmTiling t = forced_tiling(g, 16, 16, 96, LoopOrder::kStreamBoth);
+  t.k_splits = 4;
+  check_merged_against_per_tile(rapid.chip, g, t, "k-split");
+}
+
+TEST(MappingMerged, BelowTheBudgetEveryTileIsItsOwnTask) {
+  const auto rapid = config("rapid-4core");
+  for (const GemmWork& g : {GemmWork{"conv", 32 * 56 * 56, 64, 576, 1, 1, Phase::kFwd},
+                            GemmWork{"odd", 1001, 37, 333, 1, 1, Phase::kFwd},
+                            GemmWork{"dW", 147, 64, 32 * 112 * 112, 1, 1, Phase::kWgrad}}) {
+    const GemmTiling t = choose_gemm_tiling(rapid.chip, g, fp8_formats());
+    const core::Step step = map_gemm(rapid.chip, g, fp8_formats(), t, "default");
+    const core::Step per_tile = map_gemm(rapid.chip, g, fp8_formats(), t, "per-tile", kUnlimited);
+    ASSERT_LE(most_tasks_on_a_core(per_tile), static_cast<std::size_t>(kMaxTasksPerCoreStep)) << g.label;
+    for (std::size_t c = 0; c < step.tasks_per_core.size(); ++c) {
+      ASSERT_EQ(step.tasks_per_core[c].size(), per_tile.tasks_per_core[c].size()) << g.label;
+      for (std::size_t i = 0; i < step.tasks_per_core[c].size(); ++i)
+        EXPECT_TRUE(same_task(step.tasks_per_core[c][i], per_tile.tasks_per_core[c][i])) << g.label;
+    }
+  }
+}
+
+TEST(MappingMerged, Gemm65536CubedMapsInBoundedTimeAndTasks) {
+  const GemmWork g{"fc", 65536, 65536, 65536, 1, 1, Phase::kFwd};
+  for (const char* name : {"tiny", "rapid-4core"}) {
+    const auto chip = config(name).chip;
+    const auto start = std::chrono::steady_clock::now();
+    const GemmTiling t = choose_gemm_tiling(chip, g, fp8_formats());
+    const core::Step step = map_gemm(chip, g, fp8_formats(), t, "fc");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_LT(seconds, 1.0) << name;
+    EXPECT_LE(most_tasks_on_a_core(step), static_cast<std::size_t>(kMaxTasksPerCoreStep)) << name;
+    const Totals totals_of_step = totals(step);
+    EXPECT_EQ(totals_of_step.macs, std::uint64_t{1} << 48) << name;
+    EXPECT_EQ(totals_of_step.stored, std::uint64_t{2} << 32) << name;  // 16-bit outputs
+    EXPECT_EQ(totals_of_step.rounded, std::uint64_t{1} << 32) << name;
+    for (const auto& tasks : step.tasks_per_core)
+      for (const auto& task : tasks) EXPECT_LE(2 * task.buffer_bytes, chip.core.scratchpad.size_bytes());
+  }
+}
+
+TEST(MappingMerged, BatchesAndElementwiseStayWithinTheBudget) {
+  const auto rapid = config("rapid-4core");
+  // 2^20 samples x 12 attention heads of 64 x 64 x 64.
+  const GemmWork heads{"heads", 64, 64, 64, 12 << 20, 1, Phase::kFwd};
+  const GemmTiling t = choose_gemm_tiling(rapid.chip, heads, fp8_formats());
+  const core::Step batched = map_gemm(rapid.chip, heads, fp8_formats(), t, "heads");
+  EXPECT_LE(most_tasks_on_a_core(batched), static_cast<std::size_t>(kMaxTasksPerCoreStep));
+  EXPECT_EQ(totals(batched).macs, static_cast<std::uint64_t>(heads.macs()));
+  EXPECT_EQ(totals(batched).rounded, std::uint64_t{64 * 64} * (12 << 20));
+  for (const auto& tasks : batched.tasks_per_core)
+    for (const auto& task : tasks) EXPECT_LE(2 * task.buffer_bytes, rapid.chip.core.scratchpad.size_bytes());
+
+  ElementwiseWork w;
+  w.read_elements = std::int64_t{3} << 36;
+  w.write_elements = std::int64_t{1} << 36;
+  w.ops = {std::uint64_t{5} << 36, 7, 3};
+  w.rounded_elements = 12345;
+  const core::Step step = map_elementwise(rapid.chip, w, 16, "eltwise");
+  EXPECT_LE(most_tasks_on_a_core(step), static_cast<std::size_t>(kMaxTasksPerCoreStep));
+  const Totals e = totals(step);
+  EXPECT_EQ(e.loaded, std::uint64_t{6} << 36);
+  EXPECT_EQ(e.stored, std::uint64_t{2} << 36);
+  EXPECT_EQ(e.sfu.alu, std::uint64_t{5} << 36);
+  EXPECT_EQ(e.rounded, 12345u);
+  for (const auto& tasks : step.tasks_per_core)
+    for (const auto& task : tasks) EXPECT_LE(2 * task.buffer_bytes, rapid.chip.core.scratchpad.size_bytes());
+}
+
+TEST(MappingMerged, ProductsBeyond64BitsAreReportedNotWrapped) {
+  const auto rapid = config("rapid-4core");
+  constexpr std::int64_t kHuge = std::int64_t{1} << 31;
+  // Fine to estimate, but its MACs (2^93) cannot be counted in 64 bits.
+  const GemmWork cube{"cube", kHuge, kHuge, kHuge, 1, 1, Phase::kFwd};
+  const GemmTiling t = choose_gemm_tiling(rapid.chip, cube, fp8_formats());
+  EXPECT_THROW(map_gemm(rapid.chip, cube, fp8_formats(), t, "cube"), std::overflow_error);
+  // 2^20 x 2^31 instances of it have more tiles than 64 bits number.
+  const GemmWork many{"many", kHuge, kHuge, kHuge, std::int64_t{1} << 51, 1, Phase::kFwd};
+  EXPECT_THROW(choose_gemm_tiling(rapid.chip, many, fp8_formats()), std::overflow_error);
 }
 
 }  // namespace
