@@ -23,7 +23,8 @@ void reject_foreign_keys(const lpt::JsonReader& reader, bool is_integer) {
   };
   allow(kCommonKeys);
   if (is_integer) allow(kIntegerKeys); else allow(kFloatKeys);
-  for (const auto& [key, value] : reader.json().items()) {
+  for (const auto& item : reader.json().items()) {
+    const std::string& key = item.key();  // a named variable: clang 14 cannot capture bindings
     const auto known = [&](auto keys) { return std::find(keys.begin(), keys.end(), key) != keys.end(); };
     if (known(kCommonKeys) || (is_integer ? known(kIntegerKeys) : known(kFloatKeys))) continue;
     reader.fail_at(key, std::string("unknown key for ") + (is_integer ? "an integer" : "a floating") +

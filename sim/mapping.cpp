@@ -660,7 +660,7 @@ Step map_gemm_reduction(const core::ChipParams& chip, const GemmWork& g, const G
   const std::int64_t per_instance = t.tiles_m * t.tiles_n;
   const std::int64_t outputs = g.count * per_instance;
   // choose_gemm_tiling splits k only for fewer output tiles than cores: this
-  // loop is O(cores), one task per output tile, within the task budget.
+  // loop is O(cores), within the task budget.
   if (outputs >= cores)
     throw std::invalid_argument("map_gemm_reduction: a k-split needs fewer output tiles (" +
                                 std::to_string(outputs) + ") than cores");
@@ -670,17 +670,27 @@ Step map_gemm_reduction(const core::ChipParams& chip, const GemmWork& g, const G
     const std::int64_t i = within % t.tiles_m, j = within / t.tiles_m;
     const std::int64_t elements = tile_extent(g.m, t.tile_m, i) * tile_extent(g.n, t.tile_n, j);
     const int owner = core_of_unit(o * t.k_splits, units, cores);
-    TileTask task;
-    for (std::int64_t p = 1; p < t.k_splits; ++p) {
-      const int holder = core_of_unit(o * t.k_splits + p, units, cores);
-      task.loads.push_back({Endpoint::core_at(holder), Endpoint::core_at(owner),
-                            packed_bytes(elements, f.accumulator_bits)});
-      task.buffer_bytes += task.loads.back().bytes;
+    auto& tasks = step.tasks_per_core[static_cast<std::size_t>(owner)];
+    // The partial sums of one output are fetched in as many tasks as the
+    // scratchpad needs: on many cores they outgrow it together.
+    const std::uint64_t partial_bytes = packed_bytes(elements, f.accumulator_bits);
+    const auto partials_per_task = static_cast<std::int64_t>(
+        std::max<std::uint64_t>(1, chip.core.scratchpad.size_bytes() / partial_bytes));
+    for (std::int64_t first = 1; first < t.k_splits; first += partials_per_task) {
+      const std::int64_t last = std::min(t.k_splits, first + partials_per_task);
+      TileTask task;
+      for (std::int64_t p = first; p < last; ++p) {
+        const int holder = core_of_unit(o * t.k_splits + p, units, cores);
+        task.loads.push_back({Endpoint::core_at(holder), Endpoint::core_at(owner), partial_bytes});
+        task.buffer_bytes += partial_bytes;
+      }
+      task.sfu.alu = static_cast<std::uint64_t>((last - first) * elements);
+      if (last == t.k_splits) {
+        task.rounded_elements = static_cast<std::uint64_t>(elements);
+        task.stores = {{Endpoint::core_at(owner), Endpoint::dram(), packed_bytes(elements, f.output_bits)}};
+      }
+      tasks.push_back(std::move(task));
     }
-    task.sfu.alu = static_cast<std::uint64_t>((t.k_splits - 1) * elements);
-    task.rounded_elements = static_cast<std::uint64_t>(elements);
-    task.stores = {{Endpoint::core_at(owner), Endpoint::dram(), packed_bytes(elements, f.output_bits)}};
-    step.tasks_per_core[static_cast<std::size_t>(owner)].push_back(std::move(task));
   }
   return step;
 }

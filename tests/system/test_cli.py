@@ -336,6 +336,18 @@ class Cli(unittest.TestCase):
                                     "--out", self.dir, fragments=("2^52", "trace.json", "config.json"))
         self.assertEqual(p.stdout, "")
 
+    def test_work_scales_with_the_question_not_the_input(self):
+        """A 65536^3 GEMM and tiny-cnn at batch 2^20 map to a bounded number of tasks: they finish
+        within a generous time and report the full MAC count (minutes and gigabytes before)."""
+        tiny = os.path.join(SOURCE, "configs", "tiny.json")
+        linear = self.write_trace([{"name": "big", "type": "linear", "in_features": 65536,
+                                    "out_features": 65536, "tokens": 65536}])
+        report, _ = self.simulate(tiny, linear, "--phases", "fwd", out="linear")
+        self.assertEqual(report["totals"]["macs"], 65536 ** 3)
+        report, _ = self.simulate(tiny, self.trace("tiny-cnn.json"), "--batch", str(2 ** 20), out="batch")
+        small, _ = self.simulate(tiny, self.trace("tiny-cnn.json"), "--batch", "1", out="one")
+        self.assertEqual(report["totals"]["macs"], small["totals"]["macs"] * 2 ** 20)
+
 
 if __name__ == "__main__":
     LPTSIM, SOURCE = sys.argv[1], sys.argv[2]

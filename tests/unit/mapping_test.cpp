@@ -1,5 +1,7 @@
 #include "sim/mapping.hpp"
 
+#include "models/core/chip.hpp"
+
 #include <gtest/gtest.h>
 
 #include "tests/support/source_dir.hpp"
@@ -111,6 +113,28 @@ TEST(Mapping, FewOutputTilesSplitTheReductionAcrossCores) {
   for (const auto& tasks : reduction.tasks_per_core)
     for (const auto& task : tasks)
       for (const auto& load : task.loads) EXPECT_EQ(load.src.kind, core::Endpoint::Kind::kCore);
+}
+
+TEST(Mapping, ReductionOverManyCoresFetchesPartialsInScratchpadSizedTasks) {
+  auto chip = config("rapid-4core").chip;
+  chip.cores = 64;
+  const GemmWork g{"dW", 147, 64, 32 * 112 * 112, 1, 1, Phase::kWgrad};
+  const GemmTiling t = choose_gemm_tiling(chip, g, fp8_formats());
+  ASSERT_GT(t.k_splits, 8);
+  const auto reduction = map_gemm_reduction(chip, g, fp8_formats(), t, "reduce");
+  std::uint64_t loaded = 0, stores = 0, partials = 0;
+  for (const auto& tasks : reduction.tasks_per_core)
+    for (const auto& task : tasks) {
+      EXPECT_LE(task.buffer_bytes, chip.core.scratchpad.size_bytes());
+      for (const auto& load : task.loads) loaded += load.bytes;
+      partials += task.loads.size();
+      stores += task.stores.size();
+    }
+  const std::uint64_t outputs = static_cast<std::uint64_t>(t.tiles_m * t.tiles_n);
+  EXPECT_EQ(stores, outputs);
+  EXPECT_EQ(partials, outputs * static_cast<std::uint64_t>(t.k_splits - 1));
+  EXPECT_GT(loaded, 0u);
+  core::validate_program(chip, core::Program{{reduction}});
 }
 
 TEST(Mapping, NearTiesPreferFewerLargerTiles) {
