@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "models/common/checked_math.hpp"
 #include "models/common/text.hpp"
 #include "models/compute/systolic_timing.hpp"
 
@@ -20,23 +21,6 @@ using core::TileTask;
 using core::Transfer;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
-// a * b, or std::overflow_error naming what did not fit.
-std::int64_t checked_mul(std::int64_t a, std::int64_t b, const char* what) {
-  std::int64_t product = 0;
-  if (__builtin_mul_overflow(a, b, &product))
-    throw std::overflow_error(std::string("mapping: ") + what + " does not fit in 64 bits (" +
-                              std::to_string(a) + " x " + std::to_string(b) + ")");
-  return product;
-}
-
-std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, const char* what) {
-  std::uint64_t product = 0;
-  if (__builtin_mul_overflow(a, b, &product))
-    throw std::overflow_error(std::string("mapping: ") + what + " does not fit in 64 bits (" +
-                              std::to_string(a) + " x " + std::to_string(b) + ")");
-  return product;
-}
 
 // packed_bytes for the mapper's estimates, whose totals may exceed 64 bits:
 // exact below 2^64 (long double holds 64-bit integers), approximate above.
@@ -290,9 +274,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       }
     }
   }
-  if (candidates.empty() && too_many_tiles)
-    throw std::overflow_error("mapping: every tile of GEMM " + g.label +
-                              " that fits the scratchpad gives more than 2^63 tiles");
+  if (candidates.empty() && too_many_tiles) throw CountOverflow();
   if (candidates.empty())
     throw std::runtime_error("scratchpad of " + std::to_string(capacity) +
                              " bytes cannot hold even the smallest tile of GEMM " + g.label);
@@ -343,13 +325,13 @@ void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const
     for (std::int64_t first = range_begin(g.count, c, cores); first < end; first += batch) {
       const auto n = static_cast<std::uint64_t>(std::min(batch, end - first));
       TileTask task;
-      task.loads = {{dram, here, checked_mul(n, a, "batched A bytes")},
-                    {dram, here, checked_mul(n, b, "batched B bytes")}};
+      task.loads = {{dram, here, checked_mul(n, a)},
+                    {dram, here, checked_mul(n, b)}};
       task.buffer_bytes = std::min(n, resident) * (a + b);
       task.mac = mac_tile(g.m, g.n, g.k, f);
       task.mac.count = n;
-      task.rounded_elements = checked_mul(n, static_cast<std::uint64_t>(g.m * g.n), "batched outputs");
-      task.stores = {{here, dram, checked_mul(n, out, "batched output bytes")}};
+      task.rounded_elements = checked_mul(n, static_cast<std::uint64_t>(g.m * g.n));
+      task.stores = {{here, dram, checked_mul(n, out)}};
       step.tasks_per_core[static_cast<std::size_t>(c)].push_back(std::move(task));
     }
   }
@@ -394,7 +376,7 @@ class CoreTiles {
   // Tiles the units [begin, end) consist of.
   std::int64_t tiles(std::int64_t begin, std::int64_t end) const {
     if (t_.order != LoopOrder::kStreamBoth) return end - begin;
-    if (t_.k_splits == 1) return checked_mul(end - begin, t_.tiles_k, "tiles on a core");
+    if (t_.k_splits == 1) return checked_mul(end - begin, t_.tiles_k);
     std::int64_t total = 0;
     for (std::int64_t u = begin; u < end; ++u) total += k_end(u % t_.k_splits) - k_begin(u % t_.k_splits);
     return total;
@@ -536,8 +518,8 @@ class CoreTiles {
     const auto panel_of = [&](std::int64_t size) {
       return a_outer_ ? panel_bytes(size, 0) : panel_bytes(0, size);
     };
-    return checked_mul(static_cast<std::uint64_t>(panels - last_panels), panel_of(outer.full), "panel bytes") +
-           checked_mul(static_cast<std::uint64_t>(last_panels), panel_of(outer.last), "panel bytes");
+    return checked_mul(static_cast<std::uint64_t>(panels - last_panels), panel_of(outer.full)) +
+           checked_mul(static_cast<std::uint64_t>(last_panels), panel_of(outer.last));
   }
 
   // Streaming both operands: each output's k slices; the last slice, if its
@@ -554,7 +536,7 @@ class CoreTiles {
       const auto a = [&](std::int64_t tk) { return packed_bytes(s.tm * tk, f_.a_bits); };
       const auto b = [&](std::int64_t tk) { return packed_bytes(tk * s.tn, f_.b_bits); };
       if (full_slices > 0)
-        full.push_back({s.tm, s.tn, k_.full, checked_mul(s.outputs, full_slices, "tiles"),
+        full.push_back({s.tm, s.tn, k_.full, checked_mul(s.outputs, full_slices),
                         completes && full_slices == slices && reaches_last ? slices : 0, a(k_.full),
                         b(k_.full)});
       if (full_slices < slices)
@@ -589,21 +571,20 @@ class CoreTiles {
         const auto count = static_cast<std::uint64_t>(end - begin);
         TileTask task;
         for (const std::uint64_t bytes : {run.a_bytes_per_tile, run.b_bytes_per_tile})
-          if (bytes > 0) task.loads.push_back({dram, here_, checked_mul(count, bytes, "merged load bytes")});
+          if (bytes > 0) task.loads.push_back({dram, here_, checked_mul(count, bytes)});
         task.buffer_bytes = run.a_bytes_per_tile + run.b_bytes_per_tile + run.panel_buffer_bytes;
         const std::uint64_t panel_share =
             panel_bytes_before(tiles_before + end) - panel_bytes_before(tiles_before + begin);
         if (panel_share > 0) task.loads.push_back({dram, here_, panel_share});
         task.mac = mac_tile(run.tm, run.tn, run.tk, f_);
         task.mac.count = count;
-        checked_mul(static_cast<std::uint64_t>(run.tm * run.tn * run.tk), count, "merged MACs");  // macs() must not wrap
+        checked_mul(static_cast<std::uint64_t>(run.tm * run.tn * run.tk), count);  // macs() must not wrap
         if (run.tiles_per_output > 0) {
           const std::int64_t outputs = end / run.tiles_per_output - begin / run.tiles_per_output;
           if (outputs > 0) {
             task.rounded_elements = checked_mul(static_cast<std::uint64_t>(outputs),
-                                                static_cast<std::uint64_t>(run.tm * run.tn), "rounded elements");
-            task.stores = {{here_, dram, checked_mul(static_cast<std::uint64_t>(outputs), out_bytes,
-                                                     "merged store bytes")}};
+                                                static_cast<std::uint64_t>(run.tm * run.tn));
+            task.stores = {{here_, dram, checked_mul(static_cast<std::uint64_t>(outputs), out_bytes)}};
           }
         }
         tasks_.push_back(std::move(task));
@@ -631,9 +612,9 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
   step.label = std::move(label);
   step.tasks_per_core.resize(static_cast<std::size_t>(cores));
 
-  const std::int64_t per_instance = checked_mul(t.tiles_m, t.tiles_n, "output tiles per GEMM");
+  const std::int64_t per_instance = checked_mul(t.tiles_m, t.tiles_n);
   const std::int64_t units =
-      checked_mul(checked_mul(g.count, per_instance, "output tiles"), t.k_splits, "work units");
+      checked_mul(checked_mul(g.count, per_instance), t.k_splits);
   const bool partial = t.k_splits > 1;  // outputs stay on chip for the reduction step
   if (per_instance == 1 && t.tiles_k == 1 && !partial && g.count > 1) {
     map_instance_batches(chip, g, f, step);
@@ -782,6 +763,8 @@ struct Mapper {
                         const GemmFormats& f) const {
     try {
       return choose_gemm_tiling(config.chip, g, f);
+    } catch (const CountOverflow&) {
+      throw;  // reported by map_phase
     } catch (const std::runtime_error& e) {
       fail(layer, std::string(to_string(phase)) + " GEMM " + g.label + " (" + std::to_string(g.m) +
                       "x" + std::to_string(g.n) + "x" + std::to_string(g.k) + "): " + e.what() +
@@ -789,7 +772,7 @@ struct Mapper {
     }
   }
 
-  void map_phase(const LayerWork& layer, Phase phase, LayerPosition position) {
+  void map_phase_work(const LayerWork& layer, Phase phase, LayerPosition position) {
     const PhaseWork& work = layer.phase(phase);
     const std::string prefix = layer.name + "/" + to_string(phase) + "/";
     for (const GemmWork& g : work.gemms) {
@@ -810,8 +793,8 @@ struct Mapper {
                                                             prefix + g.label + "/k-reduction"))
                          : std::nullopt;
       for (std::int64_t r = 0; r < g.repeats; ++r) {
-        add_step(layer, step, {layer.layer_index, phase, g.label, g.macs() / g.repeats,
-                        f.macs_per_pe_per_cycle, tiling});
+        add_step(layer, step,
+                 {layer.layer_index, phase, g.label, g.macs() / g.repeats, f.macs_per_pe_per_cycle, tiling});
         if (reduction)
           add_step(layer, *reduction, {layer.layer_index, phase, g.label + " k-reduction", 0, 0, ""});
       }
@@ -822,6 +805,16 @@ struct Mapper {
                            : config.precision.for_gemm(phase, position).output.total_bits();
       add_step(layer, map_elementwise(config.chip, work.elementwise, bits, prefix + "elementwise"),
                {layer.layer_index, phase, "elementwise", 0, 0, ""});
+    }
+  }
+
+  // Input limits keep real runs far from 64 bits; a count that still
+  // overflows (say a 2^31-cube GEMM) is the layer's error, not a crash.
+  void map_phase(const LayerWork& layer, Phase phase, LayerPosition position) {
+    try {
+      map_phase_work(layer, phase, position);
+    } catch (const CountOverflow&) {
+      fail(layer, std::string("mapping its ") + to_string(phase) + " phase overflows 64-bit counts");
     }
   }
 };

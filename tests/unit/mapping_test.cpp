@@ -411,3 +411,25 @@ TEST(MappingErrors, TooManyRecurrentStepsIsAnError) {
 
 }  // namespace
 }  // namespace lpt
+
+namespace lpt {
+namespace {
+
+TEST(MappingErrors, ACountThatOverflowsIsTheLayersInputError) {
+  const AcceleratorConfig config = load_config(test_support::source_dir() / "configs/tiny.json");
+  LayerWork layer;
+  layer.name = "cube";
+  layer.where = "/layers/0";
+  const std::int64_t side = std::int64_t{1} << 31;  // 2^93 MACs: past every input limit
+  layer.phase(Phase::kFwd).gemms.push_back({"Y=X*W", side, side, side, 1, 1, Phase::kFwd});
+  try {
+    map_training({layer}, config, {Phase::kFwd});
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.json_path(), "/layers/0");
+    EXPECT_NE(e.message().find("overflows 64-bit counts"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace lpt
