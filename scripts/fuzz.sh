@@ -23,8 +23,8 @@ harnesses=("$@")
 build="$repo/build-sanitize"
 "$repo/scripts/setup.sh" --sanitize "$build" >/dev/null
 
-seeds="$build/fuzz-seeds"
-rm -rf "$seeds"
+seeds="$(mktemp -d)"  # per run, so that runs of different harnesses can go side by side
+trap 'rm -rf "$seeds"' EXIT
 mkdir -p "$seeds"/{config,chip,trace,scalesim,numerics_convert}
 /usr/bin/python3 - "$repo" "$seeds" <<'PY'
 import json, os, sys
