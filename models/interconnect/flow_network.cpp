@@ -10,15 +10,6 @@ namespace lpt::core {
 
 namespace {
 
-FlowLimiter limiter_of(ResourceClass resource_class) {
-  switch (resource_class) {
-    case ResourceClass::kDram: return FlowLimiter::kDram;
-    case ResourceClass::kInterconnect: return FlowLimiter::kInterconnect;
-    case ResourceClass::kScratchpad: return FlowLimiter::kScratchpad;
-  }
-  return FlowLimiter::kRateCap;
-}
-
 // Whole cycles until a flow drains, rounded to nearest (see the header).
 std::uint64_t cycles_to_drain(double remaining, double rate) {
   const double cycles = remaining / rate;

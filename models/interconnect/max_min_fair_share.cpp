@@ -5,19 +5,6 @@
 
 namespace lpt::core {
 
-namespace {
-
-FlowLimiter limiter_of(ResourceClass resource_class) {
-  switch (resource_class) {
-    case ResourceClass::kDram: return FlowLimiter::kDram;
-    case ResourceClass::kInterconnect: return FlowLimiter::kInterconnect;
-    case ResourceClass::kScratchpad: return FlowLimiter::kScratchpad;
-  }
-  return FlowLimiter::kRateCap;
-}
-
-}  // namespace
-
 ResourceId MaxMinFairShare::add_resource(ResourceClass resource_class, double capacity) {
   resources_.push_back(Resource{resource_class, capacity, capacity, {}});
   return static_cast<ResourceId>(resources_.size() - 1);

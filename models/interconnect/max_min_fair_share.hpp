@@ -23,6 +23,16 @@ enum class ResourceClass { kDram, kInterconnect, kScratchpad };
 enum class FlowLimiter { kDram, kInterconnect, kScratchpad, kRateCap };
 inline constexpr int kFlowLimiterCount = 4;
 
+// The limiter that a full resource of this class is.
+constexpr FlowLimiter limiter_of(ResourceClass resource_class) {
+  switch (resource_class) {
+    case ResourceClass::kDram: return FlowLimiter::kDram;
+    case ResourceClass::kInterconnect: return FlowLimiter::kInterconnect;
+    case ResourceClass::kScratchpad: return FlowLimiter::kScratchpad;
+  }
+  return FlowLimiter::kRateCap;
+}
+
 using ResourceId = int;
 
 class MaxMinFairShare {

@@ -32,15 +32,6 @@ struct Allocation {
   FlowLimiter limiter;
 };
 
-FlowLimiter limiter_of(ResourceClass resource_class) {
-  switch (resource_class) {
-    case ResourceClass::kDram: return FlowLimiter::kDram;
-    case ResourceClass::kInterconnect: return FlowLimiter::kInterconnect;
-    case ResourceClass::kScratchpad: return FlowLimiter::kScratchpad;
-  }
-  return FlowLimiter::kRateCap;
-}
-
 // Progressive filling in its plainest form: every level scans every resource
 // and every unfrozen flow's whole path.
 std::map<int, Allocation> full_progressive_filling(const std::vector<ResourceSpec>& resources,
