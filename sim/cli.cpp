@@ -45,7 +45,7 @@ std::set<Phase> parse_phases(const std::string& text) {
     for (Phase p : kAllPhases)
       if (word == to_string(p)) phases.insert(p), known = true;
     if (!known)
-      throw po::error("--phases: unknown phase \"" + word + "\" (expected a comma-separated "
+      throw po::error("--phases: unknown phase " + quoted_excerpt(word) + " (expected a comma-separated "
                       "subset of fwd,bwd,wgrad,update)");
   }
   if (phases.empty()) throw po::error("--phases: no phase given");

@@ -66,14 +66,14 @@ void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
   for (const auto* operand : {&p.a, &p.b}) {
     if (!rates.count(operand->name))
       throw InputError("", precision_in.path() + where + (operand == &p.a ? "/a" : "/b"),
-                       "format \"" + operand->name + "\" is not run by the MAC array (" +
+                       "format " + quoted_excerpt(operand->name) + " is not run by the MAC array (" +
                            config.chip_location("/core/mac_array/macs_per_pe_per_cycle") +
                            " lists: " + known() + ")");
   }
   if (std::find(accumulators.begin(), accumulators.end(), p.accumulator.name) ==
       accumulators.end())
     throw InputError("", precision_in.path() + where + "/accumulator",
-                     "format \"" + p.accumulator.name + "\" is not one of " +
+                     "format " + quoted_excerpt(p.accumulator.name) + " is not one of " +
                          config.chip_location("/core/accumulator/formats"));
 }
 

@@ -35,7 +35,7 @@ void reject_foreign_keys(const lpt::JsonReader& reader, bool is_integer) {
 FormatSpec preset_or_fail(const lpt::JsonReader& reader) {
   const std::string name = reader.string();
   const auto spec = find_format(name);
-  if (!spec) reader.fail("unknown format \"" + name + "\"; expected one of " + preset_format_names() +
+  if (!spec) reader.fail("unknown format " + quoted_excerpt(name) + "; expected one of " + preset_format_names() +
                          ", or an object describing a format");
   return *spec;
 }
@@ -55,7 +55,7 @@ template <class Enum, class Parse>
 Enum enum_value(const lpt::JsonReader& reader, Parse parse, std::string_view choices) {
   const std::string text = reader.string();
   const auto value = parse(text);
-  if (!value) reader.fail("expected one of " + std::string(choices) + ", got \"" + text + "\"");
+  if (!value) reader.fail("expected one of " + std::string(choices) + ", got " + quoted_excerpt(text));
   return *value;
 }
 

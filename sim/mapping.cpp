@@ -317,7 +317,7 @@ void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const
   const std::int64_t per_core = ceil_div(g.count, cores);
   const std::int64_t batch = std::max({std::int64_t{1},
                                        std::min(fitting, ceil_div(per_core, kMinTasksPerCore)),
-                                       ceil_div(per_core, kMaxTasksPerCoreStep)});
+                                       ceil_div(per_core, tasks_per_core_budget(cores))});
   const auto resident = static_cast<std::uint64_t>(std::max<std::int64_t>(1, std::min(batch, fitting)));
   for (int c = 0; c < cores; ++c) {
     const Endpoint dram = Endpoint::dram(), here = Endpoint::core_at(c);
@@ -605,9 +605,14 @@ class CoreTiles {
 
 }  // namespace
 
+std::int64_t tasks_per_core_budget(int cores) {
+  return std::clamp(kMaxTasksPerStep / std::max(1, cores), kMinTasksPerCoreStep, kMaxTasksPerCoreStep);
+}
+
 Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
-              const GemmTiling& t, std::string label, std::int64_t max_tasks_per_core) {
+              const GemmTiling& t, std::string label, std::optional<std::int64_t> task_budget) {
   const int cores = chip.cores;
+  const std::int64_t max_tasks_per_core = task_budget.value_or(tasks_per_core_budget(cores));
   Step step;
   step.label = std::move(label);
   step.tasks_per_core.resize(static_cast<std::size_t>(cores));
@@ -695,8 +700,9 @@ Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& w, int
   constexpr std::uint64_t kSmallBytes = 16 * 1024;  // not worth splitting further
   std::uint64_t chunks = std::max<std::uint64_t>(1, (per_core + chunk_budget - 1) / chunk_budget);
   if (per_core > kMinChunksForOverlap * kSmallBytes) chunks = std::max(chunks, kMinChunksForOverlap);
-  const bool streamed = chunks > static_cast<std::uint64_t>(kMaxTasksPerCoreStep);
-  if (streamed) chunks = kMaxTasksPerCoreStep;
+  const auto budget = static_cast<std::uint64_t>(tasks_per_core_budget(cores));
+  const bool streamed = chunks > budget;
+  if (streamed) chunks = budget;
   const std::uint64_t parts = chunks * static_cast<std::uint64_t>(cores);
 
   const auto share = [&](std::uint64_t total, std::uint64_t part) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -64,8 +65,17 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& gemm
 // config (at most 181 tasks per core) stays exact.
 inline constexpr std::int64_t kMaxTasksPerCoreStep = 256;
 
+// On many cores the budget shrinks so that a step stays within about
+// kMaxTasksPerStep tasks (down to kMinTasksPerCoreStep per core): every
+// transfer of the step shares DRAM with every other core's, so the flow
+// model's cost per event grows with the cores, and a step's cost with tasks
+// times cores. Chips of up to 64 cores keep kMaxTasksPerCoreStep.
+inline constexpr std::int64_t kMaxTasksPerStep = 64 * kMaxTasksPerCoreStep;
+inline constexpr std::int64_t kMinTasksPerCoreStep = 16;
+std::int64_t tasks_per_core_budget(int cores);
+
 // One step of a GEMM (one of its `repeats`): per-core task lists. A core whose
-// tiles fit kMaxTasksPerCoreStep gets one task per tile, in loop order.
+// tiles fit its budget gets one task per tile, in loop order.
 // Beyond it, the core's tiles are grouped by shape (full or edge along m, n
 // and, streaming both operands, k: at most 8 groups, so tiles of different
 // shapes are reordered) and each group is split into pieces in proportion to
@@ -73,11 +83,11 @@ inline constexpr std::int64_t kMaxTasksPerCoreStep = 256;
 // rounding and stores; resident panels are spread over the tasks by tiles;
 // its buffer_bytes is one tile's, as its tiles stream through the buffers.
 // Built in closed form: the cost is O(tasks), not O(tiles).
-// `max_tasks_per_core` other than the default serves tests comparing merged
-// and per-tile mappings.
+// `max_tasks_per_core`, by default tasks_per_core_budget(chip.cores), is set
+// by tests comparing merged and per-tile mappings.
 core::Step map_gemm(const core::ChipParams& chip, const GemmWork& gemm,
                     const GemmFormats& formats, const GemmTiling& tiling, std::string label,
-                    std::int64_t max_tasks_per_core = kMaxTasksPerCoreStep);
+                    std::optional<std::int64_t> max_tasks_per_core = std::nullopt);
 
 // The reduction after a k-split GEMM step: each output tile's owner fetches the
 // other cores' partial sums over the ring, adds them on its SFU, rounds and
@@ -111,9 +121,9 @@ struct MappedProgram {
 
 // Bounds the program's size (each step holds task lists for every core): a
 // recurrence of millions of time steps is an error, not hours of mapping.
-inline constexpr std::size_t kMaxProgramSteps = std::size_t{1} << 20;
+inline constexpr std::size_t kMaxProgramSteps = std::size_t{1} << 18;
 // Bounds the program's memory (a task takes a few hundred bytes).
-inline constexpr std::size_t kMaxTileTasks = std::size_t{1} << 22;
+inline constexpr std::size_t kMaxTileTasks = std::size_t{1} << 21;
 
 // Phase order of one training step: FWD over the layers, then BWD and WGRAD of
 // each layer from the last to the first, then the weight update. A GEMM that no

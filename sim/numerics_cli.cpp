@@ -42,7 +42,7 @@ FormatSpec parse_format_argument(const std::string& text, const std::string& opt
   }
   const auto spec = num::find_format(text);
   if (!spec)
-    throw UsageError{option + ": unknown format \"" + text + "\"; expected one of " + num::preset_format_names() +
+    throw UsageError{option + ": unknown format " + quoted_excerpt(text) + "; expected one of " + num::preset_format_names() +
                      ", or a JSON object describing a format"};
   return *spec;
 }

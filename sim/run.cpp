@@ -46,9 +46,12 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   try {
     stats = core::run_program(config.chip, mapped.program);
   } catch (const core::SimulatedTimeLimit& e) {
-    throw InputError(trace.file, "",
-                     std::string(e.what()) + " running it on " + config.file +
-                         "; reduce the batch or the layers, or check the chip's bandwidths");
+    const StepInfo& step = mapped.steps.at(e.step());
+    const Layer& layer = trace.layers.at(step.layer);
+    throw InputError(trace.file, layer.where,
+                     "layer " + quoted_excerpt(layer.name) + ", " + to_string(step.phase) + " " +
+                         step.what + ": " + e.what() + " on " + config.file +
+                         "; reduce the batch or the layer, or check the chip's bandwidths");
   }
 
   RunReport report = build_report(config, trace, layers, mapped, stats, phases);

@@ -75,7 +75,7 @@ class RowReader {
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || error != std::errc() || end != text.data() + text.size())
       fail(std::string(what) + " (column " + std::to_string(column + 1) +
-           ") must be an integer, got \"" + text + "\"");
+           ") must be an integer, got " + quoted_excerpt(text));
     if (value < 1 || value > (std::int64_t{1} << 31))
       fail(std::string(what) + " (column " + std::to_string(column + 1) +
            ") must be between 1 and 2^31, got " + text);

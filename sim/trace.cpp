@@ -1,6 +1,7 @@
 #include "sim/trace.hpp"
 
 #include "models/common/checked_math.hpp"
+#include "models/common/text.hpp"
 #include "sim/scalesim_import.hpp"
 
 #include <set>
@@ -292,7 +293,7 @@ Trace parse_trace(const JsonReader& in) {
     Layer layer = parse_layer(layer_in);
     layer.where = layer_in.path();
     if (!names.insert(layer.name).second)
-      layer_in.fail_at("name", "duplicate layer name \"" + layer.name + "\"");
+      layer_in.fail_at("name", "duplicate layer name " + quoted_excerpt(layer.name));
     trace.layers.push_back(std::move(layer));
   }
   in.finish();

@@ -165,7 +165,7 @@ std::string JsonReader::one_of(std::initializer_list<std::string_view> choices) 
     if (s == c) return s;
     expected += (expected.empty() ? "" : "|") + std::string(c);
   }
-  fail("expected one of " + expected + ", got \"" + s + "\"");
+  fail("expected one of " + expected + ", got " + quoted_excerpt(s));
 }
 
 std::vector<JsonReader> JsonReader::elements(std::size_t min_size, std::size_t max_size) const {

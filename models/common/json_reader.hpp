@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/common/text.hpp"
+
 namespace lpt {
 
 // Bad user input. Carries where (file, JSON path) and what was expected.
@@ -68,7 +70,7 @@ class JsonReader {
       if (s == name) return value;
     std::string expected;
     for (const auto& [name, value] : choices) expected += (expected.empty() ? "" : "|") + std::string(name);
-    fail("expected one of " + expected + ", got \"" + s + "\"");
+    fail("expected one of " + expected + ", got " + quoted_excerpt(s));
   }
 
   // --- array access ---

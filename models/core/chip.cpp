@@ -27,9 +27,10 @@ std::string transfer_problem(const std::vector<Transfer>& transfers, int cores) 
 
 }  // namespace
 
-SimulatedTimeLimit::SimulatedTimeLimit()
+SimulatedTimeLimit::SimulatedTimeLimit(std::size_t step)
     : std::runtime_error("the simulation passed the limit of " + std::to_string(kMaxSimulatedCycles) +
-                         " (2^52) simulated cycles") {}
+                         " (2^52) simulated cycles"),
+      step_(step) {}
 
 void validate_program(const ChipParams& chip, const Program& program) {
   const std::uint64_t capacity = chip.core.scratchpad.size_bytes();
@@ -109,7 +110,7 @@ RunStats run_program(const ChipParams& params, const Program& program) {
   // The kernel's note on sc_stop() (the simulated-time limit) would go to stdout.
   sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   sc_core::sc_start();
-  if (simulated_time_limit_reached) throw SimulatedTimeLimit();
+  if (simulated_time_limit_reached) throw SimulatedTimeLimit(chip.steps_completed());
   return chip.stats();
 }
 

@@ -44,6 +44,8 @@ class Chip : public sc_core::sc_module {
   // After the simulation: per step and core, in cycles. Throws std::logic_error
   // if the simulation stopped before every core finished every step.
   RunStats stats() const;
+  // Steps that every core has finished (the barrier released).
+  std::size_t steps_completed() const { return barrier_.release_cycles().size(); }
 
  private:
   const Program& program_;
@@ -58,7 +60,11 @@ class Chip : public sc_core::sc_module {
 // The program needs more simulated time than kMaxSimulatedCycles (cycles.hpp).
 class SimulatedTimeLimit : public std::runtime_error {
  public:
-  SimulatedTimeLimit();
+  explicit SimulatedTimeLimit(std::size_t step);
+  std::size_t step() const { return step_; }  // the program step that ran past it
+
+ private:
+  std::size_t step_;
 };
 
 // Elaborates a chip, simulates the whole program in one sc_start and returns

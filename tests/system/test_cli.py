@@ -333,7 +333,8 @@ class Cli(unittest.TestCase):
         trace = self.write_trace([{"name": "r", "type": "activation", "function": "relu",
                                    "input": [2 ** 20, 2 ** 20]}])
         p = self.expect_input_error("run", "--config", self.write_config(config), "--trace", trace,
-                                    "--out", self.dir, fragments=("2^52", "trace.json", "config.json"))
+                                    "--out", self.dir,
+                                    fragments=("2^52", "trace.json: /layers/0: layer \"r\"", "config.json"))
         self.assertEqual(p.stdout, "")
 
     def test_work_scales_with_the_question_not_the_input(self):
@@ -347,6 +348,11 @@ class Cli(unittest.TestCase):
         report, _ = self.simulate(tiny, self.trace("tiny-cnn.json"), "--batch", str(2 ** 20), out="batch")
         small, _ = self.simulate(tiny, self.trace("tiny-cnn.json"), "--batch", "1", out="one")
         self.assertEqual(report["totals"]["macs"], small["totals"]["macs"] * 2 ** 20)
+        # 1024 cores all streaming one big tensor through DRAM (a minute before the step budget).
+        many = self.write_config(tiny_config(**{"chip/cores": 1024}), "many.json")
+        dropout = self.write_trace([{"name": "d", "type": "dropout", "input": [2 ** 30]}], "dropout.json")
+        report, _ = self.simulate(many, dropout, "--phases", "fwd", out="many")
+        self.assertGreater(report["totals"]["cycles"], 0)
 
 
 if __name__ == "__main__":

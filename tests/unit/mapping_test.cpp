@@ -405,7 +405,7 @@ TEST(MappingErrors, TooManyRecurrentStepsIsAnError) {
     map_training(expand_training(trace, {}), config, {Phase::kFwd});
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_NE(e.message().find("limited to 1048576 steps"), std::string::npos) << e.what();
+    EXPECT_NE(e.message().find("limited to 262144 steps"), std::string::npos) << e.what();
   }
 }
 
