@@ -8,7 +8,8 @@
 #   HARNESS  any of: config chip trace scalesim numerics_convert (default: all)
 #
 # Seeds are the shipped files (configs with their chip inlined, chip descriptions,
-# traces, a SCALE-Sim topology, format names) plus the regression corpus; the
+# the traces of up to 8 KiB, the fuzzer's input size limit, a SCALE-Sim topology,
+# format names) plus the regression corpus; the
 # growing corpus stays in build-sanitize/fuzz-corpus/. An input that fails is
 # written to tests/fuzz/regression/HARNESS/: fix the cause and commit the input,
 # which `scripts/test.sh` then replays on every run. Prints one line per harness
@@ -43,8 +44,11 @@ for name in sorted(os.listdir(configs)):
     with open(os.path.join(seeds, target, name), "w") as f:
         json.dump(doc, f, indent=1)
 for name in sorted(os.listdir(os.path.join(repo, "traces"))):
-    with open(os.path.join(repo, "traces", name)) as src, open(os.path.join(seeds, "trace", name), "w") as dst:
-        dst.write(src.read())
+    with open(os.path.join(repo, "traces", name)) as src:
+        text = src.read()
+    if len(text) <= 8192:  # the fuzzer's -max_len: larger networks only add mapping time
+        with open(os.path.join(seeds, "trace", name), "w") as dst:
+            dst.write(text)
 with open(os.path.join(seeds, "scalesim", "net.csv"), "w") as f:
     f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
             "Conv1, 32, 32, 3, 3, 3, 16, 1,\nConv2, 16, 16, 3, 3, 16, 32, 2, 1,\n")
@@ -63,7 +67,7 @@ for name in "${harnesses[@]}"; do
   mkdir -p "$corpus" "$regression"
   log="$build/fuzz-$name.log"
   echo "fuzz: $name, $runs runs (log: $log)" >&2
-  if "$build/tests/fuzz/${name}_fuzz" -runs="$runs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  if "$build/tests/fuzz/${name}_fuzz" -runs="$runs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
       -print_final_stats=1 -artifact_prefix="$regression/" "$corpus" "$seeds/$name" "$regression" \
       >"$log" 2>&1; then
     echo "fuzz: $name: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') executions, no finding"
