@@ -1,6 +1,7 @@
 #include "sim/workload.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 #include "models/common/checked_math.hpp"
@@ -231,10 +232,9 @@ ElementwiseWork update_work(std::int64_t parameters, Optimizer optimizer) {
   return w;
 }
 
+// The limits are powers of two.
 std::string limit_text(std::int64_t limit) {
-  int log2 = 0;
-  while ((std::int64_t{1} << log2) < limit) ++log2;
-  return "2^" + std::to_string(log2);
+  return "2^" + std::to_string(std::bit_width(static_cast<std::uint64_t>(limit)) - 1);
 }
 
 // Every phase of the layer within the limits (throws CountOverflow when its
@@ -245,9 +245,9 @@ void check_limits(const LayerWork& work, std::int64_t batch) {
     const std::int64_t macs = p.macs();
     const auto& e = p.elementwise;
     const std::uint64_t ops = checked_add(checked_add(e.ops.alu, e.ops.exp), e.ops.div_sqrt);
-    const std::int64_t elements = std::max(
-        {checked_add(e.read_elements, e.write_elements), static_cast<std::int64_t>(std::min<std::uint64_t>(ops, INT64_MAX)),
-         e.rounded_elements});
+    const std::int64_t streamed = checked_add(e.read_elements, e.write_elements);
+    const auto sfu_ops = static_cast<std::int64_t>(std::min<std::uint64_t>(ops, INT64_MAX));
+    const std::int64_t elements = std::max({streamed, sfu_ops, e.rounded_elements});
     const auto over = [&](const char* what, std::int64_t value, std::int64_t limit) {
       throw InputError("", "", std::string("its ") + to_string(phase) + " phase at batch " +
                                    std::to_string(batch) + " needs " + std::to_string(value) + " " +
