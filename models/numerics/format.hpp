@@ -4,7 +4,7 @@
 // (-1)^s * scale * 2^(1 - bias) * 0.f for gradual subnormals; an integer format's value is
 // scale * k with k in two's complement. Every corner on which the papers and emulators
 // disagree (bias, special codes, subnormals, overflow) is a field, with the papers'/OCP's
-// choices as named presets (see /work/shared/design/numerics.md).
+// choices as named presets (docs/numerics.md).
 //
 // Conversions are exact for every double: rounding works on the double's integer
 // significand, never through an intermediate float type.

@@ -1,4 +1,4 @@
-"""System tests of the shipped traces (issue 4).
+"""System tests of the shipped traces.
 
   test_traces.py LPTSIM SOURCE_DIR generator MODEL
       The shipped traces/MODEL.json must equal what scripts/trace_from_torch.py
