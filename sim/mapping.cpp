@@ -28,6 +28,38 @@ long double estimated_bytes(long double elements, int bits) {
   return std::floor((elements * bits + 7) / 8);
 }
 
+// Elements in DRAM of an m x k block of the GEMM's A operand: through the
+// convolution's window for an implicit GEMM (the raw tensor with its halo),
+// else the block itself.
+long double a_elements(const GemmWork& g, long double rows, long double cols) {
+  return g.a_window ? a_block_elements(*g.a_window, rows, cols) : rows * cols;
+}
+long double estimated_a_bytes(const GemmWork& g, const GemmFormats& f, long double rows,
+                              long double cols) {
+  return estimated_bytes(a_elements(g, rows, cols), f.a_bits);
+}
+std::uint64_t a_bytes(const GemmWork& g, const GemmFormats& f, std::int64_t rows, std::int64_t cols) {
+  if (!g.a_window) return packed_bytes(checked_mul(rows, cols), f.a_bits);
+  return packed_bytes(static_cast<std::uint64_t>(a_elements(g, rows, cols)), f.a_bits);
+}
+
+// Bytes of A read when it is streamed once in tm x tk tiles (all of A when
+// tm = m and tk = k): with a window, each tile brings its own halo.
+long double estimated_a_stream_bytes(const GemmWork& g, const GemmFormats& f, std::int64_t tm,
+                                     std::int64_t tk) {
+  if (!g.a_window) return estimated_bytes(static_cast<long double>(g.m) * g.k, f.a_bits);
+  long double total = 0;
+  for (const bool m_edge : {false, true})
+    for (const bool k_edge : {false, true}) {
+      const std::int64_t rows = m_edge ? g.m % tm : tm, cols = k_edge ? g.k % tk : tk;
+      if (rows == 0 || cols == 0) continue;
+      const long double count = static_cast<long double>(m_edge ? 1 : g.m / tm) *
+                                static_cast<long double>(k_edge ? 1 : g.k / tk);
+      total += count * estimated_a_bytes(g, f, rows, cols);
+    }
+  return total;
+}
+
 // Start of share `part` of `total` items dealt in `parts` contiguous ranges
 // (balanced to one item): total * part / parts, computed without the product.
 std::int64_t range_begin(std::int64_t total, std::int64_t part, std::int64_t parts) {
@@ -197,7 +229,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       too_many_tiles = true;  // more tiles than map_gemm can number
       return;
     }
-    const Estimate a_panels = estimated_bytes(static_cast<Estimate>(g.m) * g.k, f.a_bits);  // all of A, once
+    const Estimate a_panels = estimated_a_stream_bytes(g, f, tm, tk);  // all of A, once
     const Estimate b_panels = estimated_bytes(static_cast<Estimate>(g.k) * g.n, f.b_bits);
     const Estimate instances = static_cast<Estimate>(g.count);
     Estimate traffic = instances * estimated_bytes(static_cast<Estimate>(g.m) * g.n, f.output_bits);
@@ -207,19 +239,19 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
         traffic += instances * t.tiles_n * a_panels +
                    static_cast<Estimate>(resident_loads(units, t.tiles_m, cores)) *
                        estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
-        first_load = estimated_bytes(static_cast<Estimate>(tm) * g.k, f.a_bits) +
+        first_load = estimated_a_bytes(g, f, tm, g.k) +
                      estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
         break;
       case LoopOrder::kResidentA:
         traffic += instances * t.tiles_m * b_panels +
                    static_cast<Estimate>(resident_loads(units, t.tiles_n, cores)) *
-                       estimated_bytes(static_cast<Estimate>(tm) * g.k, f.a_bits);
-        first_load = estimated_bytes(static_cast<Estimate>(tm) * g.k, f.a_bits) +
+                       estimated_a_bytes(g, f, tm, g.k);
+        first_load = estimated_a_bytes(g, f, tm, g.k) +
                      estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
         break;
       case LoopOrder::kStreamBoth:
         traffic += instances * (t.tiles_n * a_panels + t.tiles_m * b_panels);
-        first_load = estimated_bytes(static_cast<Estimate>(tm) * tk, f.a_bits) +
+        first_load = estimated_a_bytes(g, f, tm, tk) +
                      estimated_bytes(static_cast<Estimate>(tk) * tn, f.b_bits);
         break;
     }
@@ -236,6 +268,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       reduction = partial_elements * f.accumulator_bits / 8.0 / link + partial_elements / sfu_alu;
     }
     t.tiles = static_cast<double>(static_cast<Estimate>(outputs) * t.tiles_k);
+    t.estimated_dram_bytes = static_cast<double>(traffic);
     t.estimated_cycles = std::max(compute_per_core, memory) +
                          std::trunc(static_cast<double>(first_load) / bandwidth + reduction);
     candidates.push_back(t);
@@ -248,7 +281,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       // Two output tiles: one accumulating while the previous one drains.
       const Estimate outputs = 2 * estimated_bytes(static_cast<Estimate>(tm) * tn, f.accumulator_bits);
       if (outputs >= capacity_bytes) continue;
-      const Estimate a_panel = estimated_bytes(static_cast<Estimate>(tm) * g.k, f.a_bits);
+      const Estimate a_panel = estimated_a_bytes(g, f, tm, g.k);
       const Estimate b_panel = estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
       if (b_panel + slots * a_panel + outputs <= capacity_bytes)
         evaluate(tm, tn, g.k, LoopOrder::kResidentB, 1);
@@ -258,7 +291,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       // output tiles to occupy every core, the same split across cores in k.
       for (auto it = k_sizes.rbegin(); it != k_sizes.rend(); ++it) {
         const std::int64_t tk = *it;
-        if (slots * (estimated_bytes(static_cast<Estimate>(tm) * tk, f.a_bits) +
+        if (slots * (estimated_a_bytes(g, f, tm, tk) +
                      estimated_bytes(static_cast<Estimate>(tk) * tn, f.b_bits)) +
                 outputs >
             capacity_bytes)
@@ -281,9 +314,12 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   double fastest = std::numeric_limits<double>::infinity();
   for (const auto& c : candidates) fastest = std::min(fastest, c.estimated_cycles);
   const double near_tie = std::trunc(fastest * 1.02);
+  double least_traffic = std::numeric_limits<double>::infinity();
+  for (const auto& c : candidates)
+    if (c.estimated_cycles <= near_tie) least_traffic = std::min(least_traffic, c.estimated_dram_bytes);
   const GemmTiling* best = nullptr;
   for (const auto& c : candidates) {
-    if (c.estimated_cycles > near_tie) continue;
+    if (c.estimated_cycles > near_tie || c.estimated_dram_bytes > least_traffic * 1.02) continue;
     if (!best || c.tiles < best->tiles ||
         (c.tiles == best->tiles && c.estimated_cycles < best->estimated_cycles))
       best = &c;
@@ -308,7 +344,7 @@ void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const
                           Step& step) {
   const int cores = chip.cores;
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
-  const std::uint64_t a = packed_bytes(g.m * g.k, f.a_bits), b = packed_bytes(g.k * g.n, f.b_bits);
+  const std::uint64_t a = a_bytes(g, f, g.m, g.k), b = packed_bytes(g.k * g.n, f.b_bits);
   const std::uint64_t out = packed_bytes(g.m * g.n, f.output_bits);
   const std::uint64_t accumulators = packed_bytes(g.m * g.n, f.accumulator_bits);
   const auto fitting = static_cast<std::int64_t>(
@@ -400,7 +436,7 @@ class CoreTiles {
         for (std::int64_t kk = k_begin(part); kk < k_end(part); ++kk) {
           const std::int64_t tk = tile_extent(g_.k, t_.tile_k, kk);
           TileTask task;
-          task.loads = {{dram, here_, packed_bytes(tm * tk, f_.a_bits)},
+          task.loads = {{dram, here_, a_bytes(g_, f_, tm, tk)},
                         {dram, here_, packed_bytes(tk * tn, f_.b_bits)}};
           task.buffer_bytes = task.loads[0].bytes + task.loads[1].bytes;
           task.mac = mac_tile(tm, tn, tk, f_);
@@ -454,10 +490,10 @@ class CoreTiles {
 
   // Resident orders: the operand streamed past the panel, and the panel.
   std::uint64_t streamed_bytes(std::int64_t tm, std::int64_t tn) const {
-    return a_outer_ ? packed_bytes(g_.k * tn, f_.b_bits) : packed_bytes(tm * g_.k, f_.a_bits);
+    return a_outer_ ? packed_bytes(g_.k * tn, f_.b_bits) : a_bytes(g_, f_, tm, g_.k);
   }
   std::uint64_t panel_bytes(std::int64_t tm, std::int64_t tn) const {
-    return a_outer_ ? packed_bytes(tm * g_.k, f_.a_bits) : packed_bytes(g_.k * tn, f_.b_bits);
+    return a_outer_ ? a_bytes(g_, f_, tm, g_.k) : packed_bytes(g_.k * tn, f_.b_bits);
   }
 
   struct OutputShape {
@@ -533,7 +569,7 @@ class CoreTiles {
     const std::int64_t full_slices = reaches_last && !k_.uniform() ? slices - 1 : slices;
     std::vector<ShapeRun> full, edge;
     for (const OutputShape& s : output_shapes(first / t_.k_splits, (last - 1) / t_.k_splits + 1)) {
-      const auto a = [&](std::int64_t tk) { return packed_bytes(s.tm * tk, f_.a_bits); };
+      const auto a = [&](std::int64_t tk) { return a_bytes(g_, f_, s.tm, tk); };
       const auto b = [&](std::int64_t tk) { return packed_bytes(tk * s.tn, f_.b_bits); };
       if (full_slices > 0)
         full.push_back({s.tm, s.tn, k_.full, checked_mul(s.outputs, full_slices),

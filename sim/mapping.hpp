@@ -43,14 +43,16 @@ struct GemmTiling {
   // mapper's own cycle estimate.
   double tiles = 0;
   double estimated_cycles = 0;
+  double estimated_dram_bytes = 0;
 };
 
 // Picks the tile shape, loop order and k-split that minimise the estimated time
 // of the GEMM on the chip's cores: max(compute, DRAM traffic / bandwidth) plus
 // the first load and any k-split reduction, among tiles that fit the
-// scratchpad. Estimates within 2% of the best count as equal and go to the
-// mapping with the fewest tasks (fewer DMA transactions and control steps, which
-// the estimate does not price). Throws std::runtime_error if not even the
+// scratchpad. Estimates within 2% of the best count as equal; among them the
+// least DRAM traffic wins (it costs energy and the bandwidth other cores
+// share), and within 2% of that, the fewest tasks (fewer DMA transactions and
+// control steps, which the estimate does not price). Throws std::runtime_error if not even the
 // smallest tile fits.
 GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& gemm,
                               const GemmFormats& formats);

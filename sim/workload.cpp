@@ -39,6 +39,8 @@ std::int64_t PhaseWork::macs() const {
 
 namespace {
 
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
+
 // Per-element cost of an element-wise pass: tensors streamed in and out and the
 // SFU operations per element. These are first-order counts of a straightforward
 // implementation (e.g. batch-norm forward reads its input twice: statistics,
@@ -108,13 +110,38 @@ void add_bias_gradient(LayerWork& work, std::int64_t rows, std::int64_t cols) {
   work.phase(Phase::kWgrad).elementwise += w;
 }
 
+// A convolution as implicit GEMMs (docs/architecture.md, "Implicit GEMM"):
+// FWD Y = im2col(X)·W and WGRAD dW = im2col(X)ᵀ·dY read the raw input X; the
+// data gradient is the transposed convolution dX = im2col↑(dY)·Wᵀ, one output
+// row per input pixel, reading the raw dY and writing dX as a tensor. Its
+// reduction runs over the output channels and the kernel taps that reach an
+// input pixel: (Cout/groups)·kh·kw / (stride_h·stride_w) on average, rounded up.
 void expand_conv(LayerWork& work, const ConvLayer& c, std::int64_t batch, bool backward_data) {
-  const std::int64_t m = checked_product(batch, c.out_h(), c.out_w());
-  const std::int64_t k = checked_product(c.in_channels / c.groups, c.kernel_h, c.kernel_w);
-  const std::int64_t n = c.out_channels / c.groups;
-  add_training_gemms(work, m, n, k, c.groups, backward_data);
-  if (c.bias) add_bias_gradient(work, m, c.out_channels);
-  work.output_elements = checked_mul(m, c.out_channels);
+  const std::int64_t pixels = checked_product(batch, c.out_h(), c.out_w());
+  const std::int64_t in_per_group = c.in_channels / c.groups, out_per_group = c.out_channels / c.groups;
+  const std::int64_t kernel_h = (c.kernel_h - 1) * c.dilation_h + 1;
+  const std::int64_t kernel_w = (c.kernel_w - 1) * c.dilation_w + 1;
+  const std::int64_t taps = checked_mul(c.kernel_h, c.kernel_w);
+  const std::int64_t k = checked_mul(in_per_group, taps);
+  const ConvWindow input{in_per_group, c.in_h, c.in_w, c.out_h(), c.out_w(), kernel_h, kernel_w,
+                         c.stride_h, c.stride_w, false, k, true};
+  work.phase(Phase::kFwd).gemms.push_back(
+      {"Y=X*W", pixels, out_per_group, k, c.groups, 1, Phase::kFwd, input});
+  if (backward_data) {
+    const std::int64_t in_pixels = checked_product(batch, c.in_h, c.in_w);
+    const std::int64_t reduction = std::max<std::int64_t>(
+        1, ceil_div(checked_mul(out_per_group, taps), checked_mul(c.stride_h, c.stride_w)));
+    const ConvWindow gradient{out_per_group, c.out_h(), c.out_w(), c.in_h, c.in_w, kernel_h,
+                              kernel_w, c.stride_h, c.stride_w, true, reduction, true};
+    work.phase(Phase::kBwd).gemms.push_back(
+        {"dX=convT(dY,W)", in_pixels, in_per_group, reduction, c.groups, 1, Phase::kBwd, gradient});
+  }
+  ConvWindow transposed = input;
+  transposed.pixels_along_rows = false;
+  work.phase(Phase::kWgrad).gemms.push_back(
+      {"dW=X^T*dY", k, out_per_group, pixels, c.groups, 1, Phase::kWgrad, transposed});
+  if (c.bias) add_bias_gradient(work, pixels, c.out_channels);
+  work.output_elements = checked_mul(pixels, c.out_channels);
 }
 
 void expand_linear(LayerWork& work, const LinearLayer& l, std::int64_t batch,

@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "models/core/program.hpp"
+#include "sim/implicit_gemm.hpp"
 #include "sim/trace.hpp"
 
 namespace lpt {
@@ -29,6 +32,9 @@ struct GemmWork {
   // Whose operand/accumulator formats the GEMM uses: a matmul's dB = Aᵀ·dC is
   // computed during the backward pass but has the operands of a weight gradient.
   Phase formats_of = Phase::kFwd;
+  // A convolution's A operand is an im2col view of a raw tensor in DRAM
+  // (implicit GEMM); without it, A is an m x k matrix in DRAM.
+  std::optional<ConvWindow> a_window = std::nullopt;
 
   std::int64_t macs() const;  // the expansion checked that it fits
 };

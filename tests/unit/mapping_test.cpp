@@ -69,8 +69,10 @@ void check_gemm_mapping(const core::ChipParams& chip, const GemmWork& g) {
     EXPECT_EQ(written.sfu.alu,
               static_cast<std::uint64_t>(g.count * g.m * g.n * (tiling.k_splits - 1)));
   }
-  // Both operands arrive at least once.
-  EXPECT_GE(t.loaded, static_cast<std::uint64_t>(g.count * (g.m * g.k + g.k * g.n))) << g.label;
+  // Both operands arrive at least once (A as its raw tensor for an implicit GEMM).
+  const long double a_elements =
+      g.a_window ? a_block_elements(*g.a_window, g.m, g.k) : static_cast<long double>(g.m) * g.k;
+  EXPECT_GE(t.loaded, static_cast<std::uint64_t>(g.count * (a_elements + g.k * g.n))) << g.label;
   // Each task's operands fit in the scratchpad with room for double buffering.
   for (const auto& tasks : step.tasks_per_core)
     for (const auto& task : tasks) EXPECT_LE(2 * task.buffer_bytes, chip.core.scratchpad.size_bytes());
@@ -90,6 +92,36 @@ TEST(Mapping, GemmTilesCoverTheWorkExactly) {
   for (const GemmWork& g : {GemmWork{"big-k", 64, 64, 100000, 1, 1, Phase::kWgrad},
                             GemmWork{"fc", 8, 10, 32, 1, 1, Phase::kFwd}})
     check_gemm_mapping(tiny.chip, g);
+}
+
+// Layer1's 3x3 convolution of ResNet-50 at batch 32 as an implicit GEMM: the
+// raw input (64 x 56 x 56 per sample) and its halo instead of the 9x larger
+// im2col matrix.
+GemmWork layer1_conv2() {
+  const std::int64_t pixels = 32 * 56 * 56, k = 64 * 9;
+  return {"Y=X*W", pixels, 64, k, 1, 1, Phase::kFwd,
+          ConvWindow{64, 56, 56, 56, 56, 3, 3, 1, 1, false, k, true}};
+}
+
+GemmWork layer1_conv2_weight_gradient() {
+  GemmWork fwd = layer1_conv2();
+  fwd.a_window->pixels_along_rows = false;
+  return {"dW=X^T*dY", fwd.k, fwd.n, fwd.m, 1, 1, Phase::kWgrad, fwd.a_window};
+}
+
+TEST(Mapping, ImplicitGemmReadsTheTensorWithItsHaloNotTheColumns) {
+  const auto rapid = config("rapid-4core");
+  const GemmWork g = layer1_conv2();
+  check_gemm_mapping(rapid.chip, g);
+  const GemmFormats f = fp8_formats();
+  const GemmTiling tiling = choose_gemm_tiling(rapid.chip, g, f);
+  const Totals t = totals(map_gemm(rapid.chip, g, f, tiling, "conv"));
+  const std::string chosen = std::to_string(tiling.tile_m) + "x" + std::to_string(tiling.tile_n) +
+                             "x" + std::to_string(tiling.tile_k) + " " + to_string(tiling.order);
+  const std::uint64_t tensor = 32 * 64 * 56 * 56, weights = 576 * 64, columns = 32 * 56 * 56 * 576;
+  EXPECT_GE(t.loaded, tensor + weights) << chosen;
+  EXPECT_LE(t.loaded, static_cast<std::uint64_t>(1.6 * static_cast<double>(tensor + weights))) << chosen;
+  EXPECT_LT(t.loaded, columns / 4) << chosen;
 }
 
 TEST(Mapping, LargeReductionStreamsBothOperandsWhenPanelsDoNotFit) {
@@ -266,7 +298,8 @@ TEST(MappingMerged, ConservesWorkAndBytesOfThePerTileMapping) {
   const std::vector<GemmWork> gemms = {{"edges", 1001, 333, 777, 1, 1, Phase::kFwd},
                                        {"even", 1024, 512, 2048, 1, 1, Phase::kFwd},
                                        {"instances", 250, 90, 300, 7, 1, Phase::kFwd},
-                                       {"tall", 20000, 24, 100, 1, 1, Phase::kFwd}};
+                                       {"tall", 20000, 24, 100, 1, 1, Phase::kFwd},
+                                       layer1_conv2()};
   for (const char* name : {"tiny", "rapid-4core"}) {
     auto chip = config(name).chip;
     for (const auto dataflow : {core::Dataflow::kOutputStationary, core::Dataflow::kWeightStationary,
@@ -284,6 +317,13 @@ TEST(MappingMerged, ConservesWorkAndBytesOfThePerTileMapping) {
       }
     }
   }
+}
+
+TEST(MappingMerged, ImplicitWeightGradientConservesBytes) {
+  const auto rapid = config("rapid-4core");
+  const GemmWork g = layer1_conv2_weight_gradient();
+  check_merged_against_per_tile(rapid.chip, g, forced_tiling(g, 64, 64, 96, LoopOrder::kStreamBoth),
+                                "stream-both");
 }
 
 TEST(MappingMerged, KSplitConservesWork) {

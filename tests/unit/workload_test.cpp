@@ -39,12 +39,35 @@ TEST(Workload, ConvWithStrideAndPaddingIsImplicitGemm) {
   // Ho = floor((56 + 2 - 2 - 1) / 2) + 1 = 28
   const std::int64_t m = 8 * 28 * 28, k = 64 * 9, n = 128;
   expect_dims(only_gemm(w, Phase::kFwd), m, n, k);
-  expect_dims(only_gemm(w, Phase::kBwd), m, k, n);
+  // The data gradient is a transposed convolution: one row per input pixel,
+  // the 128 * 9 taps over a stride of 2 x 2 reach 288 per pixel on average.
+  expect_dims(only_gemm(w, Phase::kBwd), 8 * 56 * 56, 64, 288);
   expect_dims(only_gemm(w, Phase::kWgrad), k, n, m);
   EXPECT_EQ(w.phase(Phase::kFwd).macs(), w.phase(Phase::kBwd).macs());
   EXPECT_EQ(w.phase(Phase::kFwd).macs(), w.phase(Phase::kWgrad).macs());
   EXPECT_EQ(w.phase(Phase::kUpdate).elementwise.read_elements, 3 * w.parameters);
   EXPECT_EQ(w.phase(Phase::kUpdate).elementwise.rounded_elements, 2 * w.parameters);
+
+  // Each GEMM reads its A operand through the convolution's window.
+  const ConvWindow input{64, 56, 56, 28, 28, 3, 3, 2, 2, false, k, true};
+  EXPECT_EQ(only_gemm(w, Phase::kFwd).a_window, input);
+  ConvWindow transposed = input;
+  transposed.pixels_along_rows = false;
+  EXPECT_EQ(only_gemm(w, Phase::kWgrad).a_window, transposed);
+  const ConvWindow gradient{128, 28, 28, 56, 56, 3, 3, 2, 2, true, 288, true};
+  EXPECT_EQ(only_gemm(w, Phase::kBwd).a_window, gradient);
+}
+
+TEST(Workload, DilationWidensTheWindowNotTheReduction) {
+  ConvLayer c;
+  c.in_channels = 8, c.in_h = 20, c.in_w = 20, c.out_channels = 8;
+  c.kernel_h = c.kernel_w = 3, c.dilation_h = c.dilation_w = 2, c.pad_h = c.pad_w = 2;
+  const auto work = expand_training(one_layer(1, {"c", "conv2d", c}), {});
+  const GemmWork& fwd = only_gemm(work[1], Phase::kFwd);
+  EXPECT_EQ(fwd.k, 8 * 9);
+  ASSERT_TRUE(fwd.a_window);
+  EXPECT_EQ(fwd.a_window->kernel_h, 5);
+  EXPECT_EQ(fwd.a_window->kernel_w, 5);
 }
 
 TEST(Workload, DepthwiseConvIsOneSmallGemmPerChannel) {
@@ -53,6 +76,9 @@ TEST(Workload, DepthwiseConvIsOneSmallGemmPerChannel) {
   c.kernel_h = c.kernel_w = 3, c.depthwise = true;
   const auto work = expand_training(one_layer(2, {"d", "depthwise_conv2d", c}), {});
   expect_dims(only_gemm(work[1], Phase::kFwd), 2 * 8 * 8, 1, 9, 32);
+  // Unpadded: the transposed convolution computes every input pixel with all
+  // 9 taps, including the zeros around dY (the border pixels of dX).
+  expect_dims(only_gemm(work[1], Phase::kBwd), 2 * 10 * 10, 1, 9, 32);
   expect_dims(only_gemm(work[1], Phase::kWgrad), 9, 1, 2 * 8 * 8, 32);
 }
 
