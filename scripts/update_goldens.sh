@@ -7,7 +7,12 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 lptsim="${1:-$repo/build/sim/lptsim}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"$lptsim" run --quiet --config "$repo/configs/tiny.json" --trace "$repo/traces/tiny-cnn.json" --out "$out" >/dev/null
-cp "$out/layers.csv" "$repo/tests/system/golden/tiny-cnn.layers.csv"
-cp "$out/phases.csv" "$repo/tests/system/golden/tiny-cnn.phases.csv"
-echo "updated tests/system/golden/tiny-cnn.{layers,phases}.csv"
+for golden in tiny-cnn tiny-cnn-fused; do
+  extra=()
+  [[ "$golden" == tiny-cnn-fused ]] && extra=(--fusion full)
+  "$lptsim" run --quiet --config "$repo/configs/tiny.json" --trace "$repo/traces/tiny-cnn.json" \
+    --out "$out" "${extra[@]}" >/dev/null
+  cp "$out/layers.csv" "$repo/tests/system/golden/$golden.layers.csv"
+  cp "$out/phases.csv" "$repo/tests/system/golden/$golden.phases.csv"
+  echo "updated tests/system/golden/$golden.{layers,phases}.csv"
+done

@@ -56,7 +56,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
                 std::ostream& err) {
   const std::string usage =
       "usage: lptsim run [--config FILE] [--trace FILE] [--out DIR] [--batch N] "
-      "[--phases fwd,bwd,wgrad,update]\n"
+      "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full]\n"
       "Simulates one training step (or the phases given) of the trace on the accelerator.";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
@@ -66,6 +66,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       ("batch,b", po::value<std::int64_t>(), "override the trace's batch size")
       ("phases,p", po::value<std::string>()->default_value("fwd,bwd,wgrad,update"),
        "phases to simulate; fwd alone simulates inference")
+      ("fusion,f", po::value<std::string>(), "operator fusion, overriding the config's: none|epilogue|full")
       ("quiet,q", "print no summary table");
   po::variables_map vm;
   if (auto code = parse_command_line("run", usage, options, nullptr, args, vm, out, err)) return *code;
@@ -82,6 +83,12 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       if (batch < 1 || batch > (std::int64_t{1} << 20))
         throw po::error("--batch must be in [1, 1048576]");
       run.batch = batch;
+    }
+    if (vm.count("fusion")) {
+      run.fusion = fusion_from_string(vm["fusion"].as<std::string>());
+      if (!run.fusion)
+        throw po::error("--fusion: unknown mode " + quoted_excerpt(vm["fusion"].as<std::string>()) +
+                        " (expected none, epilogue or full)");
     }
   } catch (const po::error& e) {
     err << "lptsim run: " << e.what() << '\n';

@@ -99,6 +99,8 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
   from_json(in.at("chip"), c.chip);
   const JsonReader precision_in = in.at("precision");
   c.precision = parse_precision(precision_in);
+  if (auto f = in.find("fusion"))
+    c.fusion = f->choice<Fusion>({{"none", Fusion::kNone}, {"epilogue", Fusion::kEpilogue}, {"full", Fusion::kFull}});
   in.finish();
 
   for (const auto& [name, rate] : c.chip.core.mac_array.macs_per_pe_per_cycle)
@@ -174,7 +176,8 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
   out = {{"name", config.name},
          {"description", config.description},
          {"chip", config.chip},
-         {"precision", precision}};
+         {"precision", precision},
+         {"fusion", to_string(config.fusion)}};
 }
 
 }  // namespace lpt

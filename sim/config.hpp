@@ -12,6 +12,7 @@
 #include "models/common/json_reader.hpp"
 #include "models/core/chip_params.hpp"
 #include "models/numerics/format.hpp"
+#include "sim/fusion.hpp"
 #include "sim/workload.hpp"
 
 namespace lpt {
@@ -46,6 +47,9 @@ struct AcceleratorConfig {
   std::string description;
   core::ChipParams chip;
   PrecisionPolicy precision;
+  // Which element-wise layers run inside GEMM tiles (sim/fusion.hpp); "none"
+  // when the config does not say.
+  Fusion fusion = Fusion::kNone;
   // Where it was read from, for messages: the config file, and the chip
   // description file when "chip" names one (empty when the chip is inline).
   std::string file;

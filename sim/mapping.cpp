@@ -766,6 +766,34 @@ Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& w, int
   return step;
 }
 
+void spread_fused_work(Step& step, const ElementwiseWork& w, int element_bits) {
+  if (w.empty()) return;
+  long double total_macs = 0;
+  for (const auto& tasks : step.tasks_per_core)
+    for (const auto& task : tasks) total_macs += static_cast<long double>(task.mac.macs());
+  if (total_macs == 0) return;
+  const std::uint64_t read_bytes = packed_bytes(static_cast<std::uint64_t>(w.read_elements), element_bits);
+  const std::uint64_t write_bytes = packed_bytes(static_cast<std::uint64_t>(w.write_elements), element_bits);
+  // Shares by cumulative MACs, so that the parts add up to the totals exactly.
+  long double macs_before = 0;
+  const auto upto = [&](std::uint64_t total, long double macs) {
+    return static_cast<std::uint64_t>(static_cast<long double>(total) * macs / total_macs);
+  };
+  const Endpoint dram = Endpoint::dram();
+  for (std::size_t c = 0; c < step.tasks_per_core.size(); ++c) {
+    for (TileTask& task : step.tasks_per_core[c]) {
+      const long double macs_after = macs_before + static_cast<long double>(task.mac.macs());
+      const auto share = [&](std::uint64_t total) { return upto(total, macs_after) - upto(total, macs_before); };
+      task.sfu.alu += share(w.ops.alu);
+      task.sfu.exp += share(w.ops.exp);
+      task.sfu.div_sqrt += share(w.ops.div_sqrt);
+      if (const auto bytes = share(read_bytes)) task.loads.push_back({dram, Endpoint::core_at(static_cast<int>(c)), bytes});
+      if (const auto bytes = share(write_bytes)) task.stores.push_back({Endpoint::core_at(static_cast<int>(c)), dram, bytes});
+      macs_before = macs_after;
+    }
+  }
+}
+
 namespace {
 
 GemmFormats resolve_formats(const GemmPrecision& p, const core::MacArrayParams& array) {
@@ -829,7 +857,8 @@ struct Mapper {
       std::string tiling = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) + "x" +
                            std::to_string(t.tile_k) + " " + to_string(t.order);
       if (t.k_splits > 1) tiling += " k-split " + std::to_string(t.k_splits);
-      const Step step = map_gemm(config.chip, g, f, t, prefix + g.label);
+      Step step = map_gemm(config.chip, g, f, t, prefix + g.label);
+      spread_fused_work(step, g.fused, f.output_bits);
       const std::optional<Step> reduction =
           t.k_splits > 1 ? std::optional(map_gemm_reduction(config.chip, g, f, t,
                                                             prefix + g.label + "/k-reduction"))

@@ -106,6 +106,13 @@ core::Step map_gemm_reduction(const core::ChipParams& chip, const GemmWork& gemm
 core::Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& work,
                            int element_bits, std::string label);
 
+// Adds element-wise work fused into a GEMM (GemmWork::fused) to the GEMM
+// step's tasks in proportion to their MACs: SFU operations, and the extra
+// tensors read and written (`element_bits` each) as loads and stores beside
+// the tile's own. The extra bytes pass through the tile's input and output
+// buffers, so they do not add to a task's buffer_bytes.
+void spread_fused_work(core::Step& step, const ElementwiseWork& work, int element_bits);
+
 // What each step of the program is, for the report.
 struct StepInfo {
   std::size_t layer = 0;

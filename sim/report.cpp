@@ -128,6 +128,23 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
       row.tiling += (row.tiling.empty() ? "" : ";") + info.tiling;
     row.activity.add(stats.steps[s], info, pes);
   }
+  // Fused layers: a row each, after the forward row of the layer they joined.
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    if (!layers[i].fused_into) continue;
+    const std::size_t producer = *layers[i].fused_into;
+    LayerPhaseRow row;
+    row.layer = i;
+    row.name = layers[i].name;
+    row.type = layers[i].type;
+    row.phase = Phase::kFwd;
+    row.fused_into = layers[producer].name;
+    auto at = std::find_if(r.rows.begin(), r.rows.end(), [&](const LayerPhaseRow& x) {
+      return x.layer == producer && x.phase == Phase::kFwd;
+    });
+    if (at == r.rows.end()) continue;  // the forward pass is not simulated
+    while (std::next(at) != r.rows.end() && std::next(at)->layer < i && !std::next(at)->fused_into.empty()) ++at;
+    r.rows.insert(std::next(at), std::move(row));
+  }
   for (const auto& row : r.rows) {
     merge(r.per_phase[static_cast<std::size_t>(row.phase)], row.activity);
     merge(r.total, row.activity);
@@ -158,6 +175,7 @@ nlohmann::json to_json(const RunReport& r) {
     j["type"] = row.type;
     j["phase"] = to_string(row.phase);
     j["tiling"] = row.tiling;
+    j["fused_into"] = row.fused_into.empty() ? nlohmann::json() : nlohmann::json(row.fused_into);
     rows.push_back(std::move(j));
   }
   out["layers"] = std::move(rows);
@@ -190,13 +208,13 @@ void write_activity_csv(const Activity& a, std::ostream& out) {
 }  // namespace
 
 void write_layers_csv(const RunReport& r, std::ostream& out) {
-  out << "layer_index,layer,type,phase," << kCsvHeader << ",tiling\n";
+  out << "layer_index,layer,type,phase," << kCsvHeader << ",tiling,fused_into\n";
   for (const auto& row : r.rows) {
     // Names come from the user's trace: quoted and defused (csv_text_cell).
     out << row.layer << ',' << csv_text_cell(row.name) << ',' << csv_text_cell(row.type) << ','
         << to_string(row.phase) << ',';
     write_activity_csv(row.activity, out);
-    out << ",\"" << row.tiling << "\"\n";
+    out << ",\"" << row.tiling << "\"," << csv_text_cell(row.fused_into) << "\n";
   }
 }
 

@@ -47,6 +47,9 @@ struct LayerPhaseRow {
   std::string name, type;
   Phase phase = Phase::kFwd;
   std::string tiling;  // tile shapes of the GEMMs, ';'-separated
+  // A layer whose work fusion moved into a GEMM layer has one row, with no
+  // activity of its own, naming that layer (its cost is in that layer's rows).
+  std::string fused_into;
   Activity activity;
 };
 

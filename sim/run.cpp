@@ -27,7 +27,8 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   // Before the simulation: a report that cannot be written should not cost a run.
   if (!options.out_dir.empty()) prepare_output_directory(options.out_dir);
 
-  const auto layers = expand_training(trace, {config.precision.update.optimizer});
+  const auto layers =
+      expand_training(trace, {config.precision.update.optimizer, options.fusion.value_or(config.fusion)});
   std::vector<Phase> phases(options.phases.begin(), options.phases.end());
   MappedProgram mapped;
   try {

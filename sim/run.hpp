@@ -17,6 +17,7 @@ struct RunOptions {
   std::filesystem::path out_dir;  // empty: write no files
   std::optional<std::int64_t> batch;
   std::set<Phase> phases{kAllPhases.begin(), kAllPhases.end()};
+  std::optional<Fusion> fusion;  // overrides the config's
 };
 
 // Loads, simulates and (with out_dir) writes report.json, layers.csv and

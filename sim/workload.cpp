@@ -6,6 +6,7 @@
 
 #include "models/common/checked_math.hpp"
 #include "models/common/text.hpp"
+#include "sim/fusion.hpp"
 
 namespace lpt {
 
@@ -246,6 +247,7 @@ void expand_elementwise(LayerWork& work, const ElementwiseLayer& e, std::int64_t
     work.phase(Phase::kWgrad).elementwise += wgrad;
   }
   work.output_elements = elements;
+  work.elementwise_op = e.op;
 }
 
 // Weight update per parameter. SGD with momentum: v = μv + g + λw, w -= ηv;
@@ -332,6 +334,7 @@ std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOption
       throw InputError(trace.file, layer.where, subject + e.message());
     }
   }
+  apply_fusion(out, options.fusion);
   return out;
 }
 

@@ -22,6 +22,18 @@ inline constexpr std::array<Phase, 4> kAllPhases = {Phase::kFwd, Phase::kBwd, Ph
                                                     Phase::kUpdate};
 const char* to_string(Phase phase);
 
+// Streaming element-wise work: tensors read and written (in elements) and the
+// special-function-unit operations spent on them.
+struct ElementwiseWork {
+  std::int64_t read_elements = 0;
+  std::int64_t write_elements = 0;
+  core::SfuWork ops;
+  std::int64_t rounded_elements = 0;  // through the stochastic rounders (weight update)
+
+  bool empty() const { return read_elements == 0 && write_elements == 0 && ops.empty(); }
+  ElementwiseWork& operator+=(const ElementwiseWork& other);
+};
+
 // C(m x n) = A(m x k) · B(k x n), `count` independent instances that may run in
 // parallel, repeated `repeats` times in sequence (the time steps of a recurrence).
 struct GemmWork {
@@ -35,20 +47,11 @@ struct GemmWork {
   // A convolution's A operand is an im2col view of a raw tensor in DRAM
   // (implicit GEMM); without it, A is an m x k matrix in DRAM.
   std::optional<ConvWindow> a_window = std::nullopt;
+  // Element-wise work fused into this GEMM's tiles (sim/fusion): SFU
+  // operations and the extra tensors they read and write, spread over its tasks.
+  ElementwiseWork fused = {};
 
   std::int64_t macs() const;  // the expansion checked that it fits
-};
-
-// Streaming element-wise work: tensors read and written (in elements) and the
-// special-function-unit operations spent on them.
-struct ElementwiseWork {
-  std::int64_t read_elements = 0;
-  std::int64_t write_elements = 0;
-  core::SfuWork ops;
-  std::int64_t rounded_elements = 0;  // through the stochastic rounders (weight update)
-
-  bool empty() const { return read_elements == 0 && write_elements == 0 && ops.empty(); }
-  ElementwiseWork& operator+=(const ElementwiseWork& other);
 };
 
 struct PhaseWork {
@@ -66,6 +69,9 @@ struct LayerWork {
   std::string where;  // the layer's place in its trace file (Layer::where)
   std::int64_t parameters = 0;
   std::int64_t output_elements = 0;  // per batch, the layer's forward output
+  std::optional<ElementwiseOp> elementwise_op;  // for activation, eltwise, norm, ... layers
+  // Set when fusion moved this layer's work into a GEMM of that layer (index).
+  std::optional<std::size_t> fused_into;
   std::array<PhaseWork, 4> phases;   // indexed by Phase
 
   const PhaseWork& phase(Phase p) const { return phases[static_cast<int>(p)]; }
@@ -74,8 +80,11 @@ struct LayerWork {
 
 enum class Optimizer { kSgdMomentum, kAdam };
 
+enum class Fusion;
+
 struct ExpansionOptions {
   Optimizer optimizer = Optimizer::kSgdMomentum;
+  Fusion fusion{};  // Fusion::kNone (sim/fusion.hpp)
 };
 
 // Bounds on the work one layer may ask for in one phase, far above real

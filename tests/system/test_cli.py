@@ -104,16 +104,42 @@ class Cli(unittest.TestCase):
         # the first layer has no backward-data row
         self.assertNotIn(("conv1", "bwd"), {(l["layer"], l["phase"]) for l in report["layers"]})
 
-    def test_golden_tiny_cnn_reports(self):
-        """Exact regression check; scripts/update_goldens.sh regenerates after intended changes."""
-        self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"))
+    def check_golden(self, golden_name, *extra):
+        self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"), *extra)
         for table in ("layers", "phases"):
             with open(os.path.join(self.dir, "out", f"{table}.csv")) as f:
                 produced = f.read()
-            with open(os.path.join(SOURCE, "tests", "system", "golden", f"tiny-cnn.{table}.csv")) as f:
+            with open(os.path.join(SOURCE, "tests", "system", "golden", f"{golden_name}.{table}.csv")) as f:
                 golden = f.read()
-            self.assertEqual(produced, golden, f"{table}.csv differs from the golden file "
+            self.assertEqual(produced, golden, f"{golden_name}.{table}.csv differs from the golden file "
                              "(run scripts/update_goldens.sh if the change is intended)")
+
+    def test_golden_tiny_cnn_reports(self):
+        """Exact regression check; scripts/update_goldens.sh regenerates after intended changes."""
+        self.check_golden("tiny-cnn")
+
+    def test_golden_tiny_cnn_fused_reports(self):
+        self.check_golden("tiny-cnn-fused", "--fusion", "full")
+
+    def test_fusion_cuts_traffic_and_keeps_every_layer(self):
+        trace = os.path.join(SOURCE, "traces", "resnet18.json")
+        config = os.path.join(SOURCE, "configs", "rapid-4core.json")
+        unfused, _ = self.simulate(config, trace, "--fusion", "none", "--phases", "fwd,bwd,wgrad")
+        fused, _ = self.simulate(config, trace, "--phases", "fwd,bwd,wgrad")  # the config's: full
+        self.assertEqual(fused["config"]["fusion"], "full")
+        self.assertEqual(fused["totals"]["macs"], unfused["totals"]["macs"])
+        traffic = lambda r: r["totals"]["bytes"]["dram_read"] + r["totals"]["bytes"]["dram_write"]
+        self.assertLess(traffic(fused), 0.6 * traffic(unfused))
+        self.assertLess(fused["totals"]["cycles"], unfused["totals"]["cycles"])
+        layers = lambda r: {l["layer_index"] for l in r["layers"]}
+        self.assertEqual(layers(fused), layers(unfused))
+        fused_rows = [l for l in fused["layers"] if l["fused_into"]]
+        self.assertTrue(fused_rows)
+        self.assertTrue(all(l["cycles"] == 0 for l in fused_rows))
+
+    def test_unknown_fusion_mode_is_a_usage_error(self):
+        err = run("run", "--fusion", "some", "--out", os.path.join(self.dir, "x"), expect=2).stderr
+        self.assertIn("--fusion", err)
 
     def test_forward_only_run(self):
         report, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"),

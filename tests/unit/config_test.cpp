@@ -98,6 +98,18 @@ TEST(Config, RejectsBadOptimizerAndRounding) {
   expect_error(doc, "/precision/update/rounding", "expected a string");
 }
 
+TEST(Config, FusionIsNoneUnlessTheConfigSaysSo) {
+  auto doc = tiny();
+  EXPECT_EQ(parse_config(JsonReader(doc, "")).fusion, Fusion::kNone);
+  doc["fusion"] = "full";
+  EXPECT_EQ(parse_config(JsonReader(doc, "")).fusion, Fusion::kFull);
+  EXPECT_EQ(load_config(source_dir() / "configs/rapid-4core.json").fusion, Fusion::kFull);
+  doc["fusion"] = "all";
+  expect_error(doc, "/fusion", "none|epilogue|full");
+  doc["fusion"] = true;
+  expect_error(doc, "/fusion", "expected a string");
+}
+
 TEST(Config, ChipFileErrorsNameTheChipFile) {
   const auto dir = std::filesystem::temp_directory_path() / "lptsim_config_test";
   std::filesystem::create_directories(dir);
