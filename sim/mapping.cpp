@@ -9,6 +9,7 @@
 #include "models/common/checked_math.hpp"
 #include "models/common/text.hpp"
 #include "models/compute/systolic_timing.hpp"
+#include "sim/roofline.hpp"
 
 namespace lpt {
 
@@ -179,14 +180,6 @@ std::int64_t resident_loads(std::int64_t units, std::int64_t per_panel, int core
     if (end > begin) loads += (end - 1) / per_panel - begin / per_panel + 1;
   }
   return loads;
-}
-
-// Bandwidth from DRAM into the cores: the DRAM pool or the ring links leaving
-// the memory controller's stop, whichever is narrower.
-double memory_bytes_per_cycle(const core::ChipParams& chip) {
-  const double links = chip.interconnect.bidirectional ? 2.0 : 1.0;
-  return std::min(chip.dram_bytes_per_cycle(),
-                  links * static_cast<double>(chip.interconnect.link_bytes_per_cycle));
 }
 
 }  // namespace
@@ -809,6 +802,35 @@ GemmFormats resolve_formats(const GemmPrecision& p, const core::MacArrayParams& 
   return f;
 }
 
+// Repeat r's part of work fused into a GEMM that runs `repeats` times in
+// sequence (a recurrence): the parts add up to the whole.
+ElementwiseWork repeat_share(const ElementwiseWork& w, std::int64_t r, std::int64_t repeats) {
+  const auto part = [&](auto total) {
+    using T = decltype(total);
+    const auto n = static_cast<T>(repeats), i = static_cast<T>(r);
+    return static_cast<T>(total / n + (i < total % n ? 1 : 0));
+  };
+  ElementwiseWork share;
+  share.read_elements = part(w.read_elements);
+  share.write_elements = part(w.write_elements);
+  share.ops.alu = part(w.ops.alu);
+  share.ops.exp = part(w.ops.exp);
+  share.ops.div_sqrt = part(w.ops.div_sqrt);
+  share.rounded_elements = part(w.rounded_elements);
+  return share;
+}
+
+// The least DRAM traffic of one repeat of a GEMM: the raw A operand, B and
+// the output once each, and the tensors its fused work reads and writes.
+double least_dram_bytes(const GemmWork& g, const GemmFormats& f, const ElementwiseWork& fused_work) {
+  const long double per_instance = estimated_a_bytes(g, f, g.m, g.k) +
+                                   estimated_bytes(static_cast<long double>(g.k) * g.n, f.b_bits) +
+                                   estimated_bytes(static_cast<long double>(g.m) * g.n, f.output_bits);
+  const long double fused = estimated_bytes(fused_work.read_elements, f.output_bits) +
+                            estimated_bytes(fused_work.write_elements, f.output_bits);
+  return static_cast<double>(per_instance * g.count + fused);
+}
+
 struct Mapper {
   const AcceleratorConfig& config;
   MappedProgram out;
@@ -857,25 +879,35 @@ struct Mapper {
       std::string tiling = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) + "x" +
                            std::to_string(t.tile_k) + " " + to_string(t.order);
       if (t.k_splits > 1) tiling += " k-split " + std::to_string(t.k_splits);
-      Step step = map_gemm(config.chip, g, f, t, prefix + g.label);
-      spread_fused_work(step, g.fused, f.output_bits);
+      const Step plain = map_gemm(config.chip, g, f, t, prefix + g.label);
+      const auto macs = static_cast<std::uint64_t>(g.macs() / g.repeats);
       const std::optional<Step> reduction =
           t.k_splits > 1 ? std::optional(map_gemm_reduction(config.chip, g, f, t,
                                                             prefix + g.label + "/k-reduction"))
                          : std::nullopt;
       for (std::int64_t r = 0; r < g.repeats; ++r) {
-        add_step(layer, step,
-                 {layer.layer_index, phase, g.label, g.macs() / g.repeats, f.macs_per_pe_per_cycle, tiling});
+        Step step = plain;
+        const ElementwiseWork fused = repeat_share(g.fused, r, g.repeats);
+        spread_fused_work(step, fused, f.output_bits);
+        const Bound bound = step_bound(config.chip, step, macs, f.macs_per_pe_per_cycle,
+                                       least_dram_bytes(g, f, fused));
+        add_step(layer, std::move(step),
+                 {layer.layer_index, phase, g.label, g.macs() / g.repeats, f.macs_per_pe_per_cycle, tiling, bound});
+        // Its bound is in the GEMM's: without a k-split there is no reduction.
         if (reduction)
-          add_step(layer, *reduction, {layer.layer_index, phase, g.label + " k-reduction", 0, 0, ""});
+          add_step(layer, *reduction, {layer.layer_index, phase, g.label + " k-reduction", 0, 0, "", {}});
       }
     }
     if (!work.elementwise.empty()) {
       const int bits = phase == Phase::kUpdate
                            ? config.precision.update.weights.total_bits()
                            : config.precision.for_gemm(phase, position).output.total_bits();
-      add_step(layer, map_elementwise(config.chip, work.elementwise, bits, prefix + "elementwise"),
-               {layer.layer_index, phase, "elementwise", 0, 0, ""});
+      Step step = map_elementwise(config.chip, work.elementwise, bits, prefix + "elementwise");
+      const auto& e = work.elementwise;
+      const Bound bound = step_bound(config.chip, step, 0, 0,
+                                     static_cast<double>(packed_bytes(static_cast<std::uint64_t>(e.read_elements), bits) +
+                                                         packed_bytes(static_cast<std::uint64_t>(e.write_elements), bits)));
+      add_step(layer, std::move(step), {layer.layer_index, phase, "elementwise", 0, 0, "", bound});
     }
   }
 

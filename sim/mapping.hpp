@@ -13,6 +13,7 @@
 #include "models/core/chip_params.hpp"
 #include "models/core/program.hpp"
 #include "sim/config.hpp"
+#include "sim/roofline.hpp"
 #include "sim/workload.hpp"
 
 namespace lpt {
@@ -121,6 +122,7 @@ struct StepInfo {
   std::int64_t macs = 0;
   int macs_per_pe_per_cycle = 0;  // 0 for element-wise steps
   std::string tiling;             // e.g. "256x64x576 resident-B" (empty for element-wise)
+  Bound bound;                    // the step's roofline bound (zero for a k-split's reduction)
 };
 
 struct MappedProgram {

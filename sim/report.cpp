@@ -37,14 +37,20 @@ void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64
     scratchpad_read_bytes += c.scratchpad_read_bytes;
     scratchpad_write_bytes += c.scratchpad_write_bytes;
   }
+  for (const auto& c : step.cores) sfu_busy_cycles += static_cast<double>(c.sfu_busy_cycles) / cores;
   if (info.macs_per_pe_per_cycle > 0)
     peak_macs += static_cast<double>(step.cycles()) * cores * static_cast<double>(array_pes) *
                  info.macs_per_pe_per_cycle;
+  bound_cycles += info.bound.cycles();
+  bound.compute_cycles += info.bound.compute_cycles;
+  bound.dram_bytes += info.bound.dram_bytes;
+  bound.dram_cycles += info.bound.dram_cycles;
+  bound.sfu_cycles += info.bound.sfu_cycles;
+  bound.rounder_cycles += info.bound.rounder_cycles;
 }
 
-namespace {
-
-void merge(Activity& into, const Activity& a) {
+void Activity::merge(const Activity& a) {
+  Activity& into = *this;
   into.cycles += a.cycles;
   into.busy_cycles += a.busy_cycles;
   for (std::size_t s = 0; s < into.stall_cycles.size(); ++s) into.stall_cycles[s] += a.stall_cycles[s];
@@ -57,7 +63,32 @@ void merge(Activity& into, const Activity& a) {
   into.ring_byte_hops += a.ring_byte_hops;
   into.scratchpad_read_bytes += a.scratchpad_read_bytes;
   into.scratchpad_write_bytes += a.scratchpad_write_bytes;
+  into.sfu_busy_cycles += a.sfu_busy_cycles;
   into.steps += a.steps;
+  into.bound_cycles += a.bound_cycles;
+  into.bound.compute_cycles += a.bound.compute_cycles;
+  into.bound.dram_bytes += a.bound.dram_bytes;
+  into.bound.dram_cycles += a.bound.dram_cycles;
+  into.bound.sfu_cycles += a.bound.sfu_cycles;
+  into.bound.rounder_cycles += a.bound.rounder_cycles;
+}
+
+const char* to_string(StepKind kind) {
+  switch (kind) {
+    case StepKind::kGemm: return "gemm";
+    case StepKind::kElementwise: return "elementwise";
+    case StepKind::kUpdate: return "update";
+    case StepKind::kCommunication: return "communication";
+  }
+  return "?";
+}
+
+namespace {
+
+StepKind kind_of(const StepInfo& info) {
+  if (info.macs > 0) return StepKind::kGemm;
+  if (info.what != "elementwise") return StepKind::kCommunication;  // a k-split's reduction
+  return info.phase == Phase::kUpdate ? StepKind::kUpdate : StepKind::kElementwise;
 }
 
 nlohmann::json activity_json(const Activity& a, double clock_ghz) {
@@ -79,13 +110,28 @@ nlohmann::json activity_json(const Activity& a, double clock_ghz) {
                      {"ring_byte_hops", a.ring_byte_hops},
                      {"scratchpad_read", a.scratchpad_read_bytes},
                      {"scratchpad_write", a.scratchpad_write_bytes}}},
-          {"steps", a.steps}};
+          {"steps", a.steps},
+          {"sfu_busy_cycles", a.sfu_busy_cycles},
+          {"bound", {{"cycles", a.bound_cycles},
+                     {"fraction_achieved", a.fraction_of_bound()},
+                     {"limited_by", a.bound.limited_by()},
+                     {"compute_cycles", a.bound.compute_cycles},
+                     {"dram_bytes", a.bound.dram_bytes},
+                     {"dram_cycles", a.bound.dram_cycles},
+                     {"sfu_cycles", a.bound.sfu_cycles},
+                     {"rounder_cycles", a.bound.rounder_cycles}}}};
 }
 
 }  // namespace
 
 double RunReport::achieved_tflops() const {
   return 2.0 * static_cast<double>(total.macs) / seconds() / 1e12;
+}
+
+double RunReport::fraction_of_peak(const Activity& a) const {
+  if (a.cycles == 0 || peak_tflops <= 0) return 0;
+  const double seconds = static_cast<double>(a.cycles) / (clock_ghz * 1e9);
+  return 2.0 * static_cast<double>(a.macs) / seconds / 1e12 / peak_tflops;
 }
 
 RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
@@ -127,6 +173,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
     if (!info.tiling.empty() && row.tiling.find(info.tiling) == std::string::npos)
       row.tiling += (row.tiling.empty() ? "" : ";") + info.tiling;
     row.activity.add(stats.steps[s], info, pes);
+    r.per_kind[static_cast<std::size_t>(kind_of(info))].add(stats.steps[s], info, pes);
   }
   // Fused layers: a row each, after the forward row of the layer they joined.
   for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -146,10 +193,15 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
     r.rows.insert(std::next(at), std::move(row));
   }
   for (const auto& row : r.rows) {
-    merge(r.per_phase[static_cast<std::size_t>(row.phase)], row.activity);
-    merge(r.total, row.activity);
+    r.per_phase[static_cast<std::size_t>(row.phase)].merge(row.activity);
+    r.total.merge(row.activity);
   }
   r.total.cycles = stats.total_cycles;
+  for (const auto& res : stats.resources) {
+    const double capacity = res.bytes_per_cycle * static_cast<double>(stats.total_cycles);
+    r.resources.push_back({res.name, res.kind, res.bytes, capacity > 0 ? static_cast<double>(res.bytes) / capacity : 0});
+  }
+  r.fusion = to_string(config.fusion);
   return r;
 }
 
@@ -164,6 +216,17 @@ nlohmann::json to_json(const RunReport& r) {
   out["totals"] = activity_json(r.total, r.clock_ghz);
   out["totals"]["peak_tflops"] = r.peak_tflops;
   out["totals"]["samples_per_second"] = r.samples_per_second();
+  out["totals"]["fraction_of_peak"] = r.fraction_of_peak(r.total);
+  nlohmann::json kinds;
+  for (const StepKind k : kAllStepKinds) {
+    kinds[to_string(k)] = activity_json(r.per_kind[static_cast<std::size_t>(k)], r.clock_ghz);
+    kinds[to_string(k)]["fraction_of_peak"] = r.fraction_of_peak(r.per_kind[static_cast<std::size_t>(k)]);
+  }
+  out["step_kinds"] = kinds;
+  nlohmann::json resources = nlohmann::json::array();
+  for (const auto& res : r.resources)
+    resources.push_back({{"name", res.name}, {"kind", res.kind}, {"bytes", res.bytes}, {"utilisation", res.utilisation}});
+  out["resources"] = resources;
   nlohmann::json per_phase;
   for (Phase p : r.phases) per_phase[to_string(p)] = activity_json(r.per_phase[static_cast<std::size_t>(p)], r.clock_ghz);
   out["phases"] = per_phase;
@@ -188,7 +251,8 @@ namespace {
 const char* kCsvHeader =
     "cycles,busy_cycles,stall_dram,stall_interconnect,stall_scratchpad,stall_sfu,"
     "stall_dependency,macs,mac_utilisation,sfu_ops,dram_read_bytes,dram_write_bytes,"
-    "ring_byte_hops,scratchpad_read_bytes,scratchpad_write_bytes";
+    "ring_byte_hops,scratchpad_read_bytes,scratchpad_write_bytes,sfu_busy_cycles,"
+    "bound_cycles,bound_limited_by,bound_dram_bytes,fraction_of_bound";
 
 void write_activity_csv(const Activity& a, std::ostream& out) {
   char buffer[512];
@@ -202,6 +266,9 @@ void write_activity_csv(const Activity& a, std::ostream& out) {
                 static_cast<unsigned long long>(a.ring_byte_hops),
                 static_cast<unsigned long long>(a.scratchpad_read_bytes),
                 static_cast<unsigned long long>(a.scratchpad_write_bytes));
+  out << buffer;
+  std::snprintf(buffer, sizeof buffer, ",%.1f,%.1f,%s,%.0f,%.6f", a.sfu_busy_cycles, a.bound_cycles,
+                a.bound.limited_by(), a.bound.dram_bytes, a.fraction_of_bound());
   out << buffer;
 }
 
@@ -232,55 +299,96 @@ void write_phases_csv(const RunReport& r, std::ostream& out) {
 
 namespace {
 
-void print_row(std::ostream& out, const std::string& name, const Activity& a) {
-  char buffer[256];
+// One line of a summary table: where a group's time went. "%peak" is achieved
+// / peak FLOPS over the group's cycles, "%bound" its roofline bound / cycles;
+// the MAC and SFU columns are busy fractions (they overlap), the stall columns
+// what the cores waited on while the MAC array was idle (they add up with
+// "MAC" to 100%).
+void print_row(std::ostream& out, const RunReport& r, const std::string& name, const Activity& a,
+               double step_cycles) {
+  char buffer[320];
   const double c = a.cycles ? static_cast<double>(a.cycles) : 1.0;
   const auto pct = [&](double v) { return 100.0 * v / c; };
-  std::snprintf(buffer, sizeof buffer, "%-28s %14llu %6.1f%% %6.1f%% %6.1f%% %6.1f%% %6.1f%% %6.1f%% %7.1f%%\n",
-                name.c_str(), static_cast<unsigned long long>(a.cycles), pct(a.busy_cycles),
-                pct(a.stall_cycles[0]), pct(a.stall_cycles[1]), pct(a.stall_cycles[2]),
-                pct(a.stall_cycles[3]), pct(a.stall_cycles[4]), 100.0 * a.mac_utilisation());
+  std::snprintf(buffer, sizeof buffer,
+                "%-30s %12llu %5.1f%% %5.1f%% %6.1f%% %-7s | %5.1f%% %5.1f%% | %5.1f%% %5.1f%% %5.1f%% %5.1f%% %5.1f%%\n",
+                name.c_str(), static_cast<unsigned long long>(a.cycles),
+                step_cycles > 0 ? 100.0 * static_cast<double>(a.cycles) / step_cycles : 0.0,
+                100.0 * r.fraction_of_peak(a), 100.0 * a.fraction_of_bound(), a.bound.limited_by(),
+                pct(a.busy_cycles), pct(a.sfu_busy_cycles), pct(a.stall_cycles[0]),
+                pct(a.stall_cycles[1]), pct(a.stall_cycles[2]), pct(a.stall_cycles[3]),
+                pct(a.stall_cycles[4]));
   out << buffer;
 }
 
 void print_header(std::ostream& out, const char* first) {
-  char buffer[256];
-  std::snprintf(buffer, sizeof buffer, "%-28s %14s %7s %7s %7s %7s %7s %7s %8s\n", first, "cycles",
-                "busy", "dram", "ring", "spad", "sfu", "dep", "MAC-util");
+  char buffer[320];
+  std::snprintf(buffer, sizeof buffer,
+                "%-30s %12s %6s %6s %7s %-7s | %6s %6s | %6s %6s %6s %6s %6s\n", first, "cycles",
+                "share", "%peak", "%bound", "bound", "MAC", "SFU", "dram", "ring", "spad", "sfu", "cores");
   out << buffer;
+}
+
+void print_top(std::ostream& out, const RunReport& r, const char* title, const char* first,
+               std::vector<std::pair<std::string, Activity>> groups, std::size_t count) {
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const auto& a, const auto& b) { return a.second.cycles > b.second.cycles; });
+  if (groups.size() > count) groups.resize(count);
+  out << '\n' << title << '\n';
+  print_header(out, first);
+  for (const auto& [name, activity] : groups)
+    print_row(out, r, name, activity, static_cast<double>(r.total.cycles));
 }
 
 }  // namespace
 
 void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers) {
-  char buffer[256];
+  char buffer[320];
+  const double step = static_cast<double>(r.total.cycles);
   out << "lptsim " << r.tool_version << ": " << r.network << ", batch " << r.batch << ", on "
-      << r.config.value("name", std::string("?")) << "\n\n";
-  print_header(out, "phase");
-  for (Phase p : r.phases) print_row(out, to_string(p), r.per_phase[static_cast<std::size_t>(p)]);
-  print_row(out, "total", r.total);
-
-  std::vector<const LayerPhaseRow*> rows;
-  for (const auto& row : r.rows) rows.push_back(&row);
-  std::stable_sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) {
-    return a->activity.cycles > b->activity.cycles;
-  });
-  if (rows.size() > top_layers) rows.resize(top_layers);
-  out << "\nmost expensive layer phases (all in layers.csv):\n";
-  print_header(out, "layer/phase");
-  for (const auto* row : rows) print_row(out, row->name + "/" + to_string(row->phase), row->activity);
-
+      << r.config.value("name", std::string("?")) << ", fusion " << r.fusion << "\n\n";
   std::snprintf(buffer, sizeof buffer,
-                "\ncycles %llu  time %.3f ms  achieved %.2f of peak %.2f TFLOPS (%.1f%%)  "
-                "%.1f samples/s\n",
+                "step        %llu cycles, %.3f ms, %.1f samples/s\n"
+                "utilisation %.1f%% of peak (%.2f of %.2f TFLOPS)\n"
+                "bound       %.0f cycles: the step runs at %.1f%% of its roofline bound\n",
                 static_cast<unsigned long long>(r.total.cycles), r.seconds() * 1e3,
-                r.achieved_tflops(), r.peak_tflops, 100.0 * r.achieved_tflops() / r.peak_tflops,
-                r.samples_per_second());
+                r.samples_per_second(), 100.0 * r.fraction_of_peak(r.total), r.achieved_tflops(),
+                r.peak_tflops, r.total.bound_cycles, 100.0 * r.total.fraction_of_bound());
   out << buffer;
-  std::snprintf(buffer, sizeof buffer, "DRAM read %.1f MB, written %.1f MB\n",
+  double dram = 0, ring = 0, scratchpad = 0;
+  int scratchpads = 0;
+  for (const auto& res : r.resources) {
+    if (res.kind == "dram") dram = std::max(dram, res.utilisation);
+    if (res.kind == "interconnect") ring = std::max(ring, res.utilisation);
+    if (res.kind == "scratchpad") scratchpad += res.utilisation, ++scratchpads;
+  }
+  std::snprintf(buffer, sizeof buffer,
+                "DRAM        read %.1f MB, written %.1f MB (roofline least: %.1f MB); %.1f%% of its bandwidth\n"
+                "busiest ring link %.1f%%, scratchpad ports %.1f%% (mean over cores) of their bandwidth\n",
                 static_cast<double>(r.total.dram_read_bytes) / 1e6,
-                static_cast<double>(r.total.dram_write_bytes) / 1e6);
+                static_cast<double>(r.total.dram_write_bytes) / 1e6, r.total.bound.dram_bytes / 1e6,
+                100.0 * dram, 100.0 * ring, scratchpads ? 100.0 * scratchpad / scratchpads : 0.0);
   out << buffer;
+  out << "\ncolumns: share of the step; achieved/peak FLOPS; roofline bound/cycles and its limit;\n"
+         "MAC and SFU busy (they overlap); with the MAC array idle, the cores waited on: dram, ring,\n"
+         "scratchpad ports, SFU/rounders, other cores (MAC + waits = 100%)\n\n";
+  print_header(out, "kind of step");
+  for (const StepKind k : kAllStepKinds)
+    if (r.per_kind[static_cast<std::size_t>(k)].steps > 0)
+      print_row(out, r, to_string(k), r.per_kind[static_cast<std::size_t>(k)], step);
+  out << '\n';
+  print_header(out, "phase");
+  for (Phase p : r.phases) print_row(out, r, to_string(p), r.per_phase[static_cast<std::size_t>(p)], step);
+  print_row(out, r, "total", r.total, step);
+
+  std::map<std::string, Activity> by_kind;
+  std::vector<std::pair<std::string, Activity>> by_layer;
+  for (const auto& row : r.rows) {
+    if (!row.fused_into.empty()) continue;
+    by_kind[row.type + "/" + to_string(row.phase)].merge(row.activity);
+    by_layer.emplace_back(row.name + "/" + to_string(row.phase), row.activity);
+  }
+  print_top(out, r, "most expensive layer kinds:", "layer type/phase", {by_kind.begin(), by_kind.end()}, top_layers);
+  print_top(out, r, "most expensive layer phases (all in layers.csv):", "layer/phase", std::move(by_layer), top_layers);
 }
 
 }  // namespace lpt

@@ -36,9 +36,17 @@ struct Activity {
   std::uint64_t dram_read_bytes = 0, dram_write_bytes = 0;
   std::uint64_t ring_byte_hops = 0;
   std::uint64_t scratchpad_read_bytes = 0, scratchpad_write_bytes = 0;
+  double sfu_busy_cycles = 0;  // mean over cores: the SFU computing (it overlaps MAC work)
   std::size_t steps = 0;
+  // Roofline: bound_cycles sums each step's bound (its slowest resource);
+  // `bound` sums each resource's time over the steps, to tell which dominates.
+  double bound_cycles = 0;
+  Bound bound;
 
   double mac_utilisation() const { return peak_macs > 0 ? static_cast<double>(macs) / peak_macs : 0; }
+  // How close the group came to its bound: bound_cycles / cycles (1 = at the bound).
+  double fraction_of_bound() const { return cycles ? bound_cycles / static_cast<double>(cycles) : 0; }
+  void merge(const Activity& other);
   void add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes);
 };
 
@@ -53,6 +61,19 @@ struct LayerPhaseRow {
   Activity activity;
 };
 
+// What a step does, for the time split of the summary.
+enum class StepKind { kGemm, kElementwise, kUpdate, kCommunication };
+inline constexpr std::array<StepKind, 4> kAllStepKinds = {StepKind::kGemm, StepKind::kElementwise,
+                                                          StepKind::kUpdate, StepKind::kCommunication};
+const char* to_string(StepKind kind);
+
+// A shared resource's load over the run: bytes / (bandwidth x run cycles).
+struct ResourceUse {
+  std::string name, kind;
+  std::uint64_t bytes = 0;
+  double utilisation = 0;
+};
+
 struct RunReport {
   std::string tool_version;
   std::string config_file, trace_file;
@@ -65,10 +86,15 @@ struct RunReport {
 
   std::vector<LayerPhaseRow> rows;
   std::array<Activity, 4> per_phase;  // indexed by Phase
+  std::array<Activity, 4> per_kind;   // indexed by StepKind
   Activity total;
+  std::vector<ResourceUse> resources;
+  std::string fusion;
 
   double seconds() const { return static_cast<double>(total.cycles) / (clock_ghz * 1e9); }
   double achieved_tflops() const;
+  // Achieved / peak FLOPS over a group's cycles (peak at the default forward formats).
+  double fraction_of_peak(const Activity& a) const;
   double samples_per_second() const { return static_cast<double>(batch) / seconds(); }
 
   // Simulator performance, not part of the golden results.

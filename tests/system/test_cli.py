@@ -137,6 +137,23 @@ class Cli(unittest.TestCase):
         self.assertTrue(fused_rows)
         self.assertTrue(all(l["cycles"] == 0 for l in fused_rows))
 
+    def test_roofline_bound_is_a_lower_bound(self):
+        """No layer phase runs faster than its roofline bound; the totals add up."""
+        config = os.path.join(SOURCE, "configs", "rapid-4core.json")
+        for trace in ("resnet18.json", "lstm_speech.json"):
+            for fusion in ("none", "full"):
+                report, rows = self.simulate(config, os.path.join(SOURCE, "traces", trace), "--fusion", fusion)
+                for layer in report["layers"]:
+                    self.assertLessEqual(layer["bound"]["cycles"], layer["cycles"] * 1.0001,
+                                         f"{trace} {fusion} {layer['layer']}/{layer['phase']}")
+                totals = report["totals"]
+                self.assertAlmostEqual(sum(l["bound"]["cycles"] for l in report["layers"]),
+                                       totals["bound"]["cycles"], delta=1e-6 * totals["bound"]["cycles"])
+                self.assertGreater(totals["bound"]["fraction_achieved"], 0.3)
+                self.assertLessEqual(totals["bound"]["fraction_achieved"], 1.0)
+                self.assertAlmostEqual(sum(k["cycles"] for k in report["step_kinds"].values()), totals["cycles"])
+                self.assertEqual(len(rows), len(report["layers"]))
+
     def test_unknown_fusion_mode_is_a_usage_error(self):
         err = run("run", "--fusion", "some", "--out", os.path.join(self.dir, "x"), expect=2).stderr
         self.assertIn("--fusion", err)

@@ -155,6 +155,23 @@ TEST(Fusion, FusedBatchNormReluMovesFiveTensorsLessForward) {
   EXPECT_EQ(full.program.steps.size(), 2u);  // the leading layer and the conv
 }
 
+TEST(Fusion, WorkFusedIntoARecurrenceIsSharedByItsTimeSteps) {
+  AcceleratorConfig config = load_config(test_support::source_dir() / "configs/tiny.json");
+  const Trace t{"n", "s", 2,
+                {{"lstm", "lstm", LstmLayer{8, 16, 7, false, true}},
+                 {"drop", "dropout", ElementwiseLayer{ElementwiseOp::kDropout, {7, 16}}}}};
+  const auto none = expand(t, Fusion::kNone);
+  const auto full = expand(t, Fusion::kFull);
+  ASSERT_EQ(full[1].fused_into, 0u);
+  const MappedProgram mapped = map_training(full, config, {Phase::kFwd});
+  std::uint64_t alu = 0;
+  for (const auto& step : mapped.program.steps)
+    for (const auto& tasks : step.tasks_per_core)
+      for (const auto& task : tasks) alu += task.sfu.alu;
+  // The LSTM's own gate arithmetic and the dropout's, once each.
+  EXPECT_EQ(alu, none[0].phase(Phase::kFwd).elementwise.ops.alu + none[1].phase(Phase::kFwd).elementwise.ops.alu);
+}
+
 TEST(Fusion, SpreadWorkAddsUpToItsTotals) {
   const core::ChipParams chip = tiny_chip();
   GemmWork g{"Y", 1000, 64, 300, 1, 1, Phase::kFwd};
