@@ -154,6 +154,16 @@ class Cli(unittest.TestCase):
                 self.assertAlmostEqual(sum(k["cycles"] for k in report["step_kinds"].values()), totals["cycles"])
                 self.assertEqual(len(rows), len(report["layers"]))
 
+    def test_roofline_plot(self):
+        self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"), "--fusion", "full")
+        png = os.path.join(self.dir, "roofline.png")
+        p = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE, "scripts", "plot_roofline.py"),
+                            os.path.join(self.dir, "out", "report.json"), png],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(png, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
     def test_unknown_fusion_mode_is_a_usage_error(self):
         err = run("run", "--fusion", "some", "--out", os.path.join(self.dir, "x"), expect=2).stderr
         self.assertIn("--fusion", err)
