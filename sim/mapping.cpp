@@ -836,13 +836,19 @@ struct Mapper {
   MappedProgram out;
 
   std::size_t tasks = 0;
+  // What the next step depends on: the steps that produced its layer phase's
+  // inputs for the first step of a layer phase, then the step before it.
+  std::vector<std::size_t> next_depends_on;
 
+  // Adds the step; the ones after it in the same layer phase depend on it.
   void add_step(const LayerWork& layer, Step step, StepInfo info) {
     if (out.program.steps.size() >= kMaxProgramSteps)
       fail(layer, "the program exceeds " + std::to_string(kMaxProgramSteps) + " steps");
     for (const auto& core_tasks : step.tasks_per_core) tasks += core_tasks.size();
     if (tasks > kMaxTileTasks)
       fail(layer, "the program exceeds " + std::to_string(kMaxTileTasks) + " tile tasks");
+    step.depends_on = next_depends_on;
+    next_depends_on = {out.program.steps.size()};
     out.program.steps.push_back(std::move(step));
     out.steps.push_back(std::move(info));
   }
@@ -936,17 +942,44 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
     position[gemm_layers.front()] = LayerPosition::kFirst;
   }
 
+  // Dependencies: a layer phase's first step waits for the steps that
+  // produced its inputs (docs/architecture.md, "Step order and dependencies").
   Mapper mapper{config, {}};
-  const auto run = [&](Phase phase, std::size_t i) {
-    if (phases.count(phase) && !layers[i].phase(phase).empty())
-      mapper.map_phase(layers[i], phase, position[i]);
+  const auto last_step = [&]() -> std::optional<std::size_t> {
+    if (mapper.out.program.steps.empty()) return std::nullopt;
+    return mapper.out.program.steps.size() - 1;
   };
-  for (std::size_t i = 0; i < layers.size(); ++i) run(Phase::kFwd, i);
+  const auto as_list = [](std::optional<std::size_t> step) {
+    return step ? std::vector<std::size_t>{*step} : std::vector<std::size_t>{};
+  };
+  // Runs the layer phase after `inputs`; returns its last step, if it has any.
+  const auto run = [&](Phase phase, std::size_t i, std::optional<std::size_t> inputs) {
+    if (!phases.count(phase) || layers[i].phase(phase).empty()) return std::optional<std::size_t>{};
+    const std::size_t before = mapper.out.program.steps.size();
+    mapper.next_depends_on = as_list(inputs);
+    mapper.map_phase(layers[i], phase, position[i]);
+    return mapper.out.program.steps.size() > before ? last_step() : std::nullopt;
+  };
+  // Forward: each layer reads the previous one's output.
+  std::optional<std::size_t> forward_output;
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    if (const auto last = run(Phase::kFwd, i, forward_output)) forward_output = last;
+  // Backward: the data gradient and the weight gradient of a layer both read
+  // the gradient at its output, so neither waits for the other, unless fusion
+  // made the data-gradient GEMM store that gradient (after its input stage
+  // applied the fused layers' backward) for the weight gradient.
+  std::optional<std::size_t> gradient = forward_output;  // the loss needs the whole forward pass
+  std::vector<std::optional<std::size_t>> weight_gradient(layers.size());
   for (std::size_t i = layers.size(); i-- > 0;) {
-    run(Phase::kBwd, i);
-    run(Phase::kWgrad, i);
+    const std::optional<std::size_t> output_gradient = gradient;
+    const std::optional<std::size_t> data_gradient = run(Phase::kBwd, i, output_gradient);
+    const auto& bwd = layers[i].phase(Phase::kBwd).gemms;
+    const bool stores_gradient_for_wgrad = data_gradient && !bwd.empty() && !bwd.front().fused.empty();
+    weight_gradient[i] = run(Phase::kWgrad, i, stores_gradient_for_wgrad ? data_gradient : output_gradient);
+    if (data_gradient) gradient = data_gradient;
   }
-  for (std::size_t i = 0; i < layers.size(); ++i) run(Phase::kUpdate, i);
+  // Each update needs its layer's weight gradient only.
+  for (std::size_t i = 0; i < layers.size(); ++i) run(Phase::kUpdate, i, weight_gradient[i]);
   return std::move(mapper.out);
 }
 

@@ -22,7 +22,7 @@ const char* to_string(core::StallCause cause) {
 
 void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes) {
   const double cores = static_cast<double>(step.cores.size());
-  cycles += step.cycles();
+  cycles += step.cycles;
   steps += 1;
   for (const auto& c : step.cores) {
     busy_cycles += static_cast<double>(c.busy_cycles) / cores;
@@ -39,7 +39,7 @@ void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64
   }
   for (const auto& c : step.cores) sfu_busy_cycles += static_cast<double>(c.sfu_busy_cycles) / cores;
   if (info.macs_per_pe_per_cycle > 0)
-    peak_macs += static_cast<double>(step.cycles()) * cores * static_cast<double>(array_pes) *
+    peak_macs += static_cast<double>(step.cycles) * cores * static_cast<double>(array_pes) *
                  info.macs_per_pe_per_cycle;
   bound_cycles += info.bound.cycles();
   bound.compute_cycles += info.bound.compute_cycles;
@@ -115,6 +115,7 @@ nlohmann::json activity_json(const Activity& a, double clock_ghz) {
           {"bound", {{"cycles", a.bound_cycles},
                      {"fraction_achieved", a.fraction_of_bound()},
                      {"limited_by", a.bound.limited_by()},
+                     {"overlapped_cycles", a.bound.cycles()},
                      {"compute_cycles", a.bound.compute_cycles},
                      {"dram_bytes", a.bound.dram_bytes},
                      {"dram_cycles", a.bound.dram_cycles},

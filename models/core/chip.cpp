@@ -41,6 +41,8 @@ void validate_program(const ChipParams& chip, const Program& program) {
       throw std::invalid_argument("step " + std::to_string(s) + " (" + step.label + ")" + where +
                                   ": " + problem);
     };
+    for (const std::size_t d : step.depends_on)
+      if (d >= s) fail("", "depends on step " + std::to_string(d) + ", which is not an earlier step");
     if (step.tasks_per_core.size() != static_cast<std::size_t>(chip.cores))
       fail("", "task lists for " + std::to_string(step.tasks_per_core.size()) +
                    " cores, chip has " + std::to_string(chip.cores));
@@ -70,28 +72,36 @@ Chip::Chip(sc_core::sc_module_name name, const ChipParams& params, const Program
       network_("network"),
       dram_("dram", params, network_),
       ring_("ring", params.interconnect, params.cores + 1, network_),
-      barrier_(params.cores),
+      tracker_(params.cores, program.steps.size()),
       scratchpads_(static_cast<std::size_t>(params.cores), nullptr) {
   for (int i = 0; i < params.cores; ++i)
     cores_.push_back(std::make_unique<Core>(("core" + std::to_string(i)).c_str(), i, params.core,
                                             program, network_, ring_, dram_, scratchpads_,
-                                            barrier_));
+                                            tracker_));
 }
 
 RunStats Chip::stats() const {
-  const auto& releases = barrier_.release_cycles();
-  if (releases.size() != program_.steps.size())
-    throw std::logic_error("simulation ended after " + std::to_string(releases.size()) + " of " +
-                           std::to_string(program_.steps.size()) + " steps");
+  if (tracker_.steps_completed() != program_.steps.size())
+    throw std::logic_error("simulation ended after " + std::to_string(tracker_.steps_completed()) +
+                           " of " + std::to_string(program_.steps.size()) + " steps");
   RunStats run;
   run.steps.resize(program_.steps.size());
+  // Cumulative means, rounded at each step, so that the steps' cycles telescope
+  // to the run's (every core's steps add up to the run's cycles).
+  std::uint64_t core_cycles_before = 0, rounded_before = 0;
+  const auto cores = static_cast<std::uint64_t>(cores_.size());
   for (std::size_t s = 0; s < run.steps.size(); ++s) {
     StepStats& step = run.steps[s];
-    step.start_cycle = s == 0 ? 0 : releases[s - 1];
-    step.end_cycle = releases[s];
-    for (const auto& core : cores_) step.cores.push_back(core->controller().step_stats().at(s));
+    step.completion_cycle = tracker_.completion_cycle(s);
+    for (const auto& core : cores_) {
+      step.cores.push_back(core->controller().step_stats().at(s));
+      core_cycles_before += step.cores.back().cycles;
+    }
+    const std::uint64_t rounded = (core_cycles_before + cores / 2) / cores;
+    step.cycles = rounded - rounded_before;
+    rounded_before = rounded;
+    run.total_cycles = std::max(run.total_cycles, step.completion_cycle);
   }
-  run.total_cycles = releases.empty() ? 0 : releases.back();
   for (ResourceId id = 0; static_cast<std::size_t>(id) < network_.resource_count(); ++id)
     run.resources.push_back({network_.resource_name(id), to_string(network_.resource_class(id)),
                              network_.resource_bandwidth(id), network_.resource_bytes(id)});

@@ -24,7 +24,7 @@
 #include "models/core/core.hpp"
 #include "models/core/program.hpp"
 #include "models/core/stats.hpp"
-#include "models/core/step_barrier.hpp"
+#include "models/core/step_tracker.hpp"
 #include "models/interconnect/flow_network.hpp"
 #include "models/interconnect/ring.hpp"
 #include "models/memory/dram.hpp"
@@ -44,15 +44,15 @@ class Chip : public sc_core::sc_module {
   // After the simulation: per step and core, in cycles. Throws std::logic_error
   // if the simulation stopped before every core finished every step.
   RunStats stats() const;
-  // Steps that every core has finished (the barrier released).
-  std::size_t steps_completed() const { return barrier_.release_cycles().size(); }
+  // Steps before the first one that not every core has finished.
+  std::size_t steps_completed() const { return tracker_.steps_completed(); }
 
  private:
   const Program& program_;
   FlowNetwork network_;
   Dram dram_;
   Ring ring_;
-  StepBarrier barrier_;
+  StepTracker tracker_;
   std::vector<Scratchpad*> scratchpads_;
   std::vector<std::unique_ptr<Core>> cores_;
 };

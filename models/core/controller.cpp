@@ -27,26 +27,52 @@ std::uint64_t& stall(CoreStepStats& stats, StallCause cause) {
 }  // namespace
 
 Controller::Controller(sc_core::sc_module_name name, int core, int buffer_slots,
-                       const Program& program, CoreUnits units, StepBarrier& barrier)
+                       const Program& program, CoreUnits units, StepTracker& tracker)
     : sc_core::sc_module(name),
       core_(core),
       buffer_slots_(buffer_slots),
       program_(program),
       units_(units),
-      barrier_(barrier) {
+      tracker_(tracker) {
   for (int i = 0; i < buffer_slots; ++i) load_batches_.push_back(std::make_unique<TransferBatch>());
   step_stats_.reserve(program.steps.size());
   SC_THREAD(run);
 }
 
 void Controller::run() {
-  for (const Step& step : program_.steps) {
+  for (std::size_t s = 0; s < program_.steps.size(); ++s) {
+    const Step& step = program_.steps[s];
+    wait_for_steps(step.depends_on);
     CoreStepStats stats;
+    const std::uint64_t start = now_cycles();
     add_unit_counters(stats, -1);
     run_step(step.tasks_per_core[static_cast<std::size_t>(core_)], stats);
     add_unit_counters(stats, +1);
+    stats.cycles = now_cycles() - start;
     step_stats_.push_back(stats);
+    tracker_.finish(s);
   }
+  wait_for_program();
+}
+
+void Controller::wait_for_steps(const std::vector<std::size_t>& steps) {
+  const std::uint64_t start = now_cycles();
+  const std::optional<std::size_t> last = tracker_.wait_for(steps);
+  if (!last || now_cycles() == start) return;
+  CoreStepStats& charged = step_stats_.at(*last);
+  stall(charged, StallCause::kDependency) += now_cycles() - start;
+  charged.cycles += now_cycles() - start;
+}
+
+// Every core ends when the program does, so that each core's steps add up to
+// the run's cycles.
+void Controller::wait_for_program() {
+  const std::uint64_t start = now_cycles();
+  const std::optional<std::size_t> last = tracker_.wait_for_all();
+  if (!last || now_cycles() == start) return;
+  CoreStepStats& charged = step_stats_.at(*last);
+  stall(charged, StallCause::kDependency) += now_cycles() - start;
+  charged.cycles += now_cycles() - start;
 }
 
 void Controller::run_step(const std::vector<TileTask>& tasks, CoreStepStats& stats) {
@@ -78,9 +104,6 @@ void Controller::run_step(const std::vector<TileTask>& tasks, CoreStepStats& sta
   }
   wait_until(std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
   wait_for(store_batch_, stats);
-  const std::uint64_t arrival = now_cycles();
-  barrier_.arrive_and_wait();
-  stall(stats, StallCause::kDependency) += now_cycles() - arrival;
 }
 
 void Controller::issue_loads(const std::vector<TileTask>& tasks, std::size_t& next_to_load) {

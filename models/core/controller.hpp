@@ -6,7 +6,8 @@
 // loads, run its MAC tile, free its slot, hand its element-wise and rounding
 // work to the SFU and rounders (which run beside the next tiles) and let the
 // DMA issue its stores once that work is done. At the end of a step it waits
-// for the SFU/rounders and the stores, then for all cores (barrier).
+// for the SFU/rounders and the stores and reports the step finished; a step
+// starts once every core has finished the steps it depends on.
 //
 // Accounting: every wait is attributed, so per step busy + stalls == cycles:
 //  busy          MAC array computing (stall-free systolic cycles);
@@ -14,7 +15,12 @@
 //                the resource that limited the last transfer to complete;
 //                scratchpad also when operand reads slowed a tile;
 //  sfu           waiting for the SFU/rounders to take or finish work;
-//  dependency    waiting at the barrier for other cores.
+//  dependency    waiting for other cores to finish a step that a later step
+//                of this core depends on. The wait is charged to that step
+//                (the one completed last), where its imbalance arose, so that
+//                with a dependency on the previous step only it is the
+//                end-of-step barrier. The step's cycles on this core grow by
+//                the same amount, so busy + stalls == cycles per core and step.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +34,7 @@
 #include "models/compute/stochastic_rounder.hpp"
 #include "models/core/program.hpp"
 #include "models/core/stats.hpp"
-#include "models/core/step_barrier.hpp"
+#include "models/core/step_tracker.hpp"
 #include "models/interconnect/dma.hpp"
 #include "models/memory/scratchpad.hpp"
 
@@ -46,7 +52,7 @@ class Controller : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(Controller);
   Controller(sc_core::sc_module_name name, int core, int buffer_slots, const Program& program,
-             CoreUnits units, StepBarrier& barrier);
+             CoreUnits units, StepTracker& tracker);
 
   // One entry per finished step.
   const std::vector<CoreStepStats>& step_stats() const { return step_stats_; }
@@ -57,13 +63,16 @@ class Controller : public sc_core::sc_module {
   void issue_loads(const std::vector<TileTask>& tasks, std::size_t& next_to_load);
   void wait_for(TransferBatch& batch, CoreStepStats& stats);
   void wait_until(std::uint64_t cycle, StallCause cause, CoreStepStats& stats);
+  // Waits for other cores to finish `steps`; charges the wait to the one completed last.
+  void wait_for_steps(const std::vector<std::size_t>& steps);
+  void wait_for_program();
   void add_unit_counters(CoreStepStats& stats, int sign) const;
 
   int core_;
   int buffer_slots_;
   const Program& program_;
   CoreUnits units_;
-  StepBarrier& barrier_;
+  StepTracker& tracker_;
   std::vector<std::unique_ptr<TransferBatch>> load_batches_;  // one per buffer slot
   TransferBatch store_batch_;
   std::vector<CoreStepStats> step_stats_;

@@ -4,7 +4,7 @@ namespace lpt::core {
 
 Core::Core(sc_core::sc_module_name name, int index, const CoreParams& params,
            const Program& program, FlowNetwork& network, Ring& ring, Dram& dram,
-           std::vector<Scratchpad*>& scratchpads, StepBarrier& barrier)
+           std::vector<Scratchpad*>& scratchpads, StepTracker& tracker)
     : sc_core::sc_module(name),
       scratchpad_("scratchpad", params.scratchpad, network),
       mac_array_("mac_array", params.mac_array, scratchpad_, network),
@@ -12,7 +12,7 @@ Core::Core(sc_core::sc_module_name name, int index, const CoreParams& params,
       rounder_("rounder", params.rounder),
       dma_("dma", params.dma, network, ring, dram, scratchpads),
       controller_("controller", index, params.scratchpad.buffer_slots, program,
-                  CoreUnits{scratchpad_, mac_array_, sfu_, rounder_, dma_}, barrier) {
+                  CoreUnits{scratchpad_, mac_array_, sfu_, rounder_, dma_}, tracker) {
   scratchpads.at(static_cast<std::size_t>(index)) = &scratchpad_;
 }
 

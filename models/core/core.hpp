@@ -12,7 +12,7 @@
 #include "models/core/chip_params.hpp"
 #include "models/core/controller.hpp"
 #include "models/core/program.hpp"
-#include "models/core/step_barrier.hpp"
+#include "models/core/step_tracker.hpp"
 #include "models/interconnect/dma.hpp"
 #include "models/interconnect/flow_network.hpp"
 #include "models/interconnect/ring.hpp"
@@ -27,7 +27,7 @@ class Core : public sc_core::sc_module {
   // every DMA engine routes through).
   Core(sc_core::sc_module_name name, int index, const CoreParams& params, const Program& program,
        FlowNetwork& network, Ring& ring, Dram& dram, std::vector<Scratchpad*>& scratchpads,
-       StepBarrier& barrier);
+       StepTracker& tracker);
 
   const MacArray& mac_array() const { return mac_array_; }
   const Controller& controller() const { return controller_; }

@@ -1,6 +1,7 @@
 // The work a chip executes, as produced by sim/mapping: a sequence of steps
-// (one per layer and phase); in each step every core runs its own list of tile
-// tasks, then all cores meet at a barrier. Plain data, no SystemC.
+// (one per layer, phase and GEMM); in each step every core runs its own list of
+// tile tasks. Each core runs the steps in order; a step waits only for the
+// steps it depends on (the data it reads). Plain data, no SystemC.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,10 @@ struct TileTask {
 struct Step {
   std::string label;  // e.g. "conv1/fwd"; reports index steps by position
   std::vector<std::vector<TileTask>> tasks_per_core;  // size == number of cores
+  // Earlier steps whose results this one reads. A core starts the step once it
+  // has finished its own previous step and every core has finished these; a
+  // step that depends on none may overlap earlier steps running on other cores.
+  std::vector<std::size_t> depends_on = {};
 };
 
 struct Program {

@@ -12,6 +12,9 @@ namespace lpt::core {
 enum class StallCause { kDram, kInterconnect, kScratchpad, kSfu, kDependency, kCount };
 
 struct CoreStepStats {
+  // The core's time in the step: running it, and waiting for other cores to
+  // finish it where a later step depended on it (controller.hpp).
+  std::uint64_t cycles = 0;
   std::uint64_t busy_cycles = 0;  // MAC array computing
   std::uint64_t stall_cycles[static_cast<int>(StallCause::kCount)] = {};
   std::uint64_t macs = 0;
@@ -28,10 +31,13 @@ struct CoreStepStats {
 };
 
 struct StepStats {
-  std::uint64_t start_cycle = 0;
-  std::uint64_t end_cycle = 0;
+  // The step's share of the run: the mean over cores of their time in it,
+  // rounded so that the steps add up to the run's cycles exactly. With each
+  // step depending on the one before (a barrier per step), the time between
+  // the completions of the previous step and this one.
+  std::uint64_t cycles = 0;
+  std::uint64_t completion_cycle = 0;  // when its last core finished it
   std::vector<CoreStepStats> cores;
-  std::uint64_t cycles() const { return end_cycle - start_cycle; }
 };
 
 // Traffic through one shared resource over the whole run, for utilisation

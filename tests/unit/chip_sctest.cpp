@@ -65,16 +65,22 @@ std::uint64_t accounted(const CoreStepStats& core) {
                          core.busy_cycles);
 }
 
+// busy + stalls == cycles for every core and step; every core's steps and
+// the steps' shares add up to the run.
 void expect_accounting_adds_up(const RunStats& stats) {
-  std::uint64_t previous_end = 0;
+  std::uint64_t steps_total = 0;
+  std::vector<std::uint64_t> core_total;
   for (std::size_t s = 0; s < stats.steps.size(); ++s) {
     const StepStats& step = stats.steps[s];
-    EXPECT_EQ(step.start_cycle, previous_end) << "step " << s;
-    previous_end = step.end_cycle;
-    for (std::size_t c = 0; c < step.cores.size(); ++c)
-      EXPECT_EQ(accounted(step.cores[c]), step.cycles()) << "step " << s << " core " << c;
+    steps_total += step.cycles;
+    core_total.resize(step.cores.size());
+    for (std::size_t c = 0; c < step.cores.size(); ++c) {
+      EXPECT_EQ(accounted(step.cores[c]), step.cores[c].cycles) << "step " << s << " core " << c;
+      core_total[c] += step.cores[c].cycles;
+    }
   }
-  EXPECT_EQ(stats.total_cycles, previous_end);
+  EXPECT_EQ(steps_total, stats.total_cycles);
+  for (std::size_t c = 0; c < core_total.size(); ++c) EXPECT_EQ(core_total[c], stats.total_cycles) << "core " << c;
 }
 
 TEST(Chip, ComputeBoundTileTakesExactlyItsSystolicCycles) {
@@ -175,16 +181,53 @@ TEST(Chip, BarrierWaitIsADependencyStall) {
   const std::uint64_t systolic = systolic_tile_timing(ideal_chip(2).core.mac_array, tile).cycles;
   Program program = one_step({{gemm_task(0, 64, tile), gemm_task(0, 64, tile)},
                               {gemm_task(1, 64, tile)}});
-  program.steps.push_back({"second", {{gemm_task(0, 64, tile)}, {}}});
+  program.steps.push_back({"second", {{gemm_task(0, 64, tile)}, {}}, {0}});
   const RunStats stats = run_program(ideal_chip(2), program);
   ASSERT_EQ(stats.steps.size(), 2u);
-  EXPECT_EQ(stats.steps[0].cycles(), 2 * systolic);
+  EXPECT_EQ(stats.steps[0].cycles, 2 * systolic);
   EXPECT_EQ(stats.steps[0].cores[1].stall(StallCause::kDependency), systolic);
   EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kDependency), 0u);
   // A core with nothing to do waits the whole step.
   EXPECT_EQ(stats.steps[1].cores[1].stall(StallCause::kDependency), systolic);
   EXPECT_EQ(stats.total_cycles, 3 * systolic);
   expect_accounting_adds_up(stats);
+}
+
+TEST(Chip, IndependentStepsOverlapAcrossCores) {
+  // Core 0 has two tiles in step 0, core 1 one; step 1 (one tile on core 1)
+  // does not depend on step 0, so core 1 runs it while core 0 finishes step 0.
+  const MacTile tile = mac_tile(8, 8, 32);
+  const std::uint64_t systolic = systolic_tile_timing(ideal_chip(2).core.mac_array, tile).cycles;
+  Program program = one_step({{gemm_task(0, 64, tile), gemm_task(0, 64, tile)},
+                              {gemm_task(1, 64, tile)}});
+  program.steps.push_back({"independent", {{}, {gemm_task(1, 64, tile)}}});
+  const RunStats stats = run_program(ideal_chip(2), program);
+  EXPECT_EQ(stats.total_cycles, 2 * systolic);
+  EXPECT_EQ(stats.steps[0].cores[1].stall(StallCause::kDependency), 0u);
+  EXPECT_EQ(stats.steps[1].cores[1].busy_cycles, systolic);
+  expect_accounting_adds_up(stats);
+}
+
+TEST(Chip, AWaitIsChargedToTheStepWaitedFor) {
+  // Step 2 depends on step 0 only: core 1 finishes steps 0 and 1 early and
+  // waits for core 0 to finish step 0; the wait is step 0's imbalance.
+  const MacTile tile = mac_tile(8, 8, 32);
+  const std::uint64_t systolic = systolic_tile_timing(ideal_chip(2).core.mac_array, tile).cycles;
+  Program program = one_step({{gemm_task(0, 64, tile), gemm_task(0, 64, tile), gemm_task(0, 64, tile)},
+                              {gemm_task(1, 64, tile)}});
+  program.steps.push_back({"short", {{}, {gemm_task(1, 64, tile)}}});
+  program.steps.push_back({"after step 0", {{}, {gemm_task(1, 64, tile)}}, {0}});
+  const RunStats stats = run_program(ideal_chip(2), program);
+  EXPECT_EQ(stats.total_cycles, 4 * systolic);
+  EXPECT_EQ(stats.steps[0].cores[1].stall(StallCause::kDependency), systolic);
+  EXPECT_EQ(stats.steps[1].cores[1].stall(StallCause::kDependency), 0u);
+  expect_accounting_adds_up(stats);
+}
+
+TEST(Chip, ADependencyOnALaterStepIsRejected) {
+  Program program = one_step({{}, {}});
+  program.steps.push_back({"bad", {{}, {}}, {1}});
+  EXPECT_THROW(validate_program(ideal_chip(2), program), std::invalid_argument);
 }
 
 TEST(Chip, SfuWorkOverlapsTheNextTileAndStallsWhenItIsTheBottleneck) {

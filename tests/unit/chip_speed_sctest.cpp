@@ -68,7 +68,7 @@ TEST(ChipSpeed, SyntheticTrainingStep) {
       busy += core.busy_cycles;
       EXPECT_EQ(std::accumulate(std::begin(core.stall_cycles), std::end(core.stall_cycles),
                                 core.busy_cycles),
-                step.cycles());
+                core.cycles);
     }
   const std::uint64_t tiles = static_cast<std::uint64_t>(steps) * params.cores * tasks;
   // Every task: two loads, one operand read, one store, one tile.

@@ -197,6 +197,58 @@ TEST(Mapping, ElementwiseSplitsEvenlyAndKeepsTotals) {
   EXPECT_GE(step.tasks_per_core[0].size(), 4u);
 }
 
+// The index of the step of `layer`'s `phase` whose label ends with `what`.
+std::size_t step_of(const MappedProgram& p, std::size_t layer, Phase phase, const std::string& what = "") {
+  for (std::size_t s = 0; s < p.steps.size(); ++s)
+    if (p.steps[s].layer == layer && p.steps[s].phase == phase && p.steps[s].what.find(what) == 0) return s;
+  ADD_FAILURE() << "no step of layer " << layer << " " << to_string(phase) << " " << what;
+  return 0;
+}
+
+TEST(Mapping, StepsDependOnTheStepsThatProduceTheirInputs) {
+  ConvLayer c;
+  c.in_channels = 8, c.in_h = 8, c.in_w = 8, c.out_channels = 8, c.kernel_h = c.kernel_w = 3;
+  c.pad_h = c.pad_w = 1;
+  const Trace trace{"n", "s", 2,
+                    {{"conv1", "conv2d", c},
+                     {"relu", "activation", ElementwiseLayer{ElementwiseOp::kRelu, {8, 8, 8}}},
+                     {"conv2", "conv2d", c}}};
+  const MappedProgram p = map_training(expand_training(trace, {}), config("tiny"),
+                                       {kAllPhases.begin(), kAllPhases.end()});
+  const auto deps = [&](std::size_t step) { return p.program.steps[step].depends_on; };
+  using List = std::vector<std::size_t>;
+  const std::size_t fwd1 = step_of(p, 0, Phase::kFwd), relu = step_of(p, 1, Phase::kFwd),
+                    fwd2 = step_of(p, 2, Phase::kFwd);
+  EXPECT_EQ(deps(fwd1), List{});
+  EXPECT_EQ(deps(relu), List{fwd1});
+  EXPECT_EQ(deps(fwd2), List{relu});
+  // conv2's data and weight gradients both read the loss gradient, produced
+  // after the forward pass; neither waits for the other.
+  const std::size_t bwd2 = step_of(p, 2, Phase::kBwd), wgrad2 = step_of(p, 2, Phase::kWgrad);
+  EXPECT_EQ(deps(bwd2), List{fwd2});
+  EXPECT_EQ(deps(wgrad2), List{fwd2});
+  // The ReLU's backward reads conv2's data gradient; conv1's gradients read the ReLU's.
+  const std::size_t relu_bwd = step_of(p, 1, Phase::kBwd);
+  EXPECT_EQ(deps(relu_bwd), List{bwd2});
+  EXPECT_EQ(deps(step_of(p, 0, Phase::kWgrad)), List{relu_bwd});
+  // Updates wait for their own layer's weight gradient only.
+  EXPECT_EQ(deps(step_of(p, 2, Phase::kUpdate)), List{wgrad2});
+  EXPECT_EQ(deps(step_of(p, 0, Phase::kUpdate)), List{step_of(p, 0, Phase::kWgrad)});
+}
+
+TEST(Mapping, FusedBackwardStoresTheGradientForTheWeightGradient) {
+  ConvLayer c;
+  c.in_channels = 8, c.in_h = 8, c.in_w = 8, c.out_channels = 8, c.kernel_h = c.kernel_w = 1;
+  const Trace trace{"n", "s", 2,
+                    {{"conv1", "conv2d", c},
+                     {"conv2", "conv2d", c},
+                     {"relu", "activation", ElementwiseLayer{ElementwiseOp::kRelu, {8, 8, 8}}}}};
+  const MappedProgram p = map_training(expand_training(trace, {Optimizer::kSgdMomentum, Fusion::kFull}),
+                                       config("tiny"), {kAllPhases.begin(), kAllPhases.end()});
+  const std::size_t bwd2 = step_of(p, 1, Phase::kBwd), wgrad2 = step_of(p, 1, Phase::kWgrad);
+  EXPECT_EQ(p.program.steps[wgrad2].depends_on, std::vector<std::size_t>{bwd2});
+}
+
 TEST(Mapping, TrainingOrderAndPhaseSelection) {
   const auto tiny = config("tiny");
   const Trace trace = load_trace((source_dir() / "traces/tiny-cnn.json").string());
