@@ -23,6 +23,14 @@ using core::Transfer;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
+// Tasks that stream data through the SFU or the array without a tiling of
+// their own (element-wise chunks, batches of small GEMMs): at most this many
+// bytes each, so that the first task's loads and the last one's stores, which
+// nothing overlaps, do not grow with the scratchpad; and when the work is
+// large, at least this many per core, so loads overlap compute.
+constexpr std::uint64_t kMaxStreamedTaskBytes = 256 * 1024;
+constexpr std::uint64_t kMinTasksForOverlap = 8;
+
 // packed_bytes for the mapper's estimates, whose totals may exceed 64 bits:
 // exact below 2^64 (long double holds 64-bit integers), approximate above.
 long double estimated_bytes(long double elements, int bits) {
@@ -195,6 +203,7 @@ const char* to_string(LoopOrder order) {
 
 GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
                               const GemmFormats& f) {
+  constexpr int kStreamedDepths = 64;  // k slices tried per (tm, tn), from the deepest that fits
   const auto& array = chip.core.mac_array;
   const std::uint64_t capacity = chip.core.scratchpad.size_bytes();
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
@@ -203,6 +212,16 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   const double link = static_cast<double>(chip.interconnect.link_bytes_per_cycle);
   const double sfu_alu = chip.core.sfu.lanes * chip.core.sfu.ops_per_cycle.alu;
   const Granules unit = granules(array, f.macs_per_pe_per_cycle);
+  // The SFU and rounder time of the whole GEMM on one core (work fused into
+  // it, and rounding its outputs), which runs beside the MAC array.
+  const auto& sfu = chip.core.sfu;
+  const double sfu_on_one_core =
+      std::max((static_cast<double>(g.fused.ops.alu) / sfu.ops_per_cycle.alu +
+                static_cast<double>(g.fused.ops.exp) / sfu.ops_per_cycle.exp +
+                static_cast<double>(g.fused.ops.div_sqrt) / sfu.ops_per_cycle.div_sqrt) /
+                   sfu.lanes,
+               static_cast<double>(g.count) * static_cast<double>(g.m) * static_cast<double>(g.n) /
+                   chip.core.rounder.lanes);
 
   // Estimates are long double: traffic and cycles of GEMMs with 2^31-sized
   // dimensions exceed 64 bits. Below 2^64 they are exact integers, and they
@@ -249,11 +268,22 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
         break;
     }
     const Estimate compute_total = instances * total_tile_cycles(array, g, f, tm, tn, tk);
+    // The busiest core: the most units, and (dealt in contiguous ranges) full
+    // ones, so that a small edge tile does not count as a core's share.
     const std::int64_t busiest = ceil_div(units, cores);
-    const double compute_per_core = std::trunc(static_cast<double>(compute_total) *
-                                               static_cast<double>(busiest) /
-                                               static_cast<double>(units));
+    const std::int64_t slices_per_unit = order == LoopOrder::kStreamBoth ? ceil_div(t.tiles_k, k_splits) : 1;
+    const Estimate full_unit = static_cast<Estimate>(slices_per_unit) *
+                               core::systolic_tile_timing(array, mac_tile(std::min(tm, g.m), std::min(tn, g.n),
+                                                                          std::min(tk, g.k), f)).cycles;
+    const Estimate busiest_share =
+        std::min<Estimate>(1, static_cast<Estimate>(busiest) * std::min(tm, g.m) * std::min(tn, g.n) *
+                                  std::min(tk, g.k) * slices_per_unit /
+                                  (static_cast<Estimate>(g.m) * g.n * g.k * g.count));
+    const double compute_per_core = std::trunc(static_cast<double>(
+        std::max(compute_total * busiest / units, std::min(compute_total, full_unit * busiest))));
     const double memory = std::trunc(static_cast<double>(traffic) / bandwidth);
+    // The SFU work follows the MACs (spread_fused_work): the busiest core's share.
+    const double sfu_per_core = sfu_on_one_core * static_cast<double>(busiest_share);
     double reduction = 0;
     if (k_splits > 1) {
       const double partial_elements =
@@ -262,8 +292,18 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
     }
     t.tiles = static_cast<double>(static_cast<Estimate>(outputs) * t.tiles_k);
     t.estimated_dram_bytes = static_cast<double>(traffic);
-    t.estimated_cycles = std::max(compute_per_core, memory) +
-                         std::trunc(static_cast<double>(first_load) / bandwidth + reduction);
+    // Exposed at the ends of a core's tile sequence: the first tile's loads
+    // (all cores load at once) and the last tile's SFU work and output
+    // store, which nothing overlaps. They make a few huge tiles per core
+    // lose to more, smaller ones that pipeline.
+    const double tiles_per_core = std::max(1.0, static_cast<double>(busiest) *
+                                                    (order == LoopOrder::kStreamBoth ? t.tiles_k / k_splits : 1));
+    const double last_tile = sfu_per_core / tiles_per_core +
+                             static_cast<double>(estimated_bytes(static_cast<Estimate>(tm) * tn, f.output_bits)) *
+                                 cores / bandwidth;
+    t.estimated_cycles = std::max({compute_per_core, memory, sfu_per_core}) +
+                         std::trunc(static_cast<double>(first_load) * cores / bandwidth + reduction) +
+                         std::trunc(last_tile);
     candidates.push_back(t);
   };
 
@@ -280,9 +320,12 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
         evaluate(tm, tn, g.k, LoopOrder::kResidentB, 1);
       if (a_panel + slots * b_panel + outputs <= capacity_bytes)
         evaluate(tm, tn, g.k, LoopOrder::kResidentA, 1);
-      // Streaming both operands: the deepest k slice that fits, and with too few
+      // Streaming both operands: the deepest k slices that fit (the deepest
+      // moves the least, shallower ones pipeline better: a larger scratchpad
+      // must not leave only slices too deep to overlap), and with too few
       // output tiles to occupy every core, the same split across cores in k.
-      for (auto it = k_sizes.rbegin(); it != k_sizes.rend(); ++it) {
+      int depths = 0;
+      for (auto it = k_sizes.rbegin(); it != k_sizes.rend() && depths < kStreamedDepths; ++it) {
         const std::int64_t tk = *it;
         if (slots * (estimated_a_bytes(g, f, tm, tk) +
                      estimated_bytes(static_cast<Estimate>(tk) * tn, f.b_bits)) +
@@ -296,7 +339,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
               std::min(cores / static_cast<std::int64_t>(output_tiles), ceil_div(g.k, tk));
           if (splits > 1) evaluate(tm, tn, tk, LoopOrder::kStreamBoth, splits);
         }
-        break;
+        ++depths;
       }
     }
   }
@@ -341,11 +384,11 @@ void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const
   const std::uint64_t out = packed_bytes(g.m * g.n, f.output_bits);
   const std::uint64_t accumulators = packed_bytes(g.m * g.n, f.accumulator_bits);
   const auto fitting = static_cast<std::int64_t>(
-      chip.core.scratchpad.size_bytes() / (slots * (a + b) + 2 * accumulators));
-  constexpr std::int64_t kMinTasksPerCore = 4;
+      std::min(chip.core.scratchpad.size_bytes() / (slots * (a + b) + 2 * accumulators),
+               kMaxStreamedTaskBytes / std::max<std::uint64_t>(1, a + b)));
   const std::int64_t per_core = ceil_div(g.count, cores);
   const std::int64_t batch = std::max({std::int64_t{1},
-                                       std::min(fitting, ceil_div(per_core, kMinTasksPerCore)),
+                                       std::min(fitting, ceil_div(per_core, static_cast<std::int64_t>(kMinTasksForOverlap))),
                                        ceil_div(per_core, tasks_per_core_budget(cores))});
   const auto resident = static_cast<std::uint64_t>(std::max<std::int64_t>(1, std::min(batch, fitting)));
   for (int c = 0; c < cores; ++c) {
@@ -720,15 +763,16 @@ Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& w, int
   const std::uint64_t read_bytes = packed_bytes(w.read_elements, element_bits);
   const std::uint64_t write_bytes = packed_bytes(w.write_elements, element_bits);
   // Chunks small enough that `slots` of them (in and out) fit in the
-  // scratchpad, and at least a few per core so loads overlap the SFU. Beyond
-  // the task budget, bigger chunks stream through buffers of that size.
+  // scratchpad, at most kMaxStreamedTaskBytes, and at least a few per core so
+  // loads overlap the SFU. Beyond the task budget, bigger chunks stream
+  // through buffers of that size.
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
-  const std::uint64_t chunk_budget = chip.core.scratchpad.size_bytes() / (2 * slots);
+  const std::uint64_t chunk_budget =
+      std::min(kMaxStreamedTaskBytes, chip.core.scratchpad.size_bytes() / (2 * slots));
   const std::uint64_t per_core = (read_bytes + write_bytes + cores - 1) / cores;
-  constexpr std::uint64_t kMinChunksForOverlap = 4;
   constexpr std::uint64_t kSmallBytes = 16 * 1024;  // not worth splitting further
   std::uint64_t chunks = std::max<std::uint64_t>(1, (per_core + chunk_budget - 1) / chunk_budget);
-  if (per_core > kMinChunksForOverlap * kSmallBytes) chunks = std::max(chunks, kMinChunksForOverlap);
+  if (per_core > kMinTasksForOverlap * kSmallBytes) chunks = std::max(chunks, kMinTasksForOverlap);
   const auto budget = static_cast<std::uint64_t>(tasks_per_core_budget(cores));
   const bool streamed = chunks > budget;
   if (streamed) chunks = budget;
