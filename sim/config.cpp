@@ -108,6 +108,22 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
       throw InputError("", "/chip/core/mac_array/macs_per_pe_per_cycle/" + name,
                        "unknown format name " + quoted_excerpt(name) +
                            "; `lptsim numerics formats` lists them");
+  // An L0 buffer must hold the operands of the smallest tile the mapper may
+  // give a corelet: one PE-row block of A and one column block of B, one
+  // k-granule deep, at every format the array runs.
+  if (const auto& l0 = c.chip.core.mac_array.l0) {
+    const auto& array = c.chip.core.mac_array;
+    for (const auto& [name, rate] : array.macs_per_pe_per_cycle) {
+      const int bits = num::find_format(name)->total_bits();
+      const std::uint64_t tile = core::packed_bytes(static_cast<std::uint64_t>(array.rows) * rate, bits) +
+                                 core::packed_bytes(static_cast<std::uint64_t>(array.cols) * rate, bits);
+      if (tile > l0->size_bytes())
+        throw InputError("", "/chip/core/mac_array/l0/size_kib",
+                         "an L0 of " + std::to_string(l0->size_kib) + " KiB cannot hold one " + name +
+                             " tile of a " + std::to_string(array.rows) + "x" + std::to_string(array.cols) +
+                             " corelet (" + std::to_string(tile) + " bytes)");
+    }
+  }
   for (std::size_t i = 0; i < kGemmPhases.size(); ++i) {
     const std::string phase = "/" + std::string(to_string(kGemmPhases[i]));
     check_against_chip(precision_in, c.precision.gemm[i], phase, c);

@@ -146,7 +146,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
   r.phases = phases;
   r.clock_ghz = config.chip.clock_ghz;
   const auto& array = config.chip.core.mac_array;
-  const std::int64_t pes = static_cast<std::int64_t>(array.rows) * array.cols;
+  const std::int64_t pes = array.pes();
   const auto& fwd = config.precision.gemm[static_cast<int>(Phase::kFwd)];
   const int peak_rate = std::min(array.macs_per_pe_per_cycle.at(fwd.a.name),
                                  array.macs_per_pe_per_cycle.at(fwd.b.name));

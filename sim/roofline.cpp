@@ -28,7 +28,7 @@ Bound step_bound(const core::ChipParams& chip, const core::Step& step, std::uint
   Bound b;
   if (macs_per_pe_per_cycle > 0)
     b.compute_cycles = static_cast<double>(macs) /
-                       (cores * array.rows * array.cols * static_cast<double>(macs_per_pe_per_cycle));
+                       (cores * static_cast<double>(array.pes()) * static_cast<double>(macs_per_pe_per_cycle));
   b.dram_bytes = min_dram_bytes;
   b.dram_cycles = min_dram_bytes / memory_bytes_per_cycle(chip);
   double alu = 0, exp = 0, div_sqrt = 0, rounded = 0;

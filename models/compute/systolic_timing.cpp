@@ -74,7 +74,10 @@ SystolicMapping map_to_array(const MacArrayParams& array, const MacTile& tile) {
   return m;
 }
 
-SystolicTileTiming systolic_tile_timing(const MacArrayParams& array, const MacTile& tile) {
+namespace {
+
+// One tile on one array (one corelet), reading its operands from the scratchpad.
+SystolicTileTiming one_array_timing(const MacArrayParams& array, const MacTile& tile) {
   SystolicTileTiming timing;
   timing.mapping = map_to_array(array, tile);
   if (tile.empty()) return timing;
@@ -101,6 +104,88 @@ SystolicTileTiming systolic_tile_timing(const MacArrayParams& array, const MacTi
       break;
   }
   return timing;
+}
+
+// With an L0 buffer the array's re-reads across folds come from it. Folds run
+// row-fold-major, so the block of the streamed operand that one row of folds
+// shares (OS: A's rows x k; WS and IS: the operand re-streamed per column
+// fold, for one row fold's depth) stays in the L0 while that row of folds
+// runs, with a block of the other operand beside it double-buffered; then the
+// re-streamed operand comes from the scratchpad once. The other operand's
+// blocks are re-read once per row fold (OS: B), unless all of it fits beside
+// the first block. Either way the array runs no faster than the L0 feeds it.
+SystolicTileTiming with_l0(const L0Params& l0, const MacArrayParams& array, const MacTile& tile,
+                           SystolicTileTiming timing) {
+  const std::uint64_t array_reads = timing.scratchpad_read_bytes();
+  const std::uint64_t capacity = l0.size_bytes();
+  const auto rows = static_cast<std::uint64_t>(array.rows), cols = static_cast<std::uint64_t>(array.cols);
+  const auto v = static_cast<std::uint64_t>(tile.macs_per_pe_per_cycle);
+  const std::uint64_t a_once = packed_bytes(tile.count * tile.m * tile.k, tile.operand_bits_a);
+  const std::uint64_t b_once = packed_bytes(tile.count * tile.k * tile.n, tile.operand_bits_b);
+  switch (array.dataflow) {
+    case Dataflow::kOutputStationary: {
+      const std::uint64_t a_block = packed_bytes(std::min(rows, tile.m) * tile.k, tile.operand_bits_a);
+      const std::uint64_t b_block = packed_bytes(tile.k * std::min(cols, tile.n), tile.operand_bits_b);
+      if (a_block + 2 * b_block <= capacity) {
+        timing.scratchpad_read_bytes_a = a_once;
+        if (a_block + packed_bytes(tile.k * tile.n, tile.operand_bits_b) <= capacity)
+          timing.scratchpad_read_bytes_b = b_once;
+      }
+      break;
+    }
+    case Dataflow::kWeightStationary: {  // A re-streamed per column fold
+      const std::uint64_t a_block = packed_bytes(tile.m * std::min(rows * v, tile.k), tile.operand_bits_a);
+      if (2 * a_block <= capacity) timing.scratchpad_read_bytes_a = a_once;
+      break;
+    }
+    case Dataflow::kInputStationary: {  // B re-streamed per column fold
+      const std::uint64_t b_block = packed_bytes(std::min(rows * v, tile.k) * tile.n, tile.operand_bits_b);
+      if (2 * b_block <= capacity) timing.scratchpad_read_bytes_b = b_once;
+      break;
+    }
+  }
+  const auto fed = static_cast<std::uint64_t>(l0.bytes_per_cycle);
+  timing.cycles = std::max(timing.cycles, (array_reads + fed - 1) / fed);
+  return timing;
+}
+
+SystolicTileTiming corelet_timing(const MacArrayParams& array, const MacTile& tile) {
+  const SystolicTileTiming timing = one_array_timing(array, tile);
+  return array.l0 ? with_l0(*array.l0, array, tile, timing) : timing;
+}
+
+// `tile` split into `parts` along one output dimension (or its instances):
+// the parts run side by side, the largest sets the time, the reads add up.
+SystolicTileTiming split_timing(const MacArrayParams& array, const MacTile& tile,
+                                std::uint64_t MacTile::*extent, std::uint64_t parts) {
+  const std::uint64_t total = tile.*extent, small = total / parts, large_parts = total % parts;
+  SystolicTileTiming timing;
+  for (const auto& [size, count] : {std::pair{small + 1, large_parts}, std::pair{small, parts - large_parts}}) {
+    if (size == 0 || count == 0) continue;
+    MacTile part = tile;
+    part.*extent = size;
+    const SystolicTileTiming t = corelet_timing(array, part);
+    if (t.cycles > timing.cycles) timing.mapping = t.mapping, timing.cycles = t.cycles;
+    timing.scratchpad_read_bytes_a += t.scratchpad_read_bytes_a * count;
+    timing.scratchpad_read_bytes_b += t.scratchpad_read_bytes_b * count;
+  }
+  return timing;
+}
+
+}  // namespace
+
+SystolicTileTiming systolic_tile_timing(const MacArrayParams& array, const MacTile& tile) {
+  if (array.corelets <= 1 || tile.empty()) return corelet_timing(array, tile);
+  // Corelets split a tile's independent instances, or its rows or columns of
+  // output, whichever finishes first (never k, which would need their partial
+  // sums added).
+  const auto corelets = static_cast<std::uint64_t>(array.corelets);
+  SystolicTileTiming best = split_timing(array, tile, &MacTile::n, corelets);
+  for (std::uint64_t MacTile::*extent : {&MacTile::m, &MacTile::count}) {
+    const SystolicTileTiming t = split_timing(array, tile, extent, corelets);
+    if (t.cycles < best.cycles) best = t;
+  }
+  return best;
 }
 
 }  // namespace lpt::core

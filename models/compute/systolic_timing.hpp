@@ -60,6 +60,11 @@ struct SystolicTileTiming {
 
 SystolicMapping map_to_array(const MacArrayParams& array, const MacTile& tile);
 
+// With several corelets the tile is split across them along n, m or its
+// instances, whichever is fastest (the largest part sets the time; `mapping`
+// is that part's); their scratchpad reads add up. With an L0 buffer per
+// corelet, a part whose operands (one instance) fit in it reads each operand
+// once from the scratchpad, and its array is fed at most l0.bytes_per_cycle.
 // Throws std::invalid_argument if tile.macs_per_pe_per_cycle < 1.
 SystolicTileTiming systolic_tile_timing(const MacArrayParams& array, const MacTile& tile);
 

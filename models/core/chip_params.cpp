@@ -39,6 +39,15 @@ std::uint64_t ChipParams::dram_latency_cycles() const {
 void from_json(const JsonReader& reader, MacArrayParams& params) {
   params.rows = read_int(reader, "rows", 1, kMaxArrayDim);
   params.cols = read_int(reader, "cols", 1, kMaxArrayDim);
+  params.corelets = read_int(reader, "corelets", 1, 64);
+  params.l0.reset();
+  if (auto l0 = reader.find("l0")) {
+    L0Params p;
+    p.size_kib = read_int(*l0, "size_kib", 1, 1 << 20);
+    p.bytes_per_cycle = l0->at("bytes_per_cycle").integer(1, kMaxBandwidth);
+    l0->finish();
+    params.l0 = p;
+  }
   params.dataflow = reader.at("dataflow").choice<Dataflow>({{"os", Dataflow::kOutputStationary},
                                                             {"ws", Dataflow::kWeightStationary},
                                                             {"is", Dataflow::kInputStationary}});
@@ -129,9 +138,12 @@ void from_json(const JsonReader& reader, ChipParams& params) {
 void to_json(nlohmann::json& json, const MacArrayParams& params) {
   json = {{"rows", params.rows},
           {"cols", params.cols},
+          {"corelets", params.corelets},
           {"dataflow", to_string(params.dataflow)},
           {"pipelined_folds", params.pipelined_folds},
           {"macs_per_pe_per_cycle", params.macs_per_pe_per_cycle}};
+  if (params.l0)
+    json["l0"] = {{"size_kib", params.l0->size_kib}, {"bytes_per_cycle", params.l0->bytes_per_cycle}};
 }
 
 void to_json(nlohmann::json& json, const AccumulatorParams& params) {

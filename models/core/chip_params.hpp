@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,23 @@ namespace lpt::core {
 enum class Dataflow { kOutputStationary, kWeightStationary, kInputStationary };
 const char* to_string(Dataflow dataflow);  // "os" | "ws" | "is"
 
+// A corelet's private operand buffer between the core's scratchpad (L1) and
+// its array: it keeps a tile's operands, so the array's re-reads across folds
+// come from it rather than from the scratchpad ports.
+struct L0Params {
+  int size_kib = 0;
+  std::int64_t bytes_per_cycle = 0;  // what it can feed its array
+  std::uint64_t size_bytes() const { return static_cast<std::uint64_t>(size_kib) * 1024; }
+  bool operator==(const L0Params&) const = default;
+};
+
+// A core's MAC arrays: `corelets` independent rows x cols systolic arrays that
+// share the core's scratchpad; a tile is split across them.
 struct MacArrayParams {
-  int rows = 0;
+  int rows = 0;  // of one corelet
   int cols = 0;
+  int corelets = 1;
+  std::optional<L0Params> l0;  // per corelet; without it the arrays read the scratchpad directly
   Dataflow dataflow = Dataflow::kOutputStationary;
   // Double-buffered PE registers: the next fold fills while the current one drains.
   bool pipelined_folds = false;
@@ -32,6 +47,9 @@ struct MacArrayParams {
   // along the reduction). Format names are checked by the config code against
   // the numerics library, not here.
   std::map<std::string, int> macs_per_pe_per_cycle;
+
+  // PEs of all corelets of the core.
+  std::int64_t pes() const { return static_cast<std::int64_t>(rows) * cols * corelets; }
 };
 
 struct AccumulatorParams {

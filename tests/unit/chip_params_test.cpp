@@ -41,7 +41,10 @@ TEST(ChipParams, ParsesRapidConfig) {
   EXPECT_EQ(p.cores, 4);
   EXPECT_DOUBLE_EQ(p.clock_ghz, 1.6);
   EXPECT_EQ(p.core.mac_array.rows, 8);
-  EXPECT_EQ(p.core.mac_array.cols, 16);
+  EXPECT_EQ(p.core.mac_array.cols, 8);
+  EXPECT_EQ(p.core.mac_array.corelets, 2);
+  ASSERT_TRUE(p.core.mac_array.l0);
+  EXPECT_EQ(p.core.mac_array.l0->size_bytes(), 32u * 1024);
   EXPECT_EQ(p.core.mac_array.dataflow, Dataflow::kOutputStationary);
   EXPECT_TRUE(p.core.mac_array.pipelined_folds);
   EXPECT_EQ(p.core.mac_array.macs_per_pe_per_cycle.at("hfp8_e4m3"), 16);
@@ -56,7 +59,7 @@ TEST(ChipParams, ParsesRapidConfig) {
   EXPECT_EQ(p.dram_latency_cycles(), 160u);
   EXPECT_FALSE(p.notes.empty());
   // Peak: 4 cores x 128 PEs x 16 MACs x 2 FLOP x 1.6 GHz = 26.2 TFLOPS HFP8.
-  const double tflops = p.cores * p.core.mac_array.rows * p.core.mac_array.cols *
+  const double tflops = p.cores * p.core.mac_array.pes() *
                         p.core.mac_array.macs_per_pe_per_cycle.at("hfp8_e4m3") * 2 * p.clock_ghz /
                         1000.0;
   EXPECT_NEAR(tflops, 26.2, 0.05);

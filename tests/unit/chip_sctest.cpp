@@ -19,7 +19,7 @@ ChipParams ideal_chip(int cores) {
   ChipParams p;
   p.cores = cores;
   p.clock_ghz = 1.0;
-  p.core.mac_array = {4, 4, Dataflow::kOutputStationary, false, {{"fp16", 1}}};
+  p.core.mac_array = {4, 4, 1, std::nullopt, Dataflow::kOutputStationary, false, {{"fp16", 1}}};
   p.core.accumulator = {{"fp32"}, 16};
   p.core.rounder = {4, 8};
   p.core.sfu = {4, {1.0, 0.25, 0.25}};

@@ -110,6 +110,16 @@ TEST(Config, FusionIsNoneUnlessTheConfigSaysSo) {
   expect_error(doc, "/fusion", "expected a string");
 }
 
+TEST(Config, AnL0SmallerThanOneTileIsAnError) {
+  auto doc = tiny();
+  doc["chip"]["core"]["mac_array"]["rows"] = 512;
+  doc["chip"]["core"]["mac_array"]["cols"] = 512;
+  doc["chip"]["core"]["mac_array"]["l0"] = {{"size_kib", 1}, {"bytes_per_cycle", 64}};
+  expect_error(doc, "/chip/core/mac_array/l0/size_kib", "cannot hold one");
+  doc["chip"]["core"]["mac_array"]["l0"]["size_kib"] = 64;
+  EXPECT_NO_THROW(parse_config(JsonReader(doc, "")));
+}
+
 TEST(Config, ChipFileErrorsNameTheChipFile) {
   const auto dir = std::filesystem::temp_directory_path() / "lptsim_config_test";
   std::filesystem::create_directories(dir);

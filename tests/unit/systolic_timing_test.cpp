@@ -160,3 +160,62 @@ TEST(SystolicTiming, RejectsZeroMacsPerPe) {
 
 }  // namespace
 }  // namespace lpt::core
+
+namespace lpt::core {
+namespace {
+
+MacArrayParams two_corelets_8x8() {
+  MacArrayParams p;
+  p.rows = 8, p.cols = 8, p.corelets = 2;
+  p.dataflow = Dataflow::kOutputStationary;
+  return p;
+}
+
+TEST(SystolicTimingCorelets, AnN8GemmSplitsItsRowsAcrossTheCorelets) {
+  // m = 16, n = 8, k = 32 on two 8x8 corelets: split along m, each corelet
+  // runs one 8x8 fold, 2*8 + 8 + 32 - 2 = 54 cycles. Split along n, each would
+  // run two row folds of 4 columns: 2 * (16 + 4 + 30) = 100.
+  const auto t = systolic_tile_timing(two_corelets_8x8(), tile(16, 8, 32));
+  EXPECT_EQ(t.cycles, 54u);
+  // Each corelet reads its half of A once and all of B once.
+  EXPECT_EQ(t.scratchpad_read_bytes_a, 16u * 32);
+  EXPECT_EQ(t.scratchpad_read_bytes_b, 2u * 32 * 8);
+}
+
+TEST(SystolicTimingCorelets, ADepthwiseColumnUsesBothCorelets) {
+  // n = 1 (a depthwise channel): the single column cannot be split, the rows
+  // can: 64 rows are 4 folds on each corelet instead of 8 on one.
+  MacArrayParams one = two_corelets_8x8();
+  one.corelets = 1;
+  const auto single = systolic_tile_timing(one, tile(64, 1, 9));
+  const auto both = systolic_tile_timing(two_corelets_8x8(), tile(64, 1, 9));
+  EXPECT_EQ(single.cycles, 8u * (2 * 8 + 1 + 9 - 2));
+  EXPECT_EQ(both.cycles, 4u * (2 * 8 + 1 + 9 - 2));
+}
+
+TEST(SystolicTimingCorelets, InstancesAreDealtToTheCorelets) {
+  // Three 8x8x10 instances: two on one corelet, one on the other.
+  MacTile three = tile(8, 8, 10);
+  three.count = 3;
+  const auto t = systolic_tile_timing(two_corelets_8x8(), three);
+  EXPECT_EQ(t.cycles, 2u * (2 * 8 + 8 + 10 - 2));
+}
+
+TEST(SystolicTimingCorelets, AnL0ServesTheFoldsReReads) {
+  // One corelet, OS, m = 16, n = 16, k = 8: 2 x 2 folds, so without L0 A is
+  // read twice (once per column fold) and B twice.
+  MacArrayParams p = two_corelets_8x8();
+  p.corelets = 1;
+  const auto plain = systolic_tile_timing(p, tile(16, 16, 8));
+  EXPECT_EQ(plain.scratchpad_read_bytes(), 2u * 128 + 2u * 128);
+  p.l0 = L0Params{1, 1 << 20};  // 1 KiB holds both operands (256 bytes)
+  const auto buffered = systolic_tile_timing(p, tile(16, 16, 8));
+  EXPECT_EQ(buffered.scratchpad_read_bytes(), 128u + 128u);
+  EXPECT_EQ(buffered.cycles, plain.cycles);
+  // An L0 that feeds 1 byte per cycle cannot keep up with 512 bytes of reads.
+  p.l0 = L0Params{1, 1};
+  EXPECT_EQ(systolic_tile_timing(p, tile(16, 16, 8)).cycles, 512u);
+}
+
+}  // namespace
+}  // namespace lpt::core
