@@ -1,6 +1,7 @@
 #include "models/core/chip_params.hpp"
 
 #include <cmath>
+#include <limits>
 
 namespace lpt::core {
 
@@ -28,7 +29,12 @@ const char* to_string(Dataflow dataflow) {
 }
 
 double ChipParams::dram_bytes_per_cycle() const {
-  return static_cast<double>(dram.channels) * dram.gb_per_s_per_channel / clock_ghz;
+  return static_cast<double>(dram.channels) * dram.gb_per_s_per_channel * dram.efficiency / clock_ghz;
+}
+
+double DmaParams::dram_bytes_per_cycle(std::uint64_t latency_cycles) const {
+  if (latency_cycles == 0) return std::numeric_limits<double>::infinity();
+  return static_cast<double>(outstanding_requests) * request_bytes / static_cast<double>(latency_cycles);
 }
 
 std::uint64_t ChipParams::dram_latency_cycles() const {
@@ -96,6 +102,8 @@ void from_json(const JsonReader& reader, ScratchpadParams& params) {
 
 void from_json(const JsonReader& reader, DmaParams& params) {
   params.max_outstanding = read_int(reader, "max_outstanding", 1, 4096);
+  params.request_bytes = read_int(reader, "request_bytes", 1, 1 << 30);
+  params.outstanding_requests = read_int(reader, "outstanding_requests", 1, 1 << 20);
   reader.finish();
 }
 
@@ -121,6 +129,7 @@ void from_json(const JsonReader& reader, DramParams& params) {
   params.channels = read_int(reader, "channels", 1, 1024);
   params.gb_per_s_per_channel = reader.at("gb_per_s_per_channel").number(1e-3, 1e12);
   params.latency_ns = reader.at("latency_ns").number(0, 1e6);
+  params.efficiency = reader.at("efficiency").number(0.01, 1);
   reader.finish();
 }
 
@@ -171,7 +180,9 @@ void to_json(nlohmann::json& json, const ScratchpadParams& params) {
 }
 
 void to_json(nlohmann::json& json, const DmaParams& params) {
-  json = {{"max_outstanding", params.max_outstanding}};
+  json = {{"max_outstanding", params.max_outstanding},
+          {"request_bytes", params.request_bytes},
+          {"outstanding_requests", params.outstanding_requests}};
 }
 
 void to_json(nlohmann::json& json, const CoreParams& params) {
@@ -190,7 +201,8 @@ void to_json(nlohmann::json& json, const RingParams& params) {
 void to_json(nlohmann::json& json, const DramParams& params) {
   json = {{"channels", params.channels},
           {"gb_per_s_per_channel", params.gb_per_s_per_channel},
-          {"latency_ns", params.latency_ns}};
+          {"latency_ns", params.latency_ns},
+          {"efficiency", params.efficiency}};
 }
 
 void to_json(nlohmann::json& json, const ChipParams& params) {

@@ -88,8 +88,15 @@ struct ScratchpadParams {
   }
 };
 
+// A core's DMA engine. Transfers are split into requests of request_bytes; at
+// most outstanding_requests of them are in flight, so by Little's law one
+// engine moves at most outstanding_requests x request_bytes per DRAM round
+// trip (latency), however wide DRAM is.
 struct DmaParams {
-  int max_outstanding = 0;  // transfers in flight per core
+  int max_outstanding = 0;  // transfers (tile loads and stores) in flight per core
+  int request_bytes = 0;
+  int outstanding_requests = 0;
+  double dram_bytes_per_cycle(std::uint64_t latency_cycles) const;  // infinite at zero latency
 };
 
 struct CoreParams {
@@ -114,6 +121,8 @@ struct DramParams {
   int channels = 0;
   double gb_per_s_per_channel = 0;  // 1 GB = 1e9 bytes
   double latency_ns = 0;
+  // Sustained / peak bandwidth: read/write turnaround, refresh, row misses.
+  double efficiency = 1;
 };
 
 struct ChipParams {

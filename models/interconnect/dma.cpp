@@ -16,6 +16,9 @@ Dma::Dma(sc_core::sc_module_name name, const DmaParams& params, FlowNetwork& net
       scratchpads_(scratchpads),
       in_flight_(static_cast<std::size_t>(params.max_outstanding), nullptr) {
   for (int tag = max_outstanding_ - 1; tag >= 0; --tag) free_tags_.push_back(tag);
+  if (dram.latency_cycles() > 0)
+    requests_ = network.add_resource(std::string(this->name()) + ".requests", ResourceClass::kDram,
+                                     params.dram_bytes_per_cycle(dram.latency_cycles()));
   SC_THREAD(deferred_issuer);
 }
 
@@ -65,6 +68,7 @@ void Dma::start_flow(const Transfer& transfer, TransferBatch& batch) {
   const bool from_dram = transfer.src.kind == Endpoint::Kind::kDram;
   const bool to_dram = transfer.dst.kind == Endpoint::Kind::kDram;
   path_.clear();
+  if (requests_ && (from_dram || to_dram)) path_.push_back(*requests_);
   int from_stop = memory_stop;
   if (from_dram) {
     path_.push_back(dram_.resource());

@@ -2,10 +2,15 @@
 // resource, ring links, destination resource, path latency), keeps at most
 // max_outstanding of them in flight and queues the rest in order. Transfers
 // are grouped in batches so the controller can wait for "all loads of task i".
+// A transfer to or from DRAM is a stream of requests with a bounded number
+// outstanding: its flow also passes the engine's request resource, of
+// outstanding_requests x request_bytes per DRAM latency (DmaParams), which
+// its DRAM transfers share; so latency x bandwidth binds when it should.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -73,6 +78,7 @@ class Dma : public sc_core::sc_module, public FlowListener {
   std::deque<Deferred> deferred_;
   std::uint64_t last_deferred_cycle_ = 0;
   sc_core::sc_event deferred_added_;
+  std::optional<ResourceId> requests_;  // none at zero DRAM latency
   std::vector<ResourceId> path_;  // reused for every flow
   std::uint64_t dram_read_bytes_ = 0;
   std::uint64_t dram_write_bytes_ = 0;

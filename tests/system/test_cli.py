@@ -159,6 +159,22 @@ class Cli(unittest.TestCase):
                 self.assertAlmostEqual(sum(k["cycles"] for k in report["step_kinds"].values()), totals["cycles"])
                 self.assertEqual(len(rows), len(report["layers"]))
 
+    def test_dram_latency_binds_through_outstanding_requests(self):
+        """Ten times the DRAM latency cuts each DMA engine's bandwidth tenfold (Little's law),
+        below DRAM's: the forward pass slows down, and ten times the requests in flight win
+        most of it back."""
+        config = tiny_config()
+        base, _ = self.simulate(self.write_config(config), self.trace("tiny-cnn.json"), "--phases", "fwd", out="a")
+        config["chip"]["dram"]["latency_ns"] *= 10
+        slow, _ = self.simulate(self.write_config(config, "slow.json"), self.trace("tiny-cnn.json"),
+                                "--phases", "fwd", out="b")
+        # Ten times the requests in flight restore the bandwidth: what is left is latency.
+        config["chip"]["core"]["dma"]["outstanding_requests"] *= 10
+        more, _ = self.simulate(self.write_config(config, "more.json"), self.trace("tiny-cnn.json"),
+                                "--phases", "fwd", out="c")
+        self.assertGreater(slow["totals"]["cycles"], 1.1 * base["totals"]["cycles"])
+        self.assertLess(more["totals"]["cycles"], slow["totals"]["cycles"] - 0.5 * (slow["totals"]["cycles"] - base["totals"]["cycles"]))
+
     def test_roofline_plot(self):
         self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"), "--fusion", "full")
         png = os.path.join(self.dir, "roofline.png")

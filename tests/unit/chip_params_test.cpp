@@ -55,7 +55,7 @@ TEST(ChipParams, ParsesRapidConfig) {
   EXPECT_DOUBLE_EQ(p.core.sfu.ops_per_cycle.exp, 0.25);
   EXPECT_TRUE(p.interconnect.bidirectional);
   // 4 x 25.6 GB/s at 1.6 GHz = 64 B/cycle; 100 ns = 160 cycles.
-  EXPECT_DOUBLE_EQ(p.dram_bytes_per_cycle(), 64.0);
+  EXPECT_DOUBLE_EQ(p.dram_bytes_per_cycle(), 64.0 * 0.9);  // 90% efficiency
   EXPECT_EQ(p.dram_latency_cycles(), 160u);
   EXPECT_FALSE(p.notes.empty());
   // Peak: 4 cores x 128 PEs x 16 MACs x 2 FLOP x 1.6 GHz = 26.2 TFLOPS HFP8.

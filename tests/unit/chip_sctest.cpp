@@ -24,7 +24,7 @@ ChipParams ideal_chip(int cores) {
   p.core.rounder = {4, 8};
   p.core.sfu = {4, {1.0, 0.25, 0.25}};
   p.core.scratchpad = {64, 4, 1, static_cast<std::int64_t>(kUnbounded), 2};
-  p.core.dma = {8};
+  p.core.dma = {8, 64, 64};
   p.interconnect = {"ring", true, static_cast<std::int64_t>(kUnbounded), 0};
   p.dram = {1, kUnbounded, 0};
   return p;
@@ -327,6 +327,22 @@ TEST(Chip, DmaOutstandingLimitSerialisesLatency) {
   EXPECT_EQ(parallel.stats().steps[0].cores[0].stall(StallCause::kDram), 140u);
   expect_accounting_adds_up(serial.stats());
   expect_accounting_adds_up(parallel.stats());
+}
+
+TEST(Chip, OutstandingRequestsBoundADmaEnginesDramBandwidth) {
+  // 4 requests of 64 B in flight over 1000 cycles of latency: 0.256 B/cycle,
+  // however wide DRAM is. A 2560-byte load takes 10000 cycles plus the latency.
+  ChipParams p = ideal_chip(1);
+  p.dram.latency_ns = 1000;
+  p.core.dma.request_bytes = 64;
+  p.core.dma.outstanding_requests = 4;
+  TileTask task;
+  task.loads = {dram_to(0, 2560)};
+  task.buffer_bytes = 2560;
+  const RunStats stats = run_program(p, one_step({{task}}));
+  EXPECT_EQ(stats.total_cycles, 10000u + 1000u);
+  EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kDram), 11000u);
+  expect_accounting_adds_up(stats);
 }
 
 TEST(Chip, ProgramsThatDoNotFitAreRejected) {
