@@ -56,7 +56,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
                 std::ostream& err) {
   const std::string usage =
       "usage: lptsim run [--config FILE] [--trace FILE] [--out DIR] [--batch N] "
-      "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full]\n"
+      "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full] [--mode training|inference]\n"
       "Simulates one training step (or the phases given) of the trace on the accelerator.";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
@@ -65,8 +65,11 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       ("out,o", po::value<std::string>()->default_value("lptsim-out"), "directory for report.json, layers.csv, phases.csv")
       ("batch,b", po::value<std::int64_t>(), "override the trace's batch size")
       ("phases,p", po::value<std::string>()->default_value("fwd,bwd,wgrad,update"),
-       "phases to simulate; fwd alone simulates inference")
+       "phases to simulate (training); fwd alone is the forward pass of training")
       ("fusion,f", po::value<std::string>(), "operator fusion, overriding the config's: none|epilogue|full")
+      ("mode,m", po::value<std::string>()->default_value("training"),
+       "training: one training step; inference: the deployed forward pass (batch-norm folded, "
+       "dropout removed, the config's inference formats, batch 1 unless --batch)")
       ("quiet,q", "print no summary table");
   po::variables_map vm;
   if (auto code = parse_command_line("run", usage, options, nullptr, args, vm, out, err)) return *code;
@@ -83,6 +86,14 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       if (batch < 1 || batch > (std::int64_t{1} << 20))
         throw po::error("--batch must be in [1, 1048576]");
       run.batch = batch;
+    }
+    const std::string mode = vm["mode"].as<std::string>();
+    if (mode == "inference") {
+      run.mode = RunMode::kInference;
+      if (!vm["phases"].defaulted())
+        throw po::error("--phases applies to training; --mode inference simulates the forward pass");
+    } else if (mode != "training") {
+      throw po::error("--mode: unknown mode " + quoted_excerpt(mode) + " (expected training or inference)");
     }
     if (vm.count("fusion")) {
       run.fusion = fusion_from_string(vm["fusion"].as<std::string>());

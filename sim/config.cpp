@@ -49,6 +49,14 @@ PrecisionPolicy parse_precision(const JsonReader& in) {
   p.update = parse_update(in.at("update"));
   if (auto r = in.find("first_layer")) p.first_layer = parse_overrides(*r);
   if (auto r = in.find("last_layer")) p.last_layer = parse_overrides(*r);
+  if (auto r = in.find("inference")) {
+    InferencePrecision inference;
+    inference.gemm = parse_gemm_precision(r->at("gemm"));
+    if (auto f = r->find("first_layer")) inference.first_layer = parse_gemm_precision(*f);
+    if (auto l = r->find("last_layer")) inference.last_layer = parse_gemm_precision(*l);
+    r->finish();
+    p.inference = inference;
+  }
   in.finish();
   return p;
 }
@@ -84,6 +92,15 @@ const GemmPrecision& PrecisionPolicy::for_gemm(Phase formats_of, LayerPosition p
   if (position == LayerPosition::kFirst && first_layer[i]) return *first_layer[i];
   if (position == LayerPosition::kLast && last_layer[i]) return *last_layer[i];
   return gemm[i];
+}
+
+PrecisionPolicy PrecisionPolicy::for_inference() const {
+  PrecisionPolicy p = *this;
+  const auto fwd = static_cast<std::size_t>(Phase::kFwd);
+  p.gemm[fwd] = inference.value().gemm;
+  p.first_layer[fwd] = inference->first_layer;
+  p.last_layer[fwd] = inference->last_layer;
+  return p;
 }
 
 std::string AcceleratorConfig::chip_location(std::string_view path_in_chip) const {
@@ -131,6 +148,13 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
       check_against_chip(precision_in, *c.precision.first_layer[i], "/first_layer" + phase, c);
     if (c.precision.last_layer[i])
       check_against_chip(precision_in, *c.precision.last_layer[i], "/last_layer" + phase, c);
+  }
+  if (const auto& inference = c.precision.inference) {
+    check_against_chip(precision_in, inference->gemm, "/inference/gemm", c);
+    if (inference->first_layer)
+      check_against_chip(precision_in, *inference->first_layer, "/inference/first_layer", c);
+    if (inference->last_layer)
+      check_against_chip(precision_in, *inference->last_layer, "/inference/last_layer", c);
   }
   return c;
 }
@@ -189,6 +213,12 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
       {"rounding", u.stochastic_rounding ? "stochastic" : "nearest"}};
   precision["first_layer"] = overrides_json(config.precision.first_layer);
   precision["last_layer"] = overrides_json(config.precision.last_layer);
+  if (const auto& inference = config.precision.inference) {
+    nlohmann::json j = {{"gemm", gemm_json(inference->gemm)}};
+    if (inference->first_layer) j["first_layer"] = gemm_json(*inference->first_layer);
+    if (inference->last_layer) j["last_layer"] = gemm_json(*inference->last_layer);
+    precision["inference"] = j;
+  }
   out = {{"name", config.name},
          {"description", config.description},
          {"chip", config.chip},

@@ -33,13 +33,23 @@ struct UpdatePrecision {
 // commonly kept in higher precision.
 enum class LayerPosition { kFirst, kMiddle, kLast };
 
+// Formats of the forward GEMMs when the network is deployed (lptsim run --mode
+// inference), e.g. INT4 operands with INT4 activations stored between layers.
+struct InferencePrecision {
+  GemmPrecision gemm;
+  std::optional<GemmPrecision> first_layer, last_layer;
+};
+
 struct PrecisionPolicy {
   std::array<GemmPrecision, 3> gemm;  // indexed by Phase::kFwd, kBwd, kWgrad
   UpdatePrecision update;
   // Per-phase overrides; a phase not given keeps the default.
   std::array<std::optional<GemmPrecision>, 3> first_layer, last_layer;
+  std::optional<InferencePrecision> inference;
 
   const GemmPrecision& for_gemm(Phase formats_of, LayerPosition position) const;
+  // The policy with the inference formats as its forward formats. Requires `inference`.
+  PrecisionPolicy for_inference() const;
 };
 
 struct AcceleratorConfig {

@@ -213,7 +213,7 @@ nlohmann::json to_json(const RunReport& r) {
   out["config"] = r.config;
   nlohmann::json phases = nlohmann::json::array();
   for (Phase p : r.phases) phases.push_back(to_string(p));
-  out["workload"] = {{"network", r.network}, {"batch", r.batch}, {"phases", phases}};
+  out["workload"] = {{"network", r.network}, {"batch", r.batch}, {"mode", r.mode}, {"phases", phases}};
   out["totals"] = activity_json(r.total, r.clock_ghz);
   out["totals"]["peak_tflops"] = r.peak_tflops;
   out["totals"]["samples_per_second"] = r.samples_per_second();
@@ -346,7 +346,7 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
   char buffer[320];
   const double step = static_cast<double>(r.total.cycles);
   out << "lptsim " << r.tool_version << ": " << r.network << ", batch " << r.batch << ", on "
-      << r.config.value("name", std::string("?")) << ", fusion " << r.fusion << "\n\n";
+      << r.config.value("name", std::string("?")) << ", " << r.mode << ", fusion " << r.fusion << "\n\n";
   std::snprintf(buffer, sizeof buffer,
                 "step        %llu cycles, %.3f ms, %.1f samples/s\n"
                 "utilisation %.1f%% of peak (%.2f of %.2f TFLOPS)\n"

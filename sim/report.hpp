@@ -90,6 +90,7 @@ struct RunReport {
   Activity total;
   std::vector<ResourceUse> resources;
   std::string fusion;
+  std::string mode = "training";  // or "inference"
 
   double seconds() const { return static_cast<double>(total.cycles) / (clock_ghz * 1e9); }
   double achieved_tflops() const;

@@ -21,18 +21,28 @@ void write_file(const std::filesystem::path& file, const std::string& text) {
 
 RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   const auto start = std::chrono::steady_clock::now();
-  const AcceleratorConfig config = load_config(options.config_file);
+  AcceleratorConfig config = load_config(options.config_file);
   Trace trace = load_trace(options.trace_file);
+  const bool inference = options.mode == RunMode::kInference;
+  if (inference) {
+    if (!config.precision.inference)
+      throw InputError(config.file, "/precision",
+                       "--mode inference needs an inference precision policy: add \"inference\" with "
+                       "\"gemm\" formats (and optionally \"first_layer\" and \"last_layer\")");
+    config.precision = config.precision.for_inference();
+    trace.batch = 1;
+  }
   if (options.batch) trace.batch = *options.batch;
   // Before the simulation: a report that cannot be written should not cost a run.
   if (!options.out_dir.empty()) prepare_output_directory(options.out_dir);
 
-  const auto layers =
-      expand_training(trace, {config.precision.update.optimizer, options.fusion.value_or(config.fusion)});
-  std::vector<Phase> phases(options.phases.begin(), options.phases.end());
+  const ExpansionOptions expansion{config.precision.update.optimizer, options.fusion.value_or(config.fusion)};
+  const auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);
+  const std::set<Phase> simulated = inference ? std::set<Phase>{Phase::kFwd} : options.phases;
+  std::vector<Phase> phases(simulated.begin(), simulated.end());
   MappedProgram mapped;
   try {
-    mapped = map_training(layers, config, options.phases);
+    mapped = map_training(layers, config, simulated);
   } catch (const InputError& e) {
     throw e.in_file(trace.file);
   }
@@ -56,6 +66,7 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   }
 
   RunReport report = build_report(config, trace, layers, mapped, stats, phases);
+  report.mode = inference ? "inference" : "training";
   report.config_file = options.config_file.string();
   report.trace_file = options.trace_file.string();
   report.wall_seconds =

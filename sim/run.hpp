@@ -11,11 +11,17 @@
 
 namespace lpt {
 
+enum class RunMode {
+  kTraining,   // one training step (the phases asked for)
+  kInference,  // the deployed forward pass (expand_inference), in the config's inference formats
+};
+
 struct RunOptions {
+  RunMode mode = RunMode::kTraining;
   std::filesystem::path config_file;
   std::filesystem::path trace_file;
   std::filesystem::path out_dir;  // empty: write no files
-  std::optional<std::int64_t> batch;
+  std::optional<std::int64_t> batch;  // inference: 1 unless given
   std::set<Phase> phases{kAllPhases.begin(), kAllPhases.end()};
   std::optional<Fusion> fusion;  // overrides the config's
 };

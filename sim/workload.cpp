@@ -318,6 +318,43 @@ LayerWork expand_layer(const Layer& layer, std::size_t index, std::int64_t batch
 
 }  // namespace
 
+std::vector<LayerWork> expand_inference(const Trace& trace, const ExpansionOptions& options) {
+  ExpansionOptions unfused = options;
+  unfused.fusion = Fusion::kNone;
+  std::vector<LayerWork> layers = expand_training(trace, unfused);
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    LayerWork& layer = layers[i];
+    for (const Phase p : {Phase::kBwd, Phase::kWgrad, Phase::kUpdate}) layer.phase(p) = {};
+    if (layer.elementwise_op == ElementwiseOp::kDropout) {
+      layer.phase(Phase::kFwd) = {};
+    } else if (layer.elementwise_op == ElementwiseOp::kBatchNorm) {
+      if (i > 0 && !layers[i - 1].phase(Phase::kFwd).gemms.empty() &&
+          layers[i - 1].output_elements == layer.output_elements) {
+        layer.phase(Phase::kFwd) = {};
+        layer.fused_into = i - 1;
+      } else {
+        ElementwiseWork scale_shift;
+        scale_shift.read_elements = scale_shift.write_elements = layer.output_elements;
+        scale_shift.ops.alu = static_cast<std::uint64_t>(layer.output_elements);
+        layer.phase(Phase::kFwd).elementwise = scale_shift;
+      }
+    }
+  }
+  // A folded batch-norm no longer separates its GEMM from what follows.
+  std::vector<std::size_t> kept;
+  std::vector<LayerWork> chain_view;
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    if (!layers[i].fused_into && !(layers[i].elementwise_op == ElementwiseOp::kDropout)) kept.push_back(i);
+  for (const std::size_t i : kept) chain_view.push_back(std::move(layers[i]));
+  apply_fusion(chain_view, options.fusion);
+  for (std::size_t j = 0; j < kept.size(); ++j) {
+    LayerWork& layer = chain_view[j];
+    if (layer.fused_into) layer.fused_into = kept[*layer.fused_into];
+    layers[kept[j]] = std::move(layer);
+  }
+  return layers;
+}
+
 std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOptions& options) {
   std::vector<LayerWork> out;
   out.reserve(trace.layers.size());

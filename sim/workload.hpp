@@ -100,4 +100,10 @@ inline constexpr std::int64_t kMaxElementsPerLayerPhase = std::int64_t{1} << 48;
 // naming the layer (its trace file and place in it).
 std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOptions& options);
 
+// The forward pass as deployed: batch-norm folded into the weights of the
+// GEMM it follows (no work; marked fused_into that layer; one that follows no
+// GEMM is a scale and shift of one read and one write), dropout removed (no
+// work), then fusion as configured. Same limits and errors as training.
+std::vector<LayerWork> expand_inference(const Trace& trace, const ExpansionOptions& options);
+
 }  // namespace lpt

@@ -258,6 +258,7 @@ std::vector<FormatSpec> make_presets() {
         spec.radix = 4;
         return spec;
       }(),
+      integer("int2", 2),
       integer("int4", 4),
       integer("int8", 8),
   };

@@ -175,6 +175,28 @@ class Cli(unittest.TestCase):
         self.assertGreater(slow["totals"]["cycles"], 1.1 * base["totals"]["cycles"])
         self.assertLess(more["totals"]["cycles"], slow["totals"]["cycles"] - 0.5 * (slow["totals"]["cycles"] - base["totals"]["cycles"]))
 
+    def test_inference_mode(self):
+        report, rows = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"),
+                                     "--mode", "inference")
+        self.assertEqual(report["workload"]["mode"], "inference")
+        self.assertEqual(report["workload"]["batch"], 1)
+        self.assertEqual({l["phase"] for l in report["layers"]}, {"fwd"})
+        training, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"),
+                                    "--phases", "fwd", "--batch", "1", out="training")
+        # INT4 operands and activations: less traffic than the training forward pass.
+        traffic = lambda r: r["totals"]["bytes"]["dram_read"] + r["totals"]["bytes"]["dram_write"]
+        self.assertLess(traffic(report), traffic(training))
+        batched, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"),
+                                   "--mode", "inference", "--batch", "4", out="batched")
+        self.assertEqual(batched["workload"]["batch"], 4)
+        err = run("run", "--mode", "inference", "--phases", "fwd,bwd", "--out", os.path.join(self.dir, "x"),
+                  expect=2).stderr
+        self.assertIn("--phases", err)
+        err = run("run", "--mode", "inference", "--config", os.path.join(SOURCE, "configs", "fp16-baseline.json"),
+                  "--trace", self.trace("tiny-cnn.json"), "--out", os.path.join(self.dir, "y"), expect=2).stderr
+        self.assertIn("/precision", err)
+        self.assertIn("inference", err)
+
     def test_roofline_plot(self):
         self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"), "--fusion", "full")
         png = os.path.join(self.dir, "roofline.png")

@@ -120,6 +120,20 @@ TEST(Config, AnL0SmallerThanOneTileIsAnError) {
   EXPECT_NO_THROW(parse_config(JsonReader(doc, "")));
 }
 
+TEST(Config, InferenceFormatsAreCheckedAgainstTheChip) {
+  auto doc = tiny();
+  ASSERT_TRUE(parse_config(JsonReader(doc, "")).precision.inference);
+  doc["precision"]["inference"]["gemm"]["a"] = "int2";  // the tiny chip has no INT2 mode
+  expect_error(doc, "/precision/inference/gemm/a", "not run by the MAC array");
+  doc = tiny();
+  doc["precision"]["inference"]["gemm"].erase("output");
+  expect_error(doc, "/precision/inference/gemm/output", "missing required key");
+  // The inference formats become the forward formats.
+  const auto policy = parse_config(JsonReader(tiny(), "")).precision.for_inference();
+  EXPECT_EQ(policy.for_gemm(Phase::kFwd, LayerPosition::kMiddle).a.name, "int4");
+  EXPECT_EQ(policy.for_gemm(Phase::kFwd, LayerPosition::kFirst).a.name, "hfp8_e4m3");
+}
+
 TEST(Config, ChipFileErrorsNameTheChipFile) {
   const auto dir = std::filesystem::temp_directory_path() / "lptsim_config_test";
   std::filesystem::create_directories(dir);

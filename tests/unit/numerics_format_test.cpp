@@ -64,6 +64,8 @@ ReferenceCode reference_decode(std::string_view name, std::uint32_t bits) {
     const int field = bits & 7;
     const double sign = bits & 8 ? -1.0 : 1.0;
     ref.value = field == 0 ? sign * 0.0 : sign * std::pow(4.0, field - 7);
+  } else if (name == "int2") {
+    ref.value = bits >= 2 ? static_cast<double>(bits) - 4 : bits;
   } else if (name == "int4") {
     ref.value = bits >= 8 ? static_cast<double>(bits) - 16 : bits;
   } else if (name == "int8") {
@@ -75,7 +77,7 @@ ReferenceCode reference_decode(std::string_view name, std::uint32_t bits) {
 }
 
 const std::vector<std::string> kSmallPresets = {"fp8_e5m2", "fp8_e4m3", "hfp8_e4m3", "hfp8_e5m2",
-                                                "ibm_fp8",  "fp4_radix4", "int4", "int8"};
+                                                "ibm_fp8",  "fp4_radix4", "int2", "int4", "int8"};
 
 TEST(NumericsFormat, EverySmallPresetDecodesLikeItsTable) {
   for (const auto& name : kSmallPresets) {

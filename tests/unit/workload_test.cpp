@@ -1,5 +1,7 @@
 #include "sim/workload.hpp"
 
+#include "sim/fusion.hpp"
+
 #include "models/common/checked_math.hpp"
 
 #include <gtest/gtest.h>
@@ -189,6 +191,41 @@ TEST(WorkloadLimits, ParameterCountsAreChecked) {
   EXPECT_EQ((Layer{"l", "lstm", l}.parameters()), 4 * (std::int64_t{1} << 41) + 8 * (std::int64_t{1} << 20));
   ElementwiseLayer e{ElementwiseOp::kAdd, std::vector<std::int64_t>(8, std::int64_t{1} << 31)};
   EXPECT_THROW(e.elements(), CountOverflow);
+}
+
+}  // namespace
+}  // namespace lpt
+
+namespace lpt {
+namespace {
+
+TEST(WorkloadInference, BatchNormFoldsAndDropoutGoes) {
+  ConvLayer c;
+  c.in_channels = 8, c.in_h = 8, c.in_w = 8, c.out_channels = 8, c.kernel_h = c.kernel_w = 3;
+  c.pad_h = c.pad_w = 1;
+  const Trace t{"n", "s", 1,
+                {{"conv", "conv2d", c},
+                 {"bn", "batchnorm", ElementwiseLayer{ElementwiseOp::kBatchNorm, {8, 8, 8}}},
+                 {"relu", "activation", ElementwiseLayer{ElementwiseOp::kRelu, {8, 8, 8}}},
+                 {"drop", "dropout", ElementwiseLayer{ElementwiseOp::kDropout, {8, 8, 8}}},
+                 {"pool", "pool", PoolLayer{PoolMode::kMax, 8, 8, 8, 2, 2, 2, 2}},
+                 {"bn2", "batchnorm", ElementwiseLayer{ElementwiseOp::kBatchNorm, {8, 4, 4}}}}};
+  const auto layers = expand_inference(t, {Optimizer::kSgdMomentum, Fusion::kEpilogue});
+  for (const LayerWork& w : layers)
+    for (const Phase p : {Phase::kBwd, Phase::kWgrad, Phase::kUpdate}) EXPECT_TRUE(w.phase(p).empty()) << w.name;
+  EXPECT_EQ(layers[1].fused_into, 0u);  // folded into the convolution's weights
+  EXPECT_TRUE(layers[1].phase(Phase::kFwd).empty());
+  // With the batch-norm folded, the ReLU follows the convolution directly and
+  // fuses into its epilogue.
+  EXPECT_EQ(layers[2].fused_into, 0u);
+  EXPECT_FALSE(layers[0].phase(Phase::kFwd).gemms.front().fused.empty());
+  EXPECT_TRUE(layers[3].phase(Phase::kFwd).empty());  // dropout removed
+  EXPECT_FALSE(layers[3].fused_into);
+  // A batch-norm after no GEMM stays, as one scale and shift per element.
+  const ElementwiseWork& bn2 = layers[5].phase(Phase::kFwd).elementwise;
+  EXPECT_EQ(bn2.read_elements, 8 * 4 * 4);
+  EXPECT_EQ(bn2.write_elements, 8 * 4 * 4);
+  EXPECT_EQ(bn2.ops.alu, 8u * 4 * 4);
 }
 
 }  // namespace
