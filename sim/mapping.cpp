@@ -876,6 +876,8 @@ double least_dram_bytes(const GemmWork& g, const GemmFormats& f, const Elementwi
 }
 
 struct Mapper {
+  explicit Mapper(const AcceleratorConfig& accelerator) : config(accelerator) {}
+
   const AcceleratorConfig& config;
   MappedProgram out;
 
@@ -988,7 +990,7 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
 
   // Dependencies: a layer phase's first step waits for the steps that
   // produced its inputs (docs/architecture.md, "Step order and dependencies").
-  Mapper mapper{config, {}};
+  Mapper mapper(config);
   const auto last_step = [&]() -> std::optional<std::size_t> {
     if (mapper.out.program.steps.empty()) return std::nullopt;
     return mapper.out.program.steps.size() - 1;
