@@ -48,12 +48,19 @@ bool backward_reads_forward_values(ElementwiseOp op) {
   return op != ElementwiseOp::kAdd && op != ElementwiseOp::kDropout;
 }
 
-// The element-wise layers after GEMM layer `producer` that fuse into it.
+bool has_work(const LayerWork& layer) {
+  return std::any_of(layer.phases.begin(), layer.phases.end(), [](const PhaseWork& p) { return !p.empty(); });
+}
+
+// The element-wise layers after GEMM layer `producer` that fuse into it. A
+// layer with no work of its own (a batch-norm folded into the weights, a
+// dropout removed for inference) neither joins nor ends the chain.
 std::vector<std::size_t> chain_after(const std::vector<LayerWork>& layers, std::size_t producer,
                                      Fusion fusion) {
   std::vector<std::size_t> chain;
   for (std::size_t j = producer + 1; j < layers.size(); ++j) {
     const LayerWork& next = layers[j];
+    if (!has_work(next)) continue;
     if (!next.elementwise_op || !fuses(*next.elementwise_op, fusion) ||
         next.output_elements != layers[producer].output_elements)
       break;
@@ -148,8 +155,9 @@ void apply_fusion(std::vector<LayerWork>& layers, Fusion fusion) {
     }
     fuse_bias_gradient(layer);
     const std::vector<std::size_t> chain = chain_after(layers, i, fusion);
-    if (!chain.empty()) fuse_chain(layers, i, chain);
-    if (!chain.empty()) i = chain.back();
+    if (chain.empty()) continue;
+    fuse_chain(layers, i, chain);
+    i = chain.back();
   }
 }
 

@@ -340,18 +340,9 @@ std::vector<LayerWork> expand_inference(const Trace& trace, const ExpansionOptio
       }
     }
   }
-  // A folded batch-norm no longer separates its GEMM from what follows.
-  std::vector<std::size_t> kept;
-  std::vector<LayerWork> chain_view;
-  for (std::size_t i = 0; i < layers.size(); ++i)
-    if (!layers[i].fused_into && !(layers[i].elementwise_op == ElementwiseOp::kDropout)) kept.push_back(i);
-  for (const std::size_t i : kept) chain_view.push_back(std::move(layers[i]));
-  apply_fusion(chain_view, options.fusion);
-  for (std::size_t j = 0; j < kept.size(); ++j) {
-    LayerWork& layer = chain_view[j];
-    if (layer.fused_into) layer.fused_into = kept[*layer.fused_into];
-    layers[kept[j]] = std::move(layer);
-  }
+  // A folded batch-norm no longer separates its GEMM from what follows
+  // (fusion passes over layers without work).
+  apply_fusion(layers, options.fusion);
   return layers;
 }
 
