@@ -214,12 +214,9 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   const Granules unit = granules(array, f.macs_per_pe_per_cycle);
   // The SFU and rounder time of the whole GEMM on one core (work fused into
   // it, and rounding its outputs), which runs beside the MAC array.
-  const auto& sfu = chip.core.sfu;
   const double sfu_on_one_core =
-      std::max((static_cast<double>(g.fused.ops.alu) / sfu.ops_per_cycle.alu +
-                static_cast<double>(g.fused.ops.exp) / sfu.ops_per_cycle.exp +
-                static_cast<double>(g.fused.ops.div_sqrt) / sfu.ops_per_cycle.div_sqrt) /
-                   sfu.lanes,
+      std::max(sfu_cycles(chip.core.sfu, static_cast<double>(g.fused.ops.alu),
+                          static_cast<double>(g.fused.ops.exp), static_cast<double>(g.fused.ops.div_sqrt)),
                static_cast<double>(g.count) * static_cast<double>(g.m) * static_cast<double>(g.n) /
                    chip.core.rounder.lanes);
 

@@ -36,17 +36,13 @@ void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64
     ring_byte_hops += c.ring_bytes;
     scratchpad_read_bytes += c.scratchpad_read_bytes;
     scratchpad_write_bytes += c.scratchpad_write_bytes;
+    sfu_busy_cycles += static_cast<double>(c.sfu_busy_cycles) / cores;
   }
-  for (const auto& c : step.cores) sfu_busy_cycles += static_cast<double>(c.sfu_busy_cycles) / cores;
   if (info.macs_per_pe_per_cycle > 0)
     peak_macs += static_cast<double>(step.cycles) * cores * static_cast<double>(array_pes) *
                  info.macs_per_pe_per_cycle;
   bound_cycles += info.bound.cycles();
-  bound.compute_cycles += info.bound.compute_cycles;
-  bound.dram_bytes += info.bound.dram_bytes;
-  bound.dram_cycles += info.bound.dram_cycles;
-  bound.sfu_cycles += info.bound.sfu_cycles;
-  bound.rounder_cycles += info.bound.rounder_cycles;
+  bound += info.bound;
 }
 
 void Activity::merge(const Activity& a) {
@@ -66,11 +62,7 @@ void Activity::merge(const Activity& a) {
   into.sfu_busy_cycles += a.sfu_busy_cycles;
   into.steps += a.steps;
   into.bound_cycles += a.bound_cycles;
-  into.bound.compute_cycles += a.bound.compute_cycles;
-  into.bound.dram_bytes += a.bound.dram_bytes;
-  into.bound.dram_cycles += a.bound.dram_cycles;
-  into.bound.sfu_cycles += a.bound.sfu_cycles;
-  into.bound.rounder_cycles += a.bound.rounder_cycles;
+  into.bound += a.bound;
 }
 
 const char* to_string(StepKind kind) {

@@ -6,8 +6,24 @@ namespace lpt {
 
 double memory_bytes_per_cycle(const core::ChipParams& chip) {
   const double links = chip.interconnect.bidirectional ? 2.0 : 1.0;
-  return std::min(chip.dram_bytes_per_cycle(),
-                  links * static_cast<double>(chip.interconnect.link_bytes_per_cycle));
+  const double requests = chip.cores * chip.core.dma.dram_bytes_per_cycle(chip.dram_latency_cycles());
+  return std::min({chip.dram_bytes_per_cycle(),
+                   links * static_cast<double>(chip.interconnect.link_bytes_per_cycle), requests});
+}
+
+Bound& Bound::operator+=(const Bound& other) {
+  compute_cycles += other.compute_cycles;
+  dram_bytes += other.dram_bytes;
+  dram_cycles += other.dram_cycles;
+  sfu_cycles += other.sfu_cycles;
+  rounder_cycles += other.rounder_cycles;
+  return *this;
+}
+
+double sfu_cycles(const core::SfuParams& sfu, double alu, double exp, double div_sqrt) {
+  return (alu / sfu.ops_per_cycle.alu + exp / sfu.ops_per_cycle.exp +
+          div_sqrt / sfu.ops_per_cycle.div_sqrt) /
+         sfu.lanes;
 }
 
 double Bound::cycles() const { return std::max({compute_cycles, dram_cycles, sfu_cycles, rounder_cycles}); }
@@ -39,10 +55,7 @@ Bound step_bound(const core::ChipParams& chip, const core::Step& step, std::uint
       div_sqrt += static_cast<double>(task.sfu.div_sqrt);
       rounded += static_cast<double>(task.rounded_elements);
     }
-  const auto& sfu = chip.core.sfu;
-  b.sfu_cycles = (alu / sfu.ops_per_cycle.alu + exp / sfu.ops_per_cycle.exp +
-                  div_sqrt / sfu.ops_per_cycle.div_sqrt) /
-                 (cores * sfu.lanes);
+  b.sfu_cycles = sfu_cycles(chip.core.sfu, alu, exp, div_sqrt) / cores;
   b.rounder_cycles = rounded / (cores * chip.core.rounder.lanes);
   return b;
 }

@@ -10,8 +10,9 @@
 
 namespace lpt {
 
-// Bandwidth from DRAM into the cores: the DRAM pool or the ring links leaving
-// the memory controller's stop, whichever is narrower (bytes per cycle).
+// Bandwidth from DRAM into the cores: the DRAM pool, the ring links leaving
+// the memory controller's stop, or all DMA engines' outstanding requests per
+// DRAM latency, whichever is narrowest (bytes per cycle).
 double memory_bytes_per_cycle(const core::ChipParams& chip);
 
 // Each resource's least time for a piece of work, all cores working at once.
@@ -26,7 +27,13 @@ struct Bound {
   double cycles() const;
   // Which resource that is: "compute" | "dram" | "sfu" | "rounder" ("none" without work).
   const char* limited_by() const;
+  // Each resource's time summed (for a group of steps).
+  Bound& operator+=(const Bound& other);
 };
+
+// Cycles one core's SFU lanes take for these operations at their peak rates
+// (fractional: an estimate, where the SFU model rounds each batch up).
+double sfu_cycles(const core::SfuParams& sfu, double alu, double exp, double div_sqrt);
 
 // A step's bound: `macs` at `macs_per_pe_per_cycle` (0 for element-wise work),
 // `min_dram_bytes` as the workload needs them, and the SFU and rounder work of

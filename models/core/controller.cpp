@@ -57,20 +57,19 @@ void Controller::run() {
 
 void Controller::wait_for_steps(const std::vector<std::size_t>& steps) {
   const std::uint64_t start = now_cycles();
-  const std::optional<std::size_t> last = tracker_.wait_for(steps);
-  if (!last || now_cycles() == start) return;
-  CoreStepStats& charged = step_stats_.at(*last);
-  stall(charged, StallCause::kDependency) += now_cycles() - start;
-  charged.cycles += now_cycles() - start;
+  charge_wait(start, tracker_.wait_for(steps));
 }
 
 // Every core ends when the program does, so that each core's steps add up to
 // the run's cycles.
 void Controller::wait_for_program() {
   const std::uint64_t start = now_cycles();
-  const std::optional<std::size_t> last = tracker_.wait_for_all();
-  if (!last || now_cycles() == start) return;
-  CoreStepStats& charged = step_stats_.at(*last);
+  charge_wait(start, tracker_.wait_for_all());
+}
+
+void Controller::charge_wait(std::uint64_t start, std::optional<std::size_t> waited_for) {
+  if (!waited_for || now_cycles() == start) return;
+  CoreStepStats& charged = step_stats_.at(*waited_for);
   stall(charged, StallCause::kDependency) += now_cycles() - start;
   charged.cycles += now_cycles() - start;
 }

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <systemc>
@@ -66,6 +67,8 @@ class Controller : public sc_core::sc_module {
   // Waits for other cores to finish `steps`; charges the wait to the one completed last.
   void wait_for_steps(const std::vector<std::size_t>& steps);
   void wait_for_program();
+  // A dependency wait since `start`, charged to the step waited for.
+  void charge_wait(std::uint64_t start, std::optional<std::size_t> waited_for);
   void add_unit_counters(CoreStepStats& stats, int sign) const;
 
   int core_;

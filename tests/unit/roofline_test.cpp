@@ -33,13 +33,16 @@ TEST(Roofline, EachResourceAtItsPeakRate) {
   EXPECT_STREQ(b.limited_by(), b.dram_cycles > 1000 ? "dram" : "compute");
 }
 
-TEST(Roofline, MemoryBandwidthIsTheNarrowerOfDramAndRingLinks) {
+TEST(Roofline, MemoryBandwidthIsTheNarrowestOfDramRingLinksAndRequests) {
   core::ChipParams chip = rapid();
   const double dram = chip.dram_bytes_per_cycle();
   chip.interconnect.link_bytes_per_cycle = 1;
   EXPECT_DOUBLE_EQ(memory_bytes_per_cycle(chip), chip.interconnect.bidirectional ? 2.0 : 1.0);
   chip.interconnect.link_bytes_per_cycle = 1 << 20;
   EXPECT_DOUBLE_EQ(memory_bytes_per_cycle(chip), dram);
+  // Ten times the latency: 4 cores x 64 requests x 64 B per 1600 cycles.
+  chip.dram.latency_ns *= 10;
+  EXPECT_DOUBLE_EQ(memory_bytes_per_cycle(chip), 4 * 64 * 64 / 1600.0);
 }
 
 TEST(Roofline, NoWorkIsNoBound) {
