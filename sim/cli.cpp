@@ -56,7 +56,8 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
                 std::ostream& err) {
   const std::string usage =
       "usage: lptsim run [--config FILE] [--trace FILE] [--out DIR] [--batch N] "
-      "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full] [--mode training|inference]\n"
+      "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full] [--residency none|liveness]\n"
+      "       [--mode training|inference]\n"
       "Simulates one training step (or the phases given) of the trace on the accelerator.";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
@@ -67,6 +68,8 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       ("phases,p", po::value<std::string>()->default_value("fwd,bwd,wgrad,update"),
        "phases to simulate (training); fwd alone is the forward pass of training")
       ("fusion,f", po::value<std::string>(), "operator fusion, overriding the config's: none|epilogue|full")
+      ("residency,r", po::value<std::string>(),
+       "results kept on chip between steps, overriding the config's: none|liveness")
       ("mode,m", po::value<std::string>()->default_value("training"),
        "training: one training step; inference: the deployed forward pass (batch-norm folded, "
        "dropout removed, the config's inference formats, batch 1 unless --batch)")
@@ -100,6 +103,12 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       if (!run.fusion)
         throw po::error("--fusion: unknown mode " + quoted_excerpt(vm["fusion"].as<std::string>()) +
                         " (expected none, epilogue or full)");
+    }
+    if (vm.count("residency")) {
+      run.residency = residency_from_string(vm["residency"].as<std::string>());
+      if (!run.residency)
+        throw po::error("--residency: unknown mode " + quoted_excerpt(vm["residency"].as<std::string>()) +
+                        " (expected none or liveness)");
     }
   } catch (const po::error& e) {
     err << "lptsim run: " << e.what() << '\n';

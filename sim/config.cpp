@@ -118,6 +118,8 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
   c.precision = parse_precision(precision_in);
   if (auto f = in.find("fusion"))
     c.fusion = f->choice<Fusion>({{"none", Fusion::kNone}, {"epilogue", Fusion::kEpilogue}, {"full", Fusion::kFull}});
+  if (auto r = in.find("residency"))
+    c.residency = r->choice<Residency>({{"none", Residency::kNone}, {"liveness", Residency::kLiveness}});
   in.finish();
 
   for (const auto& [name, rate] : c.chip.core.mac_array.macs_per_pe_per_cycle)
@@ -223,7 +225,8 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
          {"description", config.description},
          {"chip", config.chip},
          {"precision", precision},
-         {"fusion", to_string(config.fusion)}};
+         {"fusion", to_string(config.fusion)},
+         {"residency", to_string(config.residency)}};
 }
 
 }  // namespace lpt

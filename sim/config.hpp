@@ -13,6 +13,7 @@
 #include "models/core/chip_params.hpp"
 #include "models/numerics/format.hpp"
 #include "sim/fusion.hpp"
+#include "sim/residency.hpp"
 #include "sim/workload.hpp"
 
 namespace lpt {
@@ -60,6 +61,9 @@ struct AcceleratorConfig {
   // Which element-wise layers run inside GEMM tiles (sim/fusion.hpp); "none"
   // when the config does not say.
   Fusion fusion = Fusion::kNone;
+  // Whether results stay on chip between steps (sim/residency.hpp); "none"
+  // when the config does not say.
+  Residency residency = Residency::kNone;
   // Where it was read from, for messages: the config file, and the chip
   // description file when "chip" names one (empty when the chip is inline).
   std::string file;

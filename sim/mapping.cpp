@@ -201,12 +201,25 @@ const char* to_string(LoopOrder order) {
   return "?";
 }
 
+long double tiling_footprint(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
+                             std::int64_t tm, std::int64_t tn, std::int64_t tk, LoopOrder order) {
+  const auto slots = static_cast<long double>(std::max(1, chip.core.scratchpad.buffer_slots));
+  const long double outputs = 2 * estimated_bytes(static_cast<long double>(tm) * tn, f.accumulator_bits);
+  const long double a = estimated_a_bytes(g, f, tm, tk);
+  const long double b = estimated_bytes(static_cast<long double>(tk) * tn, f.b_bits);
+  switch (order) {
+    case LoopOrder::kResidentB: return b + slots * a + outputs;
+    case LoopOrder::kResidentA: return a + slots * b + outputs;
+    case LoopOrder::kStreamBoth: return slots * (a + b) + outputs;
+  }
+  return outputs;
+}
+
 GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
                               const GemmFormats& f) {
   constexpr int kStreamedDepths = 64;  // k slices tried per (tm, tn), from the deepest that fits
   const auto& array = chip.core.mac_array;
   const std::uint64_t capacity = chip.core.scratchpad.size_bytes();
-  const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
   const int cores = chip.cores;
   const double bandwidth = memory_bytes_per_cycle(chip);
   const double link = static_cast<double>(chip.interconnect.link_bytes_per_cycle);
@@ -311,12 +324,8 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       // Two output tiles: one accumulating while the previous one drains.
       const Estimate outputs = 2 * estimated_bytes(static_cast<Estimate>(tm) * tn, f.accumulator_bits);
       if (outputs >= capacity_bytes) continue;
-      const Estimate a_panel = estimated_a_bytes(g, f, tm, g.k);
-      const Estimate b_panel = estimated_bytes(static_cast<Estimate>(g.k) * tn, f.b_bits);
-      if (b_panel + slots * a_panel + outputs <= capacity_bytes)
-        evaluate(tm, tn, g.k, LoopOrder::kResidentB, 1);
-      if (a_panel + slots * b_panel + outputs <= capacity_bytes)
-        evaluate(tm, tn, g.k, LoopOrder::kResidentA, 1);
+      for (const LoopOrder order : {LoopOrder::kResidentB, LoopOrder::kResidentA})
+        if (tiling_footprint(chip, g, f, tm, tn, g.k, order) <= capacity_bytes) evaluate(tm, tn, g.k, order, 1);
       // Streaming both operands: the deepest k slices that fit (the deepest
       // moves the least, shallower ones pipeline better: a larger scratchpad
       // must not leave only slices too deep to overlap), and with too few
@@ -324,11 +333,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
       int depths = 0;
       for (auto it = k_sizes.rbegin(); it != k_sizes.rend() && depths < kStreamedDepths; ++it) {
         const std::int64_t tk = *it;
-        if (slots * (estimated_a_bytes(g, f, tm, tk) +
-                     estimated_bytes(static_cast<Estimate>(tk) * tn, f.b_bits)) +
-                outputs >
-            capacity_bytes)
-          continue;
+        if (tiling_footprint(chip, g, f, tm, tn, tk, LoopOrder::kStreamBoth) > capacity_bytes) continue;
         evaluate(tm, tn, tk, LoopOrder::kStreamBoth, 1);
         const Estimate output_tiles = static_cast<Estimate>(g.count) * ceil_div(g.m, tm) * ceil_div(g.n, tn);
         if (output_tiles < cores) {
@@ -374,7 +379,7 @@ int core_of_unit(std::int64_t unit, std::int64_t units, int cores) {
 // buffering while leaving a few tasks per core for overlap. Beyond the task
 // budget a task streams more instances through the same buffers.
 void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
-                          Step& step) {
+                          const OperandSteps& sources, Step& step) {
   const int cores = chip.cores;
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
   const std::uint64_t a = a_bytes(g, f, g.m, g.k), b = packed_bytes(g.k * g.n, f.b_bits);
@@ -394,16 +399,17 @@ void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const
     for (std::int64_t first = range_begin(g.count, c, cores); first < end; first += batch) {
       const auto n = static_cast<std::uint64_t>(std::min(batch, end - first));
       TileTask task;
-      task.loads = {{dram, here, checked_mul(n, a)},
-                    {dram, here, checked_mul(n, b)}};
+      task.loads = {{dram, here, checked_mul(n, a), false, sources.a},
+                    {dram, here, checked_mul(n, b), false, sources.b}};
       task.buffer_bytes = std::min(n, resident) * (a + b);
       task.mac = mac_tile(g.m, g.n, g.k, f);
       task.mac.count = n;
       task.rounded_elements = checked_mul(n, static_cast<std::uint64_t>(g.m * g.n));
-      task.stores = {{here, dram, checked_mul(n, out)}};
+      task.stores = {{here, dram, checked_mul(n, out), true}};
       step.tasks_per_core[static_cast<std::size_t>(c)].push_back(std::move(task));
     }
   }
+  step.working_set_bytes = slots * resident * (a + b) + 2 * accumulators;
 }
 
 // Sizes of the tiles along one dimension: all but the last are `full`.
@@ -423,8 +429,8 @@ struct ShapeRun {
   // Every `tiles_per_output` tiles complete an output tile, which is then
   // rounded and stored; 0: no output completes in this run.
   std::int64_t tiles_per_output = 0;
-  std::uint64_t a_bytes_per_tile = 0;  // streamed operands (resident orders: one of them)
-  std::uint64_t b_bytes_per_tile = 0;
+  std::uint64_t a_bytes_per_tile = 0;  // the streamed operand (A, or B past a resident A panel)
+  std::uint64_t b_bytes_per_tile = 0;  // B, when both stream
   std::uint64_t panel_buffer_bytes = 0;  // a panel each tile needs beside its operands
 };
 
@@ -432,9 +438,9 @@ struct ShapeRun {
 // tasks: one per tile, or merged within the task budget.
 class CoreTiles {
  public:
-  CoreTiles(const GemmWork& g, const GemmFormats& f, const GemmTiling& t, int core,
-            std::vector<TileTask>& tasks)
-      : g_(g), f_(f), t_(t), here_(Endpoint::core_at(core)), tasks_(tasks),
+  CoreTiles(const GemmWork& g, const GemmFormats& f, const GemmTiling& t, const OperandSteps& sources,
+            int core, std::vector<TileTask>& tasks)
+      : g_(g), f_(f), t_(t), sources_(sources), here_(Endpoint::core_at(core)), tasks_(tasks),
         a_outer_(t.order == LoopOrder::kResidentA),
         inner_tiles_(a_outer_ ? t.tiles_n : t.tiles_m),
         outer_tiles_(a_outer_ ? t.tiles_m : t.tiles_n),
@@ -453,7 +459,6 @@ class CoreTiles {
 
   // One task per tile, in loop order.
   void map_each_tile(std::int64_t begin, std::int64_t end) {
-    const Endpoint dram = Endpoint::dram();
     const std::int64_t per_instance = t_.tiles_m * t_.tiles_n;
     const bool partial = t_.k_splits > 1;
     std::int64_t resident_panel = -1;
@@ -469,13 +474,13 @@ class CoreTiles {
         for (std::int64_t kk = k_begin(part); kk < k_end(part); ++kk) {
           const std::int64_t tk = tile_extent(g_.k, t_.tile_k, kk);
           TileTask task;
-          task.loads = {{dram, here_, a_bytes(g_, f_, tm, tk)},
-                        {dram, here_, packed_bytes(tk * tn, f_.b_bits)}};
+          task.loads = {load(Operand::kA, a_bytes(g_, f_, tm, tk)),
+                        load(Operand::kB, packed_bytes(tk * tn, f_.b_bits))};
           task.buffer_bytes = task.loads[0].bytes + task.loads[1].bytes;
           task.mac = mac_tile(tm, tn, tk, f_);
           if (kk + 1 == k_end(part) && !partial) {
             task.rounded_elements = static_cast<std::uint64_t>(tm * tn);
-            task.stores = {{here_, dram, out_bytes}};
+            task.stores = {result_store(out_bytes)};
           }
           tasks_.push_back(std::move(task));
         }
@@ -483,15 +488,15 @@ class CoreTiles {
       }
       TileTask task;
       const std::int64_t panel = instance * outer_tiles_ + outer;
-      task.loads.push_back({dram, here_, streamed_bytes(tm, tn)});
+      task.loads.push_back(load(streamed_operand(), streamed_bytes(tm, tn)));
       if (panel != resident_panel) {
         resident_panel = panel;
-        task.loads.push_back({dram, here_, panel_bytes(tm, tn)});
+        task.loads.push_back(load(panel_operand(), panel_bytes(tm, tn)));
       }
-      for (const auto& load : task.loads) task.buffer_bytes += load.bytes;
+      for (const auto& transfer : task.loads) task.buffer_bytes += transfer.bytes;
       task.mac = mac_tile(tm, tn, g_.k, f_);
       task.rounded_elements = static_cast<std::uint64_t>(tm * tn);
-      task.stores = {{here_, dram, out_bytes}};
+      task.stores = {result_store(out_bytes)};
       tasks_.push_back(std::move(task));
     }
   }
@@ -517,6 +522,17 @@ class CoreTiles {
   }
 
  private:
+  enum class Operand { kA, kB };
+
+  // Resident orders stream one operand past a panel of the other; streaming
+  // both, the "streamed" operand is A and B streams beside it.
+  Operand streamed_operand() const { return a_outer_ ? Operand::kB : Operand::kA; }
+  Operand panel_operand() const { return a_outer_ ? Operand::kA : Operand::kB; }
+
+  core::Transfer load(Operand operand, std::uint64_t bytes) const {
+    return {Endpoint::dram(), here_, bytes, false, operand == Operand::kA ? sources_.a : sources_.b};
+  }
+  core::Transfer result_store(std::uint64_t bytes) const { return {here_, Endpoint::dram(), bytes, true}; }
 
   std::int64_t k_begin(std::int64_t part) const { return t_.tiles_k * part / t_.k_splits; }
   std::int64_t k_end(std::int64_t part) const { return t_.tiles_k * (part + 1) / t_.k_splits; }
@@ -620,7 +636,6 @@ class CoreTiles {
   // of one tile: its tiles stream through the buffers, so the next task's
   // loads still overlap its compute.
   void emit(const std::vector<ShapeRun>& runs, std::int64_t budget, std::uint64_t panel_bytes) {
-    const Endpoint dram = Endpoint::dram();
     std::int64_t total_tiles = 0;
     for (const ShapeRun& run : runs) total_tiles += run.tiles;
     const std::int64_t spare = std::max<std::int64_t>(1, budget - static_cast<std::int64_t>(runs.size()));
@@ -639,12 +654,13 @@ class CoreTiles {
         if (begin == end) continue;
         const auto count = static_cast<std::uint64_t>(end - begin);
         TileTask task;
-        for (const std::uint64_t bytes : {run.a_bytes_per_tile, run.b_bytes_per_tile})
-          if (bytes > 0) task.loads.push_back({dram, here_, checked_mul(count, bytes)});
+        if (run.a_bytes_per_tile > 0)
+          task.loads.push_back(load(streamed_operand(), checked_mul(count, run.a_bytes_per_tile)));
+        if (run.b_bytes_per_tile > 0) task.loads.push_back(load(Operand::kB, checked_mul(count, run.b_bytes_per_tile)));
         task.buffer_bytes = run.a_bytes_per_tile + run.b_bytes_per_tile + run.panel_buffer_bytes;
         const std::uint64_t panel_share =
             panel_bytes_before(tiles_before + end) - panel_bytes_before(tiles_before + begin);
-        if (panel_share > 0) task.loads.push_back({dram, here_, panel_share});
+        if (panel_share > 0) task.loads.push_back(load(panel_operand(), panel_share));
         task.mac = mac_tile(run.tm, run.tn, run.tk, f_);
         task.mac.count = count;
         checked_mul(static_cast<std::uint64_t>(run.tm * run.tn * run.tk), count);  // macs() must not wrap
@@ -653,7 +669,7 @@ class CoreTiles {
           if (outputs > 0) {
             task.rounded_elements = checked_mul(static_cast<std::uint64_t>(outputs),
                                                 static_cast<std::uint64_t>(run.tm * run.tn));
-            task.stores = {{here_, dram, checked_mul(static_cast<std::uint64_t>(outputs), out_bytes)}};
+            task.stores = {result_store(checked_mul(static_cast<std::uint64_t>(outputs), out_bytes))};
           }
         }
         tasks_.push_back(std::move(task));
@@ -665,6 +681,7 @@ class CoreTiles {
   const GemmWork& g_;
   const GemmFormats& f_;
   const GemmTiling& t_;
+  const OperandSteps& sources_;
   Endpoint here_;
   std::vector<TileTask>& tasks_;
   bool a_outer_;  // resident-A walks i in the outer loop, the others j
@@ -679,7 +696,8 @@ std::int64_t tasks_per_core_budget(int cores) {
 }
 
 Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
-              const GemmTiling& t, std::string label, std::optional<std::int64_t> task_budget) {
+              const GemmTiling& t, std::string label, const OperandSteps& sources,
+              std::optional<std::int64_t> task_budget) {
   const int cores = chip.cores;
   const std::int64_t max_tasks_per_core = task_budget.value_or(tasks_per_core_budget(cores));
   Step step;
@@ -691,11 +709,13 @@ Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats
       checked_mul(checked_mul(g.count, per_instance), t.k_splits);
   const bool partial = t.k_splits > 1;  // outputs stay on chip for the reduction step
   if (per_instance == 1 && t.tiles_k == 1 && !partial && g.count > 1) {
-    map_instance_batches(chip, g, f, step);
+    map_instance_batches(chip, g, f, sources, step);
     return step;
   }
+  step.working_set_bytes = static_cast<std::uint64_t>(
+      tiling_footprint(chip, g, f, t.tile_m, t.tile_n, t.tile_k, t.order));
   for (int c = 0; c < cores; ++c) {
-    CoreTiles core_tiles(g, f, t, c, step.tasks_per_core[static_cast<std::size_t>(c)]);
+    CoreTiles core_tiles(g, f, t, sources, c, step.tasks_per_core[static_cast<std::size_t>(c)]);
     const std::int64_t begin = range_begin(units, c, cores), end = range_begin(units, c + 1, cores);
     if (end - begin <= max_tasks_per_core && core_tiles.tiles(begin, end) <= max_tasks_per_core)
       core_tiles.map_each_tile(begin, end);
@@ -742,8 +762,9 @@ Step map_gemm_reduction(const core::ChipParams& chip, const GemmWork& g, const G
       task.sfu.alu = static_cast<std::uint64_t>((last - first) * elements);
       if (last == t.k_splits) {
         task.rounded_elements = static_cast<std::uint64_t>(elements);
-        task.stores = {{Endpoint::core_at(owner), Endpoint::dram(), packed_bytes(elements, f.output_bits)}};
+        task.stores = {{Endpoint::core_at(owner), Endpoint::dram(), packed_bytes(elements, f.output_bits), true}};
       }
+      step.working_set_bytes = std::max(step.working_set_bytes, task.buffer_bytes + partial_bytes);
       tasks.push_back(std::move(task));
     }
   }
@@ -789,9 +810,13 @@ Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& w, int
       task.sfu.exp = share(w.ops.exp, part);
       task.sfu.div_sqrt = share(w.ops.div_sqrt, part);
       task.rounded_elements = share(static_cast<std::uint64_t>(w.rounded_elements), part);
-      if (const auto bytes = share(write_bytes, part)) task.stores.push_back({here, dram, bytes});
+      if (const auto bytes = share(write_bytes, part)) task.stores.push_back({here, dram, bytes, true});
       for (const auto& load : task.loads) task.buffer_bytes += load.bytes;
       if (streamed) task.buffer_bytes = std::min(task.buffer_bytes, chunk_budget);
+      // A chunk in and its result out, in each of the slots.
+      const std::uint64_t out = task.stores.empty() ? 0 : task.stores.front().bytes;
+      step.working_set_bytes = std::max(step.working_set_bytes,
+                                        slots * (task.buffer_bytes + (streamed ? std::min(out, chunk_budget) : out)));
       if (task.loads.empty() && task.stores.empty() && task.sfu.empty() && task.rounded_elements == 0)
         continue;
       step.tasks_per_core[static_cast<std::size_t>(c)].push_back(std::move(task));
@@ -861,15 +886,20 @@ ElementwiseWork repeat_share(const ElementwiseWork& w, std::int64_t r, std::int6
   return share;
 }
 
-// The least DRAM traffic of one repeat of a GEMM: the raw A operand, B and
-// the output once each, and the tensors its fused work reads and writes.
-double least_dram_bytes(const GemmWork& g, const GemmFormats& f, const ElementwiseWork& fused_work) {
-  const long double per_instance = estimated_a_bytes(g, f, g.m, g.k) +
-                                   estimated_bytes(static_cast<long double>(g.k) * g.n, f.b_bits) +
-                                   estimated_bytes(static_cast<long double>(g.m) * g.n, f.output_bits);
-  const long double fused = estimated_bytes(fused_work.read_elements, f.output_bits) +
-                            estimated_bytes(fused_work.write_elements, f.output_bits);
-  return static_cast<double>(per_instance * g.count + fused);
+// The least DRAM traffic of one repeat of a GEMM, by tensor: the raw A
+// operand, B and the output once each, and the tensors its fused work reads
+// and writes.
+struct LeastGemmBytes {
+  double a = 0, b = 0, output = 0, fused = 0;
+  double inputs() const { return a + b + fused; }
+};
+LeastGemmBytes least_dram_bytes(const GemmWork& g, const GemmFormats& f, const ElementwiseWork& fused_work) {
+  const auto count = static_cast<long double>(g.count);
+  return {static_cast<double>(count * estimated_a_bytes(g, f, g.m, g.k)),
+          static_cast<double>(count * estimated_bytes(static_cast<long double>(g.k) * g.n, f.b_bits)),
+          static_cast<double>(count * estimated_bytes(static_cast<long double>(g.m) * g.n, f.output_bits)),
+          static_cast<double>(estimated_bytes(fused_work.read_elements, f.output_bits) +
+                              estimated_bytes(fused_work.write_elements, f.output_bits))};
 }
 
 struct Mapper {
@@ -882,6 +912,18 @@ struct Mapper {
   // What the next step depends on: the steps that produced its layer phase's
   // inputs for the first step of a layer phase, then the step before it.
   std::vector<std::size_t> next_depends_on;
+  // The steps whose results are the layer's input and the gradient at its
+  // output (nullopt: none, or not a step's result), for GemmWork's operand sources.
+  std::optional<std::size_t> layer_input_step, output_gradient_step;
+
+  std::optional<std::size_t> step_of(OperandSource source) const {
+    switch (source) {
+      case OperandSource::kLayerInput: return layer_input_step;
+      case OperandSource::kOutputGradient: return output_gradient_step;
+      case OperandSource::kElsewhere: break;
+    }
+    return std::nullopt;
+  }
 
   // Adds the step; the ones after it in the same layer phase depend on it.
   void add_step(const LayerWork& layer, Step step, StepInfo info) {
@@ -928,7 +970,8 @@ struct Mapper {
       std::string tiling = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) + "x" +
                            std::to_string(t.tile_k) + " " + to_string(t.order);
       if (t.k_splits > 1) tiling += " k-split " + std::to_string(t.k_splits);
-      const Step plain = map_gemm(config.chip, g, f, t, prefix + g.label);
+      const OperandSteps sources{step_of(g.a_from), step_of(g.b_from)};
+      const Step plain = map_gemm(config.chip, g, f, t, prefix + g.label, sources);
       const auto macs = static_cast<std::uint64_t>(g.macs() / g.repeats);
       const std::optional<Step> reduction =
           t.k_splits > 1 ? std::optional(map_gemm_reduction(config.chip, g, f, t,
@@ -938,13 +981,20 @@ struct Mapper {
         Step step = plain;
         const ElementwiseWork fused = repeat_share(g.fused, r, g.repeats);
         spread_fused_work(step, fused, f.output_bits);
-        const Bound bound = step_bound(config.chip, step, macs, f.macs_per_pe_per_cycle,
-                                       least_dram_bytes(g, f, fused));
-        add_step(layer, std::move(step),
-                 {layer.layer_index, phase, g.label, g.macs() / g.repeats, f.macs_per_pe_per_cycle, tiling, bound});
-        // Its bound is in the GEMM's: without a k-split there is no reduction.
-        if (reduction)
-          add_step(layer, *reduction, {layer.layer_index, phase, g.label + " k-reduction", 0, 0, "", {}});
+        const LeastGemmBytes least = least_dram_bytes(g, f, fused);
+        // A k-split's result is written by its reduction step.
+        const double output_here = reduction ? 0 : least.output;
+        StepInfo info{layer.layer_index, phase, g.label, g.macs() / g.repeats, f.macs_per_pe_per_cycle, tiling,
+                      step_bound(config.chip, step, macs, f.macs_per_pe_per_cycle, least.inputs() + output_here)};
+        info.least_sourced_bytes = (sources.a ? least.a : 0) + (sources.b ? least.b : 0);
+        info.least_result_bytes = output_here;
+        add_step(layer, std::move(step), std::move(info));
+        if (reduction) {
+          StepInfo reduction_info{layer.layer_index, phase, g.label + " k-reduction", 0, 0, "",
+                                  step_bound(config.chip, *reduction, 0, 0, least.output)};
+          reduction_info.least_result_bytes = least.output;
+          add_step(layer, *reduction, std::move(reduction_info));
+        }
       }
     }
     if (!work.elementwise.empty()) {
@@ -953,10 +1003,13 @@ struct Mapper {
                            : config.precision.for_gemm(phase, position).output.total_bits();
       Step step = map_elementwise(config.chip, work.elementwise, bits, prefix + "elementwise");
       const auto& e = work.elementwise;
-      const Bound bound = step_bound(config.chip, step, 0, 0,
-                                     static_cast<double>(packed_bytes(static_cast<std::uint64_t>(e.read_elements), bits) +
-                                                         packed_bytes(static_cast<std::uint64_t>(e.write_elements), bits)));
-      add_step(layer, std::move(step), {layer.layer_index, phase, "elementwise", 0, 0, "", bound});
+      const auto written = static_cast<double>(packed_bytes(static_cast<std::uint64_t>(e.write_elements), bits));
+      StepInfo info{layer.layer_index, phase, "elementwise", 0, 0, "",
+                    step_bound(config.chip, step, 0, 0,
+                               static_cast<double>(packed_bytes(static_cast<std::uint64_t>(e.read_elements), bits)) +
+                                   written)};
+      info.least_result_bytes = written;
+      add_step(layer, std::move(step), std::move(info));
     }
   }
 
@@ -995,31 +1048,45 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
   const auto as_list = [](std::optional<std::size_t> step) {
     return step ? std::vector<std::size_t>{*step} : std::vector<std::size_t>{};
   };
-  // Runs the layer phase after `inputs`; returns its last step, if it has any.
-  const auto run = [&](Phase phase, std::size_t i, std::optional<std::size_t> inputs) {
+  // The step whose result is each layer's input (the forward output before it).
+  std::vector<std::optional<std::size_t>> layer_input(layers.size());
+  // Runs the layer phase after `inputs`, its GEMMs reading the gradient at the
+  // layer's output from `output_gradient`; returns its last step, if it has any.
+  const auto run = [&](Phase phase, std::size_t i, std::optional<std::size_t> inputs,
+                       std::optional<std::size_t> output_gradient = std::nullopt) {
     if (!phases.count(phase) || layers[i].phase(phase).empty()) return std::optional<std::size_t>{};
     const std::size_t before = mapper.out.program.steps.size();
     mapper.next_depends_on = as_list(inputs);
+    mapper.layer_input_step = layer_input[i];
+    mapper.output_gradient_step = output_gradient;
     mapper.map_phase(layers[i], phase, position[i]);
     return mapper.out.program.steps.size() > before ? last_step() : std::nullopt;
   };
   // Forward: each layer reads the previous one's output.
   std::optional<std::size_t> forward_output;
-  for (std::size_t i = 0; i < layers.size(); ++i)
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    layer_input[i] = forward_output;
     if (const auto last = run(Phase::kFwd, i, forward_output)) forward_output = last;
+  }
   // Backward: the data gradient and the weight gradient of a layer both read
   // the gradient at its output, so neither waits for the other, unless fusion
   // made the data-gradient GEMM store that gradient (after its input stage
   // applied the fused layers' backward) for the weight gradient.
   std::optional<std::size_t> gradient = forward_output;  // the loss needs the whole forward pass
+  // The step whose result the gradient is: none for the loss's gradient,
+  // which no step computes.
+  std::optional<std::size_t> gradient_result;
   std::vector<std::optional<std::size_t>> weight_gradient(layers.size());
   for (std::size_t i = layers.size(); i-- > 0;) {
-    const std::optional<std::size_t> output_gradient = gradient;
-    const std::optional<std::size_t> data_gradient = run(Phase::kBwd, i, output_gradient);
+    const std::optional<std::size_t> output_gradient = gradient, output_gradient_result = gradient_result;
+    const std::optional<std::size_t> data_gradient = run(Phase::kBwd, i, output_gradient, output_gradient_result);
     const auto& bwd = layers[i].phase(Phase::kBwd).gemms;
     const bool stores_gradient_for_wgrad = data_gradient && !bwd.empty() && !bwd.front().fused.empty();
-    weight_gradient[i] = run(Phase::kWgrad, i, stores_gradient_for_wgrad ? data_gradient : output_gradient);
-    if (data_gradient) gradient = data_gradient;
+    // That stored gradient is a side tensor of the data-gradient GEMM, not its result.
+    weight_gradient[i] = stores_gradient_for_wgrad
+                             ? run(Phase::kWgrad, i, data_gradient)
+                             : run(Phase::kWgrad, i, output_gradient, output_gradient_result);
+    if (data_gradient) gradient = gradient_result = data_gradient;
   }
   // Each update needs its layer's weight gradient only.
   for (std::size_t i = 0; i < layers.size(); ++i) run(Phase::kUpdate, i, weight_gradient[i]);

@@ -77,6 +77,21 @@ inline constexpr std::int64_t kMaxTasksPerStep = 64 * kMaxTasksPerCoreStep;
 inline constexpr std::int64_t kMinTasksPerCoreStep = 16;
 std::int64_t tasks_per_core_budget(int cores);
 
+// The earlier steps whose results a GEMM's operands are: their loads carry
+// Transfer::result_of, so that sim/residency may serve them on chip.
+// nullopt: not a step's result (weights, the network's input).
+struct OperandSteps {
+  std::optional<std::size_t> a, b;
+};
+
+// Scratchpad bytes one core needs at once for the tiling: the resident panel,
+// `buffer_slots` streamed tiles and two output tiles of accumulators (one
+// accumulating while the previous one drains). What choose_gemm_tiling checks
+// against the capacity.
+long double tiling_footprint(const core::ChipParams& chip, const GemmWork& gemm,
+                             const GemmFormats& formats, std::int64_t tile_m, std::int64_t tile_n,
+                             std::int64_t tile_k, LoopOrder order);
+
 // One step of a GEMM (one of its `repeats`): per-core task lists. A core whose
 // tiles fit its budget gets one task per tile, in loop order.
 // Beyond it, the core's tiles are grouped by shape (full or edge along m, n
@@ -88,8 +103,12 @@ std::int64_t tasks_per_core_budget(int cores);
 // Built in closed form: the cost is O(tasks), not O(tiles).
 // `max_tasks_per_core`, by default tasks_per_core_budget(chip.cores), is set
 // by tests comparing merged and per-tile mappings.
+// Output stores carry Transfer::is_result (a k-split's partial sums do not),
+// operand loads the steps in `sources`; working_set_bytes is the tiling's
+// footprint.
 core::Step map_gemm(const core::ChipParams& chip, const GemmWork& gemm,
                     const GemmFormats& formats, const GemmTiling& tiling, std::string label,
+                    const OperandSteps& sources = {},
                     std::optional<std::int64_t> max_tasks_per_core = std::nullopt);
 
 // The reduction after a k-split GEMM step: each output tile's owner fetches the
@@ -122,7 +141,15 @@ struct StepInfo {
   std::int64_t macs = 0;
   int macs_per_pe_per_cycle = 0;  // 0 for element-wise steps
   std::string tiling;             // e.g. "256x64x576 resident-B" (empty for element-wise)
-  Bound bound;                    // the step's roofline bound (zero for a k-split's reduction)
+  Bound bound;                    // the step's roofline bound
+  // The parts of bound.dram_bytes that residency can save: the earlier
+  // steps' results it reads (once each) and its own result.
+  double least_sourced_bytes = 0;
+  double least_result_bytes = 0;
+  // Set by sim/residency: loads of earlier results served from the
+  // scratchpads, and result bytes kept on chip instead of written to DRAM.
+  std::uint64_t on_chip_read_bytes = 0;
+  std::uint64_t avoided_write_bytes = 0;
 };
 
 struct MappedProgram {

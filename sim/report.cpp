@@ -38,6 +38,8 @@ void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64
     scratchpad_write_bytes += c.scratchpad_write_bytes;
     sfu_busy_cycles += static_cast<double>(c.sfu_busy_cycles) / cores;
   }
+  on_chip_read_bytes += info.on_chip_read_bytes;
+  dram_write_avoided_bytes += info.avoided_write_bytes;
   if (info.macs_per_pe_per_cycle > 0)
     peak_macs += static_cast<double>(step.cycles) * cores * static_cast<double>(array_pes) *
                  info.macs_per_pe_per_cycle;
@@ -59,6 +61,8 @@ void Activity::merge(const Activity& a) {
   into.ring_byte_hops += a.ring_byte_hops;
   into.scratchpad_read_bytes += a.scratchpad_read_bytes;
   into.scratchpad_write_bytes += a.scratchpad_write_bytes;
+  into.on_chip_read_bytes += a.on_chip_read_bytes;
+  into.dram_write_avoided_bytes += a.dram_write_avoided_bytes;
   into.sfu_busy_cycles += a.sfu_busy_cycles;
   into.steps += a.steps;
   into.bound_cycles += a.bound_cycles;
@@ -101,7 +105,9 @@ nlohmann::json activity_json(const Activity& a, double clock_ghz) {
                      {"dram_write", a.dram_write_bytes},
                      {"ring_byte_hops", a.ring_byte_hops},
                      {"scratchpad_read", a.scratchpad_read_bytes},
-                     {"scratchpad_write", a.scratchpad_write_bytes}}},
+                     {"scratchpad_write", a.scratchpad_write_bytes},
+                     {"on_chip_read", a.on_chip_read_bytes},
+                     {"dram_write_avoided", a.dram_write_avoided_bytes}}},
           {"steps", a.steps},
           {"sfu_busy_cycles", a.sfu_busy_cycles},
           {"bound", {{"cycles", a.bound_cycles},
@@ -195,6 +201,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
     r.resources.push_back({res.name, res.kind, res.bytes, capacity > 0 ? static_cast<double>(res.bytes) / capacity : 0});
   }
   r.fusion = to_string(config.fusion);
+  r.residency = to_string(config.residency);
   return r;
 }
 
@@ -245,7 +252,8 @@ const char* kCsvHeader =
     "cycles,busy_cycles,stall_dram,stall_interconnect,stall_scratchpad,stall_sfu,"
     "stall_dependency,macs,mac_utilisation,sfu_ops,dram_read_bytes,dram_write_bytes,"
     "ring_byte_hops,scratchpad_read_bytes,scratchpad_write_bytes,sfu_busy_cycles,"
-    "bound_cycles,bound_limited_by,bound_dram_bytes,fraction_of_bound";
+    "bound_cycles,bound_limited_by,bound_dram_bytes,fraction_of_bound,on_chip_read_bytes,"
+    "dram_write_avoided_bytes";
 
 void write_activity_csv(const Activity& a, std::ostream& out) {
   char buffer[512];
@@ -260,8 +268,10 @@ void write_activity_csv(const Activity& a, std::ostream& out) {
                 static_cast<unsigned long long>(a.scratchpad_read_bytes),
                 static_cast<unsigned long long>(a.scratchpad_write_bytes));
   out << buffer;
-  std::snprintf(buffer, sizeof buffer, ",%.1f,%.1f,%s,%.0f,%.6f", a.sfu_busy_cycles, a.bound_cycles,
-                a.bound.limited_by(), a.bound.dram_bytes, a.fraction_of_bound());
+  std::snprintf(buffer, sizeof buffer, ",%.1f,%.1f,%s,%.0f,%.6f,%llu,%llu", a.sfu_busy_cycles, a.bound_cycles,
+                a.bound.limited_by(), a.bound.dram_bytes, a.fraction_of_bound(),
+                static_cast<unsigned long long>(a.on_chip_read_bytes),
+                static_cast<unsigned long long>(a.dram_write_avoided_bytes));
   out << buffer;
 }
 
@@ -338,7 +348,8 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
   char buffer[320];
   const double step = static_cast<double>(r.total.cycles);
   out << "lptsim " << r.tool_version << ": " << r.network << ", batch " << r.batch << ", on "
-      << r.config.value("name", std::string("?")) << ", " << r.mode << ", fusion " << r.fusion << "\n\n";
+      << r.config.value("name", std::string("?")) << ", " << r.mode << ", fusion " << r.fusion
+      << ", residency " << r.residency << "\n\n";
   std::snprintf(buffer, sizeof buffer,
                 "step        %llu cycles, %.3f ms, %.1f samples/s\n"
                 "utilisation %.1f%% of peak (%.2f of %.2f TFLOPS)\n"
@@ -361,6 +372,13 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
                 static_cast<double>(r.total.dram_write_bytes) / 1e6, r.total.bound.dram_bytes / 1e6,
                 100.0 * dram, 100.0 * ring, scratchpads ? 100.0 * scratchpad / scratchpads : 0.0);
   out << buffer;
+  if (r.total.on_chip_read_bytes > 0 || r.total.dram_write_avoided_bytes > 0) {
+    std::snprintf(buffer, sizeof buffer,
+                  "kept on chip: %.1f MB read from the scratchpads instead of DRAM, %.1f MB never written\n",
+                  static_cast<double>(r.total.on_chip_read_bytes) / 1e6,
+                  static_cast<double>(r.total.dram_write_avoided_bytes) / 1e6);
+    out << buffer;
+  }
   out << "\ncolumns: share of the step; achieved/peak FLOPS; roofline bound/cycles and its limit;\n"
          "MAC and SFU busy (they overlap); with the MAC array idle, the cores waited on: dram, ring,\n"
          "scratchpad ports, SFU/rounders, other cores (MAC + waits = 100%)\n\n";

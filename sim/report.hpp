@@ -36,6 +36,9 @@ struct Activity {
   std::uint64_t dram_read_bytes = 0, dram_write_bytes = 0;
   std::uint64_t ring_byte_hops = 0;
   std::uint64_t scratchpad_read_bytes = 0, scratchpad_write_bytes = 0;
+  // On-chip residency (sim/residency): reads of earlier results served from
+  // the scratchpads, and results never written to DRAM.
+  std::uint64_t on_chip_read_bytes = 0, dram_write_avoided_bytes = 0;
   double sfu_busy_cycles = 0;  // mean over cores: the SFU computing (it overlaps MAC work)
   std::size_t steps = 0;
   // Roofline: bound_cycles sums each step's bound (its slowest resource);
@@ -90,6 +93,7 @@ struct RunReport {
   Activity total;
   std::vector<ResourceUse> resources;
   std::string fusion;
+  std::string residency;
   std::string mode = "training";  // or "inference"
 
   double seconds() const { return static_cast<double>(total.cycles) / (clock_ghz * 1e9); }

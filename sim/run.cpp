@@ -36,7 +36,9 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   // Before the simulation: a report that cannot be written should not cost a run.
   if (!options.out_dir.empty()) prepare_output_directory(options.out_dir);
 
-  const ExpansionOptions expansion{config.precision.update.optimizer, options.fusion.value_or(config.fusion)};
+  if (options.fusion) config.fusion = *options.fusion;
+  if (options.residency) config.residency = *options.residency;
+  const ExpansionOptions expansion{config.precision.update.optimizer, config.fusion};
   const auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);
   const std::set<Phase> simulated = inference ? std::set<Phase>{Phase::kFwd} : options.phases;
   std::vector<Phase> phases(simulated.begin(), simulated.end());
@@ -46,6 +48,8 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   } catch (const InputError& e) {
     throw e.in_file(trace.file);
   }
+  if (config.residency == Residency::kLiveness)
+    keep_results_on_chip(mapped, config.chip);
   std::size_t tasks = 0;
   for (const auto& step : mapped.program.steps)
     for (const auto& core_tasks : step.tasks_per_core) tasks += core_tasks.size();

@@ -24,6 +24,7 @@ struct RunOptions {
   std::optional<std::int64_t> batch;  // inference: 1 unless given
   std::set<Phase> phases{kAllPhases.begin(), kAllPhases.end()};
   std::optional<Fusion> fusion;  // overrides the config's
+  std::optional<Residency> residency;  // overrides the config's
 };
 
 // Loads, simulates and (with out_dir) writes report.json, layers.csv and

@@ -93,6 +93,18 @@ std::int64_t normalisation_rows(const ElementwiseLayer& e, std::int64_t batch) {
   return 0;
 }
 
+// The operands of a layer's GEMMs that carry its input or its output
+// gradient: A of the forward GEMM and of the weight gradient (X, Xᵀ), A of the
+// data gradient and B of the weight gradient (dY).
+void mark_operand_sources(LayerWork& work) {
+  for (GemmWork& g : work.phase(Phase::kFwd).gemms) g.a_from = OperandSource::kLayerInput;
+  for (GemmWork& g : work.phase(Phase::kBwd).gemms) g.a_from = OperandSource::kOutputGradient;
+  for (GemmWork& g : work.phase(Phase::kWgrad).gemms) {
+    g.a_from = OperandSource::kLayerInput;
+    g.b_from = OperandSource::kOutputGradient;
+  }
+}
+
 // The three GEMMs of Y = X·W with Y: m x n, X: m x k, W: k x n.
 void add_training_gemms(LayerWork& work, std::int64_t m, std::int64_t n, std::int64_t k,
                         std::int64_t count, bool backward_data) {
@@ -100,6 +112,7 @@ void add_training_gemms(LayerWork& work, std::int64_t m, std::int64_t n, std::in
   if (backward_data)
     work.phase(Phase::kBwd).gemms.push_back({"dX=dY*W^T", m, k, n, count, 1, Phase::kBwd});
   work.phase(Phase::kWgrad).gemms.push_back({"dW=X^T*dY", k, n, m, count, 1, Phase::kWgrad});
+  mark_operand_sources(work);
 }
 
 // Bias gradient: a column sum of dY.
@@ -141,6 +154,7 @@ void expand_conv(LayerWork& work, const ConvLayer& c, std::int64_t batch, bool b
   transposed.pixels_along_rows = false;
   work.phase(Phase::kWgrad).gemms.push_back(
       {"dW=X^T*dY", k, out_per_group, pixels, c.groups, 1, Phase::kWgrad, transposed});
+  mark_operand_sources(work);
   if (c.bias) add_bias_gradient(work, pixels, c.out_channels);
   work.output_elements = checked_mul(pixels, c.out_channels);
 }
@@ -160,10 +174,14 @@ void expand_matmul(LayerWork& work, const MatmulLayer& mm, std::int64_t batch,
                    bool backward_data) {
   const std::int64_t count = checked_mul(batch, mm.count);
   work.phase(Phase::kFwd).gemms.push_back({"C=A*B", mm.m, mm.n, mm.k, count, 1, Phase::kFwd});
+  work.phase(Phase::kFwd).gemms.back().a_from = OperandSource::kLayerInput;
   if (backward_data) {
     auto& bwd = work.phase(Phase::kBwd).gemms;
     bwd.push_back({"dA=dC*B^T", mm.m, mm.k, mm.n, count, 1, Phase::kBwd});
+    bwd.back().a_from = OperandSource::kOutputGradient;
     bwd.push_back({"dB=A^T*dC", mm.k, mm.n, mm.m, count, 1, Phase::kWgrad});
+    bwd.back().a_from = OperandSource::kLayerInput;  // Aᵀ
+    bwd.back().b_from = OperandSource::kOutputGradient;
   }
   work.output_elements = checked_product(count, mm.m, mm.n);
 }
@@ -179,6 +197,7 @@ void expand_lstm(LayerWork& work, const LstmLayer& l, std::int64_t batch, bool b
 
   auto& fwd = work.phase(Phase::kFwd);
   fwd.gemms.push_back({"G=X*W_ih", tokens, gates, l.input_size, dirs, 1, Phase::kFwd});
+  fwd.gemms.back().a_from = OperandSource::kLayerInput;
   fwd.gemms.push_back({"G+=h*W_hh", batch, gates, l.hidden_size, dirs, steps, Phase::kFwd});
   // Per hidden unit and step: 3 sigmoids, 2 tanh, 3 products, 1 sum, gate bias adds.
   const std::int64_t cells = checked_product(tokens, l.hidden_size, dirs);
@@ -195,6 +214,7 @@ void expand_lstm(LayerWork& work, const LstmLayer& l, std::int64_t batch, bool b
 
   auto& wgrad = work.phase(Phase::kWgrad).gemms;
   wgrad.push_back({"dW_ih=X^T*dG", l.input_size, gates, tokens, dirs, 1, Phase::kWgrad});
+  wgrad.back().a_from = OperandSource::kLayerInput;
   wgrad.push_back({"dW_hh=h^T*dG", l.hidden_size, gates, tokens, dirs, 1, Phase::kWgrad});
   if (l.bias) add_bias_gradient(work, tokens, gates * dirs);
   work.output_elements = cells;

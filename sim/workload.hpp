@@ -34,6 +34,12 @@ struct ElementwiseWork {
   ElementwiseWork& operator+=(const ElementwiseWork& other);
 };
 
+// Where a GEMM operand comes from, so that a tensor an earlier step produced
+// can be read on chip (sim/residency): the layer's input (the forward output
+// of the layer before it), the gradient at the layer's output, or elsewhere
+// (weights, a recurrence's own state, tensors inside the layer).
+enum class OperandSource { kElsewhere, kLayerInput, kOutputGradient };
+
 // C(m x n) = A(m x k) · B(k x n), `count` independent instances that may run in
 // parallel, repeated `repeats` times in sequence (the time steps of a recurrence).
 struct GemmWork {
@@ -50,6 +56,8 @@ struct GemmWork {
   // Element-wise work fused into this GEMM's tiles (sim/fusion): SFU
   // operations and the extra tensors they read and write, spread over its tasks.
   ElementwiseWork fused = {};
+  OperandSource a_from = OperandSource::kElsewhere;
+  OperandSource b_from = OperandSource::kElsewhere;
 
   std::int64_t macs() const;  // the expansion checked that it fits
 };

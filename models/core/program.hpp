@@ -4,7 +4,9 @@
 // steps it depends on (the data it reads). Plain data, no SystemC.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,12 @@ struct Transfer {
   Endpoint src;
   Endpoint dst;
   std::uint64_t bytes = 0;
+  // What the transfer carries, for keeping tensors on chip between steps
+  // (sim/residency): a store of its step's result, or a load of the result of
+  // an earlier step. Weights, partial sums and the side tensors of fused work
+  // carry neither. The chip model ignores both.
+  bool is_result = false;                               // stores
+  std::optional<std::size_t> result_of = std::nullopt;  // loads: the producing step
 };
 
 // GEMM tiles on the MAC array: `count` independent (m x k) . (k x n) products
@@ -81,6 +89,10 @@ struct Step {
   // has finished its own previous step and every core has finished these; a
   // step that depends on none may overlap earlier steps running on other cores.
   std::vector<std::size_t> depends_on = {};
+  // Scratchpad bytes one core's tasks of this step occupy at once (double
+  // buffers, a resident panel, accumulating output tiles); what is left may
+  // hold tensors kept on chip between steps.
+  std::uint64_t working_set_bytes = 0;
 };
 
 struct Program {

@@ -137,6 +137,29 @@ class Cli(unittest.TestCase):
         self.assertTrue(fused_rows)
         self.assertTrue(all(l["cycles"] == 0 for l in fused_rows))
 
+    def test_residency_keeps_results_on_chip(self):
+        """Results kept in the scratchpads are read there, not from DRAM; the work is the same."""
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        plain, _ = self.simulate(config, self.trace("tiny-cnn.json"), "--fusion", "full", out="plain")
+        kept, rows = self.simulate(config, self.trace("tiny-cnn.json"), "--fusion", "full",
+                                   "--residency", "liveness", out="kept")
+        self.assertEqual(plain["config"]["residency"], "none")
+        self.assertEqual(kept["config"]["residency"], "liveness")
+        self.assertEqual(kept["totals"]["macs"], plain["totals"]["macs"])
+        bytes_of = lambda r: r["totals"]["bytes"]
+        self.assertEqual(bytes_of(plain)["on_chip_read"], 0)
+        self.assertGreater(bytes_of(kept)["on_chip_read"], 0)
+        self.assertGreater(bytes_of(kept)["dram_write_avoided"], 0)
+        # Every byte read on chip or never written is a DRAM byte saved.
+        self.assertEqual(bytes_of(kept)["dram_read"] + bytes_of(kept)["on_chip_read"], bytes_of(plain)["dram_read"])
+        self.assertEqual(bytes_of(kept)["dram_write"] + bytes_of(kept)["dram_write_avoided"],
+                         bytes_of(plain)["dram_write"])
+        self.assertLessEqual(kept["totals"]["cycles"], plain["totals"]["cycles"] * 1.01)
+        self.assertLess(kept["totals"]["bound"]["dram_bytes"], plain["totals"]["bound"]["dram_bytes"])
+        self.assertEqual(sum(int(r["on_chip_read_bytes"]) for r in rows), bytes_of(kept)["on_chip_read"])
+        err = run("run", "--residency", "always", "--out", os.path.join(self.dir, "x"), expect=2).stderr
+        self.assertIn("--residency", err)
+
     def test_roofline_bound_is_a_lower_bound(self):
         """Steps one after another never beat their bounds; overlapping ones never beat the
         overlapped bound; the totals add up."""

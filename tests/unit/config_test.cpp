@@ -110,6 +110,16 @@ TEST(Config, FusionIsNoneUnlessTheConfigSaysSo) {
   expect_error(doc, "/fusion", "expected a string");
 }
 
+TEST(Config, ResidencyIsNoneUnlessTheConfigSaysSo) {
+  auto doc = tiny();
+  EXPECT_EQ(parse_config(JsonReader(doc, "")).residency, Residency::kNone);
+  doc["residency"] = "liveness";
+  EXPECT_EQ(parse_config(JsonReader(doc, "")).residency, Residency::kLiveness);
+  EXPECT_EQ(load_config(source_dir() / "configs/rapid-4core.json").residency, Residency::kLiveness);
+  doc["residency"] = "always";
+  expect_error(doc, "/residency", "none|liveness");
+}
+
 TEST(Config, AnL0SmallerThanOneTileIsAnError) {
   auto doc = tiny();
   doc["chip"]["core"]["mac_array"]["rows"] = 512;

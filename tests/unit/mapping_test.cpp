@@ -31,6 +31,9 @@ GemmFormats fp8_formats() {
 
 struct Totals {
   std::uint64_t macs = 0, loaded = 0, stored = 0, rounded = 0;
+  // Loads of the results of steps 100 (operand A) and 200 (B) in kSources,
+  // and stores of the step's own result.
+  std::uint64_t loaded_a = 0, loaded_b = 0, stored_result = 0;
   core::SfuWork sfu;
   std::size_t busy_cores = 0;
 };
@@ -41,8 +44,15 @@ Totals totals(const core::Step& step) {
     if (!tasks.empty()) ++t.busy_cores;
     for (const auto& task : tasks) {
       if (!task.mac.empty()) t.macs += task.mac.macs();
-      for (const auto& l : task.loads) t.loaded += l.bytes;
-      for (const auto& s : task.stores) t.stored += s.bytes;
+      for (const auto& l : task.loads) {
+        t.loaded += l.bytes;
+        if (l.result_of == std::optional<std::size_t>(100)) t.loaded_a += l.bytes;
+        if (l.result_of == std::optional<std::size_t>(200)) t.loaded_b += l.bytes;
+      }
+      for (const auto& s : task.stores) {
+        t.stored += s.bytes;
+        if (s.is_result) t.stored_result += s.bytes;
+      }
       t.rounded += task.rounded_elements;
       t.sfu.alu += task.sfu.alu, t.sfu.exp += task.sfu.exp, t.sfu.div_sqrt += task.sfu.div_sqrt;
     }
@@ -326,8 +336,9 @@ GemmTiling forced_tiling(const GemmWork& g, std::int64_t tm, std::int64_t tn, st
 void check_merged_against_per_tile(const core::ChipParams& chip, const GemmWork& g,
                                    const GemmTiling& t, const std::string& what) {
   const GemmFormats f = fp8_formats();
-  const core::Step merged = map_gemm(chip, g, f, t, "merged");
-  const core::Step per_tile = map_gemm(chip, g, f, t, "per-tile", kUnlimited);
+  const OperandSteps sources{100, 200};
+  const core::Step merged = map_gemm(chip, g, f, t, "merged", sources);
+  const core::Step per_tile = map_gemm(chip, g, f, t, "per-tile", sources, kUnlimited);
   ASSERT_GT(most_tasks_on_a_core(per_tile), static_cast<std::size_t>(kMaxTasksPerCoreStep)) << what;
   EXPECT_LE(most_tasks_on_a_core(merged), static_cast<std::size_t>(kMaxTasksPerCoreStep)) << what;
   for (std::size_t c = 0; c < merged.tasks_per_core.size(); ++c) {
@@ -339,9 +350,38 @@ void check_merged_against_per_tile(const core::ChipParams& chip, const GemmWork&
     EXPECT_EQ(a.loaded, b.loaded) << what << " core " << c;
     EXPECT_EQ(a.stored, b.stored) << what << " core " << c;
     EXPECT_EQ(a.rounded, b.rounded) << what << " core " << c;
+    // Each operand's loads carry its source, in both mappings alike.
+    EXPECT_EQ(a.loaded_a, b.loaded_a) << what << " core " << c;
+    EXPECT_EQ(a.loaded_b, b.loaded_b) << what << " core " << c;
+    EXPECT_EQ(a.loaded_a + a.loaded_b, a.loaded) << what << " core " << c;
+    EXPECT_EQ(a.stored_result, t.k_splits > 1 ? 0 : a.stored) << what << " core " << c;
     std::uint64_t largest_buffer = 0;
     for (const auto& task : per_tile.tasks_per_core[c]) largest_buffer = std::max(largest_buffer, task.buffer_bytes);
     for (const auto& task : merged.tasks_per_core[c]) EXPECT_LE(task.buffer_bytes, largest_buffer) << what;
+  }
+}
+
+// Operand loads name the steps whose results they read; A and B are told apart
+// in every loop order (resident orders stream one operand past the other's panel).
+TEST(Mapping, OperandLoadsCarryTheirSourceAndOutputsAreResults) {
+  const auto chip = config("tiny").chip;
+  const GemmWork g{"g", 64, 48, 40, 1, 1, Phase::kFwd};
+  const GemmFormats f = fp8_formats();
+  for (const LoopOrder order : {LoopOrder::kResidentB, LoopOrder::kResidentA, LoopOrder::kStreamBoth}) {
+    const GemmTiling t = forced_tiling(g, 16, 16, order == LoopOrder::kStreamBoth ? 8 : 40, order);
+    const Totals totals_of = totals(map_gemm(chip, g, f, t, "g", {100, 200}));
+    // A (64 x 40) is read once per column of output tiles, B (40 x 48) once per row,
+    // except the resident panel, loaded once per core that walks it.
+    if (order != LoopOrder::kResidentA) {
+      EXPECT_EQ(totals_of.loaded_a, 3u * 64 * 40) << to_string(order);
+    }
+    if (order != LoopOrder::kResidentB) {
+      EXPECT_EQ(totals_of.loaded_b, 4u * 40 * 48) << to_string(order);
+    }
+    EXPECT_EQ(totals_of.loaded_a + totals_of.loaded_b, totals_of.loaded) << to_string(order);
+    EXPECT_EQ(totals_of.stored_result, 64u * 48 * 2) << to_string(order);
+    EXPECT_EQ(map_gemm(chip, g, f, t, "g").working_set_bytes,
+              static_cast<std::uint64_t>(tiling_footprint(chip, g, f, 16, 16, t.tile_k, order)));
   }
 }
 
@@ -393,7 +433,7 @@ TEST(MappingMerged, BelowTheBudgetEveryTileIsItsOwnTask) {
                             GemmWork{"dW", 147, 64, 32 * 112 * 112, 1, 1, Phase::kWgrad}}) {
     const GemmTiling t = choose_gemm_tiling(rapid.chip, g, fp8_formats());
     const core::Step step = map_gemm(rapid.chip, g, fp8_formats(), t, "default");
-    const core::Step per_tile = map_gemm(rapid.chip, g, fp8_formats(), t, "per-tile", kUnlimited);
+    const core::Step per_tile = map_gemm(rapid.chip, g, fp8_formats(), t, "per-tile", {}, kUnlimited);
     ASSERT_LE(most_tasks_on_a_core(per_tile), static_cast<std::size_t>(kMaxTasksPerCoreStep)) << g.label;
     for (std::size_t c = 0; c < step.tasks_per_core.size(); ++c) {
       ASSERT_EQ(step.tasks_per_core[c].size(), per_tile.tasks_per_core[c].size()) << g.label;
