@@ -122,6 +122,8 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
     c.residency = r->choice<Residency>({{"none", Residency::kNone}, {"liveness", Residency::kLiveness}});
   in.finish();
 
+  if (const auto why = unsupported_fusion(c.chip.core.sfu.fusion, c.fusion))
+    throw InputError("", "/fusion", *why + ", set at " + c.chip_location("/core/sfu/fusion"));
   for (const auto& [name, rate] : c.chip.core.mac_array.macs_per_pe_per_cycle)
     if (!num::find_format(name))
       throw InputError("", "/chip/core/mac_array/macs_per_pe_per_cycle/" + name,

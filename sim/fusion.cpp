@@ -21,6 +21,17 @@ std::optional<Fusion> fusion_from_string(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<std::string> unsupported_fusion(core::SfuFusion sfu, Fusion fusion) {
+  if (fusion == Fusion::kEpilogue && sfu == core::SfuFusion::kNone)
+    return "fusion \"epilogue\" runs activations on the MAC arrays' output path, and this chip's SFU "
+           "streams from the scratchpad only (sfu.fusion \"none\")";
+  if (fusion == Fusion::kFull && sfu != core::SfuFusion::kFull)
+    return std::string("fusion \"full\" also reduces over the output stream and reads a second tensor beside "
+                       "it (batch-norm statistics, residual adds), which this chip's SFU does not (sfu.fusion \"") +
+           (sfu == core::SfuFusion::kNone ? "none" : "epilogue") + "\")";
+  return std::nullopt;
+}
+
 namespace {
 
 bool is_activation(ElementwiseOp op) {

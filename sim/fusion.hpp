@@ -4,7 +4,11 @@
 // in steps of their own (docs/architecture.md, "Operator fusion").
 #pragma once
 
+#include <optional>
+#include <string>
 #include <string_view>
+
+#include "models/core/chip_params.hpp"
 #include <vector>
 
 #include "sim/workload.hpp"
@@ -19,6 +23,10 @@ enum class Fusion {
 const char* to_string(Fusion fusion);
 // "none" | "epilogue" | "full"; nullopt for anything else.
 std::optional<Fusion> fusion_from_string(std::string_view text);
+
+// Whether an SFU in that place of the datapath can run the fusion mode; if
+// not, why (for the error naming the config and the chip's setting).
+std::optional<std::string> unsupported_fusion(core::SfuFusion sfu, Fusion fusion);
 
 // Moves the work of fusible element-wise layers into the GEMM they follow
 // (GemmWork::fused) and marks them (LayerWork::fused_into). The trace lists

@@ -36,7 +36,12 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   // Before the simulation: a report that cannot be written should not cost a run.
   if (!options.out_dir.empty()) prepare_output_directory(options.out_dir);
 
-  if (options.fusion) config.fusion = *options.fusion;
+  if (options.fusion) {
+    if (const auto why = unsupported_fusion(config.chip.core.sfu.fusion, *options.fusion))
+      throw InputError(config.file, "", "--fusion " + std::string(to_string(*options.fusion)) + ": " + *why +
+                                            ", set at " + config.chip_location("/core/sfu/fusion"));
+    config.fusion = *options.fusion;
+  }
   if (options.residency) config.residency = *options.residency;
   const ExpansionOptions expansion{config.precision.update.optimizer, config.fusion};
   const auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);

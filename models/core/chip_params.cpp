@@ -88,6 +88,8 @@ void from_json(const JsonReader& reader, SfuParams& params) {
   params.ops_per_cycle.exp = ops.at("exp").number(1e-6, 1e6);
   params.ops_per_cycle.div_sqrt = ops.at("div_sqrt").number(1e-6, 1e6);
   ops.finish();
+  params.fusion = reader.at("fusion").choice<SfuFusion>(
+      {{"none", SfuFusion::kNone}, {"epilogue", SfuFusion::kEpilogue}, {"full", SfuFusion::kFull}});
   reader.finish();
 }
 
@@ -168,7 +170,10 @@ void to_json(nlohmann::json& json, const SfuParams& params) {
           {"ops_per_cycle",
            {{"alu", params.ops_per_cycle.alu},
             {"exp", params.ops_per_cycle.exp},
-            {"div_sqrt", params.ops_per_cycle.div_sqrt}}}};
+            {"div_sqrt", params.ops_per_cycle.div_sqrt}}},
+          {"fusion", params.fusion == SfuFusion::kFull       ? "full"
+                     : params.fusion == SfuFusion::kEpilogue ? "epilogue"
+                                                             : "none"}};
 }
 
 void to_json(nlohmann::json& json, const ScratchpadParams& params) {

@@ -68,9 +68,17 @@ struct SfuOpsPerCycle {
   double div_sqrt = 0;
 };
 
+// The operator fusion the SFU's place in the datapath allows (sim/fusion):
+// kNone: it streams tensors from the scratchpad only; kEpilogue: it also sits
+// on the MAC arrays' output path (activations, dropout); kFull: there it also
+// reduces over the output stream and reads a second tensor beside it
+// (batch-norm statistics, residual adds).
+enum class SfuFusion { kNone, kEpilogue, kFull };
+
 struct SfuParams {
   int lanes = 0;
   SfuOpsPerCycle ops_per_cycle;
+  SfuFusion fusion = SfuFusion::kNone;
 };
 
 struct ScratchpadParams {

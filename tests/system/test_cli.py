@@ -233,6 +233,13 @@ class Cli(unittest.TestCase):
     def test_unknown_fusion_mode_is_a_usage_error(self):
         err = run("run", "--fusion", "some", "--out", os.path.join(self.dir, "x"), expect=2).stderr
         self.assertIn("--fusion", err)
+        # A mode the chip's SFU cannot run: the option, the config and the chip's setting.
+        config = self.write_config(tiny_config(**{"chip/core/sfu/fusion": "epilogue"}))
+        err = run("run", "--config", config, "--trace", self.trace("tiny-cnn.json"), "--fusion", "full",
+                  "--out", os.path.join(self.dir, "y"), expect=2).stderr
+        self.assertIn("--fusion full", err)
+        self.assertIn("config.json", err)
+        self.assertIn("/chip/core/sfu/fusion", err)
 
     def test_forward_only_run(self):
         report, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"),

@@ -110,6 +110,25 @@ TEST(Config, FusionIsNoneUnlessTheConfigSaysSo) {
   expect_error(doc, "/fusion", "expected a string");
 }
 
+TEST(Config, AFusionModeTheChipsSfuCannotRunIsAnError) {
+  auto doc = tiny();
+  doc["chip"]["core"]["sfu"]["fusion"] = "epilogue";
+  doc["fusion"] = "epilogue";
+  EXPECT_EQ(parse_config(JsonReader(doc, "")).fusion, Fusion::kEpilogue);
+  doc["fusion"] = "full";
+  expect_error(doc, "/fusion", "/chip/core/sfu/fusion");
+  expect_error(doc, "/fusion", "batch-norm statistics");
+  doc["chip"]["core"]["sfu"]["fusion"] = "none";
+  doc["fusion"] = "epilogue";
+  expect_error(doc, "/fusion", "output path");
+  doc["fusion"] = "none";
+  EXPECT_EQ(parse_config(JsonReader(doc, "")).fusion, Fusion::kNone);
+  doc["chip"]["core"]["sfu"]["fusion"] = "partial";
+  expect_error(doc, "/chip/core/sfu/fusion", "none|epilogue|full");
+  doc["chip"]["core"]["sfu"].erase("fusion");
+  expect_error(doc, "/chip/core/sfu/fusion", "missing required key");
+}
+
 TEST(Config, ResidencyIsNoneUnlessTheConfigSaysSo) {
   auto doc = tiny();
   EXPECT_EQ(parse_config(JsonReader(doc, "")).residency, Residency::kNone);
