@@ -379,7 +379,7 @@ int core_of_unit(std::int64_t unit, std::int64_t units, int cores) {
 // buffering while leaving a few tasks per core for overlap. Beyond the task
 // budget a task streams more instances through the same buffers.
 void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
-                          const OperandSteps& sources, Step& step) {
+                          const OperandOrigins& sources, Step& step) {
   const int cores = chip.cores;
   const std::uint64_t slots = static_cast<std::uint64_t>(std::max(1, chip.core.scratchpad.buffer_slots));
   const std::uint64_t a = a_bytes(g, f, g.m, g.k), b = packed_bytes(g.k * g.n, f.b_bits);
@@ -399,8 +399,8 @@ void map_instance_batches(const core::ChipParams& chip, const GemmWork& g, const
     for (std::int64_t first = range_begin(g.count, c, cores); first < end; first += batch) {
       const auto n = static_cast<std::uint64_t>(std::min(batch, end - first));
       TileTask task;
-      task.loads = {{dram, here, checked_mul(n, a), false, sources.a},
-                    {dram, here, checked_mul(n, b), false, sources.b}};
+      task.loads = {{dram, here, checked_mul(n, a), false, sources.a, sources.a_weights},
+                    {dram, here, checked_mul(n, b), false, sources.b, sources.b_weights}};
       task.buffer_bytes = std::min(n, resident) * (a + b);
       task.mac = mac_tile(g.m, g.n, g.k, f);
       task.mac.count = n;
@@ -438,7 +438,7 @@ struct ShapeRun {
 // tasks: one per tile, or merged within the task budget.
 class CoreTiles {
  public:
-  CoreTiles(const GemmWork& g, const GemmFormats& f, const GemmTiling& t, const OperandSteps& sources,
+  CoreTiles(const GemmWork& g, const GemmFormats& f, const GemmTiling& t, const OperandOrigins& sources,
             int core, std::vector<TileTask>& tasks)
       : g_(g), f_(f), t_(t), sources_(sources), here_(Endpoint::core_at(core)), tasks_(tasks),
         a_outer_(t.order == LoopOrder::kResidentA),
@@ -530,7 +530,9 @@ class CoreTiles {
   Operand panel_operand() const { return a_outer_ ? Operand::kA : Operand::kB; }
 
   core::Transfer load(Operand operand, std::uint64_t bytes) const {
-    return {Endpoint::dram(), here_, bytes, false, operand == Operand::kA ? sources_.a : sources_.b};
+    const bool a = operand == Operand::kA;
+    return {Endpoint::dram(), here_, bytes, false, a ? sources_.a : sources_.b,
+            a ? sources_.a_weights : sources_.b_weights};
   }
   core::Transfer result_store(std::uint64_t bytes) const { return {here_, Endpoint::dram(), bytes, true}; }
 
@@ -681,7 +683,7 @@ class CoreTiles {
   const GemmWork& g_;
   const GemmFormats& f_;
   const GemmTiling& t_;
-  const OperandSteps& sources_;
+  const OperandOrigins& sources_;
   Endpoint here_;
   std::vector<TileTask>& tasks_;
   bool a_outer_;  // resident-A walks i in the outer loop, the others j
@@ -696,7 +698,7 @@ std::int64_t tasks_per_core_budget(int cores) {
 }
 
 Step map_gemm(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
-              const GemmTiling& t, std::string label, const OperandSteps& sources,
+              const GemmTiling& t, std::string label, const OperandOrigins& sources,
               std::optional<std::int64_t> task_budget) {
   const int cores = chip.cores;
   const std::int64_t max_tasks_per_core = task_budget.value_or(tasks_per_core_budget(cores));
@@ -920,6 +922,7 @@ struct Mapper {
     switch (source) {
       case OperandSource::kLayerInput: return layer_input_step;
       case OperandSource::kOutputGradient: return output_gradient_step;
+      case OperandSource::kWeights:
       case OperandSource::kElsewhere: break;
     }
     return std::nullopt;
@@ -970,7 +973,8 @@ struct Mapper {
       std::string tiling = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) + "x" +
                            std::to_string(t.tile_k) + " " + to_string(t.order);
       if (t.k_splits > 1) tiling += " k-split " + std::to_string(t.k_splits);
-      const OperandSteps sources{step_of(g.a_from), step_of(g.b_from)};
+      const OperandOrigins sources{step_of(g.a_from), step_of(g.b_from), g.a_from == OperandSource::kWeights,
+                                   g.b_from == OperandSource::kWeights};
       const Step plain = map_gemm(config.chip, g, f, t, prefix + g.label, sources);
       const auto macs = static_cast<std::uint64_t>(g.macs() / g.repeats);
       const std::optional<Step> reduction =

@@ -77,11 +77,13 @@ inline constexpr std::int64_t kMaxTasksPerStep = 64 * kMaxTasksPerCoreStep;
 inline constexpr std::int64_t kMinTasksPerCoreStep = 16;
 std::int64_t tasks_per_core_budget(int cores);
 
-// The earlier steps whose results a GEMM's operands are: their loads carry
-// Transfer::result_of, so that sim/residency may serve them on chip.
-// nullopt: not a step's result (weights, the network's input).
-struct OperandSteps {
+// Where a GEMM's operands come from, as their loads say: the earlier steps
+// whose results they are (Transfer::result_of, so that sim/residency may serve
+// them on chip; nullopt: not a step's result), and whether they are weights
+// (Transfer::prefetchable).
+struct OperandOrigins {
   std::optional<std::size_t> a, b;
+  bool a_weights = false, b_weights = false;
 };
 
 // Scratchpad bytes one core needs at once for the tiling: the resident panel,
@@ -104,11 +106,10 @@ long double tiling_footprint(const core::ChipParams& chip, const GemmWork& gemm,
 // `max_tasks_per_core`, by default tasks_per_core_budget(chip.cores), is set
 // by tests comparing merged and per-tile mappings.
 // Output stores carry Transfer::is_result (a k-split's partial sums do not),
-// operand loads the steps in `sources`; working_set_bytes is the tiling's
-// footprint.
+// operand loads their `sources`; working_set_bytes is the tiling's footprint.
 core::Step map_gemm(const core::ChipParams& chip, const GemmWork& gemm,
                     const GemmFormats& formats, const GemmTiling& tiling, std::string label,
-                    const OperandSteps& sources = {},
+                    const OperandOrigins& sources = {},
                     std::optional<std::int64_t> max_tasks_per_core = std::nullopt);
 
 // The reduction after a k-split GEMM step: each output tile's owner fetches the

@@ -93,12 +93,19 @@ std::int64_t normalisation_rows(const ElementwiseLayer& e, std::int64_t batch) {
   return 0;
 }
 
-// The operands of a layer's GEMMs that carry its input or its output
-// gradient: A of the forward GEMM and of the weight gradient (X, Xᵀ), A of the
-// data gradient and B of the weight gradient (dY).
+// The operands of a layer's GEMMs: A of the forward GEMM and of the weight
+// gradient is its input (X, Xᵀ), A of the data gradient and B of the weight
+// gradient the gradient at its output (dY), B of the forward and data-gradient
+// GEMMs its weights (W, Wᵀ).
 void mark_operand_sources(LayerWork& work) {
-  for (GemmWork& g : work.phase(Phase::kFwd).gemms) g.a_from = OperandSource::kLayerInput;
-  for (GemmWork& g : work.phase(Phase::kBwd).gemms) g.a_from = OperandSource::kOutputGradient;
+  for (GemmWork& g : work.phase(Phase::kFwd).gemms) {
+    g.a_from = OperandSource::kLayerInput;
+    g.b_from = OperandSource::kWeights;
+  }
+  for (GemmWork& g : work.phase(Phase::kBwd).gemms) {
+    g.a_from = OperandSource::kOutputGradient;
+    g.b_from = OperandSource::kWeights;
+  }
   for (GemmWork& g : work.phase(Phase::kWgrad).gemms) {
     g.a_from = OperandSource::kLayerInput;
     g.b_from = OperandSource::kOutputGradient;
@@ -198,7 +205,9 @@ void expand_lstm(LayerWork& work, const LstmLayer& l, std::int64_t batch, bool b
   auto& fwd = work.phase(Phase::kFwd);
   fwd.gemms.push_back({"G=X*W_ih", tokens, gates, l.input_size, dirs, 1, Phase::kFwd});
   fwd.gemms.back().a_from = OperandSource::kLayerInput;
+  fwd.gemms.back().b_from = OperandSource::kWeights;
   fwd.gemms.push_back({"G+=h*W_hh", batch, gates, l.hidden_size, dirs, steps, Phase::kFwd});
+  fwd.gemms.back().b_from = OperandSource::kWeights;
   // Per hidden unit and step: 3 sigmoids, 2 tanh, 3 products, 1 sum, gate bias adds.
   const std::int64_t cells = checked_product(tokens, l.hidden_size, dirs);
   ElementwiseWork gate_fwd = scaled({5, 2, 14, 5, 5}, cells);
@@ -208,8 +217,11 @@ void expand_lstm(LayerWork& work, const LstmLayer& l, std::int64_t batch, bool b
   // The recurrent gradient dh_{t-1} = dG·W_hhᵀ is needed even for the first
   // layer: it carries the gradient through time to earlier steps.
   bwd.gemms.push_back({"dh=dG*W_hh^T", batch, l.hidden_size, gates, dirs, steps, Phase::kBwd});
-  if (backward_data)
+  bwd.gemms.back().b_from = OperandSource::kWeights;
+  if (backward_data) {
     bwd.gemms.push_back({"dX=dG*W_ih^T", tokens, l.input_size, gates, dirs, 1, Phase::kBwd});
+    bwd.gemms.back().b_from = OperandSource::kWeights;
+  }
   bwd.elementwise += scaled({7, 4, 20, 0, 0}, cells);
 
   auto& wgrad = work.phase(Phase::kWgrad).gemms;

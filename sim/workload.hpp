@@ -35,10 +35,11 @@ struct ElementwiseWork {
 };
 
 // Where a GEMM operand comes from, so that a tensor an earlier step produced
-// can be read on chip (sim/residency): the layer's input (the forward output
-// of the layer before it), the gradient at the layer's output, or elsewhere
-// (weights, a recurrence's own state, tensors inside the layer).
-enum class OperandSource { kElsewhere, kLayerInput, kOutputGradient };
+// can be read on chip (sim/residency) and weights can be loaded ahead of
+// their step: the layer's input (the forward output of the layer before it),
+// the gradient at the layer's output, the layer's weights, or elsewhere (a
+// recurrence's own state, tensors inside the layer, a second activation).
+enum class OperandSource { kElsewhere, kLayerInput, kOutputGradient, kWeights };
 
 // C(m x n) = A(m x k) · B(k x n), `count` independent instances that may run in
 // parallel, repeated `repeats` times in sequence (the time steps of a recurrence).

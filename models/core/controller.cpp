@@ -45,14 +45,45 @@ void Controller::run() {
     wait_for_steps(step.depends_on);
     CoreStepStats stats;
     const std::uint64_t start = now_cycles();
+    if (prefetched_) add_counters(stats, prefetch_.counters, +1);  // issued during the step before
     add_unit_counters(stats, -1);
-    run_step(step.tasks_per_core[static_cast<std::size_t>(core_)], stats);
+    run_step(s, stats);
     add_unit_counters(stats, +1);
+    if (prefetched_) add_counters(stats, prefetch_.counters, -1);  // they belong to the next step
     stats.cycles = now_cycles() - start;
     step_stats_.push_back(stats);
     tracker_.finish(s);
   }
   wait_for_program();
+}
+
+const std::vector<TileTask>& Controller::tasks_of(std::size_t step) const {
+  return program_.steps[step].tasks_per_core[static_cast<std::size_t>(core_)];
+}
+
+void Controller::prefetch(std::size_t step) {
+  if (prefetched_ || step >= program_.steps.size() || tasks_of(step).empty()) return;
+  const TileTask& first = tasks_of(step).front();
+  prefetch_.loads.clear();
+  prefetch_.remaining_loads.clear();
+  std::uint64_t bytes = 0;
+  for (const Transfer& load : first.loads) {
+    (load.prefetchable ? prefetch_.loads : prefetch_.remaining_loads).push_back(load);
+    if (load.prefetchable) bytes += load.bytes;
+  }
+  // A merged task's loads may exceed its buffer (its tiles stream through it).
+  const std::uint64_t held = std::min(bytes, first.buffer_bytes);
+  if (prefetch_.loads.empty() || !units_.scratchpad.can_hold(held)) return;
+  units_.scratchpad.hold(held);
+  prefetch_.step = step;
+  prefetch_.held_bytes = held;
+  prefetch_.batch.last_end_cycle = 0;
+  prefetch_.batch.limiter = FlowLimiter::kRateCap;
+  prefetch_.counters = {};
+  add_unit_counters(prefetch_.counters, -1);
+  units_.dma.issue(prefetch_.loads, prefetch_.batch);
+  add_unit_counters(prefetch_.counters, +1);
+  prefetched_ = true;
 }
 
 void Controller::wait_for_steps(const std::vector<std::size_t>& steps) {
@@ -74,20 +105,25 @@ void Controller::charge_wait(std::uint64_t start, std::optional<std::size_t> wai
   charged.cycles += now_cycles() - start;
 }
 
-void Controller::run_step(const std::vector<TileTask>& tasks, CoreStepStats& stats) {
+void Controller::run_step(std::size_t step, CoreStepStats& stats) {
+  const std::vector<TileTask>& tasks = tasks_of(step);
   store_batch_.last_end_cycle = 0;
   store_batch_.limiter = FlowLimiter::kRateCap;
   std::size_t next_to_load = 0;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     const TileTask& task = tasks[i];
-    issue_loads(tasks, next_to_load);
+    issue_loads(step, next_to_load);
     wait_for(*load_batches_[i % static_cast<std::size_t>(buffer_slots_)], stats);
+    if (i == 0 && prefetched_ && prefetch_.step == step) {
+      wait_for(prefetch_.batch, stats);
+      prefetched_ = false;
+    }
 
     const TileRun tile = units_.mac_array.run_tile(task.mac);
     stats.busy_cycles += tile.systolic_cycles;
     stall(stats, StallCause::kScratchpad) += tile.cycles - tile.systolic_cycles;
     units_.scratchpad.release(task.buffer_bytes);
-    issue_loads(tasks, next_to_load);
+    issue_loads(step, next_to_load);
 
     if (task.sfu.empty() && task.rounded_elements == 0) {
       units_.dma.issue(task.stores, store_batch_);
@@ -101,20 +137,32 @@ void Controller::run_step(const std::vector<TileTask>& tasks, CoreStepStats& sta
                                         units_.rounder.reserve(now, task.rounded_elements));
     units_.dma.issue_at(done, task.stores, store_batch_);
   }
+  prefetch(step + 1);  // a step without tasks here has no loads to wait for first
   wait_until(std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
   wait_for(store_batch_, stats);
 }
 
-void Controller::issue_loads(const std::vector<TileTask>& tasks, std::size_t& next_to_load) {
-  while (next_to_load < tasks.size() && units_.scratchpad.can_hold(tasks[next_to_load].buffer_bytes)) {
+void Controller::issue_loads(std::size_t step, std::size_t& next_to_load) {
+  const std::vector<TileTask>& tasks = tasks_of(step);
+  for (; next_to_load < tasks.size(); ++next_to_load) {
     const TileTask& task = tasks[next_to_load];
-    units_.scratchpad.hold(task.buffer_bytes);
+    // The first task of a step whose weights were prefetched already holds a
+    // slot and part of its buffer.
+    const bool rest_only = next_to_load == 0 && prefetched_ && prefetch_.step == step;
+    const std::uint64_t bytes = rest_only ? task.buffer_bytes - prefetch_.held_bytes : task.buffer_bytes;
+    if (rest_only ? !units_.scratchpad.can_grow(bytes) : !units_.scratchpad.can_hold(bytes)) break;
+    if (rest_only)
+      units_.scratchpad.grow(bytes);
+    else
+      units_.scratchpad.hold(bytes);
     TransferBatch& batch = *load_batches_[next_to_load % static_cast<std::size_t>(buffer_slots_)];
     batch.last_end_cycle = 0;
     batch.limiter = FlowLimiter::kRateCap;
-    units_.dma.issue(task.loads, batch);
-    ++next_to_load;
+    units_.dma.issue(rest_only ? std::span<const Transfer>(prefetch_.remaining_loads)
+                               : std::span<const Transfer>(task.loads),
+                     batch);
   }
+  if (next_to_load == tasks.size()) prefetch(step + 1);
 }
 
 void Controller::wait_for(TransferBatch& batch, CoreStepStats& stats) {
@@ -133,18 +181,34 @@ void Controller::wait_until(std::uint64_t cycle, StallCause cause, CoreStepStats
 // Unit counters are cumulative; a step's share is their difference, taken by
 // subtracting them at the start of the step and adding them at its end.
 void Controller::add_unit_counters(CoreStepStats& stats, int sign) const {
+  CoreStepStats counters;
+  counters.macs = units_.mac_array.macs();
+  counters.sfu_busy_cycles = units_.sfu.busy_cycles();
+  counters.sfu_ops = units_.sfu.ops();
+  counters.rounded_elements = units_.rounder.elements_rounded();
+  counters.dram_read_bytes = units_.dma.dram_read_bytes();
+  counters.dram_write_bytes = units_.dma.dram_write_bytes();
+  counters.ring_bytes = units_.dma.ring_byte_hops();
+  counters.scratchpad_write_bytes = units_.scratchpad.bytes_written();
+  counters.scratchpad_read_bytes = units_.scratchpad.bytes_read();
+  add_counters(stats, counters, sign);
+}
+
+// The unit counters of `counters` (not cycles or stalls) added to or
+// subtracted from `into` (wrapping, as differences of cumulative counters do).
+void Controller::add_counters(CoreStepStats& into, const CoreStepStats& counters, int sign) {
   const auto add = [sign](std::uint64_t& field, std::uint64_t value) {
     field = sign > 0 ? field + value : field - value;
   };
-  add(stats.macs, units_.mac_array.macs());
-  add(stats.sfu_busy_cycles, units_.sfu.busy_cycles());
-  add(stats.sfu_ops, units_.sfu.ops());
-  add(stats.rounded_elements, units_.rounder.elements_rounded());
-  add(stats.dram_read_bytes, units_.dma.dram_read_bytes());
-  add(stats.dram_write_bytes, units_.dma.dram_write_bytes());
-  add(stats.ring_bytes, units_.dma.ring_byte_hops());
-  add(stats.scratchpad_write_bytes, units_.scratchpad.bytes_written());
-  add(stats.scratchpad_read_bytes, units_.scratchpad.bytes_read());
+  add(into.macs, counters.macs);
+  add(into.sfu_busy_cycles, counters.sfu_busy_cycles);
+  add(into.sfu_ops, counters.sfu_ops);
+  add(into.rounded_elements, counters.rounded_elements);
+  add(into.dram_read_bytes, counters.dram_read_bytes);
+  add(into.dram_write_bytes, counters.dram_write_bytes);
+  add(into.ring_bytes, counters.ring_bytes);
+  add(into.scratchpad_write_bytes, counters.scratchpad_write_bytes);
+  add(into.scratchpad_read_bytes, counters.scratchpad_read_bytes);
 }
 
 }  // namespace lpt::core

@@ -8,6 +8,11 @@
 // DMA issue its stores once that work is done. At the end of a step it waits
 // for the SFU/rounders and the stores and reports the step finished; a step
 // starts once every core has finished the steps it depends on.
+// Once a step's loads are all issued, the prefetchable loads of the next
+// step's first task (its weights) are issued too, if the scratchpad holds
+// them beside this step's buffers: they arrive while this step ends and the
+// core waits for the next one's dependencies. Their bytes count in the step
+// they belong to.
 //
 // Accounting: every wait is attributed, so per step busy + stalls == cycles:
 //  busy          MAC array computing (stall-free systolic cycles);
@@ -60,8 +65,11 @@ class Controller : public sc_core::sc_module {
 
  private:
   void run();  // SC_THREAD
-  void run_step(const std::vector<TileTask>& tasks, CoreStepStats& stats);
-  void issue_loads(const std::vector<TileTask>& tasks, std::size_t& next_to_load);
+  void run_step(std::size_t step, CoreStepStats& stats);
+  void issue_loads(std::size_t step, std::size_t& next_to_load);
+  // Issues the prefetchable loads of `step`'s first task on this core, if any and if they fit.
+  void prefetch(std::size_t step);
+  const std::vector<TileTask>& tasks_of(std::size_t step) const;
   void wait_for(TransferBatch& batch, CoreStepStats& stats);
   void wait_until(std::uint64_t cycle, StallCause cause, CoreStepStats& stats);
   // Waits for other cores to finish `steps`; charges the wait to the one completed last.
@@ -70,6 +78,7 @@ class Controller : public sc_core::sc_module {
   // A dependency wait since `start`, charged to the step waited for.
   void charge_wait(std::uint64_t start, std::optional<std::size_t> waited_for);
   void add_unit_counters(CoreStepStats& stats, int sign) const;
+  static void add_counters(CoreStepStats& into, const CoreStepStats& counters, int sign);
 
   int core_;
   int buffer_slots_;
@@ -79,6 +88,17 @@ class Controller : public sc_core::sc_module {
   std::vector<std::unique_ptr<TransferBatch>> load_batches_;  // one per buffer slot
   TransferBatch store_batch_;
   std::vector<CoreStepStats> step_stats_;
+  // Loads issued ahead of their step (prefetch), and the rest of that task's
+  // loads; the DMA keeps pointers to them until they complete.
+  struct Prefetch {
+    std::size_t step = 0;
+    std::uint64_t held_bytes = 0;  // of the task's buffer_bytes
+    CoreStepStats counters;        // what issuing them added to the unit counters
+    std::vector<Transfer> loads, remaining_loads;
+    TransferBatch batch;
+  };
+  Prefetch prefetch_;
+  bool prefetched_ = false;  // prefetch_ holds loads of a step not yet run
 };
 
 }  // namespace lpt::core

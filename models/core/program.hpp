@@ -39,6 +39,10 @@ struct Transfer {
   // carry neither. The chip model ignores both.
   bool is_result = false;                               // stores
   std::optional<std::size_t> result_of = std::nullopt;  // loads: the producing step
+  // A load of data no step writes before it (weights: only their update
+  // writes them, after every step that reads them), which a core may issue
+  // before the step's dependencies have finished.
+  bool prefetchable = false;
 };
 
 // GEMM tiles on the MAC array: `count` independent (m x k) . (k x n) products

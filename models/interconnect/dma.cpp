@@ -23,6 +23,29 @@ Dma::Dma(sc_core::sc_module_name name, const DmaParams& params, FlowNetwork& net
 }
 
 void Dma::issue(std::span<const Transfer> transfers, TransferBatch& batch) {
+  for (const Transfer& transfer : transfers) count(transfer);
+  dispatch(transfers, batch);
+}
+
+void Dma::count(const Transfer& transfer) {
+  const int memory_stop = ring_.stops() - 1;
+  const bool from_dram = transfer.src.kind == Endpoint::Kind::kDram;
+  const bool to_dram = transfer.dst.kind == Endpoint::Kind::kDram;
+  if (from_dram)
+    dram_read_bytes_ += transfer.bytes;
+  else
+    scratchpads_.at(transfer.src.core)->count_read(transfer.bytes);
+  if (to_dram)
+    dram_write_bytes_ += transfer.bytes;
+  else
+    scratchpads_.at(transfer.dst.core)->count_write(transfer.bytes);
+  route_.clear();
+  const int hops = ring_.route(from_dram ? memory_stop : transfer.src.core,
+                               to_dram ? memory_stop : transfer.dst.core, route_);
+  ring_byte_hops_ += transfer.bytes * static_cast<std::uint64_t>(hops);
+}
+
+void Dma::dispatch(std::span<const Transfer> transfers, TransferBatch& batch) {
   for (const Transfer& transfer : transfers) {
     ++batch.pending;
     if (free_tags_.empty())
@@ -39,6 +62,7 @@ void Dma::issue_at(std::uint64_t cycle, std::span<const Transfer> transfers,
     issue(transfers, batch);
     return;
   }
+  for (const Transfer& transfer : transfers) count(transfer);
   if (cycle < last_deferred_cycle_) throw std::logic_error("Dma::issue_at: cycles must not decrease");
   last_deferred_cycle_ = cycle;
   // Count them now so a wait on the batch covers transfers not yet started.
@@ -55,7 +79,7 @@ void Dma::deferred_issuer() {
     if (next.cycle > now) wait(cycles_to_time(next.cycle - now));
     deferred_.pop_front();
     next.batch->pending -= static_cast<int>(next.transfers.size());
-    issue(next.transfers, *next.batch);
+    dispatch(next.transfers, *next.batch);
   }
 }
 
@@ -72,24 +96,16 @@ void Dma::start_flow(const Transfer& transfer, TransferBatch& batch) {
   int from_stop = memory_stop;
   if (from_dram) {
     path_.push_back(dram_.resource());
-    dram_read_bytes_ += transfer.bytes;
   } else {
-    Scratchpad& source = *scratchpads_.at(transfer.src.core);
-    path_.push_back(source.port_resource());
-    source.count_read(transfer.bytes);
+    path_.push_back(scratchpads_.at(transfer.src.core)->port_resource());
     from_stop = transfer.src.core;
   }
   const int to_stop = to_dram ? memory_stop : transfer.dst.core;
   const int hops = ring_.route(from_stop, to_stop, path_);
-  if (to_dram) {
+  if (to_dram)
     path_.push_back(dram_.resource());
-    dram_write_bytes_ += transfer.bytes;
-  } else {
-    Scratchpad& destination = *scratchpads_.at(transfer.dst.core);
-    path_.push_back(destination.port_resource());
-    destination.count_write(transfer.bytes);
-  }
-  ring_byte_hops_ += transfer.bytes * static_cast<std::uint64_t>(hops);
+  else
+    path_.push_back(scratchpads_.at(transfer.dst.core)->port_resource());
 
   FlowSpec spec;
   spec.path = path_;

@@ -64,6 +64,11 @@ class Dma : public sc_core::sc_module, public FlowListener {
     std::span<const Transfer> transfers;
     TransferBatch* batch;
   };
+  // Counts a transfer's bytes when it is issued, so that they belong to the
+  // step that issued it even if it starts later.
+  void count(const Transfer& transfer);
+  // Starts the transfers, or queues those beyond max_outstanding.
+  void dispatch(std::span<const Transfer> transfers, TransferBatch& batch);
   void start_flow(const Transfer& transfer, TransferBatch& batch);
   void deferred_issuer();  // SC_THREAD
 
@@ -80,6 +85,7 @@ class Dma : public sc_core::sc_module, public FlowListener {
   sc_core::sc_event deferred_added_;
   std::optional<ResourceId> requests_;  // none at zero DRAM latency
   std::vector<ResourceId> path_;  // reused for every flow
+  std::vector<ResourceId> route_;  // for counting ring hops
   std::uint64_t dram_read_bytes_ = 0;
   std::uint64_t dram_write_bytes_ = 0;
   std::uint64_t ring_byte_hops_ = 0;

@@ -22,6 +22,13 @@ void Scratchpad::hold(std::uint64_t bytes) {
   ++resident_tasks_;
 }
 
+bool Scratchpad::can_grow(std::uint64_t bytes) const { return resident_bytes_ + bytes <= capacity_bytes_; }
+
+void Scratchpad::grow(std::uint64_t bytes) {
+  if (resident_tasks_ == 0 || !can_grow(bytes)) throw std::logic_error(std::string(name()) + ": grow does not fit");
+  resident_bytes_ += bytes;
+}
+
 void Scratchpad::release(std::uint64_t bytes) {
   if (resident_tasks_ == 0 || bytes > resident_bytes_)
     throw std::logic_error(std::string(name()) + ": release without hold");

@@ -24,6 +24,10 @@ class Scratchpad : public sc_core::sc_module {
   bool can_hold(std::uint64_t bytes) const;
   void hold(std::uint64_t bytes);     // throws std::logic_error if it does not fit
   void release(std::uint64_t bytes);  // throws std::logic_error if nothing is held
+  // The rest of a task's buffer, part of which it already holds (loads issued
+  // ahead): more bytes, no further slot.
+  bool can_grow(std::uint64_t bytes) const;
+  void grow(std::uint64_t bytes);  // throws std::logic_error if it does not fit or nothing is held
 
   void count_read(std::uint64_t bytes) { bytes_read_ += bytes; }
   void count_write(std::uint64_t bytes) { bytes_written_ += bytes; }

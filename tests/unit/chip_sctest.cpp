@@ -176,6 +176,38 @@ TEST(Chip, DoubleBufferingOverlapsLoadsWithCompute) {
   expect_accounting_adds_up(b);
 }
 
+TEST(Chip, WeightsOfTheNextStepLoadDuringTheStepBefore) {
+  // Step 0: a 100-cycle load, then a 100-cycle tile. Step 1 depends on it and
+  // loads 160 bytes of its result and 1600 bytes of weights (16 B/cycle, one
+  // transfer at a time). Prefetched, the weights load while step 0 computes.
+  ChipParams chip = ideal_chip(1);
+  chip.dram.gb_per_s_per_channel = 16;
+  chip.core.dma.max_outstanding = 1;
+  const auto program = [](bool prefetchable) {
+    Program p = one_step({{gemm_task(0, 1600, mac_tile(4, 4, 90))}});
+    TileTask next = gemm_task(0, 160, mac_tile(4, 4, 90));
+    next.loads.push_back(dram_to(0, 1600));
+    next.loads.back().prefetchable = prefetchable;
+    next.buffer_bytes = 1760;
+    p.steps.push_back({"next", {{next}}, {0}});
+    return p;
+  };
+  const Program plain_program = program(false), prefetch_program = program(true);
+  Chip plain("plain", chip, plain_program);
+  Chip ahead("ahead", chip, prefetch_program);
+  sc_core::sc_start();
+  const RunStats a = plain.stats(), b = ahead.stats();
+  EXPECT_EQ(a.total_cycles, 200u + 110 + 100);
+  EXPECT_EQ(b.total_cycles, 200u + 10 + 100);
+  // The weights' bytes belong to the step that reads them.
+  for (const RunStats* run : {&a, &b}) {
+    EXPECT_EQ(run->steps[0].cores[0].dram_read_bytes, 1600u);
+    EXPECT_EQ(run->steps[1].cores[0].dram_read_bytes, 1760u);
+    EXPECT_EQ(run->steps[1].cores[0].scratchpad_write_bytes, 1760u);
+    expect_accounting_adds_up(*run);
+  }
+}
+
 TEST(Chip, BarrierWaitIsADependencyStall) {
   const MacTile tile = mac_tile(8, 8, 32);
   const std::uint64_t systolic = systolic_tile_timing(ideal_chip(2).core.mac_array, tile).cycles;

@@ -336,7 +336,7 @@ GemmTiling forced_tiling(const GemmWork& g, std::int64_t tm, std::int64_t tn, st
 void check_merged_against_per_tile(const core::ChipParams& chip, const GemmWork& g,
                                    const GemmTiling& t, const std::string& what) {
   const GemmFormats f = fp8_formats();
-  const OperandSteps sources{100, 200};
+  const OperandOrigins sources{100, 200};
   const core::Step merged = map_gemm(chip, g, f, t, "merged", sources);
   const core::Step per_tile = map_gemm(chip, g, f, t, "per-tile", sources, kUnlimited);
   ASSERT_GT(most_tasks_on_a_core(per_tile), static_cast<std::size_t>(kMaxTasksPerCoreStep)) << what;
