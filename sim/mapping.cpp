@@ -178,6 +178,21 @@ long double total_tile_cycles(const core::MacArrayParams& array, const GemmWork&
   return total;
 }
 
+// The time of a core's tiles whose compute, DRAM and SFU work overlap, but
+// not perfectly: loads come in bursts (every core starts its first panel at
+// once) and each tile waits for its slowest input, so resources near balance
+// take longer than the slower one alone. A 4-norm prices that: two equal
+// times cost 19% more than one, one at half the other's adds 1.5%. The plain
+// maximum chose weight-gradient tilings of ResNet-50 with 1.6x the DRAM
+// traffic of a tiling the simulation ran as fast or faster.
+double overlapped_cycles(double compute, double memory, double sfu) {
+  constexpr double kNorm = 4;
+  const double most = std::max({compute, memory, sfu});
+  if (most <= 0) return 0;
+  const auto term = [&](double x) { return std::pow(x / most, kNorm); };
+  return most * std::pow(term(compute) + term(memory) + term(sfu), 1 / kNorm);
+}
+
 // Number of times resident panels are loaded when `units` output tiles, ordered
 // with the resident panel changing every `per_panel` units, are dealt to
 // `cores` cores in contiguous ranges: each core loads each panel it touches.
@@ -311,7 +326,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
     const double last_tile = sfu_per_core / tiles_per_core +
                              static_cast<double>(estimated_bytes(static_cast<Estimate>(tm) * tn, f.output_bits)) *
                                  cores / bandwidth;
-    t.estimated_cycles = std::max({compute_per_core, memory, sfu_per_core}) +
+    t.estimated_cycles = std::trunc(overlapped_cycles(compute_per_core, memory, sfu_per_core)) +
                          std::trunc(static_cast<double>(first_load) * cores / bandwidth + reduction) +
                          std::trunc(last_tile);
     candidates.push_back(t);
@@ -351,7 +366,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
                              " bytes cannot hold even the smallest tile of GEMM " + g.label);
   double fastest = std::numeric_limits<double>::infinity();
   for (const auto& c : candidates) fastest = std::min(fastest, c.estimated_cycles);
-  const double near_tie = std::trunc(fastest * 1.02);
+  const double near_tie = std::max(fastest, std::trunc(fastest * 1.02));
   double least_traffic = std::numeric_limits<double>::infinity();
   for (const auto& c : candidates)
     if (c.estimated_cycles <= near_tie) least_traffic = std::min(least_traffic, c.estimated_dram_bytes);

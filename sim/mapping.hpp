@@ -48,8 +48,10 @@ struct GemmTiling {
 };
 
 // Picks the tile shape, loop order and k-split that minimise the estimated time
-// of the GEMM on the chip's cores: max(compute, DRAM traffic / bandwidth) plus
-// the first load and any k-split reduction, among tiles that fit the
+// of the GEMM on the chip's cores: the busiest core's compute, the DRAM
+// traffic / bandwidth and its SFU work, overlapped imperfectly (a 4-norm, not
+// their maximum), plus the first load, the last tile and any k-split
+// reduction, among tiles that fit the
 // scratchpad. Estimates within 2% of the best count as equal; among them the
 // least DRAM traffic wins (it costs energy and the bandwidth other cores
 // share), and within 2% of that, the fewest tasks (fewer DMA transactions and
