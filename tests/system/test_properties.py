@@ -2,7 +2,7 @@
 """Property tests of the timing model over the shipped networks: more hardware
 is never slower. Each shipped trace runs on the default config and on the same
 chip with one resource doubled (scratchpad, DRAM bandwidth, ring bandwidth,
-cores, SFU lanes); no variant may take more than 1% more cycles.
+cores, SFU lanes, corelets); no variant may take more than 1% more cycles.
 
 Usage: test_properties.py LPTSIM SOURCE_DIR TRACE
 """
@@ -22,6 +22,7 @@ VARIANTS = {
     "ring bandwidth x2": lambda c: c["interconnect"].update(link_bytes_per_cycle=2 * c["interconnect"]["link_bytes_per_cycle"]),
     "cores x2": lambda c: c.update(cores=2 * c["cores"]),
     "SFU lanes x2": lambda c: c["core"]["sfu"].update(lanes=2 * c["core"]["sfu"]["lanes"]),
+    "corelets x2": lambda c: c["core"]["mac_array"].update(corelets=2 * c["core"]["mac_array"]["corelets"]),
 }
 
 
