@@ -144,6 +144,7 @@ core::MacTile mac_tile(std::int64_t m, std::int64_t n, std::int64_t k, const Gem
   t.macs_per_pe_per_cycle = f.macs_per_pe_per_cycle;
   t.operand_bits_a = f.a_bits;
   t.operand_bits_b = f.b_bits;
+  t.datapath = f.datapath;
   return t;
 }
 
@@ -882,7 +883,17 @@ GemmFormats resolve_formats(const GemmPrecision& p, const core::MacArrayParams& 
                                      array.macs_per_pe_per_cycle.at(p.b.name));
   f.a_name = p.a.name;
   f.b_name = p.b.name;
+  f.accumulator_name = p.accumulator.name;
   return f;
+}
+
+// The index of the GEMM's datapath in the program's list, added if new.
+std::uint32_t datapath_index(core::Program& program, const GemmFormats& f) {
+  const core::Datapath d{f.a_name, f.b_name, f.accumulator_name};
+  const auto at = std::find(program.datapaths.begin(), program.datapaths.end(), d);
+  if (at != program.datapaths.end()) return static_cast<std::uint32_t>(at - program.datapaths.begin());
+  program.datapaths.push_back(d);
+  return static_cast<std::uint32_t>(program.datapaths.size() - 1);
 }
 
 // Repeat r's part of work fused into a GEMM that runs `repeats` times in
@@ -977,8 +988,9 @@ struct Mapper {
     const PhaseWork& work = layer.phase(phase);
     const std::string prefix = layer.name + "/" + to_string(phase) + "/";
     for (const GemmWork& g : work.gemms) {
-      const GemmFormats f = resolve_formats(config.precision.for_gemm(g.formats_of, position),
-                                            config.chip.core.mac_array);
+      GemmFormats f = resolve_formats(config.precision.for_gemm(g.formats_of, position),
+                                      config.chip.core.mac_array);
+      f.datapath = datapath_index(out.program, f);
       const GemmTiling t = tiling_for(layer, phase, g, f);
       const std::int64_t steps_per_repeat = t.k_splits > 1 ? 2 : 1;
       if (g.repeats > static_cast<std::int64_t>(kMaxProgramSteps - out.steps.size()) / steps_per_repeat)

@@ -22,7 +22,8 @@ namespace lpt {
 struct GemmFormats {
   int a_bits = 8, b_bits = 8, accumulator_bits = 16, output_bits = 16;
   int macs_per_pe_per_cycle = 1;
-  std::string a_name, b_name;  // for reports
+  std::string a_name, b_name, accumulator_name;
+  std::uint32_t datapath = 0;  // its index in Program::datapaths (MacTile::datapath)
 };
 
 enum class LoopOrder {

@@ -20,26 +20,28 @@ const char* to_string(core::StallCause cause) {
   return "?";
 }
 
+double Activity::value(core::Counter c) const {
+  return core::info(c).aggregate == core::Aggregate::kMeanOverCores ? mean(c) : static_cast<double>(sum(c));
+}
+
 void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes) {
   const double cores = static_cast<double>(step.cores.size());
   cycles += step.cycles;
   steps += 1;
-  for (const auto& c : step.cores) {
-    busy_cycles += static_cast<double>(c.busy_cycles) / cores;
-    for (int s = 0; s < kStallCauses; ++s)
-      stall_cycles[static_cast<std::size_t>(s)] += static_cast<double>(c.stall_cycles[s]) / cores;
-    macs += static_cast<std::int64_t>(c.macs);
-    sfu_ops += c.sfu_ops;
-    rounded_elements += c.rounded_elements;
-    dram_read_bytes += c.dram_read_bytes;
-    dram_write_bytes += c.dram_write_bytes;
-    ring_byte_hops += c.ring_bytes;
-    scratchpad_read_bytes += c.scratchpad_read_bytes;
-    scratchpad_write_bytes += c.scratchpad_write_bytes;
-    sfu_busy_cycles += static_cast<double>(c.sfu_busy_cycles) / cores;
+  core::Counters total;
+  for (const auto& c : step.cores) total.add(c.counters);
+  // Residency is decided by the mapping, not measured by the cores.
+  total[core::Counter::kOnChipReadBytes] += info.on_chip_read_bytes;
+  total[core::Counter::kDramWriteAvoidedBytes] += info.avoided_write_bytes;
+  for (const core::Counter c : core::all_counters()) {
+    const auto i = static_cast<std::size_t>(c);
+    if (core::info(c).aggregate == core::Aggregate::kMeanOverCores)
+      means[i] += static_cast<double>(total.values[i]) / cores;
+    else
+      sums[i] += total.values[i];
   }
-  on_chip_read_bytes += info.on_chip_read_bytes;
-  dram_write_avoided_bytes += info.avoided_write_bytes;
+  if (macs_by_datapath.size() < total.macs_by_datapath.size()) macs_by_datapath.resize(total.macs_by_datapath.size());
+  for (std::size_t d = 0; d < total.macs_by_datapath.size(); ++d) macs_by_datapath[d] += total.macs_by_datapath[d];
   if (info.macs_per_pe_per_cycle > 0)
     peak_macs += static_cast<double>(step.cycles) * cores * static_cast<double>(array_pes) *
                  info.macs_per_pe_per_cycle;
@@ -48,25 +50,14 @@ void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64
 }
 
 void Activity::merge(const Activity& a) {
-  Activity& into = *this;
-  into.cycles += a.cycles;
-  into.busy_cycles += a.busy_cycles;
-  for (std::size_t s = 0; s < into.stall_cycles.size(); ++s) into.stall_cycles[s] += a.stall_cycles[s];
-  into.macs += a.macs;
-  into.peak_macs += a.peak_macs;
-  into.sfu_ops += a.sfu_ops;
-  into.rounded_elements += a.rounded_elements;
-  into.dram_read_bytes += a.dram_read_bytes;
-  into.dram_write_bytes += a.dram_write_bytes;
-  into.ring_byte_hops += a.ring_byte_hops;
-  into.scratchpad_read_bytes += a.scratchpad_read_bytes;
-  into.scratchpad_write_bytes += a.scratchpad_write_bytes;
-  into.on_chip_read_bytes += a.on_chip_read_bytes;
-  into.dram_write_avoided_bytes += a.dram_write_avoided_bytes;
-  into.sfu_busy_cycles += a.sfu_busy_cycles;
-  into.steps += a.steps;
-  into.bound_cycles += a.bound_cycles;
-  into.bound += a.bound;
+  cycles += a.cycles;
+  for (std::size_t i = 0; i < core::kCounters; ++i) means[i] += a.means[i], sums[i] += a.sums[i];
+  if (macs_by_datapath.size() < a.macs_by_datapath.size()) macs_by_datapath.resize(a.macs_by_datapath.size());
+  for (std::size_t d = 0; d < a.macs_by_datapath.size(); ++d) macs_by_datapath[d] += a.macs_by_datapath[d];
+  peak_macs += a.peak_macs;
+  steps += a.steps;
+  bound_cycles += a.bound_cycles;
+  bound += a.bound;
 }
 
 const char* to_string(StepKind kind) {
@@ -87,50 +78,55 @@ StepKind kind_of(const StepInfo& info) {
   return info.phase == Phase::kUpdate ? StepKind::kUpdate : StepKind::kElementwise;
 }
 
-nlohmann::json activity_json(const Activity& a, double clock_ghz) {
-  nlohmann::json stalls;
-  for (int s = 0; s < kStallCauses; ++s)
-    stalls[to_string(static_cast<core::StallCause>(s))] = a.stall_cycles[static_cast<std::size_t>(s)];
+// Sets `value` at a '.'-separated path of `json`.
+void set_path(nlohmann::json& json, std::string_view path, nlohmann::json value) {
+  nlohmann::json* node = &json;
+  for (std::size_t dot; (dot = path.find('.')) != std::string_view::npos; path.remove_prefix(dot + 1))
+    node = &(*node)[std::string(path.substr(0, dot))];
+  (*node)[std::string(path)] = std::move(value);
+}
+
+std::string datapath_label(const core::Datapath& d) { return d.a + " x " + d.b + " -> " + d.accumulator; }
+
+nlohmann::json activity_json(const Activity& a, double clock_ghz, const std::vector<core::Datapath>& datapaths) {
   const double seconds = static_cast<double>(a.cycles) / (clock_ghz * 1e9);
-  return {{"cycles", a.cycles},
-          {"seconds", seconds},
-          {"busy_cycles", a.busy_cycles},
-          {"stall_cycles", stalls},
-          {"macs", a.macs},
-          {"mac_utilisation", a.mac_utilisation()},
-          {"achieved_tflops", seconds > 0 ? 2.0 * static_cast<double>(a.macs) / seconds / 1e12 : 0.0},
-          {"sfu_ops", a.sfu_ops},
-          {"rounded_elements", a.rounded_elements},
-          {"bytes", {{"dram_read", a.dram_read_bytes},
-                     {"dram_write", a.dram_write_bytes},
-                     {"ring_byte_hops", a.ring_byte_hops},
-                     {"scratchpad_read", a.scratchpad_read_bytes},
-                     {"scratchpad_write", a.scratchpad_write_bytes},
-                     {"on_chip_read", a.on_chip_read_bytes},
-                     {"dram_write_avoided", a.dram_write_avoided_bytes}}},
-          {"steps", a.steps},
-          {"sfu_busy_cycles", a.sfu_busy_cycles},
-          {"bound", {{"cycles", a.bound_cycles},
-                     {"fraction_achieved", a.fraction_of_bound()},
-                     {"limited_by", a.bound.limited_by()},
-                     {"overlapped_cycles", a.bound.cycles()},
-                     {"compute_cycles", a.bound.compute_cycles},
-                     {"dram_bytes", a.bound.dram_bytes},
-                     {"dram_cycles", a.bound.dram_cycles},
-                     {"sfu_cycles", a.bound.sfu_cycles},
-                     {"rounder_cycles", a.bound.rounder_cycles}}}};
+  nlohmann::json out = {{"cycles", a.cycles}, {"seconds", seconds}};
+  for (const core::Counter c : core::all_counters()) {
+    const core::CounterInfo& counter = core::info(c);
+    if (counter.aggregate == core::Aggregate::kMeanOverCores)
+      set_path(out, counter.name, a.mean(c));
+    else
+      set_path(out, counter.name, a.sum(c));
+  }
+  nlohmann::json by_datapath = nlohmann::json::object();
+  for (std::size_t d = 0; d < a.macs_by_datapath.size() && d < datapaths.size(); ++d)
+    if (a.macs_by_datapath[d] > 0) by_datapath[datapath_label(datapaths[d])] = a.macs_by_datapath[d];
+  out["macs_by_datapath"] = by_datapath;
+  out["mac_utilisation"] = a.mac_utilisation();
+  out["achieved_tflops"] = seconds > 0 ? 2.0 * static_cast<double>(a.macs()) / seconds / 1e12 : 0.0;
+  out["steps"] = a.steps;
+  out["bound"] = {{"cycles", a.bound_cycles},
+                  {"fraction_achieved", a.fraction_of_bound()},
+                  {"limited_by", a.bound.limited_by()},
+                  {"overlapped_cycles", a.bound.cycles()},
+                  {"compute_cycles", a.bound.compute_cycles},
+                  {"dram_bytes", a.bound.dram_bytes},
+                  {"dram_cycles", a.bound.dram_cycles},
+                  {"sfu_cycles", a.bound.sfu_cycles},
+                  {"rounder_cycles", a.bound.rounder_cycles}};
+  return out;
 }
 
 }  // namespace
 
 double RunReport::achieved_tflops() const {
-  return 2.0 * static_cast<double>(total.macs) / seconds() / 1e12;
+  return 2.0 * static_cast<double>(total.macs()) / seconds() / 1e12;
 }
 
 double RunReport::fraction_of_peak(const Activity& a) const {
   if (a.cycles == 0 || peak_tflops <= 0) return 0;
   const double seconds = static_cast<double>(a.cycles) / (clock_ghz * 1e9);
-  return 2.0 * static_cast<double>(a.macs) / seconds / 1e12 / peak_tflops;
+  return 2.0 * static_cast<double>(a.macs()) / seconds / 1e12 / peak_tflops;
 }
 
 RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
@@ -151,6 +147,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
   r.peak_tflops = 2.0 * config.chip.cores * static_cast<double>(pes) * peak_rate *
                   config.chip.clock_ghz * 1e9 / 1e12;
   r.simulation_events = stats.simulation_events;
+  r.datapaths = mapped.program.datapaths;
 
   // Rows in program order of first appearance: forward layers first, then the
   // backward pass from the last layer, then the update.
@@ -213,13 +210,13 @@ nlohmann::json to_json(const RunReport& r) {
   nlohmann::json phases = nlohmann::json::array();
   for (Phase p : r.phases) phases.push_back(to_string(p));
   out["workload"] = {{"network", r.network}, {"batch", r.batch}, {"mode", r.mode}, {"phases", phases}};
-  out["totals"] = activity_json(r.total, r.clock_ghz);
+  out["totals"] = activity_json(r.total, r.clock_ghz, r.datapaths);
   out["totals"]["peak_tflops"] = r.peak_tflops;
   out["totals"]["samples_per_second"] = r.samples_per_second();
   out["totals"]["fraction_of_peak"] = r.fraction_of_peak(r.total);
   nlohmann::json kinds;
   for (const StepKind k : kAllStepKinds) {
-    kinds[to_string(k)] = activity_json(r.per_kind[static_cast<std::size_t>(k)], r.clock_ghz);
+    kinds[to_string(k)] = activity_json(r.per_kind[static_cast<std::size_t>(k)], r.clock_ghz, r.datapaths);
     kinds[to_string(k)]["fraction_of_peak"] = r.fraction_of_peak(r.per_kind[static_cast<std::size_t>(k)]);
   }
   out["step_kinds"] = kinds;
@@ -228,11 +225,11 @@ nlohmann::json to_json(const RunReport& r) {
     resources.push_back({{"name", res.name}, {"kind", res.kind}, {"bytes", res.bytes}, {"utilisation", res.utilisation}});
   out["resources"] = resources;
   nlohmann::json per_phase;
-  for (Phase p : r.phases) per_phase[to_string(p)] = activity_json(r.per_phase[static_cast<std::size_t>(p)], r.clock_ghz);
+  for (Phase p : r.phases) per_phase[to_string(p)] = activity_json(r.per_phase[static_cast<std::size_t>(p)], r.clock_ghz, r.datapaths);
   out["phases"] = per_phase;
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& row : r.rows) {
-    nlohmann::json j = activity_json(row.activity, r.clock_ghz);
+    nlohmann::json j = activity_json(row.activity, r.clock_ghz, r.datapaths);
     j["layer_index"] = row.layer;
     j["layer"] = row.name;
     j["type"] = row.type;
@@ -248,37 +245,43 @@ nlohmann::json to_json(const RunReport& r) {
 
 namespace {
 
-const char* kCsvHeader =
-    "cycles,busy_cycles,stall_dram,stall_interconnect,stall_scratchpad,stall_sfu,"
-    "stall_dependency,macs,mac_utilisation,sfu_ops,dram_read_bytes,dram_write_bytes,"
-    "ring_byte_hops,scratchpad_read_bytes,scratchpad_write_bytes,sfu_busy_cycles,"
-    "bound_cycles,bound_limited_by,bound_dram_bytes,fraction_of_bound,on_chip_read_bytes,"
-    "dram_write_avoided_bytes";
+// The ACTIVITY columns: cycles, every counter in declaration order, then
+// what is derived from them.
+std::string csv_header() {
+  std::string header = "cycles";
+  for (const core::Counter c : core::all_counters()) header += "," + std::string(core::info(c).csv);
+  return header + ",mac_utilisation,bound_cycles,bound_limited_by,bound_dram_bytes,fraction_of_bound";
+}
 
 void write_activity_csv(const Activity& a, std::ostream& out) {
-  char buffer[512];
-  std::snprintf(buffer, sizeof buffer, "%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%lld,%.6f,%llu,%llu,%llu,%llu,%llu,%llu",
-                static_cast<unsigned long long>(a.cycles), a.busy_cycles, a.stall_cycles[0],
-                a.stall_cycles[1], a.stall_cycles[2], a.stall_cycles[3], a.stall_cycles[4],
-                static_cast<long long>(a.macs), a.mac_utilisation(),
-                static_cast<unsigned long long>(a.sfu_ops),
-                static_cast<unsigned long long>(a.dram_read_bytes),
-                static_cast<unsigned long long>(a.dram_write_bytes),
-                static_cast<unsigned long long>(a.ring_byte_hops),
-                static_cast<unsigned long long>(a.scratchpad_read_bytes),
-                static_cast<unsigned long long>(a.scratchpad_write_bytes));
-  out << buffer;
-  std::snprintf(buffer, sizeof buffer, ",%.1f,%.1f,%s,%.0f,%.6f,%llu,%llu", a.sfu_busy_cycles, a.bound_cycles,
-                a.bound.limited_by(), a.bound.dram_bytes, a.fraction_of_bound(),
-                static_cast<unsigned long long>(a.on_chip_read_bytes),
-                static_cast<unsigned long long>(a.dram_write_avoided_bytes));
+  char buffer[128];
+  out << a.cycles;
+  for (const core::Counter c : core::all_counters()) {
+    if (core::info(c).aggregate == core::Aggregate::kMeanOverCores)
+      std::snprintf(buffer, sizeof buffer, ",%.1f", a.mean(c));
+    else
+      std::snprintf(buffer, sizeof buffer, ",%llu", static_cast<unsigned long long>(a.sum(c)));
+    out << buffer;
+  }
+  std::snprintf(buffer, sizeof buffer, ",%.6f,%.1f,%s,%.0f,%.6f", a.mac_utilisation(), a.bound_cycles,
+                a.bound.limited_by(), a.bound.dram_bytes, a.fraction_of_bound());
   out << buffer;
 }
 
 }  // namespace
 
+std::string counter_table_markdown() {
+  std::string out = "| field | CSV column | unit | meaning |\n|---|---|---|---|\n";
+  for (const core::Counter c : core::all_counters()) {
+    const core::CounterInfo& i = core::info(c);
+    out += "| `" + std::string(i.name) + "` | `" + std::string(i.csv) + "` | " + std::string(i.unit) + " | " +
+           std::string(i.description) + " |\n";
+  }
+  return out;
+}
+
 void write_layers_csv(const RunReport& r, std::ostream& out) {
-  out << "layer_index,layer,type,phase," << kCsvHeader << ",tiling,fused_into\n";
+  out << "layer_index,layer,type,phase," << csv_header() << ",tiling,fused_into\n";
   for (const auto& row : r.rows) {
     // Names come from the user's trace: quoted and defused (csv_text_cell).
     out << row.layer << ',' << csv_text_cell(row.name) << ',' << csv_text_cell(row.type) << ','
@@ -289,7 +292,7 @@ void write_layers_csv(const RunReport& r, std::ostream& out) {
 }
 
 void write_phases_csv(const RunReport& r, std::ostream& out) {
-  out << "phase," << kCsvHeader << '\n';
+  out << "phase," << csv_header() << '\n';
   for (Phase p : r.phases) {
     out << to_string(p) << ',';
     write_activity_csv(r.per_phase[static_cast<std::size_t>(p)], out);
@@ -317,9 +320,10 @@ void print_row(std::ostream& out, const RunReport& r, const std::string& name, c
                 name.c_str(), static_cast<unsigned long long>(a.cycles),
                 step_cycles > 0 ? 100.0 * static_cast<double>(a.cycles) / step_cycles : 0.0,
                 100.0 * r.fraction_of_peak(a), 100.0 * a.fraction_of_bound(), a.bound.limited_by(),
-                pct(a.busy_cycles), pct(a.sfu_busy_cycles), pct(a.stall_cycles[0]),
-                pct(a.stall_cycles[1]), pct(a.stall_cycles[2]), pct(a.stall_cycles[3]),
-                pct(a.stall_cycles[4]));
+                pct(a.mean(core::Counter::kBusyCycles)), pct(a.mean(core::Counter::kSfuBusyCycles)),
+                pct(a.mean(core::Counter::kStallDram)), pct(a.mean(core::Counter::kStallInterconnect)),
+                pct(a.mean(core::Counter::kStallScratchpad)), pct(a.mean(core::Counter::kStallSfu)),
+                pct(a.mean(core::Counter::kStallDependency)));
   out << buffer;
 }
 
@@ -368,15 +372,15 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
   std::snprintf(buffer, sizeof buffer,
                 "DRAM        read %.1f MB, written %.1f MB (roofline least: %.1f MB); %.1f%% of its bandwidth\n"
                 "busiest ring link %.1f%%, scratchpad ports %.1f%% (mean over cores) of their bandwidth\n",
-                static_cast<double>(r.total.dram_read_bytes) / 1e6,
-                static_cast<double>(r.total.dram_write_bytes) / 1e6, r.total.bound.dram_bytes / 1e6,
+                static_cast<double>(r.total.sum(core::Counter::kDramReadBytes)) / 1e6,
+                static_cast<double>(r.total.sum(core::Counter::kDramWriteBytes)) / 1e6, r.total.bound.dram_bytes / 1e6,
                 100.0 * dram, 100.0 * ring, scratchpads ? 100.0 * scratchpad / scratchpads : 0.0);
   out << buffer;
-  if (r.total.on_chip_read_bytes > 0 || r.total.dram_write_avoided_bytes > 0) {
+  if (r.total.sum(core::Counter::kOnChipReadBytes) > 0 || r.total.sum(core::Counter::kDramWriteAvoidedBytes) > 0) {
     std::snprintf(buffer, sizeof buffer,
                   "kept on chip: %.1f MB read from the scratchpads instead of DRAM, %.1f MB never written\n",
-                  static_cast<double>(r.total.on_chip_read_bytes) / 1e6,
-                  static_cast<double>(r.total.dram_write_avoided_bytes) / 1e6);
+                  static_cast<double>(r.total.sum(core::Counter::kOnChipReadBytes)) / 1e6,
+                  static_cast<double>(r.total.sum(core::Counter::kDramWriteAvoidedBytes)) / 1e6);
     out << buffer;
   }
   out << "\ncolumns: share of the step; achieved/peak FLOPS; roofline bound/cycles and its limit;\n"

@@ -19,34 +19,30 @@
 
 namespace lpt {
 
-inline constexpr int kStallCauses = static_cast<int>(core::StallCause::kCount);
 const char* to_string(core::StallCause cause);
 
 // Cycles and activity of one group of steps (a layer's phase, a whole phase,
-// or the whole run). Busy and stall cycles are means over the cores, so
-// busy + stalls == cycles.
+// or the whole run): every counter of models/core/counters.hpp aggregated over
+// the group's steps and cores (cycle counters as means over cores, so busy +
+// stalls == cycles; the others as sums), and its roofline bound.
 struct Activity {
   std::uint64_t cycles = 0;
-  double busy_cycles = 0;
-  std::array<double, kStallCauses> stall_cycles{};
-  std::int64_t macs = 0;
+  std::array<double, core::kCounters> means{};          // Aggregate::kMeanOverCores counters
+  std::array<std::uint64_t, core::kCounters> sums{};    // Aggregate::kSum counters
+  std::vector<std::uint64_t> macs_by_datapath;          // indexed as RunReport::datapaths
   double peak_macs = 0;  // what the arrays could have done in these cycles at the formats used
-  std::uint64_t sfu_ops = 0;
-  std::uint64_t rounded_elements = 0;
-  std::uint64_t dram_read_bytes = 0, dram_write_bytes = 0;
-  std::uint64_t ring_byte_hops = 0;
-  std::uint64_t scratchpad_read_bytes = 0, scratchpad_write_bytes = 0;
-  // On-chip residency (sim/residency): reads of earlier results served from
-  // the scratchpads, and results never written to DRAM.
-  std::uint64_t on_chip_read_bytes = 0, dram_write_avoided_bytes = 0;
-  double sfu_busy_cycles = 0;  // mean over cores: the SFU computing (it overlaps MAC work)
   std::size_t steps = 0;
   // Roofline: bound_cycles sums each step's bound (its slowest resource);
   // `bound` sums each resource's time over the steps, to tell which dominates.
   double bound_cycles = 0;
   Bound bound;
 
-  double mac_utilisation() const { return peak_macs > 0 ? static_cast<double>(macs) / peak_macs : 0; }
+  // A counter's value as aggregated.
+  double value(core::Counter c) const;
+  std::uint64_t sum(core::Counter c) const { return sums[static_cast<std::size_t>(c)]; }
+  double mean(core::Counter c) const { return means[static_cast<std::size_t>(c)]; }
+  std::uint64_t macs() const { return sum(core::Counter::kMacs); }
+  double mac_utilisation() const { return peak_macs > 0 ? static_cast<double>(macs()) / peak_macs : 0; }
   // How close the group came to its bound: bound_cycles / cycles (1 = at the bound).
   double fraction_of_bound() const { return cycles ? bound_cycles / static_cast<double>(cycles) : 0; }
   void merge(const Activity& other);
@@ -92,6 +88,7 @@ struct RunReport {
   std::array<Activity, 4> per_kind;   // indexed by StepKind
   Activity total;
   std::vector<ResourceUse> resources;
+  std::vector<core::Datapath> datapaths;  // of the program, for Activity::macs_by_datapath
   std::string fusion;
   std::string residency;
   std::string mode = "training";  // or "inference"
@@ -112,6 +109,9 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
                        const core::RunStats& stats, const std::vector<Phase>& phases);
 
 nlohmann::json to_json(const RunReport& report);
+// The counters' table of docs/report-schema.md (field, CSV column, unit,
+// meaning), rendered from their one declaration (models/core/counters.hpp).
+std::string counter_table_markdown();
 void write_layers_csv(const RunReport& report, std::ostream& out);
 void write_phases_csv(const RunReport& report, std::ostream& out);
 // The human summary: phases, the most expensive layers, totals.

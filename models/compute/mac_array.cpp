@@ -22,6 +22,10 @@ TileRun MacArray::run_tile(const MacTile& tile) {
   const std::uint64_t start = now_cycles();
   const std::uint64_t bytes = timing.scratchpad_read_bytes();
   scratchpad_.count_read(bytes);
+  if (params_.l0) {
+    l0_write_bytes_ += bytes;
+    l0_read_bytes_ += timing.l0_read_bytes;
+  }
   FlowSpec spec;
   spec.path = std::span<const ResourceId>(&port_, 1);
   spec.bytes = bytes;
@@ -38,6 +42,8 @@ TileRun MacArray::run_tile(const MacTile& tile) {
   }
   ++tiles_;
   macs_ += tile.macs();
+  if (tile.datapath >= macs_by_datapath_.size()) macs_by_datapath_.resize(tile.datapath + 1, 0);
+  macs_by_datapath_[tile.datapath] += tile.macs();
   return run;
 }
 

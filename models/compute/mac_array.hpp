@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <systemc>
 
@@ -35,6 +36,10 @@ class MacArray : public sc_core::sc_module, public FlowListener {
 
   std::uint64_t tiles() const { return tiles_; }
   std::uint64_t macs() const { return macs_; }
+  // MACs by MacTile::datapath.
+  const std::vector<std::uint64_t>& macs_by_datapath() const { return macs_by_datapath_; }
+  std::uint64_t l0_read_bytes() const { return l0_read_bytes_; }
+  std::uint64_t l0_write_bytes() const { return l0_write_bytes_; }
 
   void on_flow_done(std::uint64_t tag, const FlowResult& result) override;
 
@@ -48,6 +53,8 @@ class MacArray : public sc_core::sc_module, public FlowListener {
   sc_core::sc_event tile_done_;
   std::uint64_t tiles_ = 0;
   std::uint64_t macs_ = 0;
+  std::vector<std::uint64_t> macs_by_datapath_;
+  std::uint64_t l0_read_bytes_ = 0, l0_write_bytes_ = 0;
 };
 
 }  // namespace lpt::core

@@ -28,7 +28,9 @@ std::uint64_t Sfu::cycles_for(const SfuWork& work) const {
 std::uint64_t Sfu::reserve(std::uint64_t cycle, const SfuWork& work) {
   const std::uint64_t cycles = cycles_for(work);
   free_at_ = std::max(cycle, free_at_) + cycles;
-  ops_ += work.alu + work.exp + work.div_sqrt;
+  ops_.alu += work.alu;
+  ops_.exp += work.exp;
+  ops_.div_sqrt += work.div_sqrt;
   busy_cycles_ += cycles;
   return free_at_;
 }

@@ -23,13 +23,14 @@ class Sfu : public sc_core::sc_module {
   std::uint64_t reserve(std::uint64_t cycle, const SfuWork& work);
   std::uint64_t free_at() const { return free_at_; }
 
-  std::uint64_t ops() const { return ops_; }
+  // Operations done so far, by kind.
+  const SfuWork& ops() const { return ops_; }
   std::uint64_t busy_cycles() const { return busy_cycles_; }
 
  private:
   SfuParams params_;
   std::uint64_t free_at_ = 0;
-  std::uint64_t ops_ = 0;
+  SfuWork ops_;
   std::uint64_t busy_cycles_ = 0;
 };
 

@@ -146,6 +146,7 @@ SystolicTileTiming with_l0(const L0Params& l0, const MacArrayParams& array, cons
   }
   const auto fed = static_cast<std::uint64_t>(l0.bytes_per_cycle);
   timing.cycles = std::max(timing.cycles, (array_reads + fed - 1) / fed);
+  timing.l0_read_bytes = array_reads;
   return timing;
 }
 
@@ -168,6 +169,7 @@ SystolicTileTiming split_timing(const MacArrayParams& array, const MacTile& tile
     if (t.cycles > timing.cycles) timing.mapping = t.mapping, timing.cycles = t.cycles;
     timing.scratchpad_read_bytes_a += t.scratchpad_read_bytes_a * count;
     timing.scratchpad_read_bytes_b += t.scratchpad_read_bytes_b * count;
+    timing.l0_read_bytes += t.l0_read_bytes * count;
   }
   return timing;
 }

@@ -56,6 +56,9 @@ struct SystolicTileTiming {
   std::uint64_t scratchpad_read_bytes() const {
     return scratchpad_read_bytes_a + scratchpad_read_bytes_b;
   }
+  // With L0 buffers: what the arrays read from them (the scratchpad reads
+  // above are then the L0 fills). Zero without L0.
+  std::uint64_t l0_read_bytes = 0;
 };
 
 SystolicMapping map_to_array(const MacArrayParams& array, const MacTile& tile);

@@ -20,9 +20,7 @@ StallCause stall_cause(FlowLimiter limiter) {
   return StallCause::kInterconnect;
 }
 
-std::uint64_t& stall(CoreStepStats& stats, StallCause cause) {
-  return stats.stall_cycles[static_cast<int>(cause)];
-}
+std::uint64_t& stall(CoreStepStats& stats, StallCause cause) { return stats.counters[stall_counter(cause)]; }
 
 }  // namespace
 
@@ -45,11 +43,11 @@ void Controller::run() {
     wait_for_steps(step.depends_on);
     CoreStepStats stats;
     const std::uint64_t start = now_cycles();
-    if (prefetched_) add_counters(stats, prefetch_.counters, +1);  // issued during the step before
-    add_unit_counters(stats, -1);
+    if (prefetched_) stats.counters.add(prefetch_.counters, +1);  // issued during the step before
+    add_unit_counters(stats.counters, -1);
     run_step(s, stats);
-    add_unit_counters(stats, +1);
-    if (prefetched_) add_counters(stats, prefetch_.counters, -1);  // they belong to the next step
+    add_unit_counters(stats.counters, +1);
+    if (prefetched_) stats.counters.add(prefetch_.counters, -1);  // they belong to the next step
     stats.cycles = now_cycles() - start;
     step_stats_.push_back(stats);
     tracker_.finish(s);
@@ -120,7 +118,7 @@ void Controller::run_step(std::size_t step, CoreStepStats& stats) {
     }
 
     const TileRun tile = units_.mac_array.run_tile(task.mac);
-    stats.busy_cycles += tile.systolic_cycles;
+    stats.counters[Counter::kBusyCycles] += tile.systolic_cycles;
     stall(stats, StallCause::kScratchpad) += tile.cycles - tile.systolic_cycles;
     units_.scratchpad.release(task.buffer_bytes);
     issue_loads(step, next_to_load);
@@ -180,35 +178,23 @@ void Controller::wait_until(std::uint64_t cycle, StallCause cause, CoreStepStats
 
 // Unit counters are cumulative; a step's share is their difference, taken by
 // subtracting them at the start of the step and adding them at its end.
-void Controller::add_unit_counters(CoreStepStats& stats, int sign) const {
-  CoreStepStats counters;
-  counters.macs = units_.mac_array.macs();
-  counters.sfu_busy_cycles = units_.sfu.busy_cycles();
-  counters.sfu_ops = units_.sfu.ops();
-  counters.rounded_elements = units_.rounder.elements_rounded();
-  counters.dram_read_bytes = units_.dma.dram_read_bytes();
-  counters.dram_write_bytes = units_.dma.dram_write_bytes();
-  counters.ring_bytes = units_.dma.ring_byte_hops();
-  counters.scratchpad_write_bytes = units_.scratchpad.bytes_written();
-  counters.scratchpad_read_bytes = units_.scratchpad.bytes_read();
-  add_counters(stats, counters, sign);
-}
-
-// The unit counters of `counters` (not cycles or stalls) added to or
-// subtracted from `into` (wrapping, as differences of cumulative counters do).
-void Controller::add_counters(CoreStepStats& into, const CoreStepStats& counters, int sign) {
-  const auto add = [sign](std::uint64_t& field, std::uint64_t value) {
-    field = sign > 0 ? field + value : field - value;
-  };
-  add(into.macs, counters.macs);
-  add(into.sfu_busy_cycles, counters.sfu_busy_cycles);
-  add(into.sfu_ops, counters.sfu_ops);
-  add(into.rounded_elements, counters.rounded_elements);
-  add(into.dram_read_bytes, counters.dram_read_bytes);
-  add(into.dram_write_bytes, counters.dram_write_bytes);
-  add(into.ring_bytes, counters.ring_bytes);
-  add(into.scratchpad_write_bytes, counters.scratchpad_write_bytes);
-  add(into.scratchpad_read_bytes, counters.scratchpad_read_bytes);
+void Controller::add_unit_counters(Counters& counters, int sign) const {
+  Counters units;
+  units[Counter::kMacs] = units_.mac_array.macs();
+  units.macs_by_datapath = units_.mac_array.macs_by_datapath();
+  units[Counter::kL0ReadBytes] = units_.mac_array.l0_read_bytes();
+  units[Counter::kL0WriteBytes] = units_.mac_array.l0_write_bytes();
+  units[Counter::kSfuBusyCycles] = units_.sfu.busy_cycles();
+  units[Counter::kSfuAluOps] = units_.sfu.ops().alu;
+  units[Counter::kSfuExpOps] = units_.sfu.ops().exp;
+  units[Counter::kSfuDivSqrtOps] = units_.sfu.ops().div_sqrt;
+  units[Counter::kRoundedElements] = units_.rounder.elements_rounded();
+  units[Counter::kDramReadBytes] = units_.dma.dram_read_bytes();
+  units[Counter::kDramWriteBytes] = units_.dma.dram_write_bytes();
+  units[Counter::kRingByteHops] = units_.dma.ring_byte_hops();
+  units[Counter::kScratchpadWriteBytes] = units_.scratchpad.bytes_written();
+  units[Counter::kScratchpadReadBytes] = units_.scratchpad.bytes_read();
+  counters.add(units, sign);
 }
 
 }  // namespace lpt::core

@@ -77,8 +77,9 @@ class Controller : public sc_core::sc_module {
   void wait_for_program();
   // A dependency wait since `start`, charged to the step waited for.
   void charge_wait(std::uint64_t start, std::optional<std::size_t> waited_for);
-  void add_unit_counters(CoreStepStats& stats, int sign) const;
-  static void add_counters(CoreStepStats& into, const CoreStepStats& counters, int sign);
+  // Adds (sign > 0) or subtracts the units' cumulative counters: a step's
+  // share is their difference over it.
+  void add_unit_counters(Counters& counters, int sign) const;
 
   int core_;
   int buffer_slots_;
@@ -93,7 +94,7 @@ class Controller : public sc_core::sc_module {
   struct Prefetch {
     std::size_t step = 0;
     std::uint64_t held_bytes = 0;  // of the task's buffer_bytes
-    CoreStepStats counters;        // what issuing them added to the unit counters
+    Counters counters;             // what issuing them added to the unit counters
     std::vector<Transfer> loads, remaining_loads;
     TransferBatch batch;
   };

@@ -51,6 +51,7 @@ struct Transfer {
 struct MacTile {
   std::uint64_t m = 0, n = 0, k = 0;
   std::uint64_t count = 1;
+  std::uint32_t datapath = 0;        // index into Program::datapaths, for counting MACs by format
   int macs_per_pe_per_cycle = 1;     // for this GEMM's operand formats
   int operand_bits_a = 8;            // element sizes, for scratchpad read traffic
   int operand_bits_b = 8;
@@ -99,8 +100,16 @@ struct Step {
   std::uint64_t working_set_bytes = 0;
 };
 
+// The formats a GEMM runs in: operands and accumulator (format names of
+// models/numerics), for counting MACs by datapath.
+struct Datapath {
+  std::string a, b, accumulator;
+  bool operator==(const Datapath&) const = default;
+};
+
 struct Program {
   std::vector<Step> steps;
+  std::vector<Datapath> datapaths;  // MacTile::datapath indexes it
 };
 
 }  // namespace lpt::core

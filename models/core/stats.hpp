@@ -6,28 +6,31 @@
 #include <string>
 #include <vector>
 
+#include "models/core/counters.hpp"
+
 namespace lpt::core {
 
 // Why a core's controller was not issuing MAC work.
 enum class StallCause { kDram, kInterconnect, kScratchpad, kSfu, kDependency, kCount };
+inline constexpr std::size_t kStallCauses = static_cast<std::size_t>(StallCause::kCount);
+
+// The counter of a stall cause's cycles.
+constexpr Counter stall_counter(StallCause cause) {
+  return static_cast<Counter>(static_cast<int>(Counter::kStallDram) + static_cast<int>(cause));
+}
+
+static_assert(stall_counter(StallCause::kDependency) == Counter::kStallDependency,
+              "stall counters follow StallCause");
 
 struct CoreStepStats {
   // The core's time in the step: running it, and waiting for other cores to
-  // finish it where a later step depended on it (controller.hpp).
+  // finish it where a later step depended on it (controller.hpp); busy and
+  // stall counters add up to it. Byte counters are the core's transfers (as
+  // issued by its DMA) and its own units' traffic.
   std::uint64_t cycles = 0;
-  std::uint64_t busy_cycles = 0;  // MAC array computing
-  std::uint64_t stall_cycles[static_cast<int>(StallCause::kCount)] = {};
-  std::uint64_t macs = 0;
-  std::uint64_t sfu_busy_cycles = 0;
-  std::uint64_t sfu_ops = 0;
-  std::uint64_t rounded_elements = 0;
-  std::uint64_t dram_read_bytes = 0;    // transfers from DRAM into this core
-  std::uint64_t dram_write_bytes = 0;   // transfers from this core to DRAM
-  std::uint64_t ring_bytes = 0;         // bytes x hops this core's transfers put on ring links
-  std::uint64_t scratchpad_write_bytes = 0;  // DMA fills
-  std::uint64_t scratchpad_read_bytes = 0;   // MAC array operand reads + DMA drains
+  Counters counters;
 
-  std::uint64_t stall(StallCause c) const { return stall_cycles[static_cast<int>(c)]; }
+  std::uint64_t stall(StallCause c) const { return counters[stall_counter(c)]; }
 };
 
 struct StepStats {

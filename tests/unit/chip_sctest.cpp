@@ -61,8 +61,9 @@ Program one_step(std::vector<std::vector<TileTask>> tasks_per_core) {
 }
 
 std::uint64_t accounted(const CoreStepStats& core) {
-  return std::accumulate(std::begin(core.stall_cycles), std::end(core.stall_cycles),
-                         core.busy_cycles);
+  std::uint64_t total = core.counters[Counter::kBusyCycles];
+  for (std::size_t c = 0; c < kStallCauses; ++c) total += core.stall(static_cast<StallCause>(c));
+  return total;
 }
 
 // busy + stalls == cycles for every core and step; every core's steps and
@@ -92,13 +93,13 @@ TEST(Chip, ComputeBoundTileTakesExactlyItsSystolicCycles) {
   ASSERT_EQ(stats.steps.size(), 1u);
   EXPECT_EQ(stats.total_cycles, systolic);
   const CoreStepStats& core = stats.steps[0].cores[0];
-  EXPECT_EQ(core.busy_cycles, systolic);
-  EXPECT_EQ(core.macs, 8u * 6 * 20);
-  EXPECT_EQ(core.dram_read_bytes, 4096u);
-  EXPECT_EQ(core.dram_write_bytes, 96u);
-  EXPECT_EQ(core.ring_bytes, (4096u + 96u) * 1);  // one hop each way on a 2-stop ring
-  EXPECT_EQ(core.scratchpad_write_bytes, 4096u);
-  EXPECT_EQ(core.scratchpad_read_bytes,
+  EXPECT_EQ(core.counters[Counter::kBusyCycles], systolic);
+  EXPECT_EQ(core.counters[Counter::kMacs], 8u * 6 * 20);
+  EXPECT_EQ(core.counters[Counter::kDramReadBytes], 4096u);
+  EXPECT_EQ(core.counters[Counter::kDramWriteBytes], 96u);
+  EXPECT_EQ(core.counters[Counter::kRingByteHops], (4096u + 96u) * 1);  // one hop each way on a 2-stop ring
+  EXPECT_EQ(core.counters[Counter::kScratchpadWriteBytes], 4096u);
+  EXPECT_EQ(core.counters[Counter::kScratchpadReadBytes],
             systolic_tile_timing(params.core.mac_array, tile).scratchpad_read_bytes() + 96u);
   expect_accounting_adds_up(stats);
   // A load, a MAC operand read and a store flow, and one tile.
@@ -109,8 +110,34 @@ TEST(Chip, ComputeBoundTileTakesExactlyItsSystolicCycles) {
   EXPECT_EQ(stats.resources[0].kind, "dram");
   EXPECT_EQ(stats.resources[0].bytes, 4096u + 96u);
   EXPECT_EQ(stats.resources[5].name, "chip.core0.scratchpad");
-  EXPECT_EQ(stats.resources[5].bytes, core.scratchpad_write_bytes + core.scratchpad_read_bytes);
+  EXPECT_EQ(stats.resources[5].bytes, core.counters[Counter::kScratchpadWriteBytes] + core.counters[Counter::kScratchpadReadBytes]);
   EXPECT_THROW(run_program(params, program), std::logic_error);
+}
+
+TEST(Chip, CountersSplitMacsByDatapathAndCountL0Traffic) {
+  // Two tiles of different datapaths on a core whose corelet has an L0: each
+  // datapath gets its tile's M x N x K MACs; the arrays read their operands'
+  // fold re-reads from the L0, which the scratchpad fills once.
+  ChipParams chip = ideal_chip(1);
+  chip.core.mac_array.l0 = L0Params{1, 1 << 20};
+  chip.core.mac_array.macs_per_pe_per_cycle["fp8_e4m3"] = 2;
+  MacTile fp16 = mac_tile(8, 12, 20);
+  MacTile fp8 = mac_tile(4, 8, 32);
+  fp8.datapath = 1, fp8.macs_per_pe_per_cycle = 2, fp8.operand_bits_a = fp8.operand_bits_b = 8;
+  Program program = one_step({{gemm_task(0, 64, fp16), gemm_task(0, 64, fp8)}});
+  program.datapaths = {{"fp16", "fp16", "fp32"}, {"fp8_e4m3", "fp8_e4m3", "fp32"}};
+  const RunStats stats = run_program(chip, program);
+  const CoreStepStats& core = stats.steps[0].cores[0];
+  ASSERT_EQ(core.counters.macs_by_datapath.size(), 2u);
+  EXPECT_EQ(core.counters.macs_by_datapath[0], 8u * 12 * 20);
+  EXPECT_EQ(core.counters.macs_by_datapath[1], 4u * 8 * 32);
+  EXPECT_EQ(core.counters[Counter::kMacs], 8u * 12 * 20 + 4u * 8 * 32);
+  const auto a = systolic_tile_timing(chip.core.mac_array, fp16), b = systolic_tile_timing(chip.core.mac_array, fp8);
+  // 8 x 12 over a 4 x 4 array: A's rows re-stream per column fold, from the L0.
+  EXPECT_EQ(core.counters[Counter::kL0ReadBytes], a.l0_read_bytes + b.l0_read_bytes);
+  EXPECT_GT(a.l0_read_bytes, a.scratchpad_read_bytes());
+  EXPECT_EQ(core.counters[Counter::kL0WriteBytes], a.scratchpad_read_bytes() + b.scratchpad_read_bytes());
+  EXPECT_EQ(core.counters[Counter::kScratchpadReadBytes], a.scratchpad_read_bytes() + b.scratchpad_read_bytes());
 }
 
 TEST(Chip, MemoryBoundTaskDoublesWhenDramBandwidthHalves) {
@@ -170,7 +197,7 @@ TEST(Chip, DoubleBufferingOverlapsLoadsWithCompute) {
   const RunStats a = one_slot.stats(), b = two_slots.stats();
   EXPECT_EQ(a.total_cycles, 8u * (100 + 100));  // N * (load + compute)
   EXPECT_EQ(b.total_cycles, 100u + 8 * 100);    // first load + N * max(load, compute)
-  EXPECT_EQ(b.steps[0].cores[0].busy_cycles, 800u);
+  EXPECT_EQ(b.steps[0].cores[0].counters[Counter::kBusyCycles], 800u);
   EXPECT_EQ(b.steps[0].cores[0].stall(StallCause::kDram), 100u);
   expect_accounting_adds_up(a);
   expect_accounting_adds_up(b);
@@ -201,9 +228,9 @@ TEST(Chip, WeightsOfTheNextStepLoadDuringTheStepBefore) {
   EXPECT_EQ(b.total_cycles, 200u + 10 + 100);
   // The weights' bytes belong to the step that reads them.
   for (const RunStats* run : {&a, &b}) {
-    EXPECT_EQ(run->steps[0].cores[0].dram_read_bytes, 1600u);
-    EXPECT_EQ(run->steps[1].cores[0].dram_read_bytes, 1760u);
-    EXPECT_EQ(run->steps[1].cores[0].scratchpad_write_bytes, 1760u);
+    EXPECT_EQ(run->steps[0].cores[0].counters[Counter::kDramReadBytes], 1600u);
+    EXPECT_EQ(run->steps[1].cores[0].counters[Counter::kDramReadBytes], 1760u);
+    EXPECT_EQ(run->steps[1].cores[0].counters[Counter::kScratchpadWriteBytes], 1760u);
     expect_accounting_adds_up(*run);
   }
 }
@@ -236,7 +263,7 @@ TEST(Chip, IndependentStepsOverlapAcrossCores) {
   const RunStats stats = run_program(ideal_chip(2), program);
   EXPECT_EQ(stats.total_cycles, 2 * systolic);
   EXPECT_EQ(stats.steps[0].cores[1].stall(StallCause::kDependency), 0u);
-  EXPECT_EQ(stats.steps[1].cores[1].busy_cycles, systolic);
+  EXPECT_EQ(stats.steps[1].cores[1].counters[Counter::kBusyCycles], systolic);
   expect_accounting_adds_up(stats);
 }
 
@@ -283,8 +310,9 @@ TEST(Chip, SfuWorkOverlapsTheNextTileAndStallsWhenItIsTheBottleneck) {
   const RunStats sa = a.stats(), sb = b.stats();
   EXPECT_EQ(sa.total_cycles, 4u * 100 + 100);
   EXPECT_EQ(sa.steps[0].cores[0].stall(StallCause::kSfu), 100u);
-  EXPECT_EQ(sa.steps[0].cores[0].sfu_busy_cycles, 400u);
-  EXPECT_EQ(sa.steps[0].cores[0].sfu_ops, 1600u);
+  EXPECT_EQ(sa.steps[0].cores[0].counters[Counter::kSfuBusyCycles], 400u);
+  EXPECT_EQ(sa.steps[0].cores[0].counters[Counter::kSfuAluOps], 1600u);
+  EXPECT_EQ(sa.steps[0].cores[0].counters[Counter::kSfuExpOps], 0u);
   EXPECT_EQ(sb.total_cycles, 100u + 4 * 200);
   EXPECT_EQ(sb.steps[0].cores[0].stall(StallCause::kSfu), 100u + 4 * 200 - 400);
   expect_accounting_adds_up(sa);
@@ -300,7 +328,7 @@ TEST(Chip, RoundersArePipelinedLikeTheSfu) {
   update.buffer_bytes = 1024;
   const RunStats stats = run_program(params, one_step({{update}}));
   EXPECT_EQ(stats.total_cycles, 4096u / 4);
-  EXPECT_EQ(stats.steps[0].cores[0].rounded_elements, 4096u);
+  EXPECT_EQ(stats.steps[0].cores[0].counters[Counter::kRoundedElements], 4096u);
   EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kSfu), 1024u);
   expect_accounting_adds_up(stats);
 }
@@ -314,7 +342,7 @@ TEST(Chip, NarrowScratchpadPortsSlowTheTile) {
   task.mac = mac_tile(4, 4, 90);
   const RunStats stats = run_program(params, one_step({{task}}));
   EXPECT_EQ(stats.total_cycles, 360u);
-  EXPECT_EQ(stats.steps[0].cores[0].busy_cycles, 100u);
+  EXPECT_EQ(stats.steps[0].cores[0].counters[Counter::kBusyCycles], 100u);
   EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kScratchpad), 260u);
   expect_accounting_adds_up(stats);
 }
@@ -333,7 +361,7 @@ TEST(Chip, CoresContendForDramAndTheRing) {
   const std::uint64_t tile = systolic_tile_timing(params.core.mac_array, mac_tile(1, 1, 1)).cycles;
   EXPECT_EQ(stats.total_cycles, 1000u + 50 + 3 + tile);
   EXPECT_EQ(stats.steps[0].cores[0].stall(StallCause::kDram), 1000u + 50 + 3);
-  EXPECT_EQ(stats.steps[0].cores[1].ring_bytes, 8000u);
+  EXPECT_EQ(stats.steps[0].cores[1].counters[Counter::kRingByteHops], 8000u);
   expect_accounting_adds_up(stats);
 }
 

@@ -65,10 +65,10 @@ TEST(ChipSpeed, SyntheticTrainingStep) {
   std::uint64_t busy = 0;
   for (const StepStats& step : stats.steps)
     for (const CoreStepStats& core : step.cores) {
-      busy += core.busy_cycles;
-      EXPECT_EQ(std::accumulate(std::begin(core.stall_cycles), std::end(core.stall_cycles),
-                                core.busy_cycles),
-                core.cycles);
+      busy += core.counters[Counter::kBusyCycles];
+      std::uint64_t accounted = core.counters[Counter::kBusyCycles];
+      for (std::size_t c = 0; c < kStallCauses; ++c) accounted += core.stall(static_cast<StallCause>(c));
+      EXPECT_EQ(accounted, core.cycles);
     }
   const std::uint64_t tiles = static_cast<std::uint64_t>(steps) * params.cores * tasks;
   // Every task: two loads, one operand read, one store, one tile.

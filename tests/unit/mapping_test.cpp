@@ -176,7 +176,7 @@ TEST(Mapping, ReductionOverManyCoresFetchesPartialsInScratchpadSizedTasks) {
   EXPECT_EQ(stores, outputs);
   EXPECT_EQ(partials, outputs * static_cast<std::uint64_t>(t.k_splits - 1));
   EXPECT_GT(loaded, 0u);
-  core::validate_program(chip, core::Program{{reduction}});
+  core::validate_program(chip, core::Program{{reduction}, {}});
 }
 
 TEST(Mapping, NearTiesPreferFewerLargerTiles) {
