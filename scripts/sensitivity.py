@@ -23,9 +23,13 @@ def main(argv):
     lptsim = os.path.join(REPO, "build", "sim", "lptsim")
     with open(config_file) as f:
         config = json.load(f)
+    base = os.path.dirname(config_file)
     if isinstance(config["chip"], str):
-        with open(os.path.join(os.path.dirname(config_file), config["chip"])) as f:
+        with open(os.path.join(base, config["chip"])) as f:
             config["chip"] = json.load(f)
+    if isinstance(config["chip"].get("energy"), str):  # relative to the chip file, next to the config
+        with open(os.path.join(base, config["chip"]["energy"])) as f:
+            config["chip"]["energy"] = json.load(f)
     chip = config["chip"]
     print(f"{os.path.basename(trace)} on {config['name']}: % of peak (% of roofline bound, its limit)\n")
     print("| fusion | DRAM bandwidth | SFU x1 | SFU x2 | SFU x4 |")

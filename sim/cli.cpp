@@ -125,7 +125,8 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
   const std::string usage =
       "usage: lptsim validate FILE...\n"
       "Checks configs (JSON with \"chip\"), chip descriptions (JSON with \"cores\" and\n"
-      "\"core\"), traces (JSON with \"layers\") and SCALE-Sim topologies (.csv).";
+      "\"core\"), energy tables (JSON with \"multiply_pj\"), traces (JSON with \"layers\")\n"
+      "and SCALE-Sim topologies (.csv).";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")(
       "files", po::value<std::vector<std::string>>()->multitoken(), "files to check");
@@ -153,12 +154,16 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
         out << "ok: " << file << " (config \"" << config.name << "\", " << config.chip.cores
             << " cores)\n";
       } else if (doc.is_object() && doc.contains("cores") && doc.contains("core")) {
-        const auto chip = parse_json_file<core::ChipParams>(file, [](const JsonReader& in) {
-          core::ChipParams params;
-          from_json(in, params);
-          return params;
-        });
+        const auto chip = load_chip(file);
         out << "ok: " << file << " (chip description, " << chip.cores << " cores)\n";
+      } else if (doc.is_object() && doc.contains("multiply_pj")) {
+        const auto table = parse_json_file<energy::EnergyTable>(file, [](const JsonReader& in) {
+          energy::EnergyTable t;
+          from_json(in, t);
+          return t;
+        });
+        out << "ok: " << file << " (energy table, " << table.technology << ", " << table.multiply_pj.size()
+            << " operand formats)\n";
       } else if (doc.is_object() && doc.contains("layers")) {
         const auto trace = load_trace(file);
         expand_training(trace, {});
@@ -166,7 +171,8 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
             << " layers, batch " << trace.batch << ")\n";
       } else {
         throw InputError(file, "", "neither a config (\"chip\" key), a chip description "
-                                   "(\"cores\" and \"core\" keys) nor a trace (\"layers\" key)");
+                                   "(\"cores\" and \"core\" keys), an energy table (\"multiply_pj\" key) "
+                                   "nor a trace (\"layers\" key)");
       }
     } catch (const InputError& e) {
       err << "error: " << e.what() << '\n';

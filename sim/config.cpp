@@ -83,6 +83,23 @@ void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
     throw InputError("", precision_in.path() + where + "/accumulator",
                      "format " + quoted_excerpt(p.accumulator.name) + " is not one of " +
                          config.chip_location("/core/accumulator/formats"));
+  // Energy is never a silent zero: the table must price every datapath the policy uses.
+  const auto& energy = config.chip.energy;
+  if (!energy.multiply(p.a.name, p.b.name))
+    throw InputError("", "/chip/energy/multiply_pj",
+                     "the energy table has no multiply energy for " + p.a.name + " x " + p.b.name +
+                         " (used at " + precision_in.path() + where + "): add " + quoted_excerpt(p.a.name) +
+                         " and " + quoted_excerpt(p.b.name) + ", or the pair " +
+                         quoted_excerpt(p.a.name + " x " + p.b.name));
+  if (!energy.pipeline(p.a.name, p.b.name))
+    throw InputError("", "/chip/energy/array/pipeline_pj_per_pe_cycle",
+                     "the energy table has no pipeline energy for " + p.a.name + " x " + p.b.name + " (used at " +
+                         precision_in.path() + where + "): add " + quoted_excerpt(p.a.name) + " and " +
+                         quoted_excerpt(p.b.name) + ", or the pair " + quoted_excerpt(p.a.name + " x " + p.b.name));
+  if (!energy.accumulate_pj.count(p.accumulator.name))
+    throw InputError("", "/chip/energy/accumulate_pj",
+                     "the energy table has no accumulate energy for " + p.accumulator.name + " (used at " +
+                         precision_in.path() + where + "/accumulator)");
 }
 
 }  // namespace
@@ -163,6 +180,38 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
   return c;
 }
 
+std::filesystem::path inline_energy_table(nlohmann::json& chip, const std::filesystem::path& named_in) {
+  if (!chip.contains("energy") || !chip["energy"].is_string()) return {};
+  const std::filesystem::path energy_file = named_in.parent_path() / chip["energy"].get<std::string>();
+  try {
+    chip["energy"] = load_json_file(energy_file);
+  } catch (const InputError& e) {
+    throw InputError(e.file(), e.json_path(), e.message() + " (the energy table named by " + named_in.string() + ")");
+  }
+  return energy_file;
+}
+
+nlohmann::json load_chip_document(const std::filesystem::path& chip_file) {
+  nlohmann::json chip = load_json_file(chip_file);
+  if (chip.is_object()) inline_energy_table(chip, chip_file);
+  return chip;
+}
+
+core::ChipParams load_chip(const std::filesystem::path& file) {
+  nlohmann::json doc = load_json_file(file);
+  const std::filesystem::path energy_file = doc.is_object() ? inline_energy_table(doc, file) : std::filesystem::path();
+  try {
+    core::ChipParams chip;
+    from_json(JsonReader(doc, ""), chip);
+    return chip;
+  } catch (const InputError& e) {
+    const std::string& path = e.json_path();
+    if (!energy_file.empty() && e.file().empty() && (path == "/energy" || path.starts_with("/energy/")))
+      throw InputError(energy_file.string(), path.substr(7), e.message() + " (energy table of " + file.string() + ")");
+    throw e.in_file(file.string());
+  }
+}
+
 AcceleratorConfig load_config(const std::filesystem::path& file) {
   nlohmann::json doc = load_json_file(file);
   // "chip" may name a chip description file (relative to this config), so that
@@ -177,12 +226,20 @@ AcceleratorConfig load_config(const std::filesystem::path& file) {
                        e.message() + " (the chip description named at " + file.string() + ": /chip)");
     }
   }
+  const std::filesystem::path energy_file =
+      doc.is_object() && doc.contains("chip") && doc["chip"].is_object()
+          ? inline_energy_table(doc["chip"], chip_file.empty() ? file : chip_file)
+          : std::filesystem::path();
   try {
     AcceleratorConfig config = parse_config(JsonReader(doc, ""), chip_file.string());
     config.file = file.string();
     return config;
   } catch (const InputError& e) {
     const std::string& path = e.json_path();
+    const bool in_energy = path == "/chip/energy" || path.starts_with("/chip/energy/");
+    if (!energy_file.empty() && e.file().empty() && in_energy)
+      throw InputError(energy_file.string(), path.substr(12),
+                       e.message() + " (energy table of " + (chip_file.empty() ? file : chip_file).string() + ")");
     if (!chip_file.empty() && e.file().empty() && (path == "/chip" || path.starts_with("/chip/")))
       throw InputError(chip_file.string(), path.substr(5),
                        e.message() + " (chip description of " + file.string() + ")");

@@ -80,6 +80,14 @@ struct AcceleratorConfig {
 // the chip description file that "chip" was read from, if any, so that the
 // cross-checks can name it.
 AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_file = {});
+// A chip description file, parsed; errors in the energy table it names name that file.
+core::ChipParams load_chip(const std::filesystem::path& file);
+// A chip description file, its "energy" table inlined when it names a file
+// (relative to the chip description).
+nlohmann::json load_chip_document(const std::filesystem::path& chip_file);
+// Inlines the energy table a chip object names by file, relative to the file
+// `named_in` that holds the chip; returns that table's path (empty if inline).
+std::filesystem::path inline_energy_table(nlohmann::json& chip, const std::filesystem::path& named_in);
 // In a file, "chip" may also be the name of a chip description file (a JSON
 // object as under "chip"), relative to the config; its errors name that file.
 AcceleratorConfig load_config(const std::filesystem::path& file);

@@ -889,7 +889,7 @@ GemmFormats resolve_formats(const GemmPrecision& p, const core::MacArrayParams& 
 
 // The index of the GEMM's datapath in the program's list, added if new.
 std::uint32_t datapath_index(core::Program& program, const GemmFormats& f) {
-  const core::Datapath d{f.a_name, f.b_name, f.accumulator_name};
+  const core::Datapath d{f.a_name, f.b_name, f.accumulator_name, f.a_bits, f.b_bits, f.macs_per_pe_per_cycle};
   const auto at = std::find(program.datapaths.begin(), program.datapaths.end(), d);
   if (at != program.datapaths.end()) return static_cast<std::uint32_t>(at - program.datapaths.begin());
   program.datapaths.push_back(d);

@@ -24,7 +24,9 @@ double Activity::value(core::Counter c) const {
   return core::info(c).aggregate == core::Aggregate::kMeanOverCores ? mean(c) : static_cast<double>(sum(c));
 }
 
-void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes) {
+void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes,
+                   const energy::EnergyBreakdown& step_energy) {
+  energy += step_energy;
   const double cores = static_cast<double>(step.cores.size());
   cycles += step.cycles;
   steps += 1;
@@ -58,6 +60,13 @@ void Activity::merge(const Activity& a) {
   steps += a.steps;
   bound_cycles += a.bound_cycles;
   bound += a.bound;
+  energy += a.energy;
+}
+
+double RunReport::total_area_mm2() const {
+  double total = 0;
+  for (const auto& [block, mm2] : area_mm2) total += mm2;
+  return total;
 }
 
 const char* to_string(StepKind kind) {
@@ -88,6 +97,29 @@ void set_path(nlohmann::json& json, std::string_view path, nlohmann::json value)
 
 std::string datapath_label(const core::Datapath& d) { return d.a + " x " + d.b + " -> " + d.accumulator; }
 
+// Operations (2 per MAC, whatever the format) per joule, in tera.
+double tera_ops_per_joule(const Activity& a, double pj) {
+  return pj > 0 ? 2.0 * static_cast<double>(a.macs()) / (pj * 1e-12) / 1e12 : 0.0;
+}
+
+nlohmann::json energy_json(const Activity& a, double seconds) {
+  nlohmann::json dynamic, leakage;
+  for (std::size_t c = 0; c < energy::kComponents; ++c) {
+    const char* name = energy::to_string(static_cast<energy::Component>(c));
+    dynamic[name] = a.energy.dynamic_pj[c];
+    leakage[name] = a.energy.leakage_pj[c];
+  }
+  const double total = a.energy.total_pj(), chip = a.energy.chip_pj();
+  return {{"total_pj", total},
+          {"chip_pj", chip},
+          {"dynamic_pj", dynamic},
+          {"leakage_pj", leakage},
+          {"pj_per_mac", a.macs() > 0 ? total / static_cast<double>(a.macs()) : 0.0},
+          {"tflops_per_w", tera_ops_per_joule(a, total)},
+          {"chip_tflops_per_w", tera_ops_per_joule(a, chip)},
+          {"average_power_w", seconds > 0 ? total * 1e-12 / seconds : 0.0}};
+}
+
 nlohmann::json activity_json(const Activity& a, double clock_ghz, const std::vector<core::Datapath>& datapaths) {
   const double seconds = static_cast<double>(a.cycles) / (clock_ghz * 1e9);
   nlohmann::json out = {{"cycles", a.cycles}, {"seconds", seconds}};
@@ -105,6 +137,7 @@ nlohmann::json activity_json(const Activity& a, double clock_ghz, const std::vec
   out["mac_utilisation"] = a.mac_utilisation();
   out["achieved_tflops"] = seconds > 0 ? 2.0 * static_cast<double>(a.macs()) / seconds / 1e12 : 0.0;
   out["steps"] = a.steps;
+  out["energy"] = energy_json(a, seconds);
   out["bound"] = {{"cycles", a.bound_cycles},
                   {"fraction_achieved", a.fraction_of_bound()},
                   {"limited_by", a.bound.limited_by()},
@@ -129,6 +162,41 @@ double RunReport::fraction_of_peak(const Activity& a) const {
   return 2.0 * static_cast<double>(a.macs()) / seconds / 1e12 / peak_tflops;
 }
 
+namespace {
+
+// A step's activity summed over its cores, for the energy model.
+energy::ActivityTotals activity_totals(const core::StepStats& step, double clock_hz) {
+  core::Counters sum;
+  for (const auto& c : step.cores) sum.add(c.counters);
+  energy::ActivityTotals totals;
+  for (std::size_t i = 0; i < core::kCounters; ++i) totals.counters[i] = static_cast<double>(sum.values[i]);
+  totals.macs_by_datapath = std::move(sum.macs_by_datapath);
+  totals.seconds = static_cast<double>(step.cycles) / clock_hz;
+  return totals;
+}
+
+struct StepEnergy {
+  double pj = 0, seconds = 0;
+};
+
+// The highest mean power over consecutive steps lasting at least
+// kPeakPowerWindowSeconds, or over the whole run if it is shorter.
+double peak_power_w(const std::vector<StepEnergy>& steps) {
+  double pj = 0, seconds = 0, peak = 0;
+  std::size_t first = 0;
+  for (std::size_t last = 0; last < steps.size(); ++last) {
+    pj += steps[last].pj, seconds += steps[last].seconds;
+    // Drop leading steps while the window stays long enough.
+    while (first < last && seconds - steps[first].seconds >= kPeakPowerWindowSeconds)
+      pj -= steps[first].pj, seconds -= steps[first].seconds, ++first;
+    if (seconds >= kPeakPowerWindowSeconds) peak = std::max(peak, pj * 1e-12 / seconds);
+  }
+  if (peak == 0 && seconds > 0) peak = pj * 1e-12 / seconds;  // a run shorter than the window
+  return peak;
+}
+
+}  // namespace
+
 RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
                        const std::vector<LayerWork>& layers, const MappedProgram& mapped,
                        const core::RunStats& stats, const std::vector<Phase>& phases) {
@@ -148,6 +216,12 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
                   config.chip.clock_ghz * 1e9 / 1e12;
   r.simulation_events = stats.simulation_events;
   r.datapaths = mapped.program.datapaths;
+  r.operating_point = {config.chip.clock_ghz, config.chip.voltage};
+  const energy::EnergyModel model(config.chip, r.datapaths, r.operating_point);
+  r.area_mm2 = model.area_mm2();
+  r.leakage_mw = model.leakage_mw();
+  const double clock_hz = config.chip.clock_ghz * 1e9;
+  std::vector<StepEnergy> step_energies;
 
   // Rows in program order of first appearance: forward layers first, then the
   // backward pass from the last layer, then the update.
@@ -168,9 +242,12 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
     LayerPhaseRow& row = r.rows[it->second];
     if (!info.tiling.empty() && row.tiling.find(info.tiling) == std::string::npos)
       row.tiling += (row.tiling.empty() ? "" : ";") + info.tiling;
-    row.activity.add(stats.steps[s], info, pes);
-    r.per_kind[static_cast<std::size_t>(kind_of(info))].add(stats.steps[s], info, pes);
+    const energy::EnergyBreakdown step_energy = model.energy(activity_totals(stats.steps[s], clock_hz));
+    step_energies.push_back({step_energy.total_pj(), static_cast<double>(stats.steps[s].cycles) / clock_hz});
+    row.activity.add(stats.steps[s], info, pes, step_energy);
+    r.per_kind[static_cast<std::size_t>(kind_of(info))].add(stats.steps[s], info, pes, step_energy);
   }
+  r.peak_power_w = peak_power_w(step_energies);
   // Fused layers: a row each, after the forward row of the layer they joined.
   for (std::size_t i = 0; i < layers.size(); ++i) {
     if (!layers[i].fused_into) continue;
@@ -214,6 +291,19 @@ nlohmann::json to_json(const RunReport& r) {
   out["totals"]["peak_tflops"] = r.peak_tflops;
   out["totals"]["samples_per_second"] = r.samples_per_second();
   out["totals"]["fraction_of_peak"] = r.fraction_of_peak(r.total);
+  {
+    nlohmann::json& e = out["totals"]["energy"];
+    const double joules = r.total.energy.total_pj() * 1e-12;
+    e["peak_power_w"] = r.peak_power_w;
+    e["peak_power_window_s"] = kPeakPowerWindowSeconds;
+    e["leakage_power_w"] = r.leakage_mw * 1e-3;
+    e["samples_per_joule"] = joules > 0 ? static_cast<double>(r.batch) / joules : 0.0;
+    e["energy_delay_js"] = joules * r.seconds();
+    e["operating_point"] = {{"clock_ghz", r.operating_point.clock_ghz}, {"voltage", r.operating_point.voltage}};
+  }
+  out["totals"]["area"] = {{"blocks_mm2", r.area_mm2},
+                           {"total_mm2", r.total_area_mm2()},
+                           {"peak_tflops_per_mm2", r.total_area_mm2() > 0 ? r.peak_tflops / r.total_area_mm2() : 0.0}};
   nlohmann::json kinds;
   for (const StepKind k : kAllStepKinds) {
     kinds[to_string(k)] = activity_json(r.per_kind[static_cast<std::size_t>(k)], r.clock_ghz, r.datapaths);
@@ -250,7 +340,10 @@ namespace {
 std::string csv_header() {
   std::string header = "cycles";
   for (const core::Counter c : core::all_counters()) header += "," + std::string(core::info(c).csv);
-  return header + ",mac_utilisation,bound_cycles,bound_limited_by,bound_dram_bytes,fraction_of_bound";
+  header += ",mac_utilisation,bound_cycles,bound_limited_by,bound_dram_bytes,fraction_of_bound,energy_pj";
+  for (std::size_t c = 0; c < energy::kComponents; ++c)
+    header += std::string(",energy_") + energy::to_string(static_cast<energy::Component>(c)) + "_pj";
+  return header;
 }
 
 void write_activity_csv(const Activity& a, std::ostream& out) {
@@ -263,9 +356,13 @@ void write_activity_csv(const Activity& a, std::ostream& out) {
       std::snprintf(buffer, sizeof buffer, ",%llu", static_cast<unsigned long long>(a.sum(c)));
     out << buffer;
   }
-  std::snprintf(buffer, sizeof buffer, ",%.6f,%.1f,%s,%.0f,%.6f", a.mac_utilisation(), a.bound_cycles,
-                a.bound.limited_by(), a.bound.dram_bytes, a.fraction_of_bound());
+  std::snprintf(buffer, sizeof buffer, ",%.6f,%.1f,%s,%.0f,%.6f,%.1f", a.mac_utilisation(), a.bound_cycles,
+                a.bound.limited_by(), a.bound.dram_bytes, a.fraction_of_bound(), a.energy.total_pj());
   out << buffer;
+  for (std::size_t c = 0; c < energy::kComponents; ++c) {
+    std::snprintf(buffer, sizeof buffer, ",%.1f", a.energy.component_pj(static_cast<energy::Component>(c)));
+    out << buffer;
+  }
 }
 
 }  // namespace
@@ -382,6 +479,34 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
                   static_cast<double>(r.total.sum(core::Counter::kOnChipReadBytes)) / 1e6,
                   static_cast<double>(r.total.sum(core::Counter::kDramWriteAvoidedBytes)) / 1e6);
     out << buffer;
+  }
+  {
+    const double joules = r.total.energy.total_pj() * 1e-12, chip = r.total.energy.chip_pj() * 1e-12;
+    std::snprintf(buffer, sizeof buffer,
+                  "energy      %.3f mJ (chip %.3f mJ, DRAM %.3f mJ) at %.2f GHz, %.2f V: %.2f TFLOPS/W (chip %.2f), "
+                  "%.3f pJ/MAC\n"
+                  "power       %.2f W average, %.2f W peak (%.0f us window), %.2f W leakage; %.1f mm2, "
+                  "%.2f peak TFLOPS/mm2\n",
+                  joules * 1e3, chip * 1e3, (joules - chip) * 1e3, r.operating_point.clock_ghz,
+                  r.operating_point.voltage, tera_ops_per_joule(r.total, r.total.energy.total_pj()),
+                  tera_ops_per_joule(r.total, r.total.energy.chip_pj()),
+                  r.total.macs() > 0 ? r.total.energy.total_pj() / static_cast<double>(r.total.macs()) : 0.0,
+                  r.seconds() > 0 ? joules / r.seconds() : 0.0, r.peak_power_w, kPeakPowerWindowSeconds * 1e6,
+                  r.leakage_mw * 1e-3, r.total_area_mm2(),
+                  r.total_area_mm2() > 0 ? r.peak_tflops / r.total_area_mm2() : 0.0);
+    out << buffer;
+    std::vector<std::pair<double, const char*>> consumers;
+    for (std::size_t c = 0; c < energy::kComponents; ++c) {
+      const auto component = static_cast<energy::Component>(c);
+      consumers.emplace_back(r.total.energy.component_pj(component), energy::to_string(component));
+    }
+    std::sort(consumers.rbegin(), consumers.rend());
+    out << "energy by component:";
+    for (std::size_t i = 0; i < consumers.size() && i < 6; ++i) {
+      std::snprintf(buffer, sizeof buffer, " %s %.1f%%", consumers[i].second,
+                    joules > 0 ? 100.0 * consumers[i].first * 1e-12 / joules : 0.0);
+      out << buffer << (i + 1 < std::min<std::size_t>(6, consumers.size()) ? "," : "\n");
+    }
   }
   out << "\ncolumns: share of the step; achieved/peak FLOPS; roofline bound/cycles and its limit;\n"
          "MAC and SFU busy (they overlap); with the MAC array idle, the cores waited on: dram, ring,\n"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <filesystem>
 #include <ostream>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/core/stats.hpp"
+#include "models/energy/energy_model.hpp"
 #include "sim/config.hpp"
 #include "sim/mapping.hpp"
 #include "sim/trace.hpp"
@@ -36,6 +38,7 @@ struct Activity {
   // `bound` sums each resource's time over the steps, to tell which dominates.
   double bound_cycles = 0;
   Bound bound;
+  energy::EnergyBreakdown energy;  // at the run's operating point (models/energy)
 
   // A counter's value as aggregated.
   double value(core::Counter c) const;
@@ -46,7 +49,8 @@ struct Activity {
   // How close the group came to its bound: bound_cycles / cycles (1 = at the bound).
   double fraction_of_bound() const { return cycles ? bound_cycles / static_cast<double>(cycles) : 0; }
   void merge(const Activity& other);
-  void add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes);
+  void add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes,
+           const energy::EnergyBreakdown& step_energy);
 };
 
 struct LayerPhaseRow {
@@ -73,6 +77,9 @@ struct ResourceUse {
   double utilisation = 0;
 };
 
+// Peak power is the highest mean power over this much simulated time.
+inline constexpr double kPeakPowerWindowSeconds = 10e-6;
+
 struct RunReport {
   std::string tool_version;
   std::string config_file, trace_file;
@@ -89,6 +96,12 @@ struct RunReport {
   Activity total;
   std::vector<ResourceUse> resources;
   std::vector<core::Datapath> datapaths;  // of the program, for Activity::macs_by_datapath
+  energy::OperatingPoint operating_point;
+  std::map<std::string, double> area_mm2;  // by block
+  double leakage_mw = 0;                   // the whole chip's static power
+  // The highest power over any run of consecutive steps lasting at least
+  // kPeakPowerWindowSeconds (the whole run if it is shorter).
+  double peak_power_w = 0;
   std::string fusion;
   std::string residency;
   std::string mode = "training";  // or "inference"
@@ -98,6 +111,7 @@ struct RunReport {
   // Achieved / peak FLOPS over a group's cycles (peak at the default forward formats).
   double fraction_of_peak(const Activity& a) const;
   double samples_per_second() const { return static_cast<double>(batch) / seconds(); }
+  double total_area_mm2() const;
 
   // Simulator performance, not part of the golden results.
   double wall_seconds = 0;

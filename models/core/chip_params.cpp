@@ -138,6 +138,8 @@ void from_json(const JsonReader& reader, DramParams& params) {
 void from_json(const JsonReader& reader, ChipParams& params) {
   params.cores = read_int(reader, "cores", 1, 1024);
   params.clock_ghz = reader.at("clock_ghz").number(1e-3, 100);
+  params.voltage = reader.at("voltage").number(0.05, 5);
+  from_json(reader.at("energy"), params.energy);
   from_json(reader.at("core"), params.core);
   from_json(reader.at("interconnect"), params.interconnect);
   from_json(reader.at("dram"), params.dram);
@@ -213,6 +215,8 @@ void to_json(nlohmann::json& json, const DramParams& params) {
 void to_json(nlohmann::json& json, const ChipParams& params) {
   json = {{"cores", params.cores},
           {"clock_ghz", params.clock_ghz},
+          {"voltage", params.voltage},
+          {"energy", params.energy},
           {"core", params.core},
           {"interconnect", params.interconnect},
           {"dram", params.dram}};

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/common/json_reader.hpp"
+#include "models/energy/energy_table.hpp"
 
 namespace lpt::core {
 
@@ -136,6 +137,8 @@ struct DramParams {
 struct ChipParams {
   int cores = 0;
   double clock_ghz = 0;
+  double voltage = 0;  // of the cores' supply at clock_ghz: the operating point of the energy model
+  energy::EnergyTable energy;  // energy per action, leakage and area of its components
   CoreParams core;
   RingParams interconnect;
   DramParams dram;

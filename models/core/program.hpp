@@ -104,6 +104,8 @@ struct Step {
 // models/numerics), for counting MACs by datapath.
 struct Datapath {
   std::string a, b, accumulator;
+  int a_bits = 0, b_bits = 0;  // operand element sizes
+  int macs_per_pe_per_cycle = 1;  // the width of a PE's dot product in these formats
   bool operator==(const Datapath&) const = default;
 };
 

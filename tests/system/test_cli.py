@@ -32,6 +32,8 @@ def tiny_config(**changes):
         config = json.load(f)
     with open(os.path.join(SOURCE, "configs", config["chip"])) as f:
         config["chip"] = json.load(f)  # inline the chip description, to edit it
+    with open(os.path.join(SOURCE, "configs", config["chip"]["energy"])) as f:
+        config["chip"]["energy"] = json.load(f)  # and its energy table
     for path, value in changes.items():
         node = config
         *parents, leaf = path.split("/")

@@ -44,6 +44,8 @@ def main(argv):
         config = json.load(f)
     with open(os.path.join(source, "configs", config["chip"])) as f:
         config["chip"] = json.load(f)
+    with open(os.path.join(source, "configs", config["chip"]["energy"])) as f:
+        config["chip"]["energy"] = json.load(f)
     trace = os.path.join(source, "traces", trace_name)
     failures = []
     with tempfile.TemporaryDirectory() as workdir:

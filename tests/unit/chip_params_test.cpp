@@ -9,13 +9,14 @@
 #include <string>
 
 #include "models/core/chip_params.hpp"
+#include "sim/config.hpp"
 
 namespace lpt::core {
 namespace {
 
 using lpt::test_support::source_dir;
 
-nlohmann::json tiny_chip_json() { return load_json_file(source_dir() / "configs/chip-tiny.json"); }
+nlohmann::json tiny_chip_json() { return lpt::load_chip_document(source_dir() / "configs/chip-tiny.json"); }
 
 ChipParams parse(const nlohmann::json& json) {
   ChipParams params;
@@ -36,7 +37,7 @@ std::string expect_error_at(const nlohmann::json& json, const std::string& path)
 }
 
 TEST(ChipParams, ParsesRapidConfig) {
-  const auto json = load_json_file(source_dir() / "configs/chip-rapid-4core.json");
+  const auto json = lpt::load_chip_document(source_dir() / "configs/chip-rapid-4core.json");
   const ChipParams p = parse(json);
   EXPECT_EQ(p.cores, 4);
   EXPECT_DOUBLE_EQ(p.clock_ghz, 1.6);
@@ -66,7 +67,7 @@ TEST(ChipParams, ParsesRapidConfig) {
 }
 
 TEST(ChipParams, IdealMemoryConfigHasFreeTransfers) {
-  const ChipParams p = parse(load_json_file(source_dir() / "configs/chip-rapid-ideal-memory.json"));
+  const ChipParams p = parse(lpt::load_chip_document(source_dir() / "configs/chip-rapid-ideal-memory.json"));
   EXPECT_EQ(p.cores, 4);
   EXPECT_GE(p.dram_bytes_per_cycle(), 1e12);
   EXPECT_EQ(p.dram_latency_cycles(), 0u);

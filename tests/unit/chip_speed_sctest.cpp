@@ -13,6 +13,7 @@
 #include <numeric>
 
 #include "models/core/chip.hpp"
+#include "sim/config.hpp"
 
 namespace lpt::core {
 namespace {
@@ -47,12 +48,7 @@ Program synthetic_program(int steps, int cores, int tasks) {
 }
 
 TEST(ChipSpeed, SyntheticTrainingStep) {
-  const ChipParams params = parse_json_file<ChipParams>(
-      source_dir() / "configs/chip-rapid-4core.json", [](const JsonReader& reader) {
-        ChipParams p;
-        from_json(reader, p);
-        return p;
-      });
+  const ChipParams params = lpt::load_chip(source_dir() / "configs/chip-rapid-4core.json");
   const int steps = 200, tasks = 100;
   const Program program = synthetic_program(steps, params.cores, tasks);
 

@@ -16,7 +16,7 @@ using lpt::test_support::source_dir;
 // tiny.json with its chip description inlined, ready to be edited.
 nlohmann::json tiny() {
   nlohmann::json doc = load_json_file((source_dir() / "configs/tiny.json").string());
-  doc["chip"] = load_json_file((source_dir() / "configs/").string() + doc["chip"].get<std::string>());
+  doc["chip"] = load_chip_document((source_dir() / "configs/").string() + doc["chip"].get<std::string>());
   return doc;
 }
 
