@@ -162,6 +162,32 @@ class Cli(unittest.TestCase):
         err = run("run", "--residency", "always", "--out", os.path.join(self.dir, "x"), expect=2).stderr
         self.assertIn("--residency", err)
 
+    def test_energy_in_every_report(self):
+        """Energy adds up over layers and components; a lower voltage spends less per MAC."""
+        report, rows = self.simulate(self.write_config(tiny_config()), self.trace("tiny-cnn.json"))
+        energy = report["totals"]["energy"]
+        self.assertGreater(energy["total_pj"], 0)
+        self.assertAlmostEqual(sum(l["energy"]["total_pj"] for l in report["layers"]), energy["total_pj"],
+                               delta=1e-9 * energy["total_pj"])
+        self.assertAlmostEqual(sum(energy["dynamic_pj"].values()) + sum(energy["leakage_pj"].values()),
+                               energy["total_pj"], delta=1e-9 * energy["total_pj"])
+        self.assertAlmostEqual(sum(float(r["energy_pj"]) for r in rows), energy["total_pj"],
+                               delta=1e-6 * energy["total_pj"] + len(rows))
+        self.assertAlmostEqual(energy["average_power_w"], energy["total_pj"] * 1e-12 / report["totals"]["seconds"])
+        self.assertGreaterEqual(energy["peak_power_w"], energy["average_power_w"] * 0.999)
+        self.assertEqual(energy["operating_point"], {"clock_ghz": 1.0, "voltage": 0.75})
+        self.assertGreater(report["totals"]["area"]["total_mm2"], 0)
+        low, _ = self.simulate(self.write_config(tiny_config(**{"chip/voltage": 0.6}), "low.json"),
+                               self.trace("tiny-cnn.json"), out="low")
+        self.assertEqual(low["totals"]["cycles"], report["totals"]["cycles"])
+        self.assertLess(low["totals"]["energy"]["pj_per_mac"], energy["pj_per_mac"])
+        self.assertAlmostEqual(low["totals"]["energy"]["dynamic_pj"]["multipliers"] / energy["dynamic_pj"]["multipliers"],
+                               (0.6 / 0.75) ** 2)
+        out = run("run", "--config", self.write_config(tiny_config()), "--trace", self.trace("tiny-cnn.json"),
+                  "--out", os.path.join(self.dir, "summary")).stdout
+        self.assertIn("TFLOPS/W", out)
+        self.assertIn("energy by component:", out)
+
     def test_roofline_bound_is_a_lower_bound(self):
         """Steps one after another never beat their compute, SFU and rounder bounds (their
         weights may load during the step before); no run beats the overlapped bound; the

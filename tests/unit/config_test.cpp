@@ -129,6 +129,39 @@ TEST(Config, AFusionModeTheChipsSfuCannotRunIsAnError) {
   expect_error(doc, "/chip/core/sfu/fusion", "missing required key");
 }
 
+TEST(Config, AnEnergyTableMissingAnEntryTheConfigUsesIsAnError) {
+  auto doc = tiny();
+  doc["chip"]["energy"]["multiply_pj"].erase("hfp8_e4m3");
+  expect_error(doc, "/chip/energy/multiply_pj", "no multiply energy for hfp8_e4m3 x hfp8_e4m3");
+  doc = tiny();
+  doc["chip"]["energy"]["accumulate_pj"].erase("dlfloat16");
+  expect_error(doc, "/chip/energy/accumulate_pj", "no accumulate energy for dlfloat16");
+  doc = tiny();
+  doc["chip"]["energy"]["array"]["pipeline_pj_per_pe_cycle"].erase("hfp8_e5m2");
+  expect_error(doc, "/chip/energy/array/pipeline_pj_per_pe_cycle", "hfp8_e5m2");
+}
+
+TEST(Config, EnergyTableErrorsNameTheTableFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "lptsim_energy_error";
+  std::filesystem::create_directories(dir);
+  auto chip = load_json_file(source_dir() / "configs/chip-tiny.json");
+  chip["energy"] = "table.json";
+  auto table = load_json_file(source_dir() / "configs/energy-7nm.json");
+  table["sfu_pj"]["alu"] = -1;
+  auto config = load_json_file(source_dir() / "configs/tiny.json");
+  config["chip"] = "chip.json";
+  for (const auto& [name, json] : {std::pair{"chip.json", chip}, {"table.json", table}, {"config.json", config}})
+    std::ofstream(dir / name) << json.dump();
+  try {
+    load_config(dir / "config.json");
+    ADD_FAILURE() << "accepted a negative energy";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.file(), (dir / "table.json").string());
+    EXPECT_EQ(e.json_path(), "/sfu_pj/alu");
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Config, ResidencyIsNoneUnlessTheConfigSaysSo) {
   auto doc = tiny();
   EXPECT_EQ(parse_config(JsonReader(doc, "")).residency, Residency::kNone);
