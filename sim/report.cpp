@@ -244,6 +244,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
       row.tiling += (row.tiling.empty() ? "" : ";") + info.tiling;
     const energy::EnergyBreakdown step_energy = model.energy(activity_totals(stats.steps[s], clock_hz));
     step_energies.push_back({step_energy.total_pj(), static_cast<double>(stats.steps[s].cycles) / clock_hz});
+    r.steps.push_back({mapped.program.steps[s].label, stats.steps[s].cycles, step_energy.total_pj()});
     row.activity.add(stats.steps[s], info, pes, step_energy);
     r.per_kind[static_cast<std::size_t>(kind_of(info))].add(stats.steps[s], info, pes, step_energy);
   }
@@ -329,6 +330,10 @@ nlohmann::json to_json(const RunReport& r) {
     rows.push_back(std::move(j));
   }
   out["layers"] = std::move(rows);
+  nlohmann::json steps = nlohmann::json::array();
+  for (const StepRecord& step : r.steps)
+    steps.push_back({{"step", step.label}, {"cycles", step.cycles}, {"energy_pj", step.energy_pj}});
+  out["steps"] = std::move(steps);
   out["simulator"] = {{"wall_seconds", r.wall_seconds}, {"events", r.simulation_events}};
   return out;
 }

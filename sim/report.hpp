@@ -77,6 +77,13 @@ struct ResourceUse {
   double utilisation = 0;
 };
 
+// One program step's time and energy, in program order (a power trace).
+struct StepRecord {
+  std::string label;  // e.g. "conv1/fwd/Y=X*W"
+  std::uint64_t cycles = 0;
+  double energy_pj = 0;
+};
+
 // Peak power is the highest mean power over this much simulated time.
 inline constexpr double kPeakPowerWindowSeconds = 10e-6;
 
@@ -102,6 +109,7 @@ struct RunReport {
   // The highest power over any run of consecutive steps lasting at least
   // kPeakPowerWindowSeconds (the whole run if it is shorter).
   double peak_power_w = 0;
+  std::vector<StepRecord> steps;
   std::string fusion;
   std::string residency;
   std::string mode = "training";  // or "inference"

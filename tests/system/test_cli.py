@@ -176,6 +176,9 @@ class Cli(unittest.TestCase):
         self.assertAlmostEqual(energy["average_power_w"], energy["total_pj"] * 1e-12 / report["totals"]["seconds"])
         self.assertGreaterEqual(energy["peak_power_w"], energy["average_power_w"] * 0.999)
         self.assertEqual(energy["operating_point"], {"clock_ghz": 1.0, "voltage": 0.75})
+        self.assertEqual(sum(s["cycles"] for s in report["steps"]), report["totals"]["cycles"])
+        self.assertAlmostEqual(sum(s["energy_pj"] for s in report["steps"]), energy["total_pj"],
+                               delta=1e-9 * energy["total_pj"])
         self.assertGreater(report["totals"]["area"]["total_mm2"], 0)
         low, _ = self.simulate(self.write_config(tiny_config(**{"chip/voltage": 0.6}), "low.json"),
                                self.trace("tiny-cnn.json"), out="low")
