@@ -20,10 +20,6 @@ const char* to_string(core::StallCause cause) {
   return "?";
 }
 
-double Activity::value(core::Counter c) const {
-  return core::info(c).aggregate == core::Aggregate::kMeanOverCores ? mean(c) : static_cast<double>(sum(c));
-}
-
 void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64_t array_pes,
                    const energy::EnergyBreakdown& step_energy) {
   energy += step_energy;

@@ -40,8 +40,6 @@ struct Activity {
   Bound bound;
   energy::EnergyBreakdown energy;  // at the run's operating point (models/energy)
 
-  // A counter's value as aggregated.
-  double value(core::Counter c) const;
   std::uint64_t sum(core::Counter c) const { return sums[static_cast<std::size_t>(c)]; }
   double mean(core::Counter c) const { return means[static_cast<std::size_t>(c)]; }
   std::uint64_t macs() const { return sum(core::Counter::kMacs); }

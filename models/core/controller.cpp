@@ -135,7 +135,9 @@ void Controller::run_step(std::size_t step, CoreStepStats& stats) {
                                         units_.rounder.reserve(now, task.rounded_elements));
     units_.dma.issue_at(done, task.stores, store_batch_);
   }
-  prefetch(step + 1);  // a step without tasks here has no loads to wait for first
+  // Also for a step without tasks on this core, and for a prefetch that did
+  // not fit beside this step's buffers while they were held.
+  prefetch(step + 1);
   wait_until(std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
   wait_for(store_batch_, stats);
 }
