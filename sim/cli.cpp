@@ -57,7 +57,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
   const std::string usage =
       "usage: lptsim run [--config FILE] [--trace FILE] [--out DIR] [--batch N] "
       "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full] [--residency none|liveness]\n"
-      "       [--mode training|inference]\n"
+      "       [--mode training|inference] [--set /json/pointer=value ...]\n"
       "Simulates one training step (or the phases given) of the trace on the accelerator.";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
@@ -70,6 +70,9 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       ("fusion,f", po::value<std::string>(), "operator fusion, overriding the config's: none|epilogue|full")
       ("residency,r", po::value<std::string>(),
        "results kept on chip between steps, overriding the config's: none|liveness")
+      ("set,s", po::value<std::vector<std::string>>()->composing(),
+       "set a value in the config before it is validated, e.g. --set /chip/cores=8 "
+       "(/chip/... reaches the chip description, /chip/energy/... its energy table); repeatable")
       ("mode,m", po::value<std::string>()->default_value("training"),
        "training: one training step; inference: the deployed forward pass (batch-norm folded, "
        "dropout removed, the config's inference formats, batch 1 unless --batch)")
@@ -81,6 +84,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
   run.config_file = vm["config"].as<std::string>();
   run.trace_file = vm["trace"].as<std::string>();
   run.out_dir = vm["out"].as<std::string>();
+  if (vm.count("set")) run.overrides = vm["set"].as<std::vector<std::string>>();
   try {
     if (run.out_dir.empty()) throw po::error("--out must name a directory");
     run.phases = parse_phases(vm["phases"].as<std::string>());
@@ -123,12 +127,14 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
 int command_validate(const std::vector<std::string>& args, std::istream&, std::ostream& out,
                      std::ostream& err) {
   const std::string usage =
-      "usage: lptsim validate FILE...\n"
+      "usage: lptsim validate [--set /json/pointer=value ...] FILE...\n"
       "Checks configs (JSON with \"chip\"), chip descriptions (JSON with \"cores\" and\n"
       "\"core\"), energy tables (JSON with \"multiply_pj\"), traces (JSON with \"layers\")\n"
       "and SCALE-Sim topologies (.csv).";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")(
+      "set,s", po::value<std::vector<std::string>>()->composing(),
+      "set a value in each config before it is validated (as lptsim run --set); repeatable")(
       "files", po::value<std::vector<std::string>>()->multitoken(), "files to check");
   po::positional_options_description positional;
   positional.add("files", -1);
@@ -150,7 +156,11 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
       }
       const nlohmann::json doc = load_json_file(file);
       if (doc.is_object() && doc.contains("chip")) {
-        const auto config = load_config(file);
+        ConfigDocument document = read_config_document(file);
+        if (vm.count("set"))
+          for (const std::string& override_text : vm["set"].as<std::vector<std::string>>())
+            apply_override(document, override_text);
+        const auto config = parse_config_document(document);
         out << "ok: " << file << " (config \"" << config.name << "\", " << config.chip.cores
             << " cores)\n";
       } else if (doc.is_object() && doc.contains("cores") && doc.contains("core")) {

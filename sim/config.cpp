@@ -212,39 +212,82 @@ core::ChipParams load_chip(const std::filesystem::path& file) {
   }
 }
 
-AcceleratorConfig load_config(const std::filesystem::path& file) {
-  nlohmann::json doc = load_json_file(file);
+ConfigDocument read_config_document(const std::filesystem::path& file) {
+  ConfigDocument doc;
+  doc.file = file;
+  doc.json = load_json_file(file);
   // "chip" may name a chip description file (relative to this config), so that
   // several precision policies share one chip without copies.
-  std::filesystem::path chip_file;
-  if (doc.is_object() && doc.contains("chip") && doc["chip"].is_string()) {
-    chip_file = file.parent_path() / doc["chip"].get<std::string>();
+  if (doc.json.is_object() && doc.json.contains("chip") && doc.json["chip"].is_string()) {
+    doc.chip_file = file.parent_path() / doc.json["chip"].get<std::string>();
     try {
-      doc["chip"] = load_json_file(chip_file);
+      doc.json["chip"] = load_json_file(doc.chip_file);
     } catch (const InputError& e) {
       throw InputError(e.file(), e.json_path(),
                        e.message() + " (the chip description named at " + file.string() + ": /chip)");
     }
   }
-  const std::filesystem::path energy_file =
-      doc.is_object() && doc.contains("chip") && doc["chip"].is_object()
-          ? inline_energy_table(doc["chip"], chip_file.empty() ? file : chip_file)
-          : std::filesystem::path();
+  if (doc.json.is_object() && doc.json.contains("chip") && doc.json["chip"].is_object())
+    doc.energy_file = inline_energy_table(doc.json["chip"], doc.chip_file.empty() ? file : doc.chip_file);
+  return doc;
+}
+
+void apply_override(ConfigDocument& doc, std::string_view text) {
+  const std::string where = "--set " + quoted_excerpt(text);
+  const auto equals = text.find('=');
+  if (equals == std::string_view::npos || text.empty() || text.front() != '/')
+    throw InputError(doc.file.string(), "", where + ": expected /json/pointer=value, e.g. /chip/cores=8");
+  const std::string pointer_text(text.substr(0, equals));
+  const std::string value_text(text.substr(equals + 1));
+  nlohmann::json::json_pointer pointer;
   try {
-    AcceleratorConfig config = parse_config(JsonReader(doc, ""), chip_file.string());
-    config.file = file.string();
+    pointer = nlohmann::json::json_pointer(pointer_text);
+  } catch (const nlohmann::json::exception&) {
+    throw InputError(doc.file.string(), pointer_text, where + ": not a JSON pointer (RFC 6901)");
+  }
+  nlohmann::json value = nlohmann::json::parse(value_text, nullptr, false);
+  if (value.is_discarded()) value = value_text;  // a bare word is a string
+  const nlohmann::json::json_pointer parent = pointer.parent_pointer();
+  if (!doc.json.contains(parent))
+    throw InputError(doc.file.string(), parent.to_string(), where + ": the config has nothing at " + parent.to_string());
+  nlohmann::json& container = doc.json[parent];
+  const std::string& key = pointer.back();
+  if (container.is_array()) {
+    const bool index = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
+    if (!index || std::stoull(key.size() > 18 ? std::string("18446744073709551615") : key) >= container.size())
+      throw InputError(doc.file.string(), pointer_text,
+                       where + ": no element " + quoted_excerpt(key) + " in an array of " +
+                           std::to_string(container.size()));
+  } else if (!container.is_object()) {
+    throw InputError(doc.file.string(), parent.to_string(), where + ": " + parent.to_string() + " is not an object");
+  }
+  doc.json[pointer] = std::move(value);
+  doc.overridden.push_back(pointer_text);
+}
+
+AcceleratorConfig parse_config_document(const ConfigDocument& doc) {
+  const std::string file = doc.file.string();
+  try {
+    AcceleratorConfig config = parse_config(JsonReader(doc.json, ""), doc.chip_file.string());
+    config.file = file;
     return config;
   } catch (const InputError& e) {
+    std::string message = e.message();
     const std::string& path = e.json_path();
+    for (const std::string& pointer : doc.overridden)
+      if (path == pointer || path.starts_with(pointer + "/")) message += " (set by --set " + pointer + ")";
     const bool in_energy = path == "/chip/energy" || path.starts_with("/chip/energy/");
-    if (!energy_file.empty() && e.file().empty() && in_energy)
-      throw InputError(energy_file.string(), path.substr(12),
-                       e.message() + " (energy table of " + (chip_file.empty() ? file : chip_file).string() + ")");
-    if (!chip_file.empty() && e.file().empty() && (path == "/chip" || path.starts_with("/chip/")))
-      throw InputError(chip_file.string(), path.substr(5),
-                       e.message() + " (chip description of " + file.string() + ")");
-    throw e.in_file(file.string());
+    if (!doc.energy_file.empty() && e.file().empty() && in_energy)
+      throw InputError(doc.energy_file.string(), path.substr(12),
+                       message + " (energy table of " + (doc.chip_file.empty() ? doc.file : doc.chip_file).string() + ")");
+    if (!doc.chip_file.empty() && e.file().empty() && (path == "/chip" || path.starts_with("/chip/")))
+      throw InputError(doc.chip_file.string(), path.substr(5), message + " (chip description of " + file + ")");
+    throw InputError(e.file().empty() ? file : e.file(), path, message);
   }
+}
+
+AcceleratorConfig load_config(const std::filesystem::path& file) {
+  return parse_config_document(read_config_document(file));
 }
 
 namespace {

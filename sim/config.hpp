@@ -88,8 +88,31 @@ nlohmann::json load_chip_document(const std::filesystem::path& chip_file);
 // Inlines the energy table a chip object names by file, relative to the file
 // `named_in` that holds the chip; returns that table's path (empty if inline).
 std::filesystem::path inline_energy_table(nlohmann::json& chip, const std::filesystem::path& named_in);
-// In a file, "chip" may also be the name of a chip description file (a JSON
-// object as under "chip"), relative to the config; its errors name that file.
+// A config is loaded in three stages: read the document (with the chip
+// description and energy table it names read in), apply overrides, parse and
+// validate. Errors name the file each part came from and its JSON path.
+
+// Stage 1. In a file, "chip" may be the name of a chip description file (a
+// JSON object as under "chip"), relative to the config, and the chip's
+// "energy" the name of an energy table file, relative to the chip's file.
+struct ConfigDocument {
+  nlohmann::json json;  // chip and energy table inlined
+  std::filesystem::path file, chip_file, energy_file;  // chip_file, energy_file: empty if inline
+  std::vector<std::string> overridden;  // JSON pointers set by overrides, for messages
+};
+ConfigDocument read_config_document(const std::filesystem::path& file);
+
+// Stage 2. An override "/json/pointer=value" sets the value at the pointer
+// (its parent must exist; an object may gain a key): "/chip/..." reaches the
+// chip description and "/chip/energy/..." its energy table wherever they were
+// read from. The value is JSON, or else taken as a string ("/fusion=full").
+// A malformed override or a pointer to nowhere is an InputError naming it.
+void apply_override(ConfigDocument& doc, std::string_view override_text);
+
+// Stage 3.
+AcceleratorConfig parse_config_document(const ConfigDocument& doc);
+
+// The three stages without overrides.
 AcceleratorConfig load_config(const std::filesystem::path& file);
 
 void to_json(nlohmann::json& out, const AcceleratorConfig& config);

@@ -19,10 +19,8 @@ void write_file(const std::filesystem::path& file, const std::string& text) {
 
 }  // namespace
 
-RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
+RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress) {
   const auto start = std::chrono::steady_clock::now();
-  AcceleratorConfig config = load_config(options.config_file);
-  Trace trace = load_trace(options.trace_file);
   const bool inference = options.mode == RunMode::kInference;
   if (inference) {
     if (!config.precision.inference)
@@ -33,8 +31,6 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
     trace.batch = 1;
   }
   if (options.batch) trace.batch = *options.batch;
-  // Before the simulation: a report that cannot be written should not cost a run.
-  if (!options.out_dir.empty()) prepare_output_directory(options.out_dir);
 
   if (options.fusion) {
     if (const auto why = unsupported_fusion(config.chip.core.sfu.fusion, *options.fusion))
@@ -76,12 +72,23 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
 
   RunReport report = build_report(config, trace, layers, mapped, stats, phases);
   report.mode = inference ? "inference" : "training";
-  report.config_file = options.config_file.string();
-  report.trace_file = options.trace_file.string();
+  report.config_file = config.file;
+  report.trace_file = trace.file;
   report.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress << "lptsim: simulated " << report.total.cycles << " cycles in " << report.wall_seconds
            << " s wall (" << stats.simulation_events << " events)\n";
+  return report;
+}
+
+RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
+  ConfigDocument document = read_config_document(options.config_file);
+  for (const std::string& override_text : options.overrides) apply_override(document, override_text);
+  AcceleratorConfig config = parse_config_document(document);
+  Trace trace = load_trace(options.trace_file);
+  // Before the simulation: a report that cannot be written should not cost a run.
+  if (!options.out_dir.empty()) prepare_output_directory(options.out_dir);
+  RunReport report = simulate(std::move(config), std::move(trace), options, progress);
   if (!options.out_dir.empty()) write_report_files(report, options.out_dir);
   return report;
 }

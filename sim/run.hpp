@@ -6,6 +6,8 @@
 #include <optional>
 #include <ostream>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "sim/report.hpp"
 
@@ -16,19 +18,29 @@ enum class RunMode {
   kInference,  // the deployed forward pass (expand_inference), in the config's inference formats
 };
 
-struct RunOptions {
+// What to simulate of a config and a trace.
+struct SimulationOptions {
   RunMode mode = RunMode::kTraining;
-  std::filesystem::path config_file;
-  std::filesystem::path trace_file;
-  std::filesystem::path out_dir;  // empty: write no files
   std::optional<std::int64_t> batch;  // inference: 1 unless given
   std::set<Phase> phases{kAllPhases.begin(), kAllPhases.end()};
   std::optional<Fusion> fusion;  // overrides the config's
   std::optional<Residency> residency;  // overrides the config's
 };
 
-// Loads, simulates and (with out_dir) writes report.json, layers.csv and
-// phases.csv. Progress goes to `progress`. Bad input throws InputError.
+// config + trace -> workload -> mapping -> chip model -> report. Writes no
+// file; one progress line before and one after the simulation go to
+// `progress`. Bad input throws InputError.
+RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress);
+
+struct RunOptions : SimulationOptions {
+  std::filesystem::path config_file;
+  std::filesystem::path trace_file;
+  std::filesystem::path out_dir;  // empty: write no files
+  std::vector<std::string> overrides;  // "/json/pointer=value", applied in order (apply_override)
+};
+
+// Loads the config (with its overrides) and the trace, simulates and (with
+// out_dir) writes report.json, layers.csv and phases.csv.
 RunReport run_simulation(const RunOptions& options, std::ostream& progress);
 
 // Writes report.json, layers.csv and phases.csv into `dir` (created if needed).

@@ -191,6 +191,21 @@ class Cli(unittest.TestCase):
         self.assertIn("TFLOPS/W", out)
         self.assertIn("energy by component:", out)
 
+    def test_set_overrides_config_values(self):
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        base, _ = self.simulate(config, self.trace("tiny-cnn.json"), "--phases", "fwd", out="base")
+        more, _ = self.simulate(config, self.trace("tiny-cnn.json"), "--phases", "fwd", "--set", "/chip/cores=2",
+                                "--set", "/chip/dram/gb_per_s_per_channel=64", out="more")
+        self.assertEqual(more["config"]["chip"]["cores"], 2)
+        self.assertLess(more["totals"]["cycles"], base["totals"]["cycles"])
+        err = run("run", "--config", config, "--set", "/chip/cores=-1", "--out", os.path.join(self.dir, "x"),
+                  expect=2).stderr
+        self.assertIn("chip-tiny.json: /cores", err)
+        self.assertIn("set by --set /chip/cores", err)
+        ok = run("validate", "--set", "/chip/cores=3", config).stdout
+        self.assertIn("3 cores", ok)
+        run("validate", "--set", "/chip/voltage=0", config, expect=2)
+
     def test_roofline_bound_is_a_lower_bound(self):
         """Steps one after another never beat their compute, SFU and rounder bounds (their
         weights may load during the step before); no run beats the overlapped bound; the

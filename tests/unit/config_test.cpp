@@ -162,6 +162,50 @@ TEST(Config, EnergyTableErrorsNameTheTableFile) {
   std::filesystem::remove_all(dir);
 }
 
+// --set: values land where the pointer says, in the config, its chip
+// description or its energy table, before validation; errors name the place.
+TEST(Config, OverridesSetValuesBeforeValidation) {
+  const auto file = source_dir() / "configs/rapid-4core.json";
+  ConfigDocument doc = read_config_document(file);
+  apply_override(doc, "/chip/cores=8");
+  apply_override(doc, "/fusion=epilogue");  // a bare word is a string
+  apply_override(doc, "/chip/energy/dram/read_pj_per_byte=80.5");
+  apply_override(doc, "/chip/core/accumulator/formats/1=\"fp32\"");
+  const AcceleratorConfig config = parse_config_document(doc);
+  EXPECT_EQ(config.chip.cores, 8);
+  EXPECT_EQ(config.fusion, Fusion::kEpilogue);
+  EXPECT_DOUBLE_EQ(config.chip.energy.dram_read_pj_per_byte, 80.5);
+  EXPECT_EQ(load_config(file).chip.cores, 4);  // the files are untouched
+
+  const auto error = [&](const std::string& text) -> InputError {
+    ConfigDocument d = read_config_document(file);
+    try {
+      apply_override(d, text);
+      parse_config_document(d);
+    } catch (const InputError& e) {
+      return e;
+    }
+    ADD_FAILURE() << "accepted --set " << text;
+    return InputError("", "", "");
+  };
+  const InputError range = error("/chip/cores=0");
+  EXPECT_EQ(range.file(), (source_dir() / "configs/chip-rapid-4core.json").string());
+  EXPECT_EQ(range.json_path(), "/cores");
+  EXPECT_NE(range.message().find("set by --set /chip/cores"), std::string::npos);
+  const InputError typo = error("/chip/core/sfu/lanez=3");
+  EXPECT_EQ(typo.json_path(), "/core/sfu/lanez");
+  EXPECT_NE(typo.message().find("lanes"), std::string::npos);
+  const InputError energy = error("/chip/energy/sfu_pj/alu=-1");
+  EXPECT_EQ(energy.file(), (source_dir() / "configs/energy-7nm.json").string());
+  EXPECT_EQ(energy.json_path(), "/sfu_pj/alu");
+  EXPECT_EQ(error("/chip/nowhere/x=1").json_path(), "/chip/nowhere");
+  EXPECT_NE(error("cores=1").message().find("expected /json/pointer=value"), std::string::npos);
+  EXPECT_NE(error("/chip/cores").message().find("expected /json/pointer=value"), std::string::npos);
+  EXPECT_NE(error("/chip/core/accumulator/formats/9=fp32").message().find("no element"), std::string::npos);
+  EXPECT_NE(error("/chip/core/accumulator/formats/x=fp32").message().find("no element"), std::string::npos);
+  EXPECT_NE(error("/chip/cores/x=1").message().find("not an object"), std::string::npos);
+}
+
 TEST(Config, ResidencyIsNoneUnlessTheConfigSaysSo) {
   auto doc = tiny();
   EXPECT_EQ(parse_config(JsonReader(doc, "")).residency, Residency::kNone);
