@@ -253,8 +253,10 @@ void apply_override(ConfigDocument& doc, std::string_view text) {
   nlohmann::json& container = doc.json[parent];
   const std::string& key = pointer.back();
   if (container.is_array()) {
-    const bool index = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
-    if (!index || std::stoull(key.size() > 18 ? std::string("18446744073709551615") : key) >= container.size())
+    // RFC 6901 array indices: digits, no leading zero.
+    const bool index = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos &&
+                       (key.size() == 1 || key[0] != '0');
+    if (!index || key.size() > 18 || std::stoull(key) >= container.size())
       throw InputError(doc.file.string(), pointer_text,
                        where + ": no element " + quoted_excerpt(key) + " in an array of " +
                            std::to_string(container.size()));

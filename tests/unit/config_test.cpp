@@ -203,6 +203,8 @@ TEST(Config, OverridesSetValuesBeforeValidation) {
   EXPECT_NE(error("/chip/cores").message().find("expected /json/pointer=value"), std::string::npos);
   EXPECT_NE(error("/chip/core/accumulator/formats/9=fp32").message().find("no element"), std::string::npos);
   EXPECT_NE(error("/chip/core/accumulator/formats/x=fp32").message().find("no element"), std::string::npos);
+  EXPECT_NE(error("/chip/core/accumulator/formats/01=fp32").message().find("no element"), std::string::npos);
+  EXPECT_NE(error("/chip/~2=1").message().find("not a JSON pointer"), std::string::npos);
   EXPECT_NE(error("/chip/cores/x=1").message().find("not an object"), std::string::npos);
 }
 
