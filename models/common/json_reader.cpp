@@ -88,9 +88,10 @@ JsonReader JsonReader::at(std::string_view key) const {
 
 std::optional<JsonReader> JsonReader::find(std::string_view key) const {
   expect_object();
+  // Asked for, present or not: finish() lists it among the valid keys.
+  read_keys_->emplace(key);
   auto it = value_->find(key);
   if (it == value_->end()) return std::nullopt;
-  read_keys_->emplace(key);
   return JsonReader(*it, path_ + "/" + pointer_token(key));
 }
 

@@ -61,6 +61,8 @@ TEST(Config, RejectsUnknownAndMissingKeys) {
   doc = tiny();
   doc["colour"] = "blue";
   expect_error(doc, "/colour", "unknown key");
+  // The valid keys are listed whether or not the file has them.
+  expect_error(doc, "/colour", "expected one of: chip, description, fusion, name, precision, residency");
 }
 
 TEST(Config, RejectsFormatsTheChipDoesNotRun) {
