@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "models/common/json_reader.hpp"
 #include "sim/cli_options.hpp"
@@ -15,6 +16,7 @@
 #include "sim/numerics_cli.hpp"
 #include "sim/run.hpp"
 #include "sim/scalesim_import.hpp"
+#include "sim/sweep.hpp"
 #include "sim/trace.hpp"
 #include "sim/trace_info.hpp"
 
@@ -192,10 +194,46 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
   return status;
 }
 
+int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostream& out, std::ostream& err) {
+  const std::string usage =
+      "usage: lptsim sweep SPEC [--out DIR] [--jobs N] [--resume]\n"
+      "Runs every point of a sweep spec (docs/sweeps.md), each in a worker process, appending\n"
+      "each result to DIR/results.jsonl as it finishes. Exit status 1 if any point failed.";
+  po::options_description options("options");
+  options.add_options()("help,h", "show this help")
+      ("out,o", po::value<std::string>()->default_value("lptsim-sweep"), "directory for results.jsonl")
+      ("jobs,j", po::value<int>(), "worker processes at once (default: the machine's cores)")
+      ("resume", "go on with a sweep in --out: skip the points its results.jsonl holds")
+      ("spec", po::value<std::string>(), "sweep spec (JSON)");
+  po::positional_options_description positional;
+  positional.add("spec", 1);
+  po::variables_map vm;
+  if (auto code = parse_command_line("sweep", usage, options, &positional, args, vm, out, err)) return *code;
+  SweepOptions sweep;
+  try {
+    if (!vm.count("spec")) throw po::error("no sweep spec given");
+    sweep.out_dir = vm["out"].as<std::string>();
+    if (sweep.out_dir.empty()) throw po::error("--out must name a directory");
+    sweep.jobs = vm.count("jobs") ? vm["jobs"].as<int>() : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (sweep.jobs < 1 || sweep.jobs > 4096) throw po::error("--jobs must be in [1, 4096]");
+    sweep.resume = vm.count("resume") > 0;
+  } catch (const po::error& e) {
+    err << "lptsim sweep: " << e.what() << '\n';
+    return kExitBadInput;
+  }
+  const SweepSpec spec = load_sweep_spec(vm["spec"].as<std::string>());
+  const SweepSummary s = run_sweep(spec, sweep, err);
+  out << "sweep: " << s.points << " points: " << s.ok << " ok, " << s.failed << " failed, " << s.dropped
+      << " dropped by constraints, " << s.skipped << " done before; results in "
+      << (sweep.out_dir / "results.jsonl").string() << '\n';
+  return s.failed > 0 ? kExitFailed : kExitOk;
+}
+
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"run", {"simulate a training step of a trace on an accelerator config", command_run}},
       {"validate", {"check config and trace files", command_validate}},
+      {"sweep", {"run every point of a design-space sweep spec, in parallel and resumably", command_sweep}},
       {"numerics", {"number formats: convert values, list formats, experiments", run_numerics_command}},
       {"trace-info", {"per-layer MACs (fwd/bwd/wgrad), parameters and activation bytes of a trace",
                       [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {

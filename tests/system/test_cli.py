@@ -206,6 +206,61 @@ class Cli(unittest.TestCase):
         self.assertIn("3 cores", ok)
         run("validate", "--set", "/chip/voltage=0", config, expect=2)
 
+    def test_sweep_runs_points_in_parallel_keeps_failures_and_resumes(self):
+        spec = {"config": os.path.join(SOURCE, "configs", "tiny.json"), "traces": [self.trace("tiny-cnn.json")],
+                "run": {"phases": ["fwd"]},
+                "axes": [{"set": "/chip/cores", "values": [1, 2, 0]},
+                         {"set": "/chip/dram/gb_per_s_per_channel", "log_range": {"from": 8, "to": 32, "points": 3}}],
+                "constraints": [{"left": "/chip/dram/gb_per_s_per_channel", "op": "<", "right": 30}],
+                "metrics": ["/totals/cycles", "/totals/energy/total_pj"]}
+        spec_file = os.path.join(self.dir, "spec.json")
+        with open(spec_file, "w") as f:
+            json.dump(spec, f)
+
+        def results(out):
+            records = {}
+            with open(os.path.join(self.dir, out, "results.jsonl")) as f:
+                for line in f:
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut short by a kill
+                    self.assertNotIn(record["key"], records, "a point ran twice")
+                    records[record["key"]] = record
+            return records
+
+        summary = run("sweep", spec_file, "--out", os.path.join(self.dir, "two"), "-j", "2", expect=1).stdout
+        self.assertIn("9 points: 4 ok, 2 failed, 3 dropped by constraints", summary)
+        two = results("two")
+        self.assertEqual(len(two), 6)
+        failed = [r for r in two.values() if r["status"] != "ok"]
+        self.assertEqual({r["settings"]["/chip/cores"] for r in failed}, {0})
+        self.assertIn("/cores", failed[0]["error"])
+        run("sweep", spec_file, "--out", os.path.join(self.dir, "one"), "-j", "1", expect=1)
+        one = results("one")
+        self.assertEqual({k: r.get("metrics") for k, r in one.items()}, {k: r.get("metrics") for k, r in two.items()})
+        ok = [r for r in two.values() if r["status"] == "ok"]
+        self.assertTrue(all(r["metrics"]["/totals/cycles"] > 0 for r in ok))
+
+        # A kill: three results and a line cut short. --resume runs the rest, once each.
+        path = os.path.join(self.dir, "two", "results.jsonl")
+        with open(path) as f:
+            lines = f.readlines()
+        with open(path, "w") as f:
+            f.writelines(lines[:3])
+            f.write('{"key": "cut sh')
+        run("sweep", spec_file, "--out", os.path.join(self.dir, "two"), expect=2)  # not without --resume
+        rerun_fails = any(json.loads(line)["status"] != "ok" for line in lines[3:])
+        resumed = run("sweep", spec_file, "--out", os.path.join(self.dir, "two"), "--resume",
+                      expect=1 if rerun_fails else 0).stdout
+        self.assertIn("3 done before", resumed)
+        self.assertEqual(results("two").keys(), two.keys())
+        with open(spec_file, "w") as f:
+            f.write('{"config": "c.json", "traces": [], "axes": 3}')
+        err = run("sweep", spec_file, "--out", os.path.join(self.dir, "bad"), expect=2).stderr
+        self.assertIn("spec.json", err)
+        self.assertIn("/traces", err)
+
     def test_roofline_bound_is_a_lower_bound(self):
         """Steps one after another never beat their compute, SFU and rounder bounds (their
         weights may load during the step before); no run beats the overlapped bound; the
