@@ -68,32 +68,37 @@ EnergyModel::EnergyModel(const core::ChipParams& chip, std::vector<core::Datapat
     register_pj_.push_back(table_.pe_register_pj_per_byte * (d.a_bits + d.b_bits) / 8.0);
   }
 
+  // Leakage and area are given per unit of the same blocks.
   const auto& core = chip.core;
   const double cores = chip.cores;
-  const double pes = cores * static_cast<double>(core.mac_array.pes());
-  const double l0_kib = core.mac_array.l0 ? cores * core.mac_array.corelets * core.mac_array.l0->size_kib : 0;
-  const double spad_mib = cores * static_cast<double>(core.scratchpad.size_kib) / 1024;
-  const double stops = cores + 1;  // the memory controller's stop too
-  const Leakage& leak = table_.leakage_mw;
-  leakage_mw_[at(Component::kArrayPipeline)] = pes * leak.per_pe;
-  leakage_mw_[at(Component::kL0)] = l0_kib * leak.l0_per_kib;
-  leakage_mw_[at(Component::kScratchpad)] = spad_mib * leak.scratchpad_per_mib;
-  leakage_mw_[at(Component::kSfu)] = cores * core.sfu.lanes * leak.sfu_per_lane;
-  leakage_mw_[at(Component::kRounders)] = cores * core.rounder.lanes * leak.rounder_per_lane;
-  leakage_mw_[at(Component::kRing)] = stops * leak.ring_per_stop;
-  leakage_mw_[at(Component::kCoreOther)] = cores * leak.core_other;
-  for (double& mw : leakage_mw_) mw *= leakage_scale_;
+  const std::array<std::pair<Component, double>, 7> blocks = {{
+      {Component::kArrayPipeline, cores * static_cast<double>(core.mac_array.pes())},
+      {Component::kScratchpad, cores * static_cast<double>(core.scratchpad.size_kib) / 1024},
+      {Component::kL0, core.mac_array.l0 ? cores * core.mac_array.corelets * core.mac_array.l0->size_kib : 0.0},
+      {Component::kSfu, cores * core.sfu.lanes},
+      {Component::kRounders, cores * core.rounder.lanes},
+      {Component::kRing, cores + 1},  // the memory controller's stop too
+      {Component::kCoreOther, cores},
+  }};
+  const auto per_unit = [](const PerBlock& p, Component c) {
+    switch (c) {
+      case Component::kArrayPipeline: return p.per_pe;
+      case Component::kScratchpad: return p.scratchpad_per_mib;
+      case Component::kL0: return p.l0_per_kib;
+      case Component::kSfu: return p.sfu_per_lane;
+      case Component::kRounders: return p.rounder_per_lane;
+      case Component::kRing: return p.ring_per_stop;
+      case Component::kCoreOther: return p.core_other;
+      default: return 0.0;  // not a block
+    }
+  };
+  for (const auto& [component, units] : blocks) {
+    leakage_mw_[at(component)] = units * per_unit(table_.leakage_mw, component) * leakage_scale_;
+    area_[component == Component::kArrayPipeline ? "arrays" : to_string(component)] =
+        units * per_unit(table_.area_mm2, component);
+  }
   leakage_mw_[at(Component::kDram)] = chip.dram.channels * table_.dram_background_mw_per_channel;
-
-  const Area& area = table_.area_mm2;
-  area_ = {{"arrays", pes * area.per_pe},
-           {"l0", l0_kib * area.l0_per_kib},
-           {"scratchpad", spad_mib * area.scratchpad_per_mib},
-           {"sfu", cores * core.sfu.lanes * area.sfu_per_lane},
-           {"rounders", cores * core.rounder.lanes * area.rounder_per_lane},
-           {"ring", stops * area.ring_per_stop},
-           {"core_other", cores * area.core_other},
-           {"dram_phy", chip.dram.channels * area.dram_phy_per_channel}};
+  area_["dram_phy"] = chip.dram.channels * table_.dram_phy_mm2_per_channel;
 }
 
 EnergyBreakdown EnergyModel::energy(const ActivityTotals& a) const {

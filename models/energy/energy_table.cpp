@@ -46,6 +46,22 @@ std::optional<double> by_operands(const std::map<std::string, double>& table, co
   return (ea->second + eb->second) / 2;
 }
 
+PerBlock per_block(const JsonReader& reader, double max) {
+  const auto value = [&](std::string_view key) { return reader.at(key).number(0, max); };
+  return {value("per_pe"),         value("scratchpad_per_mib"), value("l0_per_kib"), value("sfu_per_lane"),
+          value("rounder_per_lane"), value("ring_per_stop"),    value("core_other")};
+}
+
+nlohmann::json per_block_json(const PerBlock& b) {
+  return {{"per_pe", b.per_pe},
+          {"scratchpad_per_mib", b.scratchpad_per_mib},
+          {"l0_per_kib", b.l0_per_kib},
+          {"sfu_per_lane", b.sfu_per_lane},
+          {"rounder_per_lane", b.rounder_per_lane},
+          {"ring_per_stop", b.ring_per_stop},
+          {"core_other", b.core_other}};
+}
+
 }  // namespace
 
 std::optional<double> EnergyTable::multiply(const std::string& a, const std::string& b) const {
@@ -85,14 +101,11 @@ void from_json(const JsonReader& reader, EnergyTable& t) {
   t.dram_background_mw_per_channel = dram.at("background_mw_per_channel").number(0, kMaxMilliwatts);
   dram.finish();
   const JsonReader leak = reader.at("leakage_mw");
-  const auto mw = [&](std::string_view key) { return leak.at(key).number(0, kMaxMilliwatts); };
-  t.leakage_mw = {mw("per_pe"), mw("scratchpad_per_mib"), mw("l0_per_kib"), mw("sfu_per_lane"),
-                  mw("rounder_per_lane"), mw("ring_per_stop"), mw("core_other")};
+  t.leakage_mw = per_block(leak, kMaxMilliwatts);
   leak.finish();
   const JsonReader area = reader.at("area_mm2");
-  const auto mm2 = [&](std::string_view key) { return area.at(key).number(0, kMaxSquareMm); };
-  t.area_mm2 = {mm2("per_pe"), mm2("scratchpad_per_mib"), mm2("l0_per_kib"), mm2("sfu_per_lane"),
-                mm2("rounder_per_lane"), mm2("ring_per_stop"), mm2("core_other"), mm2("dram_phy_per_channel")};
+  t.area_mm2 = per_block(area, kMaxSquareMm);
+  t.dram_phy_mm2_per_channel = area.at("dram_phy_per_channel").number(0, kMaxSquareMm);
   area.finish();
   const JsonReader sources = reader.at("sources");
   for (const std::string_view section : kSections) {
@@ -106,6 +119,8 @@ void from_json(const JsonReader& reader, EnergyTable& t) {
 }
 
 void to_json(nlohmann::json& json, const EnergyTable& t) {
+  nlohmann::json area = per_block_json(t.area_mm2);
+  area["dram_phy_per_channel"] = t.dram_phy_mm2_per_channel;
   json = {{"technology", t.technology},
           {"reference_voltage", t.reference_voltage},
           {"multiply_pj", t.multiply_pj},
@@ -124,21 +139,8 @@ void to_json(nlohmann::json& json, const EnergyTable& t) {
           {"dram", {{"read_pj_per_byte", t.dram_read_pj_per_byte},
                     {"write_pj_per_byte", t.dram_write_pj_per_byte},
                     {"background_mw_per_channel", t.dram_background_mw_per_channel}}},
-          {"leakage_mw", {{"per_pe", t.leakage_mw.per_pe},
-                          {"scratchpad_per_mib", t.leakage_mw.scratchpad_per_mib},
-                          {"l0_per_kib", t.leakage_mw.l0_per_kib},
-                          {"sfu_per_lane", t.leakage_mw.sfu_per_lane},
-                          {"rounder_per_lane", t.leakage_mw.rounder_per_lane},
-                          {"ring_per_stop", t.leakage_mw.ring_per_stop},
-                          {"core_other", t.leakage_mw.core_other}}},
-          {"area_mm2", {{"per_pe", t.area_mm2.per_pe},
-                        {"scratchpad_per_mib", t.area_mm2.scratchpad_per_mib},
-                        {"l0_per_kib", t.area_mm2.l0_per_kib},
-                        {"sfu_per_lane", t.area_mm2.sfu_per_lane},
-                        {"rounder_per_lane", t.area_mm2.rounder_per_lane},
-                        {"ring_per_stop", t.area_mm2.ring_per_stop},
-                        {"core_other", t.area_mm2.core_other},
-                        {"dram_phy_per_channel", t.area_mm2.dram_phy_per_channel}}},
+          {"leakage_mw", per_block_json(t.leakage_mw)},
+          {"area_mm2", area},
           {"sources", t.sources}};
   if (!t.notes.empty()) json["notes"] = t.notes;
 }

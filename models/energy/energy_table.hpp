@@ -23,25 +23,15 @@ struct SramEnergy {
   double reference_bank_kib = 0;
 };
 
-struct Leakage {  // mW at the reference voltage
+// A figure (leakage power, area) per unit of each block of the chip.
+struct PerBlock {
   double per_pe = 0;
   double scratchpad_per_mib = 0;
   double l0_per_kib = 0;
   double sfu_per_lane = 0;
   double rounder_per_lane = 0;
   double ring_per_stop = 0;
-  double core_other = 0;  // controller, DMA engines, clock generation of one core
-};
-
-struct Area {  // mm²
-  double per_pe = 0;
-  double scratchpad_per_mib = 0;
-  double l0_per_kib = 0;
-  double sfu_per_lane = 0;
-  double rounder_per_lane = 0;
-  double ring_per_stop = 0;
-  double core_other = 0;
-  double dram_phy_per_channel = 0;
+  double core_other = 0;  // per core: controller, DMA engines, clock generation
 };
 
 struct EnergyTable {
@@ -68,8 +58,9 @@ struct EnergyTable {
   // Off chip, on its own supply: not scaled with the chip's voltage.
   double dram_read_pj_per_byte = 0, dram_write_pj_per_byte = 0;
   double dram_background_mw_per_channel = 0;
-  Leakage leakage_mw;
-  Area area_mm2;
+  PerBlock leakage_mw;  // at the reference voltage
+  PerBlock area_mm2;
+  double dram_phy_mm2_per_channel = 0;
   std::map<std::string, std::string> sources;  // section -> "stated|derived|assumed: ..."
   std::string notes;                            // optional free text
 
