@@ -133,10 +133,8 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
   from_json(in.at("chip"), c.chip);
   const JsonReader precision_in = in.at("precision");
   c.precision = parse_precision(precision_in);
-  if (auto f = in.find("fusion"))
-    c.fusion = f->choice<Fusion>({{"none", Fusion::kNone}, {"epilogue", Fusion::kEpilogue}, {"full", Fusion::kFull}});
-  if (auto r = in.find("residency"))
-    c.residency = r->choice<Residency>({{"none", Residency::kNone}, {"liveness", Residency::kLiveness}});
+  if (auto f = in.find("fusion")) c.fusion = read_fusion(*f);
+  if (auto r = in.find("residency")) c.residency = read_residency(*r);
   in.finish();
 
   if (const auto why = unsupported_fusion(c.chip.core.sfu.fusion, c.fusion))

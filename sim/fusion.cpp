@@ -21,6 +21,10 @@ std::optional<Fusion> fusion_from_string(std::string_view text) {
   return std::nullopt;
 }
 
+Fusion read_fusion(const JsonReader& in) {
+  return in.choice<Fusion>({{"none", Fusion::kNone}, {"epilogue", Fusion::kEpilogue}, {"full", Fusion::kFull}});
+}
+
 std::optional<std::string> unsupported_fusion(core::SfuFusion sfu, Fusion fusion) {
   if (fusion == Fusion::kEpilogue && sfu == core::SfuFusion::kNone)
     return "fusion \"epilogue\" runs activations on the MAC arrays' output path, and this chip's SFU "

@@ -7,10 +7,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "models/core/chip_params.hpp"
 #include <vector>
 
+#include "models/common/json_reader.hpp"
+#include "models/core/chip_params.hpp"
 #include "sim/workload.hpp"
 
 namespace lpt {
@@ -23,6 +23,8 @@ enum class Fusion {
 const char* to_string(Fusion fusion);
 // "none" | "epilogue" | "full"; nullopt for anything else.
 std::optional<Fusion> fusion_from_string(std::string_view text);
+// The same from a config or spec value; anything else is an InputError at its path.
+Fusion read_fusion(const JsonReader& in);
 
 // Whether an SFU in that place of the datapath can run the fusion mode; if
 // not, why (for the error naming the config and the chip's setting).

@@ -71,6 +71,10 @@ std::optional<Residency> residency_from_string(std::string_view text) {
   return std::nullopt;
 }
 
+Residency read_residency(const JsonReader& in) {
+  return in.choice<Residency>({{"none", Residency::kNone}, {"liveness", Residency::kLiveness}});
+}
+
 void keep_results_on_chip(MappedProgram& mapped, const core::ChipParams& chip) {
   auto& steps = mapped.program.steps;
   const std::size_t count = steps.size();

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string_view>
 
+#include "models/common/json_reader.hpp"
 #include "models/core/chip_params.hpp"
 
 namespace lpt {
@@ -22,6 +23,8 @@ enum class Residency {
 const char* to_string(Residency residency);
 // "none" | "liveness"; nullopt for anything else.
 std::optional<Residency> residency_from_string(std::string_view text);
+// The same from a config or spec value; anything else is an InputError at its path.
+Residency read_residency(const JsonReader& in);
 
 // Keeps results on chip, in program order of their producers (first come,
 // first placed): a result stays on every core that holds a share of it for as

@@ -82,10 +82,8 @@ SimulationOptions parse_run_options(const JsonReader& in) {
           {{"fwd", Phase::kFwd}, {"bwd", Phase::kBwd}, {"wgrad", Phase::kWgrad}, {"update", Phase::kUpdate}}));
   }
   if (auto batch = in.find("batch")) options.batch = batch->integer(1, std::int64_t{1} << 20);
-  if (auto fusion = in.find("fusion"))
-    options.fusion = fusion->choice<Fusion>({{"none", Fusion::kNone}, {"epilogue", Fusion::kEpilogue}, {"full", Fusion::kFull}});
-  if (auto residency = in.find("residency"))
-    options.residency = residency->choice<Residency>({{"none", Residency::kNone}, {"liveness", Residency::kLiveness}});
+  if (auto fusion = in.find("fusion")) options.fusion = read_fusion(*fusion);
+  if (auto residency = in.find("residency")) options.residency = read_residency(*residency);
   in.finish();
   return options;
 }
