@@ -28,26 +28,30 @@ std::uint64_t sequential_cycles(const SystolicMapping& m) {
 }
 
 // `count` identical tiles back to back keep the pipeline going: tile i starts
-// where tile i-1 would have started its next fold.
+// where tile i-1 would have started its next fold. Within a row block all
+// column folds but the last are full, so a block ends with its last full fold
+// or its last fold; all row blocks but the last are alike and start later and
+// later, so the latest end is that of the last full block or of the last block
+// (closed form: the mapper evaluates this for every candidate tile).
 std::uint64_t pipelined_cycles(const SystolicMapping& m, std::uint64_t rows, std::uint64_t cols,
                                std::uint64_t count) {
   const std::uint64_t t = m.streamed;
-  const std::uint64_t full_cols = cols;
   const std::uint64_t last_cols = fold_size(m.cols_dim, cols, m.col_folds - 1, m.col_folds);
-  std::uint64_t row_block_start = 0;
-  std::uint64_t end = 0;
-  for (std::uint64_t i = 0; i < m.row_folds; ++i) {
-    const std::uint64_t r = fold_size(m.rows_dim, rows, i, m.row_folds);
+  const auto block_end = [&](std::uint64_t start, std::uint64_t r) {
     const std::uint64_t interval = std::max(t, r);
-    // Within a row block all column folds but the last are full, so the latest
-    // end is that of the last full fold or of the last fold.
-    const std::uint64_t last_start = row_block_start + (m.col_folds - 1) * interval;
-    end = std::max(end, last_start + fold_cycles(r, last_cols, t));
-    if (m.col_folds >= 2)
-      end = std::max(end, last_start - interval + fold_cycles(r, full_cols, t));
-    row_block_start += m.col_folds * interval;
-  }
-  return (count - 1) * row_block_start + end;
+    const std::uint64_t last_start = start + (m.col_folds - 1) * interval;
+    std::uint64_t end = last_start + fold_cycles(r, last_cols, t);
+    if (m.col_folds >= 2) end = std::max(end, last_start - interval + fold_cycles(r, cols, t));
+    return end;
+  };
+  const std::uint64_t full_blocks = m.row_folds - 1;
+  const std::uint64_t full_block_length = m.col_folds * std::max(t, rows);
+  const std::uint64_t last_rows = fold_size(m.rows_dim, rows, m.row_folds - 1, m.row_folds);
+  const std::uint64_t last_start = full_blocks * full_block_length;
+  std::uint64_t end = block_end(last_start, last_rows);
+  if (full_blocks > 0) end = std::max(end, block_end(last_start - full_block_length, rows));
+  const std::uint64_t row_blocks_length = last_start + m.col_folds * std::max(t, last_rows);
+  return (count - 1) * row_blocks_length + end;
 }
 
 }  // namespace

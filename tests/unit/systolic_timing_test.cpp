@@ -2,6 +2,7 @@
 // computed by hand from the per-fold cost 2r + c + T - 2 (see the header).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "models/compute/systolic_timing.hpp"
@@ -132,6 +133,35 @@ TEST(SystolicTiming, PipelinedEndsAtTheLatestFoldNotTheLast) {
   const auto seq = systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, false),
                                         tile(5, 5, 1));
   EXPECT_EQ(seq.cycles, 11u + 8 + 5 + 2);
+}
+
+// The schedule fold by fold: within a row block the folds start max(T, r)
+// apart, blocks and tiles follow one another, the answer is the latest end.
+std::uint64_t latest_fold_end(std::uint64_t m, std::uint64_t n, std::uint64_t t, std::uint64_t count) {
+  std::uint64_t start = 0, end = 0;
+  for (std::uint64_t instance = 0; instance < count; ++instance)
+    for (std::uint64_t row = 0; row < m; row += 4) {
+      const std::uint64_t r = std::min<std::uint64_t>(4, m - row);
+      for (std::uint64_t col = 0; col < n; col += 4) {
+        const std::uint64_t c = std::min<std::uint64_t>(4, n - col);
+        end = std::max(end, start + 2 * r + c + t - 2);
+        start += std::max(t, r);
+      }
+    }
+  return end;
+}
+
+TEST(SystolicTiming, PipelinedClosedFormEqualsTheFoldByFoldSchedule) {
+  for (std::uint64_t m : {1, 3, 4, 5, 8, 13, 40})
+    for (std::uint64_t n : {1, 4, 6, 9, 17})
+      for (std::uint64_t k : {1, 2, 3, 5, 11})
+        for (std::uint64_t count : {1, 2, 5}) {
+          MacTile shape = tile(m, n, k);
+          shape.count = count;
+          EXPECT_EQ(systolic_tile_timing(array_4x4(Dataflow::kOutputStationary, true), shape).cycles,
+                    latest_fold_end(m, n, k, count))
+              << m << "x" << n << "x" << k << " x" << count;
+        }
 }
 
 TEST(SystolicTiming, FullFoldsMatchScaleSimPaperForm) {
