@@ -6,6 +6,7 @@
 // needs (docs/architecture.md, "Implicit GEMM").
 #pragma once
 
+#include <compare>
 #include <cstdint>
 
 namespace lpt {
@@ -30,7 +31,7 @@ struct ConvWindow {
   // Weight gradients read Xᵀ: pixels run along the GEMM's k, not its m.
   bool pixels_along_rows = true;
 
-  bool operator==(const ConvWindow&) const = default;
+  auto operator<=>(const ConvWindow&) const = default;
 };
 
 // Raw tensor elements behind a block of `pixels` consecutive im2col rows and

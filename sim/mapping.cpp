@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
@@ -930,11 +931,28 @@ LeastGemmBytes least_dram_bytes(const GemmWork& g, const GemmFormats& f, const E
                               estimated_bytes(fused_work.write_elements, f.output_bits))};
 }
 
+// What choose_gemm_tiling reads of a GEMM and its formats: GEMMs alike in
+// these get the same tiling (ResNet-50 repeats its blocks' shapes).
+struct TilingQuery {
+  std::int64_t m, n, k, count;
+  std::optional<ConvWindow> a_window;
+  std::uint64_t fused_alu, fused_exp, fused_div_sqrt;
+  int a_bits, b_bits, accumulator_bits, output_bits, macs_per_pe_per_cycle;
+
+  TilingQuery(const GemmWork& g, const GemmFormats& f)
+      : m(g.m), n(g.n), k(g.k), count(g.count), a_window(g.a_window), fused_alu(g.fused.ops.alu),
+        fused_exp(g.fused.ops.exp), fused_div_sqrt(g.fused.ops.div_sqrt), a_bits(f.a_bits), b_bits(f.b_bits),
+        accumulator_bits(f.accumulator_bits), output_bits(f.output_bits),
+        macs_per_pe_per_cycle(f.macs_per_pe_per_cycle) {}
+  auto operator<=>(const TilingQuery&) const = default;
+};
+
 struct Mapper {
   explicit Mapper(const AcceleratorConfig& accelerator) : config(accelerator) {}
 
   const AcceleratorConfig& config;
   MappedProgram out;
+  mutable std::map<TilingQuery, GemmTiling> tilings;  // a cache: tiling_for stays a query
 
   std::size_t tasks = 0;
   // What the next step depends on: the steps that produced its layer phase's
@@ -974,7 +992,9 @@ struct Mapper {
   GemmTiling tiling_for(const LayerWork& layer, Phase phase, const GemmWork& g,
                         const GemmFormats& f) const {
     try {
-      return choose_gemm_tiling(config.chip, g, f);
+      const TilingQuery query(g, f);
+      if (const auto known = tilings.find(query); known != tilings.end()) return known->second;
+      return tilings.emplace(query, choose_gemm_tiling(config.chip, g, f)).first->second;
     } catch (const CountOverflow&) {
       throw;  // reported by map_phase
     } catch (const std::runtime_error& e) {
