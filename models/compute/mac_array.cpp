@@ -16,7 +16,11 @@ MacArray::MacArray(sc_core::sc_module_name name, const MacArrayParams& params,
 
 TileRun MacArray::run_tile(const MacTile& tile) {
   if (running_) throw std::logic_error(std::string(name()) + ": tile started while busy");
-  const SystolicTileTiming timing = systolic_tile_timing(params_, tile);
+  if (!(tile == last_tile_)) {
+    last_timing_ = systolic_tile_timing(params_, tile);
+    last_tile_ = tile;
+  }
+  const SystolicTileTiming timing = last_timing_;
   TileRun run{timing.cycles, 0};
   if (tile.empty()) return run;
   const std::uint64_t start = now_cycles();

@@ -45,6 +45,9 @@ class MacArray : public sc_core::sc_module, public FlowListener {
 
  private:
   MacArrayParams params_;
+  // A core's tiles mostly repeat the previous one's shape: its timing is kept.
+  MacTile last_tile_;
+  SystolicTileTiming last_timing_ = systolic_tile_timing(params_, last_tile_);
   Scratchpad& scratchpad_;
   FlowNetwork& network_;
   ResourceId port_;

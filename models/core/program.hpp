@@ -57,6 +57,7 @@ struct MacTile {
   int operand_bits_b = 8;
   bool empty() const { return m == 0 || n == 0 || k == 0 || count == 0; }
   std::uint64_t macs() const { return m * n * k * count; }
+  bool operator==(const MacTile&) const = default;
 };
 
 // Element-wise work on the special-function unit, counted per op kind.
