@@ -13,7 +13,7 @@ command -v taskset >/dev/null && pin=(taskset -c 0)
 best=""
 for ((i = 1; i <= runs; i++)); do
   start=$(date +%s.%N)
-  SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1 "${pin[@]}" "$repo/build/sim/lptsim" run --quiet \
+  SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1 "${pin[@]}" "$repo/build/sim/lptsim" run \
     --config "$repo/configs/rapid-4core.json" --trace "$repo/traces/resnet50.json" \
     --out "$out" >/dev/null 2>"$out/stderr"
   end=$(date +%s.%N)

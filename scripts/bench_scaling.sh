@@ -37,7 +37,7 @@ measure() {
   shift
   local start end
   start=$(date +%s.%N)
-  "$lptsim" run --quiet --out "$work/out" "$@" 2>"$work/stderr" >/dev/null
+  "$lptsim" run --out "$work/out" "$@" 2>"$work/stderr" >/dev/null
   end=$(date +%s.%N)
   local tasks cycles
   tasks=$(grep -o '[0-9]* tile tasks' "$work/stderr")

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Installs lptsim's Debian packages (only those missing) and builds it.
-# Usage: scripts/setup.sh [--sanitize] [build-dir]   (default: build/, or build-sanitize/)
+# Usage: scripts/setup.sh [--sanitize] [--target T]... [build-dir]   (default: build/, or build-sanitize/)
 #   --sanitize: clang with ASan + UBSan; builds the CLI, the system tests and the
 #               libFuzzer harnesses (no GoogleTest executables, no benchmarks).
-# Idempotent: with everything installed and built, it only runs an incremental build.
+#   --target T: build only T (e.g. lptsim) instead of everything.
+# Idempotent: with everything installed and built it checks the packages with
+# one dpkg query and runs a no-op incremental build, printing nothing.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 sanitize=0
-if [[ "${1:-}" == "--sanitize" ]]; then
-  sanitize=1
+targets=()
+while (($#)); do
+  case "$1" in
+    --sanitize) sanitize=1 ;;
+    --target) targets+=(--target "$2"); shift ;;
+    *) break ;;
+  esac
   shift
-fi
+done
 build="${1:-$repo/build$( ((sanitize)) && echo -sanitize)}"
 
 packages=(
@@ -22,9 +29,10 @@ packages=(
 )
 ((sanitize)) && packages+=(clang libclang-rt-dev)
 
+installed="$(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null || true)"
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  grep -q "^$p install ok installed$" <<<"$installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
@@ -34,12 +42,17 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-jobs="$(nproc 2>/dev/null || echo 2)"
-if ((sanitize)); then
-  CC=clang CXX=clang++ cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DLPTSIM_SANITIZE=ON -DLPTSIM_BUILD_FUZZERS=ON -DLPTSIM_BUILD_UNIT_TESTS=OFF \
-    -DLPTSIM_BUILD_BENCHMARKS=OFF >/dev/null
-else
-  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+# Configured once; later builds re-run CMake by themselves when a CMakeLists changes.
+if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  if ((sanitize)); then
+    CC=clang CXX=clang++ cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DLPTSIM_SANITIZE=ON -DLPTSIM_BUILD_FUZZERS=ON -DLPTSIM_BUILD_UNIT_TESTS=OFF \
+      -DLPTSIM_BUILD_BENCHMARKS=OFF >/dev/null
+  else
+    cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
 fi
-cmake --build "$build" -j "$jobs"
+jobs="$(nproc 2>/dev/null || echo 2)"
+# What is compiled shows as it goes; targets already up to date say nothing.
+set -o pipefail
+cmake --build "$build" -j "$jobs" "${targets[@]}" | { grep -v -e '] Built target ' -e '^Consolidate compiler' || true; }

@@ -13,6 +13,7 @@
 #include "models/common/json_reader.hpp"
 #include "sim/cli_options.hpp"
 #include "sim/config.hpp"
+#include "sim/document_kind.hpp"
 #include "sim/numerics_cli.hpp"
 #include "sim/run.hpp"
 #include "sim/scalesim_import.hpp"
@@ -77,8 +78,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
        "(/chip/... reaches the chip description, /chip/energy/... its energy table); repeatable")
       ("mode,m", po::value<std::string>()->default_value("training"),
        "training: one training step; inference: the deployed forward pass (batch-norm folded, "
-       "dropout removed, the config's inference formats, batch 1 unless --batch)")
-      ("quiet,q", "print no summary table");
+       "dropout removed, the config's inference formats, batch 1 unless --batch)");
   po::variables_map vm;
   if (auto code = parse_command_line("run", usage, options, nullptr, args, vm, out, err)) return *code;
 
@@ -120,9 +120,13 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
     err << "lptsim run: " << e.what() << '\n';
     return kExitBadInput;
   }
-  const RunReport report = run_simulation(run, err);
-  if (!vm.count("quiet")) print_summary(report, out);
-  out << "report written to " << run.out_dir.string() << "/report.json\n";
+  const Verbosity level = verbosity(vm);
+  const RunReport report = run_simulation(run, stream_for(level, Verbosity::kNormal, err));
+  if (level >= Verbosity::kNormal) print_summary(report, out);
+  std::ostream& detail = stream_for(level, Verbosity::kVerbose, err);
+  for (const auto& [stage, seconds] : report.stage_seconds)
+    detail << "lptsim: " << stage << ": " << seconds << " s wall\n";
+  stream_for(level, Verbosity::kNormal, out) << "report written to " << run.out_dir.string() << "/report.json\n";
   return kExitOk;
 }
 
@@ -131,8 +135,8 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
   const std::string usage =
       "usage: lptsim validate [--set /json/pointer=value ...] FILE...\n"
       "Checks configs (JSON with \"chip\"), chip descriptions (JSON with \"cores\" and\n"
-      "\"core\"), energy tables (JSON with \"multiply_pj\"), traces (JSON with \"layers\")\n"
-      "and SCALE-Sim topologies (.csv).";
+      "\"core\"), energy tables (JSON with \"multiply_pj\"), traces (JSON with \"layers\"),\n"
+      "sweep specs (JSON with \"traces\") and SCALE-Sim topologies (.csv).";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")(
       "set,s", po::value<std::vector<std::string>>()->composing(),
@@ -146,48 +150,63 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
     err << "lptsim validate: no file given\n" << usage << '\n';
     return kExitBadInput;
   }
+  std::ostream& told = stream_for(verbosity(vm), Verbosity::kNormal, out);
   int status = kExitOk;
   for (const auto& file : vm["files"].as<std::vector<std::string>>()) {
     try {
       if (std::filesystem::path(file).extension() == ".csv") {
         const auto trace = load_trace(file);
         expand_training(trace, {});  // the work's limits at the trace's batch
-        out << "ok: " << file << " (SCALE-Sim topology \"" << trace.network << "\", "
+        told << "ok: " << file << " (SCALE-Sim topology \"" << trace.network << "\", "
             << trace.layers.size() << " layers)\n";
         continue;
       }
       const nlohmann::json doc = load_json_file(file);
-      if (doc.is_object() && doc.contains("chip")) {
-        ConfigDocument document = read_config_document(file);
-        if (vm.count("set"))
-          for (const std::string& override_text : vm["set"].as<std::vector<std::string>>())
-            apply_override(document, override_text);
-        const auto config = parse_config_document(document);
-        out << "ok: " << file << " (config \"" << config.name << "\", " << config.chip.cores
-            << " cores)\n";
-      } else if (doc.is_object() && doc.contains("cores") && doc.contains("core")) {
-        const auto chip = load_chip(file);
-        out << "ok: " << file << " (chip description, " << chip.cores << " cores)\n";
-      } else if (doc.is_object() && doc.contains("multiply_pj")) {
-        const auto table = parse_json_file<energy::EnergyTable>(file, [](const JsonReader& in) {
-          energy::EnergyTable t;
-          from_json(in, t);
-          return t;
-        });
-        out << "ok: " << file << " (energy table, " << table.technology << ", " << table.multiply_pj.size()
-            << " operand formats)\n";
-      } else if (doc.is_object() && doc.contains("layers")) {
-        const auto trace = load_trace(file);
-        expand_training(trace, {});
-        out << "ok: " << file << " (trace \"" << trace.network << "\", " << trace.layers.size()
-            << " layers, batch " << trace.batch << ")\n";
-      } else {
-        throw InputError(file, "", "neither a config (\"chip\" key), a chip description "
-                                   "(\"cores\" and \"core\" keys), an energy table (\"multiply_pj\" key) "
-                                   "nor a trace (\"layers\" key)");
+      const std::optional<DocumentKind> kind = document_kind(doc);
+      if (!kind)
+        throw InputError(file, "", "neither " + describe(DocumentKind::kConfig) + ", " +
+                                       describe(DocumentKind::kChip) + ", " + describe(DocumentKind::kEnergyTable) +
+                                       ", " + describe(DocumentKind::kTrace) + " nor " +
+                                       describe(DocumentKind::kSweepSpec));
+      switch (*kind) {
+        case DocumentKind::kConfig: {
+          ConfigDocument document = read_config_document(file);
+          if (vm.count("set"))
+            for (const std::string& override_text : vm["set"].as<std::vector<std::string>>())
+              apply_override(document, override_text);
+          const auto config = parse_config_document(document);
+          told << "ok: " << file << " (config \"" << config.name << "\", " << config.chip.cores << " cores)\n";
+          break;
+        }
+        case DocumentKind::kChip:
+          told << "ok: " << file << " (chip description, " << load_chip(file).cores << " cores)\n";
+          break;
+        case DocumentKind::kEnergyTable: {
+          const auto table = parse_json_file<energy::EnergyTable>(file, [](const JsonReader& in) {
+            energy::EnergyTable t;
+            from_json(in, t);
+            return t;
+          });
+          told << "ok: " << file << " (energy table, " << table.technology << ", " << table.multiply_pj.size()
+               << " operand formats)\n";
+          break;
+        }
+        case DocumentKind::kTrace: {
+          const auto trace = load_trace(file);
+          expand_training(trace, {});
+          told << "ok: " << file << " (trace \"" << trace.network << "\", " << trace.layers.size()
+               << " layers, batch " << trace.batch << ")\n";
+          break;
+        }
+        case DocumentKind::kSweepSpec: {
+          const SweepSpec spec = load_sweep_spec(file);
+          told << "ok: " << file << " (sweep spec, " << expand_points(spec).size() << " points on "
+               << spec.traces.size() << " traces)\n";
+          break;
+        }
       }
     } catch (const InputError& e) {
-      err << "error: " << e.what() << '\n';
+      err << "lptsim validate: " << e.what() << '\n';
       status = kExitBadInput;
     }
   }
@@ -222,8 +241,9 @@ int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostr
     return kExitBadInput;
   }
   const SweepSpec spec = load_sweep_spec(vm["spec"].as<std::string>());
-  const SweepSummary s = run_sweep(spec, sweep, err);
-  out << "sweep: " << s.points << " points: " << s.ok << " ok, " << s.failed << " failed, " << s.dropped
+  const Verbosity level = verbosity(vm);
+  const SweepSummary s = run_sweep(spec, sweep, stream_for(level, Verbosity::kNormal, err));
+  stream_for(level, Verbosity::kNormal, out) << "sweep: " << s.points << " points: " << s.ok << " ok, " << s.failed << " failed, " << s.dropped
       << " dropped by constraints, " << s.skipped << " done before; results in "
       << (sweep.out_dir / "results.jsonl").string() << '\n';
   return s.failed > 0 ? kExitFailed : kExitOk;
@@ -268,14 +288,14 @@ int run_cli(const std::vector<std::string>& args, std::istream& in, std::ostream
   }
   const auto it = commands().find(args[0]);
   if (it == commands().end()) {
-    err << "lptsim: unknown command \"" << args[0] << "\"\n";
+    err << "lptsim: unknown command " << quoted_excerpt(args[0]) << '\n';
     print_usage(err);
     return kExitBadInput;
   }
   try {
     return it->second.run({args.begin() + 1, args.end()}, in, out, err);
   } catch (const InputError& e) {
-    err << "error: " << e.what() << '\n';
+    err << "lptsim " << args[0] << ": " << e.what() << '\n';
     return kExitBadInput;
   } catch (const std::exception& e) {
     err << "lptsim " << args[0] << ": failed: " << e.what() << '\n';

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "models/common/text.hpp"
+#include "sim/document_kind.hpp"
 #include "sim/format_json.hpp"
 
 namespace lpt {
@@ -214,6 +215,7 @@ ConfigDocument read_config_document(const std::filesystem::path& file) {
   ConfigDocument doc;
   doc.file = file;
   doc.json = load_json_file(file);
+  expect_document_kind(doc.json, DocumentKind::kConfig, file.string());
   // "chip" may name a chip description file (relative to this config), so that
   // several precision policies share one chip without copies.
   if (doc.json.is_object() && doc.json.contains("chip") && doc.json["chip"].is_string()) {

@@ -330,7 +330,9 @@ nlohmann::json to_json(const RunReport& r) {
   for (const StepRecord& step : r.steps)
     steps.push_back({{"step", step.label}, {"cycles", step.cycles}, {"energy_pj", step.energy_pj}});
   out["steps"] = std::move(steps);
-  out["simulator"] = {{"wall_seconds", r.wall_seconds}, {"events", r.simulation_events}};
+  nlohmann::json stages = nlohmann::json::object();
+  for (const auto& [stage, seconds] : r.stage_seconds) stages[stage] = seconds;
+  out["simulator"] = {{"wall_seconds", r.wall_seconds}, {"events", r.simulation_events}, {"stage_seconds", stages}};
   return out;
 }
 

@@ -121,6 +121,8 @@ struct RunReport {
 
   // Simulator performance, not part of the golden results.
   double wall_seconds = 0;
+  // Where the wall time went, stage by stage (expand, map, residency, simulate, report).
+  std::vector<std::pair<std::string, double>> stage_seconds;
   std::uint64_t simulation_events = 0;
 };
 

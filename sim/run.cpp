@@ -3,6 +3,8 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "models/common/input_file.hpp"
 #include "models/core/chip.hpp"
@@ -17,10 +19,26 @@ void write_file(const std::filesystem::path& file, const std::string& text) {
   if (!out.flush()) throw InputError(file.string(), "", "cannot write the file");
 }
 
+// Wall time of the pipeline's stages, for the report's "simulator" section.
+class StageClock {
+ public:
+  void lap(const char* stage) {
+    const auto now = std::chrono::steady_clock::now();
+    stages_.emplace_back(stage, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+  double total() const { return std::chrono::duration<double>(last_ - start_).count(); }
+  std::vector<std::pair<std::string, double>> stages() const { return stages_; }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+  std::vector<std::pair<std::string, double>> stages_;
+};
+
 }  // namespace
 
 RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress) {
-  const auto start = std::chrono::steady_clock::now();
+  StageClock clock;
   const bool inference = options.mode == RunMode::kInference;
   if (inference) {
     if (!config.precision.inference)
@@ -41,6 +59,7 @@ RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOption
   if (options.residency) config.residency = *options.residency;
   const ExpansionOptions expansion{config.precision.update.optimizer, config.fusion};
   const auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);
+  clock.lap("expand");
   const std::set<Phase> simulated = inference ? std::set<Phase>{Phase::kFwd} : options.phases;
   std::vector<Phase> phases(simulated.begin(), simulated.end());
   MappedProgram mapped;
@@ -49,8 +68,11 @@ RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOption
   } catch (const InputError& e) {
     throw e.in_file(trace.file);
   }
-  if (config.residency == Residency::kLiveness)
+  clock.lap("map");
+  if (config.residency == Residency::kLiveness) {
     keep_results_on_chip(mapped, config.chip);
+    clock.lap("residency");
+  }
   std::size_t tasks = 0;
   for (const auto& step : mapped.program.steps)
     for (const auto& core_tasks : step.tasks_per_core) tasks += core_tasks.size();
@@ -70,12 +92,14 @@ RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOption
                          "; reduce the batch or the layer, or check the chip's bandwidths");
   }
 
+  clock.lap("simulate");
   RunReport report = build_report(config, trace, layers, mapped, stats, phases);
+  clock.lap("report");
   report.mode = inference ? "inference" : "training";
   report.config_file = config.file;
   report.trace_file = trace.file;
-  report.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.wall_seconds = clock.total();
+  report.stage_seconds = clock.stages();
   progress << "lptsim: simulated " << report.total.cycles << " cycles in " << report.wall_seconds
            << " s wall (" << stats.simulation_events << " events)\n";
   return report;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "sim/document_kind.hpp"
 #include "sim/fusion.hpp"
 #include "sim/residency.hpp"
 
@@ -146,7 +147,10 @@ SweepSpec parse_sweep_spec(const JsonReader& in, const std::filesystem::path& fi
 }
 
 SweepSpec load_sweep_spec(const std::filesystem::path& file) {
-  return parse_json_file<SweepSpec>(file, [&](const JsonReader& in) { return parse_sweep_spec(in, file); });
+  return parse_json_file<SweepSpec>(file, [&](const JsonReader& in) {
+    expect_document_kind(in.json(), DocumentKind::kSweepSpec, "");
+    return parse_sweep_spec(in, file);
+  });
 }
 
 std::vector<std::vector<Setting>> expand_points(const SweepSpec& spec) {

@@ -2,6 +2,7 @@
 
 #include "models/common/checked_math.hpp"
 #include "models/common/text.hpp"
+#include "sim/document_kind.hpp"
 #include "sim/scalesim_import.hpp"
 
 #include <set>
@@ -284,6 +285,7 @@ const char* to_string(ElementwiseOp op) {
 }
 
 Trace parse_trace(const JsonReader& in) {
+  expect_document_kind(in.json(), DocumentKind::kTrace, "");
   Trace trace;
   trace.network = in.at("network").string();
   trace.source = in.at("source").string();

@@ -467,6 +467,46 @@ class Cli(unittest.TestCase):
         for command in ("run", "validate", "numerics"):
             self.assertIn("usage", run(command, "--help").stdout.lower())
 
+    def test_a_file_in_the_wrong_place_says_what_it_is(self):
+        chip = os.path.join(SOURCE, "configs", "chip-tiny.json")
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        trace = self.trace("tiny-cnn.json")
+        self.expect_input_error("run", "--config", chip, "--trace", trace, "--out", os.path.join(self.dir, "x"),
+                                fragments=("chip-tiny.json", "a chip description", "\"chip\""))
+        self.expect_input_error("run", "--config", config, "--trace", config, "--out", os.path.join(self.dir, "x"),
+                                fragments=("an accelerator config", "where a trace", "--config"))
+        self.expect_input_error("run", "--config", trace, "--trace", trace, "--out", os.path.join(self.dir, "x"),
+                                fragments=("a trace", "--trace"))
+        self.expect_input_error("sweep", config, "--out", os.path.join(self.dir, "s"),
+                                fragments=("an accelerator config", "where a sweep spec"))
+        spec = os.path.join(self.dir, "spec.json")
+        with open(spec, "w") as f:
+            json.dump({"config": config, "traces": [trace],
+                       "axes": [{"set": "/chip/cores", "values": [1, 2, 3]}]}, f)
+        self.assertIn("sweep spec, 3 points on 1 traces", run("validate", spec).stdout)
+
+    def test_quiet_and_verbose_in_every_command(self):
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        trace = self.trace("tiny-cnn.json")
+        out = os.path.join(self.dir, "out")
+        quiet = run("run", "--config", config, "--trace", trace, "--out", out, "--quiet")
+        self.assertEqual((quiet.stdout, quiet.stderr), ("", ""))
+        normal = run("run", "--config", config, "--trace", trace, "--out", out)
+        self.assertIn("report written", normal.stdout)
+        self.assertIn("simulated", normal.stderr)
+        self.assertNotIn("lptsim: map: ", normal.stderr)
+        verbose = run("run", "--config", config, "--trace", trace, "--out", out, "--verbose")
+        for stage in ("expand", "map", "simulate", "report"):
+            self.assertIn(f"lptsim: {stage}: ", verbose.stderr)
+        self.assertEqual(run("validate", "-q", config, trace).stdout, "")
+        self.assertIn("ok: ", run("validate", "-v", config, trace).stdout)
+        # Every command takes both, and not together.
+        for command in (["run"], ["validate", config], ["sweep"], ["trace-info", trace], ["import-scalesim"],
+                        ["numerics", "formats"], ["numerics", "convert"], ["numerics", "swamping"]):
+            for flag in ("--quiet", "--verbose"):
+                self.assertIn(flag, run(*command, "--help").stdout, command)
+            self.expect_input_error(*command, "--quiet", "--verbose", fragments=("exclude each other",))
+
     def test_validate_scalesim_csv(self):
         good = os.path.join(self.dir, "net.csv")
         with open(good, "w") as f:
@@ -498,7 +538,8 @@ class Cli(unittest.TestCase):
 
     def expect_input_error(self, *args, fragments=()):
         p = run(*args, expect=2)
-        self.assertTrue(p.stderr.startswith("error: ") or "lptsim" in p.stderr, p.stderr)
+        # One prefix style for every error: the command that reports it.
+        self.assertRegex(p.stderr, re.compile(r"^lptsim [a-z-]+( [a-z]+)?: ", re.M))
         for fragment in fragments:
             self.assertIn(fragment, p.stderr)
         return p

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Times a sweep of ResNet-50 training steps on the default chip (RaPiD-like,
+# 4 cores): DRAM bandwidth (10, log-spaced) x scratchpad size (5) x clock (4)
+# x voltage (5) = 1000 points by default. First the same 10*J points (DRAM
+# bandwidth x J voltages) with one worker and with J workers (J = the
+# machine's cores), for the speed-up; then the whole sweep with J workers. Target: 1000 points in under 2 minutes on a
+# 2-core machine, and 2 workers >= 1.8x one.
+# Usage: scripts/bench_sweep.sh [points: a multiple of 200, default 1000]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+points="${1:-1000}"
+"$repo/scripts/setup.sh" --target lptsim "$repo/build" >/dev/null
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+jobs="$(nproc 2>/dev/null || echo 2)"
+lptsim="$repo/build/sim/lptsim"
+export SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1
+
+# spec FILE SCRATCHPADS CLOCKS VOLTAGES: 10 DRAM bandwidths x those lists.
+spec() {
+  cat >"$1" <<JSON
+{"config": "$repo/configs/rapid-4core.json", "traces": ["$repo/traces/resnet50.json"],
+ "axes": [{"set": "/chip/dram/gb_per_s_per_channel", "log_range": {"from": 6.4, "to": 102.4, "points": 10}},
+          {"set": "/chip/core/scratchpad/size_kib", "values": [$2]},
+          {"set": "/chip/clock_ghz", "values": [$3]},
+          {"set": "/chip/voltage", "log_range": {"from": 0.55, "to": 0.85, "points": $4}}]}
+JSON
+}
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+spec "$work/small.json" 2048 1.6 "$jobs"
+small=$((10 * jobs))
+for j in 1 "$jobs"; do
+  start=$(date +%s.%N)
+  "$lptsim" sweep "$work/small.json" --out "$work/small-$j" -j "$j" --quiet || true
+  end=$(date +%s.%N)
+  declare "t$j=$(seconds "$start" "$end")"
+done
+one=$t1 many=$(eval echo "\$t$jobs")
+printf 'speed-up: %d points: 1 worker %.2f s, %d workers %.2f s: %.2fx (target >= 1.8x for 2)\n' \
+  "$small" "$one" "$jobs" "$many" "$(awk -v a="$one" -v b="$many" 'BEGIN { print a / b }')"
+
+spec "$work/full.json" "512, 1024, 2048, 3072, 4096" "1.0, 1.2, 1.4, 1.6" $((points / 200))
+start=$(date +%s.%N)
+"$lptsim" sweep "$work/full.json" --out "$work/full" -j "$jobs" --quiet || true
+end=$(date +%s.%N)
+ok=$(grep -c '"status":"ok"' "$work/full/results.jsonl" || true)
+total=$(wc -l <"$work/full/results.jsonl")
+printf 'sweep: %d points (%d ok) with %d workers in %s s, %.3f s per point per worker (target: 1000 in < 120 s on 2 cores)\n' \
+  "$total" "$ok" "$jobs" "$(seconds "$start" "$end")" \
+  "$(awk -v t="$(seconds "$start" "$end")" -v n="$total" -v j="$jobs" 'BEGIN { print t * j / n }')"
