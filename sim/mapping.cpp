@@ -257,6 +257,9 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   using Estimate = long double;
   std::vector<GemmTiling> candidates;
   bool too_many_tiles = false;
+  // Candidates within 2% of the fastest estimate are near ties, decided by traffic.
+  const auto near_tie_of = [](double cycles) { return std::max(cycles, std::trunc(cycles * 1.02)); };
+  double fastest = std::numeric_limits<double>::infinity();
   const auto evaluate = [&](std::int64_t tm, std::int64_t tn, std::int64_t tk, LoopOrder order,
                             std::int64_t k_splits) {
     GemmTiling t;
@@ -294,20 +297,14 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
                      estimated_bytes(static_cast<Estimate>(tk) * tn, f.b_bits);
         break;
     }
-    const Estimate compute_total = instances * total_tile_cycles(array, g, f, tm, tn, tk);
     // The busiest core: the most units, and (dealt in contiguous ranges) full
     // ones, so that a small edge tile does not count as a core's share.
     const std::int64_t busiest = ceil_div(units, cores);
     const std::int64_t slices_per_unit = order == LoopOrder::kStreamBoth ? ceil_div(t.tiles_k, k_splits) : 1;
-    const Estimate full_unit = static_cast<Estimate>(slices_per_unit) *
-                               core::systolic_tile_timing(array, mac_tile(std::min(tm, g.m), std::min(tn, g.n),
-                                                                          std::min(tk, g.k), f)).cycles;
     const Estimate busiest_share =
         std::min<Estimate>(1, static_cast<Estimate>(busiest) * std::min(tm, g.m) * std::min(tn, g.n) *
                                   std::min(tk, g.k) * slices_per_unit /
                                   (static_cast<Estimate>(g.m) * g.n * g.k * g.count));
-    const double compute_per_core = std::trunc(static_cast<double>(
-        std::max(compute_total * busiest / units, std::min(compute_total, full_unit * busiest))));
     const double memory = std::trunc(static_cast<double>(traffic) / bandwidth);
     // The SFU work follows the MACs (spread_fused_work): the busiest core's share.
     const double sfu_per_core = sfu_on_one_core * static_cast<double>(busiest_share);
@@ -328,9 +325,20 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
     const double last_tile = sfu_per_core / tiles_per_core +
                              static_cast<double>(estimated_bytes(static_cast<Estimate>(tm) * tn, f.output_bits)) *
                                  cores / bandwidth;
-    t.estimated_cycles = std::trunc(overlapped_cycles(compute_per_core, memory, sfu_per_core)) +
-                         std::trunc(static_cast<double>(first_load) * cores / bandwidth + reduction) +
-                         std::trunc(last_tile);
+    const double exposed = std::trunc(static_cast<double>(first_load) * cores / bandwidth + reduction) +
+                           std::trunc(last_tile);
+    // The overlap is never less than its largest part, so a tiling whose
+    // memory or SFU time alone puts it past the near-tie margin of the
+    // fastest so far can never be chosen: skip its costly compute estimate.
+    if (std::trunc(std::max(memory, sfu_per_core)) + exposed > near_tie_of(fastest)) return;
+    const Estimate compute_total = instances * total_tile_cycles(array, g, f, tm, tn, tk);
+    const Estimate full_unit = static_cast<Estimate>(slices_per_unit) *
+                               core::systolic_tile_timing(array, mac_tile(std::min(tm, g.m), std::min(tn, g.n),
+                                                                          std::min(tk, g.k), f)).cycles;
+    const double compute_per_core = std::trunc(static_cast<double>(
+        std::max(compute_total * busiest / units, std::min(compute_total, full_unit * busiest))));
+    t.estimated_cycles = std::trunc(overlapped_cycles(compute_per_core, memory, sfu_per_core)) + exposed;
+    fastest = std::min(fastest, t.estimated_cycles);
     candidates.push_back(t);
   };
 
@@ -366,9 +374,7 @@ GemmTiling choose_gemm_tiling(const core::ChipParams& chip, const GemmWork& g,
   if (candidates.empty())
     throw std::runtime_error("scratchpad of " + std::to_string(capacity) +
                              " bytes cannot hold even the smallest tile of GEMM " + g.label);
-  double fastest = std::numeric_limits<double>::infinity();
-  for (const auto& c : candidates) fastest = std::min(fastest, c.estimated_cycles);
-  const double near_tie = std::max(fastest, std::trunc(fastest * 1.02));
+  const double near_tie = near_tie_of(fastest);
   double least_traffic = std::numeric_limits<double>::infinity();
   for (const auto& c : candidates)
     if (c.estimated_cycles <= near_tie) least_traffic = std::min(least_traffic, c.estimated_dram_bytes);
