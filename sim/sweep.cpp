@@ -440,10 +440,11 @@ std::optional<SweepSummary> run_sweep(const std::filesystem::path& spec_file, co
       }
     } catch (const std::exception& e) {
       // Rank 0 cannot go on without this rank, nor this rank without rank 0: end the job.
+      const bool bad_input = dynamic_cast<const InputError*>(&e) != nullptr;
       progress << "lptsim sweep: rank " << world.rank() << " on " << mpi::environment::processor_name()
-               << ": failed: " << e.what() << '\n'
+               << (bad_input ? ": error: " : ": failed: ") << e.what() << '\n'
                << std::flush;
-      environment.abort(dynamic_cast<const InputError*>(&e) ? kExitBadInput : kExitFailed);
+      environment.abort(bad_input ? kExitBadInput : kExitFailed);
     }
   }
   if (input_error) std::rethrow_exception(input_error);
