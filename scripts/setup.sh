@@ -24,6 +24,7 @@ build="${1:-$repo/build$( ((sanitize)) && echo -sanitize)}"
 packages=(
   build-essential cmake pkg-config
   libsystemc-dev nlohmann-json3-dev libboost-dev libboost-program-options-dev
+  libboost-mpi-dev libopenmpi-dev openmpi-bin
   libgtest-dev libbenchmark-dev libmpfr-dev librandom123-dev
   python3 python3-matplotlib python3-numpy
 )

@@ -8,7 +8,6 @@
 #include <iostream>
 #include <map>
 #include <sstream>
-#include <thread>
 
 #include "models/common/json_reader.hpp"
 #include "sim/cli_options.hpp"
@@ -215,13 +214,15 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
 
 int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostream& out, std::ostream& err) {
   const std::string usage =
-      "usage: lptsim sweep SPEC [--out DIR] [--jobs N] [--resume]\n"
+      "usage: [mpirun -n K] lptsim sweep SPEC [--out DIR] [--jobs N] [--resume]\n"
       "Runs every point of a sweep spec (docs/sweeps.md), each in a worker process, appending\n"
-      "each result to DIR/results.jsonl as it finishes. Exit status 1 if any point failed.";
+      "each result to DIR/results.jsonl as it finishes. Under mpirun (or srun) the points\n"
+      "spread over the ranks. Exit status 1 if any point failed.";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
       ("out,o", po::value<std::string>()->default_value("lptsim-sweep"), "directory for results.jsonl")
-      ("jobs,j", po::value<int>(), "worker processes at once (default: the machine's cores)")
+      ("jobs,j", po::value<int>(),
+       "worker processes at once (default: the machine's cores); under MPI per rank (default 1)")
       ("resume", "go on with a sweep in --out: skip the points its results.jsonl holds")
       ("spec", po::value<std::string>(), "sweep spec (JSON)");
   po::positional_options_description positional;
@@ -233,16 +234,18 @@ int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostr
     if (!vm.count("spec")) throw po::error("no sweep spec given");
     sweep.out_dir = vm["out"].as<std::string>();
     if (sweep.out_dir.empty()) throw po::error("--out must name a directory");
-    sweep.jobs = vm.count("jobs") ? vm["jobs"].as<int>() : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    if (sweep.jobs < 1 || sweep.jobs > 4096) throw po::error("--jobs must be in [1, 4096]");
+    if (vm.count("jobs")) sweep.jobs = vm["jobs"].as<int>();
+    if (sweep.jobs && (*sweep.jobs < 1 || *sweep.jobs > 4096)) throw po::error("--jobs must be in [1, 4096]");
     sweep.resume = vm.count("resume") > 0;
   } catch (const po::error& e) {
     err << "lptsim sweep: " << e.what() << '\n';
     return kExitBadInput;
   }
-  const SweepSpec spec = load_sweep_spec(vm["spec"].as<std::string>());
   const Verbosity level = verbosity(vm);
-  const SweepSummary s = run_sweep(spec, sweep, stream_for(level, Verbosity::kNormal, err));
+  const std::optional<SweepSummary> summary =
+      run_sweep(vm["spec"].as<std::string>(), sweep, stream_for(level, Verbosity::kNormal, err));
+  if (!summary) return kExitOk;  // an MPI rank but 0, which reports
+  const SweepSummary& s = *summary;
   stream_for(level, Verbosity::kNormal, out) << "sweep: " << s.points << " points: " << s.ok << " ok, " << s.failed << " failed, " << s.dropped
       << " dropped by constraints, " << s.skipped << " done before; results in "
       << (sweep.out_dir / "results.jsonl").string() << '\n';

@@ -3,19 +3,31 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/mpi/collectives/broadcast.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
+#include <boost/serialization/string.hpp>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "models/common/input_file.hpp"
+#include "sim/cli_options.hpp"
 #include "sim/config.hpp"
 #include "sim/trace.hpp"
 
 namespace lpt {
+
+namespace mpi = boost::mpi;
 
 namespace {
 
@@ -38,12 +50,26 @@ std::string options_text(const SimulationOptions& o) {
   return text;
 }
 
+// A point to run: its settings (applied in order to the base config) on one trace.
 struct Job {
   std::string key;
   std::size_t trace = 0;
   std::vector<Setting> settings;
-  AcceleratorConfig config;
 };
+
+// A job as it travels from rank 0 to another rank.
+std::string job_message(const Job& job) {
+  nlohmann::json settings = nlohmann::json::array();
+  for (const Setting& s : job.settings) settings.push_back({s.pointer, s.value});
+  return nlohmann::json{{"key", job.key}, {"trace", job.trace}, {"settings", settings}}.dump();
+}
+
+Job job_from_message(const std::string& message) {
+  const nlohmann::json in = nlohmann::json::parse(message);
+  Job job{in.at("key").get<std::string>(), in.at("trace").get<std::size_t>(), {}};
+  for (const nlohmann::json& s : in.at("settings")) job.settings.push_back({s.at(0).get<std::string>(), s.at(1)});
+  return job;
+}
 
 nlohmann::json settings_json(const std::vector<Setting>& settings) {
   nlohmann::json out = nlohmann::json::object();
@@ -51,13 +77,33 @@ nlohmann::json settings_json(const std::vector<Setting>& settings) {
   return out;
 }
 
+// What every process that runs points reads: the spec, its base config and traces.
+struct SweepInputs {
+  SweepSpec spec;
+  ConfigDocument base;
+  std::vector<Trace> traces;
+
+  explicit SweepInputs(const std::filesystem::path& spec_file)
+      : spec(load_sweep_spec(spec_file)), base(read_config_document(spec.config)) {
+    for (const auto& file : spec.traces) traces.push_back(load_trace(file));
+  }
+
+  // What a results line says of a point before its outcome.
+  nlohmann::json record_of(const Job& job) const {
+    return {{"key", job.key}, {"trace", spec.traces[job.trace].string()}, {"settings", settings_json(job.settings)}};
+  }
+};
+
 // What a worker computes: the metrics, or the error that stopped it.
-nlohmann::json run_point(const Job& job, const Trace& trace, const SweepSpec& spec) {
+nlohmann::json run_point(const Job& job, const SweepInputs& inputs) {
   try {
+    ConfigDocument document = inputs.base;
+    for (const Setting& s : job.settings) apply_override(document, override_text(s));
     std::ostringstream quiet;
-    const nlohmann::json report = to_json(simulate(job.config, trace, spec.options, quiet));
+    const nlohmann::json report =
+        to_json(simulate(parse_config_document(document), inputs.traces[job.trace], inputs.spec.options, quiet));
     nlohmann::json metrics = nlohmann::json::object();
-    for (const std::string& pointer : spec.metrics) {
+    for (const std::string& pointer : inputs.spec.metrics) {
       const nlohmann::json::json_pointer p(pointer);
       metrics[pointer] = report.contains(p) ? report.at(p) : nlohmann::json();
     }
@@ -67,14 +113,85 @@ nlohmann::json run_point(const Job& job, const Trace& trace, const SweepSpec& sp
   }
 }
 
+// Runs each point in a forked process of its own, so that a crash stays with
+// its point, and makes its results line. Every mode runs points through this.
+class PointWorkers {
+ public:
+  // `rank`: the MPI rank, written into each record under MPI.
+  PointWorkers(const SweepInputs& inputs, const std::filesystem::path& out_dir, std::optional<int> rank)
+      : inputs_(inputs), work_(out_dir / ".workers"), rank_(rank) {
+    std::filesystem::create_directories(work_);
+  }
+
+  std::size_t running() const { return running_.size(); }
+
+  void start(Job job) {
+    std::cout.flush();
+    std::cerr.flush();
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("cannot start a sweep worker (fork failed)");
+    if (pid == 0) {  // the worker: one point, one SystemC simulation, then out
+      const nlohmann::json outcome = run_point(job, inputs_);
+      std::ofstream out(result_file(job));
+      out << outcome.dump();
+      out.close();
+      _exit(out ? 0 : 3);
+    }
+    running_.emplace(pid, std::move(job));
+  }
+
+  // The results line of a worker that has ended; waits for one if `wait`,
+  // else nullopt when none has.
+  std::optional<nlohmann::json> finished(bool wait) {
+    if (running_.empty()) return std::nullopt;
+    for (;;) {
+      int status = 0;
+      const pid_t pid = waitpid(-1, &status, wait ? 0 : WNOHANG);
+      if (pid < 0 && errno == EINTR) continue;
+      if (pid < 0) throw std::runtime_error("lost track of the sweep workers (waitpid failed)");
+      if (pid == 0) return std::nullopt;
+      const auto it = running_.find(pid);
+      if (it == running_.end()) continue;  // not a worker of ours
+      const Job job = std::move(it->second);
+      running_.erase(it);
+      return record(job, status);
+    }
+  }
+
+ private:
+  std::filesystem::path result_file(const Job& job) const { return work_ / (job.key + ".json"); }
+
+  nlohmann::json record(const Job& job, int status) const {
+    nlohmann::json record = inputs_.record_of(job);
+    std::ifstream in(result_file(job));
+    const nlohmann::json outcome = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+    if (outcome.is_object() && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      record.update(outcome);
+    } else {
+      record["status"] = "crashed";
+      record["error"] = WIFSIGNALED(status) ? "the worker was killed by signal " + std::to_string(WTERMSIG(status))
+                                            : "the worker exited with status " + std::to_string(WEXITSTATUS(status));
+    }
+    if (rank_) record["rank"] = *rank_;
+    std::filesystem::remove(result_file(job));
+    return record;
+  }
+
+  const SweepInputs& inputs_;
+  std::filesystem::path work_;
+  std::optional<int> rank_;
+  std::map<pid_t, Job> running_;
+};
+
 class ResultsFile {
  public:
-  ResultsFile(const std::filesystem::path& file, bool resume) : file_(file) {
-    if (std::filesystem::exists(file) && std::filesystem::file_size(file) > 0) {
+  ResultsFile(const std::filesystem::path& dir, bool resume) : file_(dir / "results.jsonl") {
+    prepare_output_directory(dir);
+    if (std::filesystem::exists(file_) && std::filesystem::file_size(file_) > 0) {
       if (!resume)
-        throw InputError(file.string(), "", "a sweep's results are already here: add --resume to go on with it, "
-                                            "or give another --out");
-      std::ifstream in(file);
+        throw InputError(file_.string(), "", "a sweep's results are already here: add --resume to go on with it, "
+                                             "or give another --out");
+      std::ifstream in(file_);
       for (std::string line; std::getline(in, line);) {
         // A line cut short by a kill is not a result: its point runs again.
         const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
@@ -84,12 +201,12 @@ class ResultsFile {
     }
     // A line cut short by a kill must not swallow the next result.
     bool ends_line = true;
-    if (std::ifstream tail(file, std::ios::binary | std::ios::ate); tail && tail.tellg() > 0) {
+    if (std::ifstream tail(file_, std::ios::binary | std::ios::ate); tail && tail.tellg() > 0) {
       tail.seekg(-1, std::ios::end);
       ends_line = tail.get() == '\n';
     }
-    out_.open(file, std::ios::app);
-    if (!out_) throw InputError(file.string(), "", "cannot write the results file");
+    out_.open(file_, std::ios::app);
+    if (!out_) throw InputError(file_.string(), "", "cannot write the results file");
     if (!ends_line) out_ << '\n';
   }
 
@@ -132,6 +249,147 @@ class Progress {
   clock::time_point start_, last_;
 };
 
+// The side that owns results.jsonl (the only process, or rank 0): the points
+// to run, in order, and the record of each as it comes in.
+class Coordinator {
+ public:
+  Coordinator(const SweepInputs& inputs, const SweepOptions& options, std::ostream& progress)
+      : inputs_(inputs), work_(options.out_dir / ".workers"), results_(options.out_dir, options.resume) {
+    plan();
+    meter_.emplace(progress, jobs_.size());
+  }
+
+  bool has_next() const { return next_ < jobs_.size(); }
+  const Job& next() { return jobs_[next_++]; }
+
+  void record(const nlohmann::json& record) {
+    const bool ok = record["status"] == "ok";
+    (ok ? summary_.ok : summary_.failed) += 1;
+    results_.append(record);
+    meter_->count(ok);
+  }
+
+  // Once every point is in.
+  SweepSummary finish() {
+    std::filesystem::remove_all(work_);
+    return summary_;
+  }
+
+ private:
+  // Skips what is done, drops what the constraints exclude and records at once
+  // the points whose settings do not apply; the rest become jobs.
+  void plan() {
+    std::set<std::string> queued;
+    for (const auto& settings : expand_points(inputs_.spec))
+      for (std::size_t t = 0; t < inputs_.traces.size(); ++t) {
+        ++summary_.points;
+        ConfigDocument document = inputs_.base;
+        std::string error;
+        try {
+          for (const Setting& s : settings) apply_override(document, override_text(s));
+        } catch (const InputError& e) {
+          error = e.what();
+        }
+        Job job{point_key(document.json, inputs_.spec.traces[t], inputs_.spec.options), t, settings};
+        if (results_.done(job.key) || queued.count(job.key)) {
+          ++summary_.skipped;
+          continue;
+        }
+        if (error.empty() && !satisfies(inputs_.spec.constraints, document.json)) {
+          ++summary_.dropped;
+          continue;
+        }
+        queued.insert(job.key);
+        if (error.empty()) {
+          jobs_.push_back(std::move(job));
+          continue;
+        }
+        nlohmann::json failure = inputs_.record_of(job);
+        failure.update({{"status", "error"}, {"error", error}});
+        results_.append(failure);
+        ++summary_.failed;
+      }
+  }
+
+  const SweepInputs& inputs_;
+  std::filesystem::path work_;
+  ResultsFile results_;
+  std::vector<Job> jobs_;
+  std::size_t next_ = 0;
+  SweepSummary summary_;
+  std::optional<Progress> meter_;
+};
+
+SweepSummary run_local(const std::filesystem::path& spec_file, const SweepOptions& options, std::ostream& progress) {
+  const SweepInputs inputs(spec_file);
+  Coordinator coordinator(inputs, options, progress);
+  PointWorkers workers(inputs, options.out_dir, std::nullopt);
+  const auto slots = static_cast<std::size_t>(
+      options.jobs.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
+  while (coordinator.has_next() || workers.running() > 0) {
+    while (coordinator.has_next() && workers.running() < slots) workers.start(coordinator.next());
+    coordinator.record(*workers.finished(true));
+  }
+  return coordinator.finish();
+}
+
+// Messages between the ranks: a rank with a free slot asks rank 0, which
+// answers with a job (or an empty message: no more), and sends each record back.
+enum Tag : int { kAskTag = 1, kJobTag, kRecordTag };
+
+// Rank 0: runs points itself while it answers the other ranks. It polls, since
+// a blocking MPI receive spins on a core the points could use.
+SweepSummary share_out(Coordinator& coordinator, PointWorkers& own, std::size_t slots,
+                       const mpi::communicator& world) {
+  int ranks_asking = world.size() - 1;  // not yet told that no job is left
+  std::size_t away = 0;                 // jobs at other ranks, their records not yet in
+  while (ranks_asking > 0 || away > 0 || own.running() > 0 || coordinator.has_next()) {
+    while (coordinator.has_next() && own.running() < slots) own.start(coordinator.next());
+    bool idle = true;
+    if (const auto record = own.finished(false)) {
+      coordinator.record(*record);
+      idle = false;
+    }
+    if (const auto message = world.iprobe(mpi::any_source, mpi::any_tag)) {
+      idle = false;
+      if (message->tag() == kRecordTag) {
+        std::string record;
+        world.recv(message->source(), kRecordTag, record);
+        coordinator.record(nlohmann::json::parse(record));
+        --away;
+      } else {
+        world.recv(message->source(), kAskTag);
+        if (coordinator.has_next()) {
+          world.send(message->source(), kJobTag, job_message(coordinator.next()));
+          ++away;
+        } else {
+          world.send(message->source(), kJobTag, std::string());
+          --ranks_asking;
+        }
+      }
+    }
+    if (idle) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return coordinator.finish();
+}
+
+// Any other rank: asks for a job whenever it has a free slot, until there are none.
+void serve_rank_zero(PointWorkers& workers, std::size_t slots, const mpi::communicator& world) {
+  bool more = true;
+  while (more || workers.running() > 0) {
+    while (more && workers.running() < slots) {
+      world.send(0, kAskTag);
+      std::string job;
+      world.recv(0, kJobTag, job);
+      if (job.empty())
+        more = false;
+      else
+        workers.start(job_from_message(job));
+    }
+    if (workers.running() > 0) world.send(0, kRecordTag, workers.finished(true)->dump());
+  }
+}
+
 }  // namespace
 
 std::string point_key(const nlohmann::json& config_document, const std::filesystem::path& trace,
@@ -139,102 +397,57 @@ std::string point_key(const nlohmann::json& config_document, const std::filesyst
   return digest(config_document.dump() + "\n" + trace.string() + "\n" + options_text(options));
 }
 
-SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& progress) {
-  prepare_output_directory(options.out_dir);
-  const std::filesystem::path work = options.out_dir / ".workers";
-  std::filesystem::create_directories(work);
-  ResultsFile results(options.out_dir / "results.jsonl", options.resume);
+bool started_by_mpi_launcher() {
+  // Open MPI's mpirun, then PMIx (srun --mpi=pmix, other launchers), then PMI2 (srun --mpi=pmi2).
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
+    if (std::getenv(variable)) return true;
+  return false;
+}
 
-  const ConfigDocument base = read_config_document(spec.config);
-  std::vector<Trace> traces;
-  for (const auto& file : spec.traces) traces.push_back(load_trace(file));
-
-  SweepSummary summary;
-  std::vector<Job> jobs;
-  std::set<std::string> queued;
-  const auto record_failure = [&](const std::string& key, std::size_t trace, const std::vector<Setting>& settings,
-                                  const std::string& error) {
-    results.append({{"key", key}, {"trace", spec.traces[trace].string()}, {"settings", settings_json(settings)},
-                    {"status", "error"}, {"error", error}});
-    ++summary.failed;
-  };
-  for (const auto& settings : expand_points(spec))
-    for (std::size_t t = 0; t < traces.size(); ++t) {
-      ++summary.points;
-      ConfigDocument document = base;
-      std::string error;
-      try {
-        for (const Setting& s : settings) apply_override(document, override_text(s));
-      } catch (const InputError& e) {
-        error = e.what();
+std::optional<SweepSummary> run_sweep(const std::filesystem::path& spec_file, const SweepOptions& options,
+                                      std::ostream& progress) {
+  if (!started_by_mpi_launcher()) return run_local(spec_file, options, progress);
+  std::exception_ptr input_error;  // rank 0's: thrown after MPI is finalised, to be reported as without MPI
+  std::optional<SweepSummary> summary;
+  {
+    const mpi::environment environment;
+    const mpi::communicator world;
+    const auto slots = static_cast<std::size_t>(options.jobs.value_or(1));
+    try {
+      bool go = false;
+      if (world.rank() == 0) {
+        std::optional<SweepInputs> inputs;
+        std::optional<Coordinator> coordinator;
+        try {
+          inputs.emplace(spec_file);
+          coordinator.emplace(*inputs, options, progress);
+        } catch (const InputError&) {
+          input_error = std::current_exception();
+        }
+        go = !input_error;
+        mpi::broadcast(world, go, 0);
+        if (go) {
+          PointWorkers own(*inputs, options.out_dir, 0);
+          summary = share_out(*coordinator, own, slots, world);
+        }
+      } else {
+        mpi::broadcast(world, go, 0);
+        if (go) {
+          const SweepInputs inputs(spec_file);
+          PointWorkers workers(inputs, options.out_dir, world.rank());
+          serve_rank_zero(workers, slots, world);
+        }
       }
-      const std::string key = point_key(document.json, spec.traces[t], spec.options);
-      if (results.done(key) || queued.count(key)) {
-        ++summary.skipped;
-        continue;
-      }
-      if (error.empty() && !satisfies(spec.constraints, document.json)) {
-        ++summary.dropped;
-        continue;
-      }
-      queued.insert(key);
-      if (!error.empty()) {
-        record_failure(key, t, settings, error);
-        continue;
-      }
-      try {
-        jobs.push_back({key, t, settings, parse_config_document(document)});
-      } catch (const InputError& e) {
-        record_failure(key, t, settings, e.what());
-      }
+    } catch (const std::exception& e) {
+      // Rank 0 cannot go on without this rank, nor this rank without rank 0: end the job.
+      const bool bad_input = dynamic_cast<const InputError*>(&e) != nullptr;
+      progress << "lptsim sweep: rank " << world.rank() << " on " << mpi::environment::processor_name()
+               << (bad_input ? ": error: " : ": failed: ") << e.what() << '\n'
+               << std::flush;
+      environment.abort(bad_input ? kExitBadInput : kExitFailed);
     }
-
-  Progress meter(progress, jobs.size());
-  std::map<pid_t, std::size_t> running;  // worker -> job
-  std::size_t next = 0;
-  const auto finish = [&](pid_t pid, int status) {
-    const Job& job = jobs[running.at(pid)];
-    running.erase(pid);
-    const std::filesystem::path result_file = work / (job.key + ".json");
-    nlohmann::json record = {{"key", job.key}, {"trace", spec.traces[job.trace].string()},
-                             {"settings", settings_json(job.settings)}};
-    std::ifstream in(result_file);
-    const nlohmann::json outcome = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
-    if (outcome.is_object() && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-      record.update(outcome);
-    } else {
-      record["status"] = "crashed";
-      record["error"] = WIFSIGNALED(status) ? "the worker was killed by signal " + std::to_string(WTERMSIG(status))
-                                            : "the worker exited with status " + std::to_string(WEXITSTATUS(status));
-    }
-    std::filesystem::remove(result_file);
-    const bool ok = record["status"] == "ok";
-    (ok ? summary.ok : summary.failed) += 1;
-    results.append(record);
-    meter.count(ok);
-  };
-  while (next < jobs.size() || !running.empty()) {
-    while (next < jobs.size() && running.size() < static_cast<std::size_t>(std::max(1, options.jobs))) {
-      std::cout.flush();
-      std::cerr.flush();
-      progress.flush();
-      const pid_t pid = fork();
-      if (pid < 0) throw std::runtime_error("cannot start a sweep worker (fork failed)");
-      if (pid == 0) {  // the worker: one point, one SystemC simulation, then out
-        const Job& job = jobs[next];
-        const nlohmann::json outcome = run_point(job, traces[job.trace], spec);
-        std::ofstream out(work / (job.key + ".json"));
-        out << outcome.dump();
-        out.close();
-        _exit(out ? 0 : 3);
-      }
-      running[pid] = next++;
-    }
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid > 0 && running.count(pid)) finish(pid, status);
   }
-  std::filesystem::remove_all(work);
+  if (input_error) std::rethrow_exception(input_error);
   return summary;
 }
 

@@ -4,11 +4,14 @@
 // effective config, trace and options, so that a killed sweep loses only the
 // points in flight and --resume skips what is done. A point that fails (a bad
 // combination, a simulation error, a crashed worker) is recorded with its error
-// and the sweep goes on (docs/sweeps.md).
+// and the sweep goes on. Started by mpirun (or srun), the points spread over the
+// MPI ranks: rank 0 hands them out one at a time to whichever rank asks and
+// writes every result (docs/sweeps.md).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -18,7 +21,9 @@ namespace lpt {
 
 struct SweepOptions {
   std::filesystem::path out_dir;
-  int jobs = 1;         // worker processes at once
+  // Points at once in each process (each MPI rank); by default the machine's
+  // cores, or 1 per rank under MPI, where mpirun already gives one rank a core.
+  std::optional<int> jobs;
   bool resume = false;  // skip points results.jsonl already holds
 };
 
@@ -34,9 +39,16 @@ struct SweepSummary {
 std::string point_key(const nlohmann::json& config_document, const std::filesystem::path& trace,
                       const SimulationOptions& options);
 
+// Whether an MPI launcher (mpirun, or srun with PMIx/PMI2) started this
+// process, read from its environment: MPI itself is initialised only then.
+bool started_by_mpi_launcher();
+
 // Progress (count, rate, time left) goes to `progress`. A results file that
 // exists without --resume, or a spec whose base config or traces do not load,
-// is an InputError; everything else is a point's own failure.
-SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options, std::ostream& progress);
+// is an InputError; everything else is a point's own failure. Under MPI every
+// rank calls this, and only rank 0 gets a summary (and throws the InputErrors,
+// after the other ranks have been told to stop).
+std::optional<SweepSummary> run_sweep(const std::filesystem::path& spec_file, const SweepOptions& options,
+                                      std::ostream& progress);
 
 }  // namespace lpt

@@ -8,6 +8,8 @@ import json
 import math
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -260,6 +262,75 @@ class Cli(unittest.TestCase):
         err = run("sweep", spec_file, "--out", os.path.join(self.dir, "bad"), expect=2).stderr
         self.assertIn("spec.json", err)
         self.assertIn("/traces", err)
+
+    def test_sweep_under_mpirun_gives_the_local_results(self):
+        mpirun = shutil.which("mpirun")
+        if not mpirun:
+            self.skipTest("mpirun (Open MPI) is not installed")
+        spec = {"config": os.path.join(SOURCE, "configs", "tiny.json"), "traces": [self.trace("tiny-cnn.json")],
+                "run": {"phases": ["fwd"]},
+                "axes": [{"set": "/chip/cores", "values": [1, 0, 2, 4]},
+                         {"set": "/chip/dram/gb_per_s_per_channel", "values": [8, 32]}],
+                "metrics": ["/totals/cycles", "/totals/energy/total_pj"]}
+        spec_file = os.path.join(self.dir, "spec.json")
+        with open(spec_file, "w") as f:
+            json.dump(spec, f)
+        # Open MPI's plugins leave allocations behind at MPI_Finalize, unloaded before LeakSanitizer could
+        # name them (the sanitizer build): leaks are checked by the local runs, not under mpirun.
+        env = dict(os.environ, SYSTEMC_DISABLE_COPYRIGHT_MESSAGE="1",
+                   OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                   ASAN_OPTIONS=":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"])))
+
+        def under_mpirun(ranks, *args, expect):
+            # Its own session, so that a hung job is killed whole, ranks and their workers.
+            p = subprocess.Popen([mpirun, "--oversubscribe", "-n", str(ranks), LPTSIM, *args], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            try:
+                out, err = p.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.communicate()
+                self.fail(f"mpirun -n {ranks} lptsim {' '.join(args)} did not end in 300 s")
+            self.assertEqual(p.returncode, expect, f"mpirun -n {ranks} lptsim {' '.join(args)}\n{out}\n{err}")
+            return out, err
+
+        def results(out):
+            with open(os.path.join(self.dir, out, "results.jsonl")) as f:
+                records = [json.loads(line) for line in f]
+            by_key = {r["key"]: r for r in records}
+            self.assertEqual(len(by_key), len(records), "a point ran twice")
+            return by_key
+
+        def outcomes(records):
+            return {k: (r["status"], r.get("metrics")) for k, r in records.items()}
+
+        local_summary = run("sweep", spec_file, "--out", os.path.join(self.dir, "local"), "-j", "1", expect=1).stdout
+        local = results("local")
+        self.assertIn("8 points: 6 ok, 2 failed", local_summary)
+        self.assertTrue(all("rank" not in r for r in local.values()))
+
+        summary, _ = under_mpirun(2, "sweep", spec_file, "--out", os.path.join(self.dir, "mpi"), expect=1)
+        self.assertIn("8 points: 6 ok, 2 failed", summary)
+        self.assertEqual(summary.count("8 points"), 1, "only rank 0 reports")
+        spread = results("mpi")
+        self.assertEqual(outcomes(spread), outcomes(local))
+        self.assertEqual({r["status"] for r in spread.values() if r["settings"]["/chip/cores"] == 0}, {"error"})
+        self.assertLessEqual({r["rank"] for r in spread.values()}, {0, 1})
+        self.assertIn(1, {r["rank"] for r in spread.values()}, "rank 1 ran no point")
+
+        # One rank does everything; a finished sweep resumed has nothing left to run.
+        single, _ = under_mpirun(1, "sweep", spec_file, "--out", os.path.join(self.dir, "single"), expect=1)
+        self.assertEqual(outcomes(results("single")), outcomes(local))
+        under_mpirun(2, "sweep", spec_file, "--out", os.path.join(self.dir, "mpi"), expect=2)  # not without --resume
+        resumed, _ = under_mpirun(2, "sweep", spec_file, "--out", os.path.join(self.dir, "mpi"), "--resume",
+                                  expect=0)
+        self.assertIn("8 done before", resumed)
+
+        # A bad spec: reported once, by rank 0, and every rank ends.
+        with open(spec_file, "w") as f:
+            f.write('{"config": "c.json", "traces": [], "axes": 3}')
+        _, err = under_mpirun(2, "sweep", spec_file, "--out", os.path.join(self.dir, "bad"), expect=2)
+        self.assertEqual(err.count("spec.json: /traces"), 1, err)
 
     def test_roofline_bound_is_a_lower_bound(self):
         """Steps one after another never beat their compute, SFU and rounder bounds (their
