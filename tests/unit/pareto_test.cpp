@@ -30,7 +30,8 @@ TEST(ParetoFront, KeepsTheUnbeatenTiesAndDuplicates) {
 
 TEST(ParetoFront, DirectionsDecide) {
   const Values points = {{10.0, 5.0}, {8.0, 3.0}, {6.0, 6.0}};
-  EXPECT_EQ(pareto_front(points, {{"/a", false}, {"/b", true}}), (std::vector<bool>{false, true, true}));
+  EXPECT_EQ(pareto_front(points, {{"/a", false}, {"/b", false}}), (std::vector<bool>{false, true, true}));
+  EXPECT_EQ(pareto_front(points, {{"/a", false}, {"/b", true}}), (std::vector<bool>{false, false, true}));
   EXPECT_EQ(pareto_front(points, {{"/a", true}, {"/b", true}}), (std::vector<bool>{true, false, true}));
 }
 
