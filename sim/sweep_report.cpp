@@ -329,9 +329,11 @@ void write_time_breakdown_csv(const nlohmann::json& report, const std::string& f
     const JsonReader in(report, "");
     const double total_cycles = in.at("totals").at("cycles").number(0, 1e300);
     std::vector<std::pair<std::string, TimeSplit>> phases, layer_types, step_kinds;
-    for (const auto& [phase, activity] : in.at("phases").members()) {
-      phases.emplace_back(phase, TimeSplit{});
-      phases.back().second.add(activity);
+    // In the order they ran, which the workload lists.
+    const JsonReader phase_activities = in.at("phases");
+    for (const JsonReader& phase : in.at("workload").at("phases").elements()) {
+      phases.emplace_back(phase.string(), TimeSplit{});
+      phases.back().second.add(phase_activities.at(phases.back().first));
     }
     for (const JsonReader& layer : in.at("layers").elements()) {
       const std::string type = layer.at("type").string();

@@ -61,8 +61,9 @@ void write_results_csv(const SweepResults& results, std::ostream& out);
 void write_pareto_csv(const SweepResults& results, const std::vector<Objective>& objectives,
                       const std::vector<bool>& on_front, std::ostream& out);
 
-// A run's time by phase, by layer type and by step kind, each split into busy
-// and stall cycles: rows `by,name,cycles,share,busy_cycles,stall_<cause>...`.
+// A run's time by phase (in the order they ran), by layer type and by step
+// kind, each split into busy and stall cycles: rows
+// `by,name,cycles,share,busy_cycles,stall_<cause>...`.
 // Missing fields are InputErrors naming `file` and the JSON path.
 void write_time_breakdown_csv(const nlohmann::json& report, const std::string& file, std::ostream& out);
 

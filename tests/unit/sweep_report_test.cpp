@@ -129,6 +129,7 @@ nlohmann::json activity(double cycles, double busy, double dram) {
 
 TEST(TimeBreakdown, PerPhaseLayerTypeAndStepKind) {
   nlohmann::json report = {{"totals", activity(100, 60, 30)},
+                           {"workload", {{"phases", {"fwd", "bwd"}}}},
                            {"phases", {{"fwd", activity(40, 30, 10)}, {"bwd", activity(60, 30, 20)}}},
                            {"step_kinds", {{"gemm", activity(100, 60, 30)}}},
                            {"layers", nlohmann::json::array()}};
@@ -141,8 +142,8 @@ TEST(TimeBreakdown, PerPhaseLayerTypeAndStepKind) {
   write_time_breakdown_csv(report, "run/report.json", out);
   EXPECT_EQ(out.str(),
             "by,name,cycles,share,busy_cycles,stall_dram,stall_sfu\n"
-            "phase,bwd,60.0,0.600000,30.0,20.0,10.0\n"
             "phase,fwd,40.0,0.400000,30.0,10.0,0.0\n"
+            "phase,bwd,60.0,0.600000,30.0,20.0,10.0\n"
             "layer_type,conv2d,80.0,0.800000,40.0,20.0,20.0\n"
             "layer_type,relu,20.0,0.200000,10.0,5.0,5.0\n"
             "step_kind,gemm,100.0,1.000000,60.0,30.0,10.0\n");
