@@ -384,6 +384,14 @@ class Cli(unittest.TestCase):
             f.write("not json\n")
             f.writelines(lines[5:])
         self.assertIn("results.jsonl:6: not a JSON object", run("report", sweep, expect=2).stderr)
+        # A run's report.json without what the breakdown reads; objectives are for sweeps.
+        broken = os.path.join(self.dir, "broken")
+        os.makedirs(broken)
+        with open(os.path.join(broken, "report.json"), "w") as f:
+            json.dump({"totals": {"cycles": 1, "stall_cycles": {}}, "workload": {"phases": ["fwd"]}, "phases": {}}, f)
+        self.assertIn("report.json: /phases/fwd", run("report", broken, expect=2).stderr)
+        self.assertIn("--objective applies to a sweep",
+                      run("report", broken, "--objective", "/totals/cycles:min", expect=2).stderr)
         # Neither a sweep nor a run.
         err = run("report", self.dir, expect=2).stderr
         self.assertIn(self.dir, err)
