@@ -143,6 +143,24 @@ bool plot(const std::vector<std::string>& script_args, std::ostream& out, std::o
   return true;
 }
 
+// Enough front points to read at a glance; pareto.csv has them all.
+constexpr std::size_t kFrontPointsShown = 10;
+
+// "/chip/cores=2, /fusion=\"none\": 1.234e+05 9.5": a front point's settings, then its
+// objectives' values (which every point on a front has).
+std::string front_point_line(const SweepPoint& point, const std::vector<Objective>& objectives) {
+  std::string line;
+  for (const auto& [pointer, value] : point.settings.items())
+    line += (line.empty() ? "" : ", ") + pointer + "=" + value.dump();
+  line += line.empty() ? "(the base config):" : ":";
+  for (const Objective& o : objectives) {
+    char number[32];
+    std::snprintf(number, sizeof number, " %.4g", point_value(point, o.pointer).value());
+    line += number;
+  }
+  return line;
+}
+
 void write_file(const std::filesystem::path& file, const std::function<void(std::ostream&)>& write,
                 std::ostream& out) {
   std::ofstream stream(file);
@@ -196,10 +214,18 @@ int report_sweep(const std::filesystem::path& results_file, const std::filesyste
     for (const Objective& o : objectives) names += (names.empty() ? "" : ", ") + to_string(o);
     out << "Pareto front over " << names << ":\n";
     for (const std::string& trace : results.traces) {
-      std::size_t on = 0, of = 0;
+      std::vector<const SweepPoint*> on;
+      std::size_t of = 0;
       for (std::size_t p = 0; p < results.points.size(); ++p)
-        if (results.points[p].trace == trace) ++of, on += front[p] ? 1 : 0;
-      out << "  " << trace << ": " << on << " of " << of << " points\n";
+        if (results.points[p].trace == trace) {
+          ++of;
+          if (front[p]) on.push_back(&results.points[p]);
+        }
+      out << "  " << trace << ": " << on.size() << " of " << of << " points\n";
+      for (std::size_t i = 0; i < std::min(on.size(), kFrontPointsShown); ++i)
+        out << "    " << front_point_line(*on[i], objectives) << '\n';
+      if (on.size() > kFrontPointsShown)
+        out << "    ... " << on.size() - kFrontPointsShown << " more in pareto.csv\n";
     }
   }
   if (!plots) return kExitOk;

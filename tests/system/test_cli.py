@@ -325,6 +325,9 @@ class Cli(unittest.TestCase):
             self.assertEqual(row["on_front"], "no" if beaten else "yes", row)
             self.assertAlmostEqual(float(row["/totals/energy/total_pj:min"]), record["metrics"]["/totals/energy/total_pj"])
         # More cores cost area and buy speed: both the 1- and the 2-core designs are on some front.
+        # The summary lists each front point (fewer than 10 per trace here).
+        listed = [line for line in out.splitlines() if line.startswith("    /chip/cores=")]
+        self.assertEqual(len(listed), sum(r["on_front"] == "yes" for r in pareto))
         front_cores = {r["/chip/cores"] for r in pareto if r["on_front"] == "yes"}
         self.assertEqual(front_cores, {"1", "2"})
         self.assert_plots(folder, "vs_chip_cores", "vs_chip_dram_gb_per_s_per_channel", "pareto")
