@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Plots of `lptsim report` (which runs this script; docs/sweeps.md, "Reports").
 
-Usage: /usr/bin/python3 scripts/plot_report.py sweep DIR [--axis POINTER ...] [--metric POINTER ...]
-       /usr/bin/python3 scripts/plot_report.py run DIR
+Usage: /usr/bin/python3 scripts/plot_report.py sweep DIR [--axis POINTER ...] [--metric POINTER ...] [--quiet]
+       /usr/bin/python3 scripts/plot_report.py run DIR [--quiet]
 sweep: reads DIR/results.csv and DIR/pareto.csv; writes DIR/vs_<axis>.{png,svg} (every metric
 against the axis, one series per trace) and DIR/pareto.{png,svg} (the first two objectives,
 the front highlighted). run: reads DIR/time_breakdown.csv; writes DIR/time_breakdown.{png,svg}.
@@ -37,19 +37,20 @@ def trace_name(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def save(fig, directory, stem):
+def save(fig, directory, stem, quiet):
     fig.tight_layout()
     for extension in ("png", "svg"):
         path = os.path.join(directory, f"{stem}.{extension}")
         fig.savefig(path, dpi=120)
-        print(f"wrote {path}")
+        if not quiet:
+            print(f"wrote {path}")
 
 
 def log_scale_fits(values):
     return min(values) > 0 and max(values) / min(values) >= 16
 
 
-def plot_metric_vs_axis(plt, rows, directory, axis, axes, metrics):
+def plot_metric_vs_axis(plt, rows, directory, axis, axes, metrics, quiet):
     """One panel per metric; one series per trace and setting of the other axes, or, when
     those are too many, the median over the other axes' points with their min-max band."""
     others = [a for a in axes if a != axis]
@@ -98,11 +99,11 @@ def plot_metric_vs_axis(plt, rows, directory, axis, axes, metrics):
     fig.suptitle(f"metrics vs {axis} ({note})", fontsize=9)
     if handles:
         fig.legend(handles, labels, loc="lower right", fontsize=7)
-    save(fig, directory, f"vs_{slug(axis)}")
+    save(fig, directory, f"vs_{slug(axis)}", quiet)
     plt.close(fig)
 
 
-def plot_pareto(plt, directory):
+def plot_pareto(plt, directory, quiet):
     path = os.path.join(directory, "pareto.csv")
     if not os.path.exists(path):
         return
@@ -133,7 +134,7 @@ def plot_pareto(plt, directory):
         panel.set_title(trace_name(trace))
         panel.grid(True, alpha=0.3)
         panel.legend(fontsize=7)
-    save(fig, directory, "pareto")
+    save(fig, directory, "pareto", quiet)
     plt.close(fig)
 
 
@@ -145,8 +146,8 @@ def plot_sweep(plt, args):
         values = {number(r[axis]) for r in rows}
         if None in values or len(values) < 2 or not metrics:
             continue  # a text axis (e.g. a fusion mode) or one value: no line to draw
-        plot_metric_vs_axis(plt, rows, args.dir, axis, args.axis, metrics)
-    plot_pareto(plt, args.dir)
+        plot_metric_vs_axis(plt, rows, args.dir, axis, args.axis, metrics, args.quiet)
+    plot_pareto(plt, args.dir, args.quiet)
 
 
 def plot_run(plt, args):
@@ -173,7 +174,7 @@ def plot_run(plt, args):
         panel.grid(True, axis="y", alpha=0.3)
     panels.flat[0].legend(fontsize=7)
     fig.suptitle("where the run's time went: busy and stall cycles (% of the run above each bar)", fontsize=9)
-    save(fig, args.dir, "time_breakdown")
+    save(fig, args.dir, "time_breakdown", args.quiet)
     plt.close(fig)
 
 
@@ -183,6 +184,7 @@ def main(argv):
     parser.add_argument("dir")
     parser.add_argument("--axis", action="append", default=[])
     parser.add_argument("--metric", action="append", default=[])
+    parser.add_argument("--quiet", action="store_true", help="do not list the files written")
     args = parser.parse_args(argv[1:])
     try:
         import matplotlib

@@ -171,7 +171,8 @@ void write_file(const std::filesystem::path& file, const std::function<void(std:
 }
 
 int report_sweep(const std::filesystem::path& results_file, const std::filesystem::path& out_dir,
-                 const std::vector<std::string>& objective_texts, bool plots, std::ostream& out, std::ostream& err) {
+                 const std::vector<std::string>& objective_texts, bool plots, bool quiet, std::ostream& out,
+                 std::ostream& err) {
   const SweepResults results = read_sweep_results(results_file);
   if (results.cut_lines > 0)
     err << "lptsim report: " << results_file.string() << ": skipped " << results.cut_lines
@@ -232,17 +233,20 @@ int report_sweep(const std::filesystem::path& results_file, const std::filesyste
   std::vector<std::string> args = {"sweep", out_dir.string()};
   for (const std::string& axis : results.axes) args.insert(args.end(), {"--axis", axis});
   for (const std::string& metric : results.metrics) args.insert(args.end(), {"--metric", metric});
+  if (quiet) args.push_back("--quiet");
   return plot(args, out, err) ? kExitFailed : kExitOk;
 }
 
 int report_run(const std::filesystem::path& report_file, const std::filesystem::path& out_dir, bool plots,
-               std::ostream& out, std::ostream& err) {
+               bool quiet, std::ostream& out, std::ostream& err) {
   const nlohmann::json report = load_json_file(report_file);
   prepare_output_directory(out_dir);
   write_file(out_dir / "time_breakdown.csv",
              [&](std::ostream& s) { write_time_breakdown_csv(report, report_file.string(), s); }, out);
   if (!plots) return kExitOk;
-  return plot({"run", out_dir.string()}, out, err) ? kExitFailed : kExitOk;
+  std::vector<std::string> args = {"run", out_dir.string()};
+  if (quiet) args.push_back("--quiet");
+  return plot(args, out, err) ? kExitFailed : kExitOk;
 }
 
 }  // namespace
@@ -412,13 +416,17 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
   const bool plots = vm.count("no-plots") == 0;
   const std::vector<std::string> objectives =
       vm.count("objective") ? vm["objective"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  // The files written and the fronts are the summary; warnings and errors show at every level.
+  const bool quiet = verbosity(vm) == Verbosity::kQuiet;
+  std::ostream& told = stream_for(verbosity(vm), Verbosity::kNormal, out);
   if (std::filesystem::exists(dir / "results.jsonl"))
-    return report_sweep(dir / "results.jsonl", out_dir, objectives, plots, out, err);
+    return report_sweep(dir / "results.jsonl", out_dir, objectives, plots, quiet, told, err);
   if (!objectives.empty()) {
     err << "lptsim report: --objective applies to a sweep; " << dir.string() << " holds no results.jsonl\n";
     return kExitBadInput;
   }
-  if (std::filesystem::exists(dir / "report.json")) return report_run(dir / "report.json", out_dir, plots, out, err);
+  if (std::filesystem::exists(dir / "report.json"))
+    return report_run(dir / "report.json", out_dir, plots, quiet, told, err);
   throw InputError(dir.string(), "", "neither a sweep's results.jsonl nor a run's report.json is here");
 }
 

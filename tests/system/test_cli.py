@@ -343,7 +343,8 @@ class Cli(unittest.TestCase):
     def test_report_of_a_run_time_breakdown(self):
         report, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"))
         out_dir = os.path.join(self.dir, "out")
-        run("report", out_dir)
+        quiet = run("report", out_dir, "--quiet")
+        self.assertEqual((quiet.stdout, quiet.stderr), ("", ""))
         rows = self.read_csv(os.path.join(out_dir, "report", "time_breakdown.csv"))
         total = report["totals"]["cycles"]
         for by in ("phase", "layer_type", "step_kind"):
@@ -656,7 +657,7 @@ class Cli(unittest.TestCase):
         self.assertIn("ok: ", run("validate", "-v", config, trace).stdout)
         # Every command takes both, and not together.
         for command in (["run"], ["validate", config], ["sweep"], ["trace-info", trace], ["import-scalesim"],
-                        ["numerics", "formats"], ["numerics", "convert"], ["numerics", "swamping"]):
+                        ["numerics", "formats"], ["numerics", "convert"], ["numerics", "swamping"], ["report"]):
             for flag in ("--quiet", "--verbose"):
                 self.assertIn(flag, run(*command, "--help").stdout, command)
             self.expect_input_error(*command, "--quiet", "--verbose", fragments=("exclude each other",))
