@@ -17,6 +17,7 @@
 #include "sim/run.hpp"
 #include "sim/scalesim_import.hpp"
 #include "sim/sweep.hpp"
+#include "sim/sweep_report.hpp"
 #include "sim/trace.hpp"
 #include "sim/trace_info.hpp"
 
@@ -257,6 +258,10 @@ const std::map<std::string, Command>& commands() {
       {"run", {"simulate a training step of a trace on an accelerator config", command_run}},
       {"validate", {"check config and trace files", command_validate}},
       {"sweep", {"run every point of a design-space sweep spec, in parallel and resumably", command_sweep}},
+      {"report", {"tables, Pareto fronts and plots of a sweep's results or a run's report",
+                  [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {
+                    return run_report_command(args, out, err);
+                  }}},
       {"numerics", {"number formats: convert values, list formats, experiments", run_numerics_command}},
       {"trace-info", {"per-layer MACs (fwd/bwd/wgrad), parameters and activation bytes of a trace",
                       [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {

@@ -332,6 +332,161 @@ class Cli(unittest.TestCase):
         _, err = under_mpirun(2, "sweep", spec_file, "--out", os.path.join(self.dir, "bad"), expect=2)
         self.assertEqual(err.count("spec.json: /traces"), 1, err)
 
+    def sweep_for_report(self):
+        """A tiny sweep over two traces: 2 x 3 points each, the cores=0 ones failing."""
+        spec = {"config": os.path.join(SOURCE, "configs", "tiny.json"),
+                "traces": [self.trace("tiny-cnn.json"), self.trace("gemm-only.json")],
+                "run": {"phases": ["fwd"]},
+                "axes": [{"set": "/chip/cores", "values": [1, 2, 0]},
+                         {"set": "/chip/dram/gb_per_s_per_channel", "values": [4, 64]}]}
+        spec_file = os.path.join(self.dir, "spec.json")
+        with open(spec_file, "w") as f:
+            json.dump(spec, f)
+        sweep = os.path.join(self.dir, "sweep")
+        run("sweep", spec_file, "--out", sweep, "-j", "2", expect=1)
+        with open(os.path.join(sweep, "results.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(len(records), 12)
+        return sweep, records
+
+    def read_csv(self, path):
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def assert_plots(self, folder, *stems):
+        for stem in stems:
+            with open(os.path.join(folder, stem + ".png"), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", stem)
+            with open(os.path.join(folder, stem + ".svg")) as f:
+                self.assertIn("<svg", f.read(2000), stem)
+
+    def test_report_of_a_sweep_tables_front_and_plots(self):
+        sweep, records = self.sweep_for_report()
+        out = run("report", sweep).stdout
+        folder = os.path.join(sweep, "report")
+        self.assertIn("12 points (8 ok, 4 failed) over 2 trace(s)", out)
+        # results.csv: one row per point, every axis and metric, in the file's order.
+        rows = self.read_csv(os.path.join(folder, "results.csv"))
+        self.assertEqual([r["key"] for r in rows], [r["key"] for r in records])
+        for row, record in zip(rows, records):
+            self.assertEqual(row["status"], record["status"])
+            self.assertEqual(int(row["/chip/cores"]), record["settings"]["/chip/cores"])
+            self.assertEqual(row["error"], record.get("error", ""))
+            for metric, value in record.get("metrics", {}).items():
+                self.assertAlmostEqual(float(row[metric]), value, delta=1e-9 * abs(value), msg=metric)
+            if record["status"] != "ok":
+                self.assertEqual(row["/totals/cycles"], "")
+        # pareto.csv: the default objectives, and the front recomputed here from the metrics, per trace.
+        objectives = {"/totals/samples_per_second": 1, "/totals/energy/total_pj": -1, "/totals/area/total_mm2": -1}
+        pareto = self.read_csv(os.path.join(folder, "pareto.csv"))
+        self.assertEqual([c for c in pareto[0] if c.endswith(("max", "min"))],
+                         ["/totals/samples_per_second:max", "/totals/energy/total_pj:min", "/totals/area/total_mm2:min"])
+
+        def better(record):
+            return [sign * record["metrics"][pointer] for pointer, sign in objectives.items()]
+
+        ok = [r for r in records if r["status"] == "ok"]
+        for row, record in zip(pareto, records):
+            if record["status"] != "ok":
+                self.assertEqual(row["on_front"], "no")
+                continue
+            mine = better(record)
+            beaten = any(all(o >= m for o, m in zip(better(other), mine)) and better(other) != mine
+                         for other in ok if other["trace"] == record["trace"])
+            self.assertEqual(row["on_front"], "no" if beaten else "yes", row)
+            self.assertAlmostEqual(float(row["/totals/energy/total_pj:min"]), record["metrics"]["/totals/energy/total_pj"])
+        # More cores cost area and buy speed: both the 1- and the 2-core designs are on some front.
+        # The summary lists each front point (fewer than 10 per trace here).
+        listed = [line for line in out.splitlines() if line.startswith("    /chip/cores=")]
+        self.assertEqual(len(listed), sum(r["on_front"] == "yes" for r in pareto))
+        front_cores = {r["/chip/cores"] for r in pareto if r["on_front"] == "yes"}
+        self.assertEqual(front_cores, {"1", "2"})
+        self.assert_plots(folder, "vs_chip_cores", "vs_chip_dram_gb_per_s_per_channel", "pareto")
+
+        # Chosen objectives (an axis among them), CSV only, elsewhere.
+        elsewhere = os.path.join(self.dir, "chosen")
+        run("report", sweep, "--out", elsewhere, "--no-plots", "--objective", "/totals/cycles:min",
+            "--objective", "/chip/cores:min")
+        pareto = self.read_csv(os.path.join(elsewhere, "pareto.csv"))
+        self.assertIn("/chip/cores:min", pareto[0])
+        self.assertEqual(sorted(os.listdir(elsewhere)), ["pareto.csv", "results.csv"])
+
+    def test_report_of_a_run_time_breakdown(self):
+        report, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"))
+        out_dir = os.path.join(self.dir, "out")
+        quiet = run("report", out_dir, "--quiet")
+        self.assertEqual((quiet.stdout, quiet.stderr), ("", ""))
+        rows = self.read_csv(os.path.join(out_dir, "report", "time_breakdown.csv"))
+        total = report["totals"]["cycles"]
+        for by in ("phase", "layer_type", "step_kind"):
+            group = [r for r in rows if r["by"] == by]
+            self.assertAlmostEqual(sum(float(r["cycles"]) for r in group), total, delta=1e-3 * total, msg=by)
+            self.assertAlmostEqual(sum(float(r["share"]) for r in group), 1.0, delta=1e-3, msg=by)
+            for r in group:
+                parts = float(r["busy_cycles"]) + sum(float(v) for k, v in r.items() if k.startswith("stall_"))
+                self.assertAlmostEqual(parts, float(r["cycles"]), delta=1e-3 * total + 1, msg=r)
+        self.assertEqual({r["name"] for r in rows if r["by"] == "phase"}, set(report["phases"]))
+        self.assertEqual({r["name"] for r in rows if r["by"] == "layer_type"}, {l["type"] for l in report["layers"]})
+        self.assertEqual(float(next(r for r in rows if r["by"] == "phase" and r["name"] == "fwd")["cycles"]),
+                         round(report["phases"]["fwd"]["cycles"], 1))
+        self.assert_plots(os.path.join(out_dir, "report"), "time_breakdown")
+
+    def test_report_input_errors(self):
+        sweep, records = self.sweep_for_report()
+        results = os.path.join(sweep, "results.jsonl")
+        with open(results) as f:
+            lines = f.readlines()
+        err = run("report", sweep, "--objective", "/totals/no_such:max", "--no-plots", expect=2).stderr
+        self.assertIn("/totals/no_such", err)
+        self.assertIn("results.jsonl", err)
+        run("report", sweep, "--objective", "/totals/cycles:best", "--no-plots", expect=2)
+        # A line cut short by a kill, last: skipped with a count.
+        with open(results, "w") as f:
+            f.writelines(lines)
+            f.write('{"key": "cut sh')
+        err = run("report", sweep, "--no-plots").stderr
+        self.assertIn("skipped 1 line(s) cut short", err)
+        self.assertEqual(len(self.read_csv(os.path.join(sweep, "report", "results.csv"))), 12)
+        # A corrupt line in the middle: its file, line and JSON path.
+        with open(results, "w") as f:
+            f.writelines(lines[:2])
+            f.write('{"key": "x", "trace": "t", "settings": {}, "status": "ok", "metrics": [1]}\n')
+            f.writelines(lines[2:])
+        err = run("report", sweep, "--no-plots", expect=2).stderr
+        self.assertIn("results.jsonl:3: /metrics", err)
+        with open(results, "w") as f:
+            f.writelines(lines[:5])
+            f.write("not json\n")
+            f.writelines(lines[5:])
+        self.assertIn("results.jsonl:6: not a JSON object", run("report", sweep, expect=2).stderr)
+        # A run's report.json without what the breakdown reads; objectives are for sweeps.
+        broken = os.path.join(self.dir, "broken")
+        os.makedirs(broken)
+        with open(os.path.join(broken, "report.json"), "w") as f:
+            json.dump({"totals": {"cycles": 1, "stall_cycles": {}}, "workload": {"phases": ["fwd"]}, "phases": {}}, f)
+        self.assertIn("report.json: /phases/fwd", run("report", broken, expect=2).stderr)
+        self.assertIn("--objective applies to a sweep",
+                      run("report", broken, "--objective", "/totals/cycles:min", expect=2).stderr)
+        # Neither a sweep nor a run.
+        err = run("report", self.dir, expect=2).stderr
+        self.assertIn(self.dir, err)
+        self.assertIn("neither a sweep's results.jsonl nor a run's report.json", err)
+        # Without matplotlib: a warning, the CSV files, no plots, exit status 0.
+        with open(results, "w") as f:
+            f.writelines(lines)
+        fake = os.path.join(self.dir, "fake-site", "matplotlib")
+        os.makedirs(fake)
+        with open(os.path.join(fake, "__init__.py"), "w") as f:
+            f.write("raise ImportError('no matplotlib here')\n")
+        env = dict(os.environ, PYTHONPATH=os.path.dirname(fake))
+        bare = os.path.join(self.dir, "bare")
+        p = subprocess.run([LPTSIM, "report", sweep, "--out", bare], capture_output=True, text=True, env=env,
+                           timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("warning: no plots", p.stderr)
+        self.assertIn("matplotlib", p.stderr)
+        self.assertEqual(sorted(os.listdir(bare)), ["pareto.csv", "results.csv"])
+
     def test_roofline_bound_is_a_lower_bound(self):
         """Steps one after another never beat their compute, SFU and rounder bounds (their
         weights may load during the step before); no run beats the overlapped bound; the
@@ -573,7 +728,7 @@ class Cli(unittest.TestCase):
         self.assertIn("ok: ", run("validate", "-v", config, trace).stdout)
         # Every command takes both, and not together.
         for command in (["run"], ["validate", config], ["sweep"], ["trace-info", trace], ["import-scalesim"],
-                        ["numerics", "formats"], ["numerics", "convert"], ["numerics", "swamping"]):
+                        ["numerics", "formats"], ["numerics", "convert"], ["numerics", "swamping"], ["report"]):
             for flag in ("--quiet", "--verbose"):
                 self.assertIn(flag, run(*command, "--help").stdout, command)
             self.expect_input_error(*command, "--quiet", "--verbose", fragments=("exclude each other",))
