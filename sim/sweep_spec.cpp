@@ -243,7 +243,7 @@ const param::Schema<SpecText>& spec_schema() {
         std::string metrics;
         for (const std::string& m : default_metrics()) metrics += (metrics.empty() ? "`" : ", `") + m + "`";
         return std::vector<param::Key<SpecText>>{
-            K::optional(K::text("notes", &SpecText::notes, "free text; not used")),
+            K::optional(K::text("notes", &SpecText::notes, "free text; ignored")),
             K::text("config", &SpecText::config, "the base config file"),
             K::strings("traces", &SpecText::traces, 1, 1024, "trace files; every point runs on each"),
             K::optional(K::object("run", &SpecText::run, run_schema(), "run options"),

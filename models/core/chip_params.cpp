@@ -67,8 +67,8 @@ const param::Schema<MacArrayParams>& mac_array_schema() {
                  {{"os", Dataflow::kOutputStationary},
                   {"ws", Dataflow::kWeightStationary},
                   {"is", Dataflow::kInputStationary}},
-                 "what stays in the PEs: outputs, weights (B) or inputs (A); sets how a GEMM maps to rows, "
-                 "columns and the streamed dimension"),
+                 "output, B or A stationary: which GEMM dimensions map to the array's rows, its columns and "
+                 "the streamed dimension (docs/chip-model.md)"),
        K::boolean("pipelined_folds", &MacArrayParams::pipelined_folds,
                   "double-buffered PE registers: the next fold fills while the current one drains"),
        K::integer_map("macs_per_pe_per_cycle", &MacArrayParams::macs_per_pe_per_cycle, "format name", 1, 4096,
@@ -219,7 +219,7 @@ const param::Schema<ChipParams>& chip_schema() {
        K::object("core", &ChipParams::core, core_schema(), "one core"),
        K::object("interconnect", &ChipParams::interconnect, ring_schema(), "the on-chip ring"),
        K::object("dram", &ChipParams::dram, dram_schema(), "off-chip memory"),
-       K::optional(K::text("notes", &ChipParams::notes, "free text: where the numbers come from; not used"))});
+       K::optional(K::text("notes", &ChipParams::notes, "free text: where the numbers come from"))});
   return schema;
 }
 

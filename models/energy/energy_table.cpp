@@ -177,7 +177,7 @@ const param::Schema<EnergyTable>& energy_table_schema() {
   static const param::Schema<EnergyTable> schema(
       "The energy table: a file a chip description names in `energy`, or the object there. Dynamic energies "
       "and leakage hold at `reference_voltage`; the chip's `voltage` scales them (docs/energy.md).",
-      {K::text("technology", &EnergyTable::technology, "the process, e.g. \"7 nm\"; not used by the model"),
+      {K::text("technology", &EnergyTable::technology, "the process, e.g. \"7 nm\"; `lptsim validate` shows it"),
        K::number("reference_voltage", &EnergyTable::reference_voltage, 0.05, 5, "V",
                  "the supply the figures hold at"),
        energies_by_format("multiply_pj", &EnergyTable::multiply_pj, "pJ/MAC",
@@ -197,7 +197,7 @@ const param::Schema<EnergyTable>& energy_table_schema() {
        K::group("leakage_mw", leakage_schema(), "leakage power"),
        K::group("area_mm2", area_schema(), "area"),
        K::object("sources", &EnergyTable::sources, sources_schema(), "the source of every section"),
-       K::optional(K::text("notes", &EnergyTable::notes, "free text; not used"))});
+       K::optional(K::text("notes", &EnergyTable::notes, "free text"))});
   return schema;
 }
 
