@@ -12,6 +12,7 @@
 #include "models/common/json_reader.hpp"
 #include "sim/cli_options.hpp"
 #include "sim/config.hpp"
+#include "sim/config_reference.hpp"
 #include "sim/document_kind.hpp"
 #include "sim/numerics_cli.hpp"
 #include "sim/run.hpp"
@@ -267,6 +268,16 @@ const std::map<std::string, Command>& commands() {
                       [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {
                         return run_trace_info(args, out, err);
                       }}},
+      {"config-reference", {"print the reference of every config key (docs/config-reference.md)",
+                            [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {
+                              if (args.empty()) {
+                                out << config_reference_markdown();
+                                return kExitOk;
+                              }
+                              const bool help = args[0] == "--help" || args[0] == "-h";
+                              (help ? out : err) << "usage: lptsim config-reference   (markdown on stdout)\n";
+                              return help ? kExitOk : kExitBadInput;
+                            }}},
       {"import-scalesim", {"convert a SCALE-Sim topology CSV into a trace",
                            [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {
                              return run_import_scalesim(args, out, err);

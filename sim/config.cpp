@@ -14,52 +14,94 @@ namespace {
 // are the phase names.
 constexpr std::array<Phase, 3> kGemmPhases = {Phase::kFwd, Phase::kBwd, Phase::kWgrad};
 
-GemmPrecision parse_gemm_precision(const JsonReader& in) {
-  GemmPrecision p;
-  p.a = num::format_from_json(in.at("a"));
-  p.b = num::format_from_json(in.at("b"));
-  p.accumulator = num::format_from_json(in.at("accumulator"));
-  p.output = num::format_from_json(in.at("output"));
-  in.finish();
-  return p;
+template <class T, class Member>
+param::Key<T> format(std::string name, Member member, std::string description) {
+  return param::Keys<T>::value({std::move(name), "format", {}, "a format name or a format object (docs/numerics.md)",
+                                {}, std::move(description)},
+                               member, [](const JsonReader& in) { return num::format_from_json(in); });
 }
 
-std::array<std::optional<GemmPrecision>, 3> parse_overrides(const JsonReader& in) {
-  std::array<std::optional<GemmPrecision>, 3> out;
-  for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
-    if (auto r = in.find(to_string(kGemmPhases[i]))) out[i] = parse_gemm_precision(*r);
-  in.finish();
-  return out;
+const param::Schema<GemmPrecision>& gemm_precision_schema() {
+  static const param::Schema<GemmPrecision> schema(
+      "Formats of one GEMM. The array runs it at the lower of its operand formats' `macs_per_pe_per_cycle`; the "
+      "formats' widths set the bytes moved.",
+      {format<GemmPrecision>("a", &GemmPrecision::a, "operand A; one the chip's MAC array runs"),
+       format<GemmPrecision>("b", &GemmPrecision::b, "operand B; one the chip's MAC array runs"),
+       format<GemmPrecision>("accumulator", &GemmPrecision::accumulator,
+                             "the accumulator; one of the chip's `core/accumulator/formats`"),
+       format<GemmPrecision>("output", &GemmPrecision::output, "the stored result")});
+  return schema;
 }
 
-UpdatePrecision parse_update(const JsonReader& in) {
-  UpdatePrecision u;
-  u.weights = num::format_from_json(in.at("weights"));
-  u.optimizer_state = num::format_from_json(in.at("optimizer_state"));
-  u.optimizer = in.at("optimizer").choice<Optimizer>(
-      {{"sgd_momentum", Optimizer::kSgdMomentum}, {"adam", Optimizer::kAdam}});
-  u.stochastic_rounding = in.at("rounding").one_of({"stochastic", "nearest"}) == "stochastic";
-  in.finish();
-  return u;
+using PhaseOverrides = std::array<std::optional<GemmPrecision>, 3>;
+
+const param::Schema<PhaseOverrides>& overrides_schema() {
+  static const param::Schema<PhaseOverrides> schema(
+      "Formats of the first or the last layer with GEMMs, by phase.", [] {
+        std::vector<param::Key<PhaseOverrides>> keys;
+        for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
+          keys.push_back(param::Keys<PhaseOverrides>::optional_object(
+              to_string(kGemmPhases[i]), [i](PhaseOverrides& o) -> std::optional<GemmPrecision>& { return o[i]; },
+              gemm_precision_schema(), "the phase's formats of the policy",
+              std::string("that layer's ") + to_string(kGemmPhases[i]) + " GEMMs"));
+        return keys;
+      }());
+  return schema;
 }
 
-PrecisionPolicy parse_precision(const JsonReader& in) {
-  PrecisionPolicy p;
-  for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
-    p.gemm[i] = parse_gemm_precision(in.at(to_string(kGemmPhases[i])));
-  p.update = parse_update(in.at("update"));
-  if (auto r = in.find("first_layer")) p.first_layer = parse_overrides(*r);
-  if (auto r = in.find("last_layer")) p.last_layer = parse_overrides(*r);
-  if (auto r = in.find("inference")) {
-    InferencePrecision inference;
-    inference.gemm = parse_gemm_precision(r->at("gemm"));
-    if (auto f = r->find("first_layer")) inference.first_layer = parse_gemm_precision(*f);
-    if (auto l = r->find("last_layer")) inference.last_layer = parse_gemm_precision(*l);
-    r->finish();
-    p.inference = inference;
-  }
-  in.finish();
-  return p;
+const param::Schema<UpdatePrecision>& update_schema() {
+  using K = param::Keys<UpdatePrecision>;
+  static const param::Schema<UpdatePrecision> schema(
+      "The weight update.",
+      {format<UpdatePrecision>("weights", &UpdatePrecision::weights,
+                               "the stored weights (no FP32 master copy); the update's reads and writes, state "
+                               "included, are sized in this format"),
+       format<UpdatePrecision>("optimizer_state", &UpdatePrecision::optimizer_state,
+                               "momentum or Adam moments; recorded only: the update's traffic is sized by "
+                               "`weights`"),
+       K::choice("optimizer", &UpdatePrecision::optimizer,
+                 {{"sgd_momentum", Optimizer::kSgdMomentum}, {"adam", Optimizer::kAdam}},
+                 "sets the update's elements read and written and SFU operations per weight (Adam keeps two "
+                 "moments)"),
+       K::choice("rounding", &UpdatePrecision::stochastic_rounding, {{"stochastic", true}, {"nearest", false}},
+                 "of the written weights and state; recorded only: the model charges the rounders either way")});
+  return schema;
+}
+
+const param::Schema<InferencePrecision>& inference_schema() {
+  using K = param::Keys<InferencePrecision>;
+  static const param::Schema<InferencePrecision> schema(
+      "The forward GEMMs' formats when the network is deployed (`lptsim run --mode inference`).",
+      {K::object("gemm", &InferencePrecision::gemm, gemm_precision_schema(), "every forward GEMM"),
+       K::optional_object("first_layer", &InferencePrecision::first_layer, gemm_precision_schema(), "`gemm`",
+                          "the first layer with GEMMs"),
+       K::optional_object("last_layer", &InferencePrecision::last_layer, gemm_precision_schema(), "`gemm`",
+                          "the last layer with GEMMs")});
+  return schema;
+}
+
+const param::Schema<PrecisionPolicy>& precision_schema() {
+  using K = param::Keys<PrecisionPolicy>;
+  static const param::Schema<PrecisionPolicy> schema(
+      "The precision policy: the formats each training phase uses.", [] {
+        std::vector<param::Key<PrecisionPolicy>> keys;
+        for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
+          keys.push_back(K::object(to_string(kGemmPhases[i]),
+                                   [i](PrecisionPolicy& p) -> GemmPrecision& { return p.gemm[i]; },
+                                   gemm_precision_schema(), std::string("the ") + to_string(kGemmPhases[i]) + " GEMMs"));
+        keys.push_back(K::object("update", &PrecisionPolicy::update, update_schema(), "the weight update"));
+        keys.push_back(K::optional(K::object("first_layer", &PrecisionPolicy::first_layer, overrides_schema(),
+                                             "the first layer with GEMMs, by phase (commonly kept in higher precision)"),
+                                   "no overrides"));
+        keys.push_back(K::optional(K::object("last_layer", &PrecisionPolicy::last_layer, overrides_schema(),
+                                             "the last layer with GEMMs, by phase"),
+                                   "no overrides"));
+        keys.push_back(K::optional_object("inference", &PrecisionPolicy::inference, inference_schema(),
+                                          "`--mode inference` is an error",
+                                          "formats for `lptsim run --mode inference`"));
+        return keys;
+      }());
+  return schema;
 }
 
 // The policy may only ask for what the chip has.
@@ -105,6 +147,26 @@ void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
 
 }  // namespace
 
+const param::Schema<AcceleratorConfig>& config_schema() {
+  using K = param::Keys<AcceleratorConfig>;
+  static const param::Schema<AcceleratorConfig> schema(
+      "An accelerator config file: the chip and the precision policy (`lptsim run --config`).",
+      {K::text("name", &AcceleratorConfig::name, "the config's name, shown in progress lines and reports"),
+       K::optional(K::text("description", &AcceleratorConfig::description, "free text")),
+       K::value({"chip", "object or string", {}, {}, {},
+                 "the chip description (below), or its file name relative to the config"},
+                &AcceleratorConfig::chip, [](const JsonReader& in) { return core::chip_schema().read(in); }),
+       K::object("precision", &AcceleratorConfig::precision, precision_schema(), "the precision policy"),
+       K::optional(K::choice("fusion", &AcceleratorConfig::fusion, fusion_choices(),
+                             "element-wise layers run inside GEMM tiles: `epilogue` activations and dropout, `full` "
+                             "also batch-norm, layer-norm, softmax and residual add/mul; the chip's "
+                             "`core/sfu/fusion` must allow it; `run --fusion` overrides it")),
+       K::optional(K::choice("residency", &AcceleratorConfig::residency, residency_choices(),
+                             "`liveness`: results stay in the scratchpads while later steps read them and they fit; "
+                             "`none`: every result goes through DRAM; `run --residency` overrides it"))});
+  return schema;
+}
+
 const GemmPrecision& PrecisionPolicy::for_gemm(Phase formats_of, LayerPosition position) const {
   const auto i = static_cast<std::size_t>(formats_of);
   if (position == LayerPosition::kFirst && first_layer[i]) return *first_layer[i];
@@ -127,16 +189,9 @@ std::string AcceleratorConfig::chip_location(std::string_view path_in_chip) cons
 }
 
 AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_file) {
-  AcceleratorConfig c;
+  AcceleratorConfig c = config_schema().read(in);
   c.chip_file = chip_file;
-  c.name = in.at("name").string();
-  if (auto d = in.find("description")) c.description = d->string();
-  from_json(in.at("chip"), c.chip);
   const JsonReader precision_in = in.at("precision");
-  c.precision = parse_precision(precision_in);
-  if (auto f = in.find("fusion")) c.fusion = read_fusion(*f);
-  if (auto r = in.find("residency")) c.residency = read_residency(*r);
-  in.finish();
 
   if (const auto why = unsupported_fusion(c.chip.core.sfu.fusion, c.fusion))
     throw InputError("", "/fusion", *why + ", set at " + c.chip_location("/core/sfu/fusion"));

@@ -74,6 +74,9 @@ struct AcceleratorConfig {
   std::string chip_location(std::string_view path_in_chip) const;
 };
 
+// The config file's keys, declared once: they read it and document it.
+const param::Schema<AcceleratorConfig>& config_schema();
+
 // Parses and validates a whole config, including cross-checks between the
 // chip and the policy (every operand format must be one the MAC array runs;
 // every accumulator format one the accumulator supports). `chip_file` names

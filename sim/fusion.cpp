@@ -21,9 +21,13 @@ std::optional<Fusion> fusion_from_string(std::string_view text) {
   return std::nullopt;
 }
 
-Fusion read_fusion(const JsonReader& in) {
-  return in.choice<Fusion>({{"none", Fusion::kNone}, {"epilogue", Fusion::kEpilogue}, {"full", Fusion::kFull}});
+const std::vector<std::pair<std::string_view, Fusion>>& fusion_choices() {
+  static const std::vector<std::pair<std::string_view, Fusion>> choices = {
+      {"none", Fusion::kNone}, {"epilogue", Fusion::kEpilogue}, {"full", Fusion::kFull}};
+  return choices;
 }
+
+Fusion read_fusion(const JsonReader& in) { return in.choice(std::span(fusion_choices())); }
 
 std::optional<std::string> unsupported_fusion(core::SfuFusion sfu, Fusion fusion) {
   if (fusion == Fusion::kEpilogue && sfu == core::SfuFusion::kNone)

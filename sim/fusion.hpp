@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "models/common/json_reader.hpp"
@@ -23,6 +24,8 @@ enum class Fusion {
 const char* to_string(Fusion fusion);
 // "none" | "epilogue" | "full"; nullopt for anything else.
 std::optional<Fusion> fusion_from_string(std::string_view text);
+// The names a config or spec may give, as JsonReader::choice takes them.
+const std::vector<std::pair<std::string_view, Fusion>>& fusion_choices();
 // The same from a config or spec value; anything else is an InputError at its path.
 Fusion read_fusion(const JsonReader& in);
 

@@ -71,9 +71,13 @@ std::optional<Residency> residency_from_string(std::string_view text) {
   return std::nullopt;
 }
 
-Residency read_residency(const JsonReader& in) {
-  return in.choice<Residency>({{"none", Residency::kNone}, {"liveness", Residency::kLiveness}});
+const std::vector<std::pair<std::string_view, Residency>>& residency_choices() {
+  static const std::vector<std::pair<std::string_view, Residency>> choices = {{"none", Residency::kNone},
+                                                                             {"liveness", Residency::kLiveness}};
+  return choices;
 }
+
+Residency read_residency(const JsonReader& in) { return in.choice(std::span(residency_choices())); }
 
 void keep_results_on_chip(MappedProgram& mapped, const core::ChipParams& chip) {
   auto& steps = mapped.program.steps;

@@ -8,6 +8,8 @@
 
 #include <optional>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "models/common/json_reader.hpp"
 #include "models/core/chip_params.hpp"
@@ -23,6 +25,8 @@ enum class Residency {
 const char* to_string(Residency residency);
 // "none" | "liveness"; nullopt for anything else.
 std::optional<Residency> residency_from_string(std::string_view text);
+// The names a config or spec may give, as JsonReader::choice takes them.
+const std::vector<std::pair<std::string_view, Residency>>& residency_choices();
 // The same from a config or spec value; anything else is an InputError at its path.
 Residency read_residency(const JsonReader& in);
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/common/json_reader.hpp"
+#include "models/common/param_schema.hpp"
 #include "sim/run.hpp"
 
 namespace lpt {
@@ -51,6 +52,8 @@ const std::vector<std::string>& default_metrics();
 
 // Errors name the spec file and the JSON path.
 SweepSpec parse_sweep_spec(const JsonReader& in, const std::filesystem::path& file);
+// The spec's keys as the config reference shows them (the declarations parse_sweep_spec reads with).
+void describe_sweep_spec(param::ObjectDocs& docs);
 SweepSpec load_sweep_spec(const std::filesystem::path& file);
 
 // Every combination of the axes' values, in order (the last axis fastest).

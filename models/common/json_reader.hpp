@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -65,6 +66,10 @@ class JsonReader {
   std::string one_of(std::initializer_list<std::string_view> choices) const;
   template <class Enum>
   Enum choice(std::initializer_list<std::pair<std::string_view, Enum>> choices) const {
+    return choice(std::span(choices.begin(), choices.size()));
+  }
+  template <class Enum>
+  Enum choice(std::span<const std::pair<std::string_view, Enum>> choices) const {
     const std::string s = string();
     for (const auto& [name, value] : choices)
       if (s == name) return value;

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/common/json_reader.hpp"
+#include "models/common/param_schema.hpp"
 #include "models/energy/energy_table.hpp"
 
 namespace lpt::core {
@@ -149,6 +150,9 @@ struct ChipParams {
   double dram_bytes_per_cycle() const;
   std::uint64_t dram_latency_cycles() const;  // rounded up to whole cycles
 };
+
+// The chip description's keys, declared once: they read it and document it.
+const param::Schema<ChipParams>& chip_schema();
 
 void from_json(const JsonReader& reader, MacArrayParams& params);
 void from_json(const JsonReader& reader, AccumulatorParams& params);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/common/json_reader.hpp"
+#include "models/common/param_schema.hpp"
 
 namespace lpt::energy {
 
@@ -69,6 +70,9 @@ struct EnergyTable {
   std::optional<double> multiply(const std::string& a, const std::string& b) const;
   std::optional<double> pipeline(const std::string& a, const std::string& b) const;
 };
+
+// The table's keys, declared once: they read it and document it.
+const param::Schema<EnergyTable>& energy_table_schema();
 
 void from_json(const JsonReader& reader, EnergyTable& table);
 void to_json(nlohmann::json& json, const EnergyTable& table);

@@ -75,6 +75,12 @@ TEST(SweepSpec, MistakesNameTheirPath) {
   EXPECT_NE(error_of(json).find("/axes/0: an axis gives exactly one of"), std::string::npos) << error_of(json);
   json["axes"] = {{{"zip", {{{"set", "/a"}, {"values", {1, 2}}}, {{"set", "/b"}, {"values", {1}}}}}}};
   EXPECT_NE(error_of(json).find("/axes/0/zip/1: a zipped axis has as many values"), std::string::npos);
+  json["axes"] = {{{"set", "/a"}, {"zip", {{{"set", "/b"}, {"values", {1}}}}}}};
+  EXPECT_NE(error_of(json).find("/axes/0: a zipped axis gives \"set\" and its values in each member"),
+            std::string::npos)
+      << error_of(json);
+  json["axes"] = {{{"values", {1}}}};
+  EXPECT_NE(error_of(json).find("/axes/0/set: missing required key"), std::string::npos) << error_of(json);
   json["axes"] = {{{"set", "cores"}, {"values", {1}}}};
   EXPECT_NE(error_of(json).find("/axes/0/set: expected a JSON pointer"), std::string::npos);
   json["axes"] = {{{"set", "/a"}, {"range", {{"from", 4}, {"to", 2}, {"step", 1}}}}};
