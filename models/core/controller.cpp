@@ -121,10 +121,10 @@ void Controller::run_step(std::size_t step, CoreStepStats& stats) {
     }
 
     // The tile's stall-free cycles come first, then what the ports added.
-    const std::uint64_t tile_start = now_cycles();
     const TileRun tile = units_.mac_array.run_tile(task.mac);
-    charge_busy(step, stats, tile_start, tile_start + tile.systolic_cycles);
-    charge_stall(step, stats, StallCause::kScratchpad, tile_start + tile.systolic_cycles, tile_start + tile.cycles);
+    const std::uint64_t systolic_end = tile.start_cycle + tile.systolic_cycles;
+    charge_busy(step, stats, tile.start_cycle, systolic_end);
+    charge_stall(step, stats, StallCause::kScratchpad, systolic_end, tile.start_cycle + tile.cycles);
     units_.scratchpad.release(task.buffer_bytes);
     issue_loads(step, next_to_load);
 
@@ -201,7 +201,8 @@ void Controller::charge_stall(std::size_t step, CoreStepStats& stats, StallCause
 
 void Controller::report(TimelineActivity activity, StallCause cause, std::size_t step, std::uint64_t begin,
                         std::uint64_t end) const {
-  if (timeline_ && end > begin) timeline_->on_interval({core_, activity, cause, step, begin, end});
+  if (timeline_ && end > begin) [[unlikely]]
+    timeline_->on_interval({core_, activity, cause, step, begin, end});
 }
 
 // Unit counters are cumulative; a step's share is their difference, taken by
