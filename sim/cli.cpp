@@ -62,6 +62,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       "usage: lptsim run [--config FILE] [--trace FILE] [--out DIR] [--batch N] "
       "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full] [--residency none|liveness]\n"
       "       [--mode training|inference] [--set /json/pointer=value ...]\n"
+      "       [--timeline FILE [--timeline-window FIRST:LAST]]\n"
       "Simulates one training step (or the phases given) of the trace on the accelerator.";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
@@ -69,6 +70,9 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       ("trace,t", po::value<std::string>()->default_value((data_dir() / "traces/resnet50.json").string()), "layer trace (JSON, or a SCALE-Sim topology .csv)")
       ("out,o", po::value<std::string>()->default_value("lptsim-out"), "directory for report.json, layers.csv, phases.csv")
       ("batch,b", po::value<std::int64_t>(), "override the trace's batch size")
+      ("timeline", po::value<std::string>(),
+       "also write every core's compute, stall, SFU and DMA intervals to FILE (Chrome trace-event JSON, for Perfetto)")
+      ("timeline-window", po::value<std::string>(), "with --timeline: only cycles FIRST:LAST of the run")
       ("phases,p", po::value<std::string>()->default_value("fwd,bwd,wgrad,update"),
        "phases to simulate (training); fwd alone is the forward pass of training")
       ("fusion,f", po::value<std::string>(), "operator fusion, overriding the config's: none|epilogue|full")
@@ -87,9 +91,16 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
   run.config_file = vm["config"].as<std::string>();
   run.trace_file = vm["trace"].as<std::string>();
   run.out_dir = vm["out"].as<std::string>();
+  if (vm.count("timeline")) run.timeline_file = vm["timeline"].as<std::string>();
   if (vm.count("set")) run.overrides = vm["set"].as<std::vector<std::string>>();
   try {
     if (run.out_dir.empty()) throw po::error("--out must name a directory");
+    if (vm.count("timeline-window")) {
+      const auto window = parse_cycle_window(vm["timeline-window"].as<std::string>());
+      if (!window) throw po::error("--timeline-window must be FIRST:LAST, in cycles, FIRST < LAST");
+      if (run.timeline_file.empty()) throw po::error("--timeline-window needs --timeline");
+      run.timeline_window = *window;
+    }
     run.phases = parse_phases(vm["phases"].as<std::string>());
     if (vm.count("batch")) {
       const auto batch = vm["batch"].as<std::int64_t>();
@@ -128,6 +139,8 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
   for (const auto& [stage, seconds] : report.stage_seconds)
     detail << "lptsim: " << stage << ": " << seconds << " s wall\n";
   stream_for(level, Verbosity::kNormal, out) << "report written to " << run.out_dir.string() << "/report.json\n";
+  if (!run.timeline_file.empty())
+    stream_for(level, Verbosity::kNormal, out) << "timeline written to " << run.timeline_file.string() << '\n';
   return kExitOk;
 }
 

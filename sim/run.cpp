@@ -37,7 +37,8 @@ class StageClock {
 
 }  // namespace
 
-RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress) {
+RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress,
+                   Timeline* timeline) {
   StageClock clock;
   const bool inference = options.mode == RunMode::kInference;
   if (inference) {
@@ -80,9 +81,15 @@ RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOption
            << trace.batch << ") on " << config.name << ": " << mapped.program.steps.size()
            << " steps, " << tasks << " tile tasks\n";
 
+  if (timeline) {
+    timeline->run.cores = config.chip.cores;
+    timeline->run.clock_ghz = config.chip.clock_ghz;
+    for (const StepInfo& step : mapped.steps)
+      timeline->run.steps.push_back({trace.layers.at(step.layer).name, step.phase, step.what});
+  }
   core::RunStats stats;
   try {
-    stats = core::run_program(config.chip, mapped.program);
+    stats = core::run_program(config.chip, mapped.program, timeline ? &timeline->recorder : nullptr);
   } catch (const core::SimulatedTimeLimit& e) {
     const StepInfo& step = mapped.steps.at(e.step());
     const Layer& layer = trace.layers.at(step.layer);
@@ -93,6 +100,7 @@ RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOption
   }
 
   clock.lap("simulate");
+  if (timeline) timeline->run.total_cycles = stats.total_cycles;
   RunReport report = build_report(config, trace, layers, mapped, stats, phases);
   clock.lap("report");
   report.mode = inference ? "inference" : "training";
@@ -112,8 +120,19 @@ RunReport run_simulation(const RunOptions& options, std::ostream& progress) {
   Trace trace = load_trace(options.trace_file);
   // Before the simulation: a report that cannot be written should not cost a run.
   if (!options.out_dir.empty()) prepare_output_directory(options.out_dir);
-  RunReport report = simulate(std::move(config), std::move(trace), options, progress);
+  std::ofstream timeline_out;
+  if (!options.timeline_file.empty()) {
+    timeline_out.open(options.timeline_file, std::ios::binary);
+    if (!timeline_out) throw InputError(options.timeline_file.string(), "", "cannot write the file");
+  }
+  Timeline timeline{{}, TimelineRecorder(options.timeline_window)};
+  RunReport report = simulate(std::move(config), std::move(trace), options, progress,
+                              timeline_out.is_open() ? &timeline : nullptr);
   if (!options.out_dir.empty()) write_report_files(report, options.out_dir);
+  if (timeline_out.is_open()) {
+    write_timeline(timeline_out, timeline.run, timeline.recorder.intervals());
+    if (!timeline_out.flush()) throw InputError(options.timeline_file.string(), "", "cannot write the file");
+  }
   return report;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sim/report.hpp"
+#include "sim/timeline.hpp"
 
 namespace lpt {
 
@@ -29,18 +30,23 @@ struct SimulationOptions {
 
 // config + trace -> workload -> mapping -> chip model -> report. Writes no
 // file; one progress line before and one after the simulation go to
-// `progress`. Bad input throws InputError.
-RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress);
+// `progress`. With `timeline`, records the run's timeline into it. Bad input
+// throws InputError.
+RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress,
+                   Timeline* timeline = nullptr);
 
 struct RunOptions : SimulationOptions {
   std::filesystem::path config_file;
   std::filesystem::path trace_file;
   std::filesystem::path out_dir;  // empty: write no files
   std::vector<std::string> overrides;  // "/json/pointer=value", applied in order (apply_override)
+  std::filesystem::path timeline_file;  // empty: record no timeline
+  CycleWindow timeline_window;          // the part of the run it covers
 };
 
 // Loads the config (with its overrides) and the trace, simulates and (with
-// out_dir) writes report.json, layers.csv and phases.csv.
+// out_dir) writes report.json, layers.csv and phases.csv, and (with
+// timeline_file) the timeline.
 RunReport run_simulation(const RunOptions& options, std::ostream& progress);
 
 // Writes report.json, layers.csv and phases.csv into `dir` (created if needed).

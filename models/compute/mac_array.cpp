@@ -24,6 +24,7 @@ TileRun MacArray::run_tile(const MacTile& tile) {
   TileRun run{timing.cycles, 0};
   if (tile.empty()) return run;
   const std::uint64_t start = now_cycles();
+  run.start_cycle = start;
   const std::uint64_t bytes = timing.scratchpad_read_bytes();
   scratchpad_.count_read(bytes);
   if (params_.l0) {

@@ -24,6 +24,7 @@ namespace lpt::core {
 struct TileRun {
   std::uint64_t systolic_cycles = 0;  // stall-free time
   std::uint64_t cycles = 0;           // actual, >= systolic_cycles
+  std::uint64_t start_cycle = 0;
 };
 
 class MacArray : public sc_core::sc_module, public FlowListener {

@@ -66,7 +66,8 @@ void validate_program(const ChipParams& chip, const Program& program) {
   }
 }
 
-Chip::Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program)
+Chip::Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program,
+           TimelineObserver* timeline)
     : sc_core::sc_module(name),
       program_((validate_program(params, program), program)),
       network_("network"),
@@ -77,7 +78,7 @@ Chip::Chip(sc_core::sc_module_name name, const ChipParams& params, const Program
   for (int i = 0; i < params.cores; ++i)
     cores_.push_back(std::make_unique<Core>(("core" + std::to_string(i)).c_str(), i, params.core,
                                             program, network_, ring_, dram_, scratchpads_,
-                                            tracker_));
+                                            tracker_, timeline));
 }
 
 RunStats Chip::stats() const {
@@ -110,13 +111,13 @@ RunStats Chip::stats() const {
   return run;
 }
 
-RunStats run_program(const ChipParams& params, const Program& program) {
+RunStats run_program(const ChipParams& params, const Program& program, TimelineObserver* timeline) {
   static bool simulated = false;
   validate_program(params, program);  // bad input must not use up the one simulation
   if (simulated)
     throw std::logic_error("run_program: SystemC allows one simulation per process");
   simulated = true;
-  Chip chip("chip", params, program);
+  Chip chip("chip", params, program, timeline);
   // The kernel's note on sc_stop() (the simulated-time limit) would go to stdout.
   sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   sc_core::sc_start();

@@ -25,6 +25,7 @@
 #include "models/core/program.hpp"
 #include "models/core/stats.hpp"
 #include "models/core/step_tracker.hpp"
+#include "models/core/timeline.hpp"
 #include "models/interconnect/flow_network.hpp"
 #include "models/interconnect/ring.hpp"
 #include "models/memory/dram.hpp"
@@ -38,8 +39,10 @@ void validate_program(const ChipParams& chip, const Program& program);
 
 class Chip : public sc_core::sc_module {
  public:
-  // Validates the program first. `program` must outlive the chip.
-  Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program);
+  // Validates the program first. `program` must outlive the chip, and
+  // `timeline` (if any) the simulation.
+  Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program,
+       TimelineObserver* timeline = nullptr);
 
   // After the simulation: per step and core, in cycles. Throws std::logic_error
   // if the simulation stopped before every core finished every step.
@@ -70,7 +73,9 @@ class SimulatedTimeLimit : public std::runtime_error {
 // Elaborates a chip, simulates the whole program in one sc_start and returns
 // its stats. SystemC allows one elaboration per process, so this may be called
 // once per process; a second call throws std::logic_error. Throws
-// SimulatedTimeLimit if the program runs past kMaxSimulatedCycles.
-RunStats run_program(const ChipParams& params, const Program& program);
+// SimulatedTimeLimit if the program runs past kMaxSimulatedCycles. `timeline`,
+// if not null, hears of every core's intervals.
+RunStats run_program(const ChipParams& params, const Program& program,
+                     TimelineObserver* timeline = nullptr);
 
 }  // namespace lpt::core

@@ -20,19 +20,20 @@ StallCause stall_cause(FlowLimiter limiter) {
   return StallCause::kInterconnect;
 }
 
-std::uint64_t& stall(CoreStepStats& stats, StallCause cause) { return stats.counters[stall_counter(cause)]; }
-
 }  // namespace
 
 Controller::Controller(sc_core::sc_module_name name, int core, int buffer_slots,
-                       const Program& program, CoreUnits units, StepTracker& tracker)
+                       const Program& program, CoreUnits units, StepTracker& tracker,
+                       TimelineObserver* timeline)
     : sc_core::sc_module(name),
       core_(core),
       buffer_slots_(buffer_slots),
       program_(program),
       units_(units),
-      tracker_(tracker) {
+      tracker_(tracker),
+      timeline_(timeline) {
   for (int i = 0; i < buffer_slots; ++i) load_batches_.push_back(std::make_unique<TransferBatch>());
+  store_batch_.activity = TimelineActivity::kDmaStore;
   step_stats_.reserve(program.steps.size());
   SC_THREAD(run);
 }
@@ -77,6 +78,7 @@ void Controller::prefetch(std::size_t step) {
   prefetch_.held_bytes = held;
   prefetch_.batch.last_end_cycle = 0;
   prefetch_.batch.limiter = FlowLimiter::kRateCap;
+  prefetch_.batch.step = step;
   prefetch_.counters = {};
   add_unit_counters(prefetch_.counters, -1);
   units_.dma.issue(prefetch_.loads, prefetch_.batch);
@@ -99,7 +101,7 @@ void Controller::wait_for_program() {
 void Controller::charge_wait(std::uint64_t start, std::optional<std::size_t> waited_for) {
   if (!waited_for || now_cycles() == start) return;
   CoreStepStats& charged = step_stats_.at(*waited_for);
-  stall(charged, StallCause::kDependency) += now_cycles() - start;
+  charge_stall(*waited_for, charged, StallCause::kDependency, start, now_cycles());
   charged.cycles += now_cycles() - start;
 }
 
@@ -107,19 +109,22 @@ void Controller::run_step(std::size_t step, CoreStepStats& stats) {
   const std::vector<TileTask>& tasks = tasks_of(step);
   store_batch_.last_end_cycle = 0;
   store_batch_.limiter = FlowLimiter::kRateCap;
+  store_batch_.step = step;
   std::size_t next_to_load = 0;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     const TileTask& task = tasks[i];
     issue_loads(step, next_to_load);
-    wait_for(*load_batches_[i % static_cast<std::size_t>(buffer_slots_)], stats);
+    wait_for(step, *load_batches_[i % static_cast<std::size_t>(buffer_slots_)], stats);
     if (i == 0 && prefetched_ && prefetch_.step == step) {
-      wait_for(prefetch_.batch, stats);
+      wait_for(step, prefetch_.batch, stats);
       prefetched_ = false;
     }
 
+    // The tile's stall-free cycles come first, then what the ports added.
     const TileRun tile = units_.mac_array.run_tile(task.mac);
-    stats.counters[Counter::kBusyCycles] += tile.systolic_cycles;
-    stall(stats, StallCause::kScratchpad) += tile.cycles - tile.systolic_cycles;
+    const std::uint64_t systolic_end = tile.start_cycle + tile.systolic_cycles;
+    charge_busy(step, stats, tile.start_cycle, systolic_end);
+    charge_stall(step, stats, StallCause::kScratchpad, systolic_end, tile.start_cycle + tile.cycles);
     units_.scratchpad.release(task.buffer_bytes);
     issue_loads(step, next_to_load);
 
@@ -129,17 +134,21 @@ void Controller::run_step(std::size_t step, CoreStepStats& stats) {
     }
     // The SFU and rounders take one task's work at a time; the MAC array goes
     // on with the next tile while they work.
-    wait_until(std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
+    wait_until(step, std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
     const std::uint64_t now = now_cycles();
-    const std::uint64_t done = std::max(units_.sfu.reserve(now, task.sfu),
-                                        units_.rounder.reserve(now, task.rounded_elements));
-    units_.dma.issue_at(done, task.stores, store_batch_);
+    const std::uint64_t sfu_start = std::max(now, units_.sfu.free_at());
+    const std::uint64_t rounding_start = std::max(now, units_.rounder.free_at());
+    const std::uint64_t sfu_done = units_.sfu.reserve(now, task.sfu);
+    const std::uint64_t rounding_done = units_.rounder.reserve(now, task.rounded_elements);
+    report(TimelineActivity::kSfu, StallCause::kCount, step, sfu_start, sfu_done);
+    report(TimelineActivity::kRounding, StallCause::kCount, step, rounding_start, rounding_done);
+    units_.dma.issue_at(std::max(sfu_done, rounding_done), task.stores, store_batch_);
   }
   // Also for a step without tasks on this core, and for a prefetch that did
   // not fit beside this step's buffers while they were held.
   prefetch(step + 1);
-  wait_until(std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
-  wait_for(store_batch_, stats);
+  wait_until(step, std::max(units_.sfu.free_at(), units_.rounder.free_at()), StallCause::kSfu, stats);
+  wait_for(step, store_batch_, stats);
 }
 
 void Controller::issue_loads(std::size_t step, std::size_t& next_to_load) {
@@ -158,6 +167,7 @@ void Controller::issue_loads(std::size_t step, std::size_t& next_to_load) {
     TransferBatch& batch = *load_batches_[next_to_load % static_cast<std::size_t>(buffer_slots_)];
     batch.last_end_cycle = 0;
     batch.limiter = FlowLimiter::kRateCap;
+    batch.step = step;
     units_.dma.issue(rest_only ? std::span<const Transfer>(prefetch_.remaining_loads)
                                : std::span<const Transfer>(task.loads),
                      batch);
@@ -165,17 +175,34 @@ void Controller::issue_loads(std::size_t step, std::size_t& next_to_load) {
   if (next_to_load == tasks.size()) prefetch(step + 1);
 }
 
-void Controller::wait_for(TransferBatch& batch, CoreStepStats& stats) {
+void Controller::wait_for(std::size_t step, TransferBatch& batch, CoreStepStats& stats) {
   const std::uint64_t start = now_cycles();
   while (batch.pending > 0) wait(batch.done);
-  stall(stats, stall_cause(batch.limiter)) += now_cycles() - start;
+  charge_stall(step, stats, stall_cause(batch.limiter), start, now_cycles());
 }
 
-void Controller::wait_until(std::uint64_t cycle, StallCause cause, CoreStepStats& stats) {
+void Controller::wait_until(std::size_t step, std::uint64_t cycle, StallCause cause, CoreStepStats& stats) {
   const std::uint64_t now = now_cycles();
   if (cycle <= now) return;
   wait(cycles_to_time(cycle - now));
-  stall(stats, cause) += cycle - now;
+  charge_stall(step, stats, cause, now, cycle);
+}
+
+void Controller::charge_busy(std::size_t step, CoreStepStats& stats, std::uint64_t begin, std::uint64_t end) {
+  stats.counters[Counter::kBusyCycles] += end - begin;
+  report(TimelineActivity::kCompute, StallCause::kCount, step, begin, end);
+}
+
+void Controller::charge_stall(std::size_t step, CoreStepStats& stats, StallCause cause, std::uint64_t begin,
+                              std::uint64_t end) {
+  stats.counters[stall_counter(cause)] += end - begin;
+  report(TimelineActivity::kStall, cause, step, begin, end);
+}
+
+void Controller::report(TimelineActivity activity, StallCause cause, std::size_t step, std::uint64_t begin,
+                        std::uint64_t end) const {
+  if (timeline_ && end > begin) [[unlikely]]
+    timeline_->on_interval({core_, activity, cause, step, begin, end});
 }
 
 // Unit counters are cumulative; a step's share is their difference, taken by

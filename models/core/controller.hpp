@@ -26,6 +26,8 @@
 //                with a dependency on the previous step only it is the
 //                end-of-step barrier. The step's cycles on this core grow by
 //                the same amount, so busy + stalls == cycles per core and step.
+// A timeline, if observed, hears of each busy and stall interval where it is
+// added to its counter, and of the SFU and rounder work reserved.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +43,7 @@
 #include "models/core/program.hpp"
 #include "models/core/stats.hpp"
 #include "models/core/step_tracker.hpp"
+#include "models/core/timeline.hpp"
 #include "models/interconnect/dma.hpp"
 #include "models/memory/scratchpad.hpp"
 
@@ -57,8 +60,9 @@ struct CoreUnits {
 class Controller : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(Controller);
+  // `timeline` may be null (no timeline).
   Controller(sc_core::sc_module_name name, int core, int buffer_slots, const Program& program,
-             CoreUnits units, StepTracker& tracker);
+             CoreUnits units, StepTracker& tracker, TimelineObserver* timeline);
 
   // One entry per finished step.
   const std::vector<CoreStepStats>& step_stats() const { return step_stats_; }
@@ -70,8 +74,15 @@ class Controller : public sc_core::sc_module {
   // Issues the prefetchable loads of `step`'s first task on this core, if any and if they fit.
   void prefetch(std::size_t step);
   const std::vector<TileTask>& tasks_of(std::size_t step) const;
-  void wait_for(TransferBatch& batch, CoreStepStats& stats);
-  void wait_until(std::uint64_t cycle, StallCause cause, CoreStepStats& stats);
+  void wait_for(std::size_t step, TransferBatch& batch, CoreStepStats& stats);
+  void wait_until(std::size_t step, std::uint64_t cycle, StallCause cause, CoreStepStats& stats);
+  // Adds [begin, end) to the busy or a stall counter of `stats`, those of
+  // `step`, and reports it to the timeline.
+  void charge_busy(std::size_t step, CoreStepStats& stats, std::uint64_t begin, std::uint64_t end);
+  void charge_stall(std::size_t step, CoreStepStats& stats, StallCause cause, std::uint64_t begin,
+                    std::uint64_t end);
+  void report(TimelineActivity activity, StallCause cause, std::size_t step, std::uint64_t begin,
+              std::uint64_t end) const;
   // Waits for other cores to finish `steps`; charges the wait to the one completed last.
   void wait_for_steps(const std::vector<std::size_t>& steps);
   void wait_for_program();
@@ -86,6 +97,7 @@ class Controller : public sc_core::sc_module {
   const Program& program_;
   CoreUnits units_;
   StepTracker& tracker_;
+  TimelineObserver* timeline_;
   std::vector<std::unique_ptr<TransferBatch>> load_batches_;  // one per buffer slot
   TransferBatch store_batch_;
   std::vector<CoreStepStats> step_stats_;

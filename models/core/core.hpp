@@ -13,6 +13,7 @@
 #include "models/core/controller.hpp"
 #include "models/core/program.hpp"
 #include "models/core/step_tracker.hpp"
+#include "models/core/timeline.hpp"
 #include "models/interconnect/dma.hpp"
 #include "models/interconnect/flow_network.hpp"
 #include "models/interconnect/ring.hpp"
@@ -24,10 +25,10 @@ namespace lpt::core {
 class Core : public sc_core::sc_module {
  public:
   // Registers its scratchpad in `scratchpads[index]` (the chip's table that
-  // every DMA engine routes through).
+  // every DMA engine routes through). `timeline` may be null (no timeline).
   Core(sc_core::sc_module_name name, int index, const CoreParams& params, const Program& program,
        FlowNetwork& network, Ring& ring, Dram& dram, std::vector<Scratchpad*>& scratchpads,
-       StepTracker& tracker);
+       StepTracker& tracker, TimelineObserver* timeline);
 
   const MacArray& mac_array() const { return mac_array_; }
   const Controller& controller() const { return controller_; }

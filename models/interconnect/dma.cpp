@@ -7,14 +7,17 @@
 namespace lpt::core {
 
 Dma::Dma(sc_core::sc_module_name name, const DmaParams& params, FlowNetwork& network,
-         Ring& ring, Dram& dram, const std::vector<Scratchpad*>& scratchpads)
+         Ring& ring, Dram& dram, const std::vector<Scratchpad*>& scratchpads, int core,
+         TimelineObserver* timeline)
     : sc_core::sc_module(name),
       max_outstanding_(params.max_outstanding),
       network_(network),
       ring_(ring),
       dram_(dram),
       scratchpads_(scratchpads),
-      in_flight_(static_cast<std::size_t>(params.max_outstanding), nullptr) {
+      in_flight_(static_cast<std::size_t>(params.max_outstanding), nullptr),
+      core_(core),
+      timeline_(timeline) {
   for (int tag = max_outstanding_ - 1; tag >= 0; --tag) free_tags_.push_back(tag);
   if (dram.latency_cycles() > 0)
     requests_ = network.add_resource(std::string(this->name()) + ".requests", ResourceClass::kDram,
@@ -87,6 +90,7 @@ void Dma::start_flow(const Transfer& transfer, TransferBatch& batch) {
   const int tag = free_tags_.back();
   free_tags_.pop_back();
   in_flight_[tag] = &batch;
+  if (timeline_) flow_started(batch);
 
   const int memory_stop = ring_.stops() - 1;
   const bool from_dram = transfer.src.kind == Endpoint::Kind::kDram;
@@ -125,6 +129,7 @@ void Dma::on_flow_done(std::uint64_t tag, const FlowResult& result) {
   TransferBatch& batch = *in_flight_[tag];
   in_flight_[tag] = nullptr;
   free_tags_.push_back(static_cast<int>(tag));
+  if (timeline_) flow_ended(batch);
   if (result.end_cycle >= batch.last_end_cycle) {
     batch.last_end_cycle = result.end_cycle;
     batch.limiter = result.limiter;
@@ -135,6 +140,32 @@ void Dma::on_flow_done(std::uint64_t tag, const FlowResult& result) {
     queued_.pop_front();
     start_flow(*next.transfer, *next.batch);
   }
+}
+
+Dma::InFlight& Dma::in_flight(const TransferBatch& batch) {
+  return in_flight_by_kind_[batch.activity == TimelineActivity::kDmaStore ? 1 : 0];
+}
+
+void Dma::flow_started(const TransferBatch& batch) {
+  InFlight& open = in_flight(batch);
+  if (open.flows == 0) {
+    open.since = now_cycles();
+  } else if (open.step != batch.step) {
+    report(open, batch.activity);
+    open.since = now_cycles();
+  }
+  open.step = batch.step;
+  ++open.flows;
+}
+
+void Dma::flow_ended(const TransferBatch& batch) {
+  InFlight& open = in_flight(batch);
+  if (--open.flows == 0) report(open, batch.activity);
+}
+
+void Dma::report(const InFlight& open, TimelineActivity activity) const {
+  const std::uint64_t now = now_cycles();
+  if (now > open.since) timeline_->on_interval({core_, activity, StallCause::kCount, open.step, open.since, now});
 }
 
 }  // namespace lpt::core

@@ -6,8 +6,10 @@
 // outstanding: its flow also passes the engine's request resource, of
 // outstanding_requests x request_bytes per DRAM latency (DmaParams), which
 // its DRAM transfers share; so latency x bandwidth binds when it should.
+// For a timeline it reports when loads and when stores are in flight.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -18,6 +20,7 @@
 
 #include "models/core/chip_params.hpp"
 #include "models/core/program.hpp"
+#include "models/core/timeline.hpp"
 #include "models/interconnect/flow_network.hpp"
 #include "models/interconnect/ring.hpp"
 #include "models/memory/dram.hpp"
@@ -32,15 +35,20 @@ struct TransferBatch {
   std::uint64_t last_end_cycle = 0;
   FlowLimiter limiter = FlowLimiter::kRateCap;
   sc_core::sc_event done;
+  // For the timeline: loads or stores (kDmaLoad or kDmaStore), of which step.
+  TimelineActivity activity = TimelineActivity::kDmaLoad;
+  std::size_t step = 0;
 };
 
 class Dma : public sc_core::sc_module, public FlowListener {
  public:
   SC_HAS_PROCESS(Dma);
   // `scratchpads` (every core's, by index) is read only during simulation, so
-  // it may still be filling while the cores are elaborated.
+  // it may still be filling while the cores are elaborated. `timeline` (null
+  // for none) hears of core `core`'s loads and stores in flight.
   Dma(sc_core::sc_module_name name, const DmaParams& params, FlowNetwork& network,
-      Ring& ring, Dram& dram, const std::vector<Scratchpad*>& scratchpads);
+      Ring& ring, Dram& dram, const std::vector<Scratchpad*>& scratchpads, int core,
+      TimelineObserver* timeline);
 
   // Starts (or queues) the transfers now. They must outlive their completion.
   void issue(std::span<const Transfer> transfers, TransferBatch& batch);
@@ -71,6 +79,17 @@ class Dma : public sc_core::sc_module, public FlowListener {
   void dispatch(std::span<const Transfer> transfers, TransferBatch& batch);
   void start_flow(const Transfer& transfer, TransferBatch& batch);
   void deferred_issuer();  // SC_THREAD
+  // Timeline: an interval per run of time with flows of a batch's kind in
+  // flight, split where a flow of another step starts.
+  struct InFlight {
+    int flows = 0;
+    std::uint64_t since = 0;
+    std::size_t step = 0;
+  };
+  InFlight& in_flight(const TransferBatch& batch);
+  void flow_started(const TransferBatch& batch);
+  void flow_ended(const TransferBatch& batch);
+  void report(const InFlight& open, TimelineActivity activity) const;
 
   int max_outstanding_;
   FlowNetwork& network_;
@@ -89,6 +108,9 @@ class Dma : public sc_core::sc_module, public FlowListener {
   std::uint64_t dram_read_bytes_ = 0;
   std::uint64_t dram_write_bytes_ = 0;
   std::uint64_t ring_byte_hops_ = 0;
+  int core_;
+  TimelineObserver* timeline_;
+  std::array<InFlight, 2> in_flight_by_kind_;  // loads, stores
 };
 
 }  // namespace lpt::core

@@ -586,6 +586,80 @@ class Cli(unittest.TestCase):
         a.pop("simulator"), b.pop("simulator")
         self.assertEqual(a, b)
 
+    def test_timeline_agrees_with_the_report(self):
+        """--timeline writes Chrome trace-event JSON whose intervals add up to the report's counters."""
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        timeline_file = os.path.join(self.dir, "timeline.json")
+        two_cores = ("--set", "/chip/cores=2")
+        report, _ = self.simulate(config, self.trace("tiny-cnn.json"), *two_cores, "--timeline", timeline_file)
+        with open(timeline_file) as f:
+            timeline = json.load(f)
+        events = [e for e in timeline["traceEvents"] if e["ph"] == "X"]
+        self.assertEqual({e["pid"] for e in events}, {0, 1})
+        names = {(e["pid"], e["args"]["name"]) for e in timeline["traceEvents"] if e["name"] == "process_name"}
+        self.assertEqual(names, {(0, "core 0"), (1, "core 1")})
+        total = report["totals"]["cycles"]
+        self.assertEqual(timeline["otherData"]["total_cycles"], total)
+        clock_ghz = timeline["otherData"]["clock_ghz"]
+        # Per layer and phase, the mean over the cores of the intervals' cycles
+        # is the report's busy, stall and SFU cycles; per core, compute and
+        # stalls fill the run.
+        sums, per_core = {}, {0: 0, 1: 0}
+        for e in events:
+            a = e["args"]
+            self.assertAlmostEqual(e["ts"], a["begin_cycle"] / (clock_ghz * 1000), delta=1e-6)
+            self.assertAlmostEqual(e["dur"], a["cycles"] / (clock_ghz * 1000), delta=1e-6)
+            self.assertGreater(a["cycles"], 0)
+            self.assertLessEqual(a["begin_cycle"] + a["cycles"], total)
+            field = {"compute": "busy_cycles", "sfu": "sfu_busy_cycles"}.get(e["cat"])
+            if e["cat"] == "stall":
+                field = "stall_cycles." + e["name"].removeprefix("stall: ")
+            if e["cat"] in ("compute", "stall"):
+                per_core[e["pid"]] += a["cycles"]
+            if field:
+                key = (a["layer"], a["phase"], field)
+                sums[key] = sums.get(key, 0) + a["cycles"]
+        self.assertEqual(per_core, {0: total, 1: total})
+        checked = 0
+        for layer in report["layers"]:
+            for field, value in [("busy_cycles", layer["busy_cycles"]), ("sfu_busy_cycles", layer["sfu_busy_cycles"])] + \
+                    [("stall_cycles." + k, v) for k, v in layer["stall_cycles"].items()]:
+                measured = sums.pop((layer["layer"], layer["phase"], field), 0) / 2
+                self.assertAlmostEqual(measured, value, delta=1e-6 * value + 1e-9,
+                                       msg=f"{layer['layer']}/{layer['phase']} {field}")
+                checked += value > 0
+        self.assertEqual(sums, {})  # nothing outside the report's layers
+        self.assertGreater(checked, len(report["layers"]))
+        # Without --timeline: no file, and the same report.
+        plain, _ = self.simulate(config, self.trace("tiny-cnn.json"), *two_cores, out="plain")
+        self.assertEqual(sorted(os.listdir(os.path.join(self.dir, "plain"))), ["layers.csv", "phases.csv", "report.json"])
+        report.pop("simulator"), plain.pop("simulator")
+        self.assertEqual(plain, report)
+
+    def test_timeline_window(self):
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        full_file, window_file = os.path.join(self.dir, "full.json"), os.path.join(self.dir, "window.json")
+        report, _ = self.simulate(config, self.trace("tiny-cnn.json"), "--timeline", full_file, out="full")
+        first, last = report["totals"]["cycles"] // 3, report["totals"]["cycles"] // 2
+        self.simulate(config, self.trace("tiny-cnn.json"), "--timeline", window_file,
+                      "--timeline-window", f"{first}:{last}", out="window")
+
+        def intervals(path):
+            with open(path) as f:
+                return [(e["tid"], e["args"]["begin_cycle"], e["args"]["begin_cycle"] + e["args"]["cycles"])
+                        for e in json.load(f)["traceEvents"] if e["ph"] == "X"]
+        # The window holds exactly the full timeline's intervals cut to it.
+        cut = sorted((tid, max(b, first), min(e, last)) for tid, b, e in intervals(full_file)
+                     if max(b, first) < min(e, last))
+        self.assertEqual(sorted(intervals(window_file)), cut)
+        self.assertGreater(len(cut), 0)
+        self.assertLess(len(cut), len(intervals(full_file)))
+        for window in ("5:5", "9:2", "x:10", "10"):
+            self.expect_input_error("run", "--config", config, "--trace", self.trace("tiny-cnn.json"), "--out", self.dir,
+                                    "--timeline", window_file, "--timeline-window", window,
+                                    fragments=("--timeline-window",))
+        self.expect_input_error("run", "--timeline-window", "0:10", fragments=("needs --timeline",))
+
     # --- timing properties ---
     def test_unbounded_bandwidth_gives_pure_compute_cycles(self):
         config = unbounded(tiny_config())
