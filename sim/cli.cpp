@@ -229,7 +229,7 @@ int command_validate(const std::vector<std::string>& args, std::istream&, std::o
 
 int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostream& out, std::ostream& err) {
   const std::string usage =
-      "usage: [mpirun -n K] lptsim sweep SPEC [--out DIR] [--jobs N] [--resume]\n"
+      "usage: [mpirun -n K] lptsim sweep SPEC [--out DIR] [--jobs N] [--resume] [--point-timeout SECONDS]\n"
       "Runs every point of a sweep spec (docs/sweeps.md), each in a worker process, appending\n"
       "each result to DIR/results.jsonl as it finishes. Under mpirun (or srun) the points\n"
       "spread over the ranks. Exit status 1 if any point failed.";
@@ -239,6 +239,8 @@ int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostr
       ("jobs,j", po::value<int>(),
        "worker processes at once (default: the machine's cores); under MPI per rank (default 1)")
       ("resume", "go on with a sweep in --out: skip the points its results.jsonl holds")
+      ("point-timeout", po::value<double>(),
+       "seconds a point may run before its worker is killed and the point recorded as crashed")
       ("spec", po::value<std::string>(), "sweep spec (JSON)");
   po::positional_options_description positional;
   positional.add("spec", 1);
@@ -252,6 +254,11 @@ int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostr
     if (vm.count("jobs")) sweep.jobs = vm["jobs"].as<int>();
     if (sweep.jobs && (*sweep.jobs < 1 || *sweep.jobs > 4096)) throw po::error("--jobs must be in [1, 4096]");
     sweep.resume = vm.count("resume") > 0;
+    if (vm.count("point-timeout")) {
+      const double seconds = vm["point-timeout"].as<double>();
+      if (!(seconds >= 0.001 && seconds <= 1e6)) throw po::error("--point-timeout must be in [0.001, 1e6] seconds");
+      sweep.point_timeout_seconds = seconds;
+    }
   } catch (const po::error& e) {
     err << "lptsim sweep: " << e.what() << '\n';
     return kExitBadInput;

@@ -27,18 +27,17 @@ class StageClock {
     stages_.emplace_back(stage, std::chrono::duration<double>(now - last_).count());
     last_ = now;
   }
-  double total() const { return std::chrono::duration<double>(last_ - start_).count(); }
   std::vector<std::pair<std::string, double>> stages() const { return stages_; }
 
  private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
   std::vector<std::pair<std::string, double>> stages_;
 };
 
 }  // namespace
 
-RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress,
-                   Timeline* timeline) {
+TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const SimulationOptions& options,
+                         std::ostream& progress, Timeline* timeline) {
   StageClock clock;
   const bool inference = options.mode == RunMode::kInference;
   if (inference) {
@@ -101,16 +100,32 @@ RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOption
 
   clock.lap("simulate");
   if (timeline) timeline->run.total_cycles = stats.total_cycles;
-  RunReport report = build_report(config, trace, layers, mapped, stats, phases);
+  return {std::move(config), std::move(trace), layers, std::move(mapped), std::move(stats), std::move(phases),
+          inference, clock.stages()};
+}
+
+RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, std::ostream& progress) {
+  StageClock clock;
+  AcceleratorConfig priced = timed.config;
+  priced.chip.voltage = energy_of.voltage;
+  priced.chip.energy = energy_of.energy;
+  RunReport report = build_report(priced, timed.trace, timed.layers, timed.mapped, timed.stats, timed.phases);
   clock.lap("report");
-  report.mode = inference ? "inference" : "training";
-  report.config_file = config.file;
-  report.trace_file = trace.file;
-  report.wall_seconds = clock.total();
-  report.stage_seconds = clock.stages();
+  report.mode = timed.inference ? "inference" : "training";
+  report.config_file = priced.file;
+  report.trace_file = timed.trace.file;
+  report.stage_seconds = timed.stage_seconds;
+  report.stage_seconds.push_back(clock.stages().front());
+  for (const auto& [stage, seconds] : report.stage_seconds) report.wall_seconds += seconds;
   progress << "lptsim: simulated " << report.total.cycles << " cycles in " << report.wall_seconds
-           << " s wall (" << stats.simulation_events << " events)\n";
+           << " s wall (" << timed.stats.simulation_events << " events)\n";
   return report;
+}
+
+RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress,
+                   Timeline* timeline) {
+  const TimedRun timed = simulate_timing(std::move(config), std::move(trace), options, progress, timeline);
+  return report_run(timed, timed.config.chip, progress);
 }
 
 RunReport run_simulation(const RunOptions& options, std::ostream& progress) {

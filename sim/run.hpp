@@ -31,9 +31,32 @@ struct SimulationOptions {
 // config + trace -> workload -> mapping -> chip model -> report. Writes no
 // file; one progress line before and one after the simulation go to
 // `progress`. With `timeline`, records the run's timeline into it. Bad input
-// throws InputError.
+// throws InputError. The same as report_run(simulate_timing(...)).
 RunReport simulate(AcceleratorConfig config, Trace trace, const SimulationOptions& options, std::ostream& progress,
                    Timeline* timeline = nullptr);
+
+// The timing half of a run: the workload, its program and the chip model's
+// counters. Nothing in it depends on the config's energy model (the chip's
+// voltage and energy table), so runs that differ only there can share one:
+// a sweep over voltages or energy figures simulates the chip once.
+struct TimedRun {
+  AcceleratorConfig config;  // with the options applied (inference formats, fusion, residency)
+  Trace trace;               // at the simulated batch
+  std::vector<LayerWork> layers;
+  MappedProgram mapped;
+  core::RunStats stats;
+  std::vector<Phase> phases;
+  bool inference = false;
+  std::vector<std::pair<std::string, double>> stage_seconds;
+};
+
+// The first progress line goes to `progress`.
+TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const SimulationOptions& options,
+                         std::ostream& progress, Timeline* timeline = nullptr);
+
+// The report of `timed`, its energy priced at `energy_of`'s voltage and energy
+// table (timed.config.chip for its own); the last progress line goes to `progress`.
+RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, std::ostream& progress);
 
 struct RunOptions : SimulationOptions {
   std::filesystem::path config_file;

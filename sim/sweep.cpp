@@ -1,5 +1,6 @@
 #include "sim/sweep.hpp"
 
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,8 +11,11 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <iostream>
@@ -50,25 +54,53 @@ std::string options_text(const SimulationOptions& o) {
   return text;
 }
 
-// A point to run: its settings (applied in order to the base config) on one trace.
-struct Job {
+// A point: its settings, applied in order to the base config.
+struct Point {
   std::string key;
-  std::size_t trace = 0;
   std::vector<Setting> settings;
 };
 
+// Points on one trace that differ only in the energy model (the chip's voltage
+// and energy table), so that one timing simulation serves them all
+// (simulate_timing, report_run); most jobs are a single point.
+struct Job {
+  std::size_t trace = 0;
+  std::vector<Point> points;
+};
+
+// At most this many points share a job: a long voltage axis must still
+// spread over the workers.
+constexpr std::size_t kMaxPointsPerJob = 16;
+
 // A job as it travels from rank 0 to another rank.
 std::string job_message(const Job& job) {
-  nlohmann::json settings = nlohmann::json::array();
-  for (const Setting& s : job.settings) settings.push_back({s.pointer, s.value});
-  return nlohmann::json{{"key", job.key}, {"trace", job.trace}, {"settings", settings}}.dump();
+  nlohmann::json points = nlohmann::json::array();
+  for (const Point& point : job.points) {
+    nlohmann::json settings = nlohmann::json::array();
+    for (const Setting& s : point.settings) settings.push_back({s.pointer, s.value});
+    points.push_back({{"key", point.key}, {"settings", settings}});
+  }
+  return nlohmann::json{{"trace", job.trace}, {"points", points}}.dump();
 }
 
 Job job_from_message(const std::string& message) {
   const nlohmann::json in = nlohmann::json::parse(message);
-  Job job{in.at("key").get<std::string>(), in.at("trace").get<std::size_t>(), {}};
-  for (const nlohmann::json& s : in.at("settings")) job.settings.push_back({s.at(0).get<std::string>(), s.at(1)});
+  Job job{in.at("trace").get<std::size_t>(), {}};
+  for (const nlohmann::json& point : in.at("points")) {
+    job.points.push_back({point.at("key").get<std::string>(), {}});
+    for (const nlohmann::json& s : point.at("settings"))
+      job.points.back().settings.push_back({s.at(0).get<std::string>(), s.at(1)});
+  }
   return job;
+}
+
+// What the timing of a point depends on: its config without the energy model.
+std::string timing_text(nlohmann::json config_document) {
+  if (config_document.contains("chip") && config_document["chip"].is_object()) {
+    config_document["chip"].erase("voltage");
+    config_document["chip"].erase("energy");
+  }
+  return config_document.dump();
 }
 
 nlohmann::json settings_json(const std::vector<Setting>& settings) {
@@ -89,28 +121,61 @@ struct SweepInputs {
   }
 
   // What a results line says of a point before its outcome.
-  nlohmann::json record_of(const Job& job) const {
-    return {{"key", job.key}, {"trace", spec.traces[job.trace].string()}, {"settings", settings_json(job.settings)}};
+  nlohmann::json record_of(std::size_t trace, const Point& point) const {
+    return {{"key", point.key}, {"trace", spec.traces[trace].string()}, {"settings", settings_json(point.settings)}};
   }
 };
 
-// What a worker computes: the metrics, or the error that stopped it.
-nlohmann::json run_point(const Job& job, const SweepInputs& inputs) {
-  try {
-    ConfigDocument document = inputs.base;
-    for (const Setting& s : job.settings) apply_override(document, override_text(s));
-    std::ostringstream quiet;
-    const nlohmann::json report =
-        to_json(simulate(parse_config_document(document), inputs.traces[job.trace], inputs.spec.options, quiet));
-    nlohmann::json metrics = nlohmann::json::object();
-    for (const std::string& pointer : inputs.spec.metrics) {
-      const nlohmann::json::json_pointer p(pointer);
-      metrics[pointer] = report.contains(p) ? report.at(p) : nlohmann::json();
+nlohmann::json error_outcome(const std::exception& e) { return {{"status", "error"}, {"error", e.what()}}; }
+
+// What a worker computes, per point of the job in order: the metrics, or the
+// error that stopped it. The first point whose config is valid is simulated;
+// the others take its timing and price it with their own energy model, and
+// say whose timing they took ("timing_of").
+nlohmann::json run_job(const Job& job, const SweepInputs& inputs) {
+  std::vector<nlohmann::json> outcomes(job.points.size());
+  std::vector<std::optional<AcceleratorConfig>> configs(job.points.size());
+  for (std::size_t i = 0; i < job.points.size(); ++i) {
+    try {
+      ConfigDocument document = inputs.base;
+      for (const Setting& s : job.points[i].settings) apply_override(document, override_text(s));
+      configs[i] = parse_config_document(document);
+    } catch (const std::exception& e) {
+      outcomes[i] = error_outcome(e);
     }
-    return {{"status", "ok"}, {"metrics", metrics}};
-  } catch (const std::exception& e) {
-    return {{"status", "error"}, {"error", e.what()}};
   }
+  std::optional<TimedRun> timed;
+  std::optional<std::size_t> timed_by;
+  nlohmann::json timing_error;  // the simulation's, every sharing point's
+  std::ostringstream quiet;
+  for (std::size_t i = 0; i < job.points.size(); ++i) {
+    if (!configs[i]) continue;
+    if (!timed_by) {
+      timed_by = i;
+      try {
+        timed = simulate_timing(*configs[i], inputs.traces[job.trace], inputs.spec.options, quiet);
+      } catch (const std::exception& e) {
+        timing_error = error_outcome(e);
+      }
+    }
+    if (!timed) {
+      outcomes[i] = timing_error;
+    } else {
+      try {
+        const nlohmann::json report = to_json(report_run(*timed, configs[i]->chip, quiet));
+        nlohmann::json metrics = nlohmann::json::object();
+        for (const std::string& pointer : inputs.spec.metrics) {
+          const nlohmann::json::json_pointer p(pointer);
+          metrics[pointer] = report.contains(p) ? report.at(p) : nlohmann::json();
+        }
+        outcomes[i] = {{"status", "ok"}, {"metrics", metrics}};
+      } catch (const std::exception& e) {
+        outcomes[i] = error_outcome(e);
+      }
+    }
+    if (*timed_by != i) outcomes[i]["timing_of"] = job.points[*timed_by].key;
+  }
+  return outcomes;
 }
 
 // Runs each point in a forked process of its own, so that a crash stays with
@@ -118,8 +183,8 @@ nlohmann::json run_point(const Job& job, const SweepInputs& inputs) {
 class PointWorkers {
  public:
   // `rank`: the MPI rank, written into each record under MPI.
-  PointWorkers(const SweepInputs& inputs, const std::filesystem::path& out_dir, std::optional<int> rank)
-      : inputs_(inputs), work_(out_dir / ".workers"), rank_(rank) {
+  PointWorkers(const SweepInputs& inputs, const SweepOptions& options, std::optional<int> rank)
+      : inputs_(inputs), work_(options.out_dir / ".workers"), timeout_(options.point_timeout_seconds), rank_(rank) {
     std::filesystem::create_directories(work_);
   }
 
@@ -131,7 +196,14 @@ class PointWorkers {
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("cannot start a sweep worker (fork failed)");
     if (pid == 0) {  // the worker: one point, one SystemC simulation, then out
-      const nlohmann::json outcome = run_point(job, inputs_);
+      if (timeout_) {  // SIGALRM's default action ends the worker
+        const auto micros = static_cast<long long>(std::ceil(*timeout_ * 1e6));
+        itimerval timer{};
+        timer.it_value.tv_sec = static_cast<time_t>(micros / 1000000);
+        timer.it_value.tv_usec = static_cast<suseconds_t>(micros % 1000000);
+        setitimer(ITIMER_REAL, &timer, nullptr);
+      }
+      const nlohmann::json outcome = run_job(job, inputs_);
       std::ofstream out(result_file(job));
       out << outcome.dump();
       out.close();
@@ -140,9 +212,9 @@ class PointWorkers {
     running_.emplace(pid, std::move(job));
   }
 
-  // The results line of a worker that has ended; waits for one if `wait`,
-  // else nullopt when none has.
-  std::optional<nlohmann::json> finished(bool wait) {
+  // The results lines of a worker that has ended (one per point of its job);
+  // waits for one if `wait`, else nullopt when none has.
+  std::optional<std::vector<nlohmann::json>> finished(bool wait) {
     if (running_.empty()) return std::nullopt;
     for (;;) {
       int status = 0;
@@ -154,31 +226,47 @@ class PointWorkers {
       if (it == running_.end()) continue;  // not a worker of ours
       const Job job = std::move(it->second);
       running_.erase(it);
-      return record(job, status);
+      return records(job, status);
     }
   }
 
  private:
-  std::filesystem::path result_file(const Job& job) const { return work_ / (job.key + ".json"); }
+  // Named after the job's first point: a point is in one job only.
+  std::filesystem::path result_file(const Job& job) const { return work_ / (job.points.front().key + ".json"); }
 
-  nlohmann::json record(const Job& job, int status) const {
-    nlohmann::json record = inputs_.record_of(job);
+  std::vector<nlohmann::json> records(const Job& job, int status) const {
     std::ifstream in(result_file(job));
-    const nlohmann::json outcome = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
-    if (outcome.is_object() && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    const nlohmann::json outcomes = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+    const bool complete = outcomes.is_array() && outcomes.size() == job.points.size() && WIFEXITED(status) &&
+                          WEXITSTATUS(status) == 0;
+    std::vector<nlohmann::json> records;
+    for (std::size_t i = 0; i < job.points.size(); ++i)
+      records.push_back(record(job, i, complete ? outcomes[i] : nlohmann::json(), status));
+    std::filesystem::remove(result_file(job));
+    return records;
+  }
+
+  nlohmann::json record(const Job& job, std::size_t point, const nlohmann::json& outcome, int status) const {
+    nlohmann::json record = inputs_.record_of(job.trace, job.points[point]);
+    if (outcome.is_object()) {
       record.update(outcome);
     } else {
       record["status"] = "crashed";
-      record["error"] = WIFSIGNALED(status) ? "the worker was killed by signal " + std::to_string(WTERMSIG(status))
-                                            : "the worker exited with status " + std::to_string(WEXITSTATUS(status));
+      if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM && timeout_)
+        record["error"] = "the point ran past --point-timeout " + json_text(*timeout_) + " s; its worker was killed";
+      else if (WIFSIGNALED(status))
+        record["error"] = "the worker was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                          strsignal(WTERMSIG(status)) + ")";
+      else
+        record["error"] = "the worker exited with status " + std::to_string(WEXITSTATUS(status));
     }
     if (rank_) record["rank"] = *rank_;
-    std::filesystem::remove(result_file(job));
     return record;
   }
 
   const SweepInputs& inputs_;
   std::filesystem::path work_;
+  std::optional<double> timeout_;
   std::optional<int> rank_;
   std::map<pid_t, Job> running_;
 };
@@ -256,17 +344,21 @@ class Coordinator {
   Coordinator(const SweepInputs& inputs, const SweepOptions& options, std::ostream& progress)
       : inputs_(inputs), work_(options.out_dir / ".workers"), results_(options.out_dir, options.resume) {
     plan();
-    meter_.emplace(progress, jobs_.size());
+    std::size_t points = 0;
+    for (const Job& job : jobs_) points += job.points.size();
+    meter_.emplace(progress, points);
   }
 
   bool has_next() const { return next_ < jobs_.size(); }
   const Job& next() { return jobs_[next_++]; }
 
-  void record(const nlohmann::json& record) {
-    const bool ok = record["status"] == "ok";
-    (ok ? summary_.ok : summary_.failed) += 1;
-    results_.append(record);
-    meter_->count(ok);
+  void record(const std::vector<nlohmann::json>& records) {
+    for (const nlohmann::json& record : records) {
+      const bool ok = record["status"] == "ok";
+      (ok ? summary_.ok : summary_.failed) += 1;
+      results_.append(record);
+      meter_->count(ok);
+    }
   }
 
   // Once every point is in.
@@ -277,9 +369,11 @@ class Coordinator {
 
  private:
   // Skips what is done, drops what the constraints exclude and records at once
-  // the points whose settings do not apply; the rest become jobs.
+  // the points whose settings do not apply; the rest become jobs, points that
+  // differ only in the energy model sharing one.
   void plan() {
     std::set<std::string> queued;
+    std::map<std::string, std::size_t> job_of_timing;  // open jobs, by timing_text and trace
     for (const auto& settings : expand_points(inputs_.spec))
       for (std::size_t t = 0; t < inputs_.traces.size(); ++t) {
         ++summary_.points;
@@ -290,8 +384,8 @@ class Coordinator {
         } catch (const InputError& e) {
           error = e.what();
         }
-        Job job{point_key(document.json, inputs_.spec.traces[t], inputs_.spec.options), t, settings};
-        if (results_.done(job.key) || queued.count(job.key)) {
+        Point point{point_key(document.json, inputs_.spec.traces[t], inputs_.spec.options), settings};
+        if (results_.done(point.key) || queued.count(point.key)) {
           ++summary_.skipped;
           continue;
         }
@@ -299,12 +393,19 @@ class Coordinator {
           ++summary_.dropped;
           continue;
         }
-        queued.insert(job.key);
+        queued.insert(point.key);
         if (error.empty()) {
-          jobs_.push_back(std::move(job));
+          const std::string timing = timing_text(document.json) + "\n" + std::to_string(t);
+          const auto open = job_of_timing.find(timing);
+          if (open != job_of_timing.end() && jobs_[open->second].points.size() < kMaxPointsPerJob) {
+            jobs_[open->second].points.push_back(std::move(point));
+          } else {
+            job_of_timing[timing] = jobs_.size();
+            jobs_.push_back({t, {std::move(point)}});
+          }
           continue;
         }
-        nlohmann::json failure = inputs_.record_of(job);
+        nlohmann::json failure = inputs_.record_of(t, point);
         failure.update({{"status", "error"}, {"error", error}});
         results_.append(failure);
         ++summary_.failed;
@@ -323,7 +424,7 @@ class Coordinator {
 SweepSummary run_local(const std::filesystem::path& spec_file, const SweepOptions& options, std::ostream& progress) {
   const SweepInputs inputs(spec_file);
   Coordinator coordinator(inputs, options, progress);
-  PointWorkers workers(inputs, options.out_dir, std::nullopt);
+  PointWorkers workers(inputs, options, std::nullopt);
   const auto slots = static_cast<std::size_t>(
       options.jobs.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
   while (coordinator.has_next() || workers.running() > 0) {
@@ -353,9 +454,9 @@ SweepSummary share_out(Coordinator& coordinator, PointWorkers& own, std::size_t 
     if (const auto message = world.iprobe(mpi::any_source, mpi::any_tag)) {
       idle = false;
       if (message->tag() == kRecordTag) {
-        std::string record;
-        world.recv(message->source(), kRecordTag, record);
-        coordinator.record(nlohmann::json::parse(record));
+        std::string records;
+        world.recv(message->source(), kRecordTag, records);
+        coordinator.record(nlohmann::json::parse(records).get<std::vector<nlohmann::json>>());
         --away;
       } else {
         world.recv(message->source(), kAskTag);
@@ -386,7 +487,7 @@ void serve_rank_zero(PointWorkers& workers, std::size_t slots, const mpi::commun
       else
         workers.start(job_from_message(job));
     }
-    if (workers.running() > 0) world.send(0, kRecordTag, workers.finished(true)->dump());
+    if (workers.running() > 0) world.send(0, kRecordTag, nlohmann::json(*workers.finished(true)).dump());
   }
 }
 
@@ -427,14 +528,14 @@ std::optional<SweepSummary> run_sweep(const std::filesystem::path& spec_file, co
         go = !input_error;
         mpi::broadcast(world, go, 0);
         if (go) {
-          PointWorkers own(*inputs, options.out_dir, 0);
+          PointWorkers own(*inputs, options, 0);
           summary = share_out(*coordinator, own, slots, world);
         }
       } else {
         mpi::broadcast(world, go, 0);
         if (go) {
           const SweepInputs inputs(spec_file);
-          PointWorkers workers(inputs, options.out_dir, world.rank());
+          PointWorkers workers(inputs, options, world.rank());
           serve_rank_zero(workers, slots, world);
         }
       }

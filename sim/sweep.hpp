@@ -25,6 +25,9 @@ struct SweepOptions {
   // cores, or 1 per rank under MPI, where mpirun already gives one rank a core.
   std::optional<int> jobs;
   bool resume = false;  // skip points results.jsonl already holds
+  // A point's worker still running after this long is killed and the point
+  // recorded as crashed (a hung or runaway point must not hold the sweep).
+  std::optional<double> point_timeout_seconds;
 };
 
 struct SweepSummary {

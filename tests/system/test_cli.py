@@ -28,6 +28,14 @@ def run(*args, expect=0):
     return p
 
 
+def report_value(report, pointer):
+    """The value at a JSON pointer of a report."""
+    value = report
+    for part in pointer.strip("/").split("/"):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
 def tiny_config(**changes):
     """tiny.json with `changes` applied: keys are JSON paths like 'chip/dram/latency_ns'."""
     with open(os.path.join(SOURCE, "configs", "tiny.json")) as f:
@@ -262,6 +270,59 @@ class Cli(unittest.TestCase):
         err = run("sweep", spec_file, "--out", os.path.join(self.dir, "bad"), expect=2).stderr
         self.assertIn("spec.json", err)
         self.assertIn("/traces", err)
+
+    def test_sweep_point_timeout_isolates_a_runaway_worker(self):
+        spec = {"config": os.path.join(SOURCE, "configs", "tiny.json"), "traces": [self.trace("resnet18.json")],
+                "axes": [{"set": "/chip/cores", "values": [1, 2]}]}
+        spec_file = os.path.join(self.dir, "spec.json")
+        with open(spec_file, "w") as f:
+            json.dump(spec, f)
+        killed = os.path.join(self.dir, "killed")
+        summary = run("sweep", spec_file, "--out", killed, "-j", "2", "--point-timeout", "0.01", expect=1).stdout
+        self.assertIn("2 failed", summary)
+        with open(os.path.join(killed, "results.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(len(records), 2)
+        self.assertEqual(len({r["key"] for r in records}), 2)
+        for record in records:
+            self.assertEqual(record["status"], "crashed")
+            self.assertIn("--point-timeout 0.01", record["error"])
+        run("sweep", spec_file, "--out", os.path.join(self.dir, "bad"), "--point-timeout", "0", expect=2)
+
+    def test_sweep_points_differing_in_energy_only_share_one_timing(self):
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        trace = self.trace("tiny-cnn.json")
+        voltages = [0.6, 0.7, 0.8]
+        metrics = ["/totals/cycles", "/totals/energy/total_pj", "/totals/energy/average_power_w"]
+        spec = {"config": config, "traces": [trace], "metrics": metrics,
+                "axes": [{"set": "/chip/dram/gb_per_s_per_channel", "values": [4, 64]},
+                         {"set": "/chip/voltage", "values": voltages}]}
+        spec_file = os.path.join(self.dir, "spec.json")
+        with open(spec_file, "w") as f:
+            json.dump(spec, f)
+        out = os.path.join(self.dir, "sweep")
+        run("sweep", spec_file, "--out", out, "-j", "2")
+        with open(os.path.join(out, "results.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(len(records), 6)
+        by_key = {r["key"]: r for r in records}
+        shared = [r for r in records if "timing_of" in r]
+        self.assertEqual(len(shared), 4)  # per bandwidth, one point simulated, two priced with its timing
+        for record in shared:
+            timed = by_key[record["timing_of"]]
+            self.assertNotIn("timing_of", timed)
+            self.assertEqual(timed["settings"]["/chip/dram/gb_per_s_per_channel"],
+                             record["settings"]["/chip/dram/gb_per_s_per_channel"])
+        for record in records:  # every point's figures are those of its own run
+            settings = record["settings"]
+            report, _ = self.simulate(config, trace, *[a for p, v in settings.items() for a in ("--set", f"{p}={v}")],
+                                      out="single")
+            for metric in metrics:
+                self.assertEqual(record["metrics"][metric], report_value(report, metric), (settings, metric))
+        energies = {r["settings"]["/chip/voltage"]: r["metrics"]["/totals/energy/total_pj"] for r in records
+                    if r["settings"]["/chip/dram/gb_per_s_per_channel"] == 4}
+        self.assertLess(energies[0.6], energies[0.7])
+        self.assertLess(energies[0.7], energies[0.8])
 
     def test_sweep_under_mpirun_gives_the_local_results(self):
         mpirun = shutil.which("mpirun")
