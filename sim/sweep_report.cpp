@@ -237,8 +237,8 @@ int report_sweep(const std::filesystem::path& results_file, const std::filesyste
   return plot(args, out, err) ? kExitFailed : kExitOk;
 }
 
-int report_run(const std::filesystem::path& report_file, const std::filesystem::path& out_dir, bool plots,
-               bool quiet, std::ostream& out, std::ostream& err) {
+int report_one_run(const std::filesystem::path& report_file, const std::filesystem::path& out_dir, bool plots,
+                   bool quiet, std::ostream& out, std::ostream& err) {
   const nlohmann::json report = load_json_file(report_file);
   prepare_output_directory(out_dir);
   write_file(out_dir / "time_breakdown.csv",
@@ -426,7 +426,7 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
     return kExitBadInput;
   }
   if (std::filesystem::exists(dir / "report.json"))
-    return report_run(dir / "report.json", out_dir, plots, quiet, told, err);
+    return report_one_run(dir / "report.json", out_dir, plots, quiet, told, err);
   throw InputError(dir.string(), "", "neither a sweep's results.jsonl nor a run's report.json is here");
 }
 

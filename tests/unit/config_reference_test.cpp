@@ -3,8 +3,6 @@
 // uses is documented at its path.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "models/common/param_schema.hpp"
 #include "sim/config.hpp"
@@ -14,15 +12,8 @@
 namespace lpt {
 namespace {
 
-std::string read(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 TEST(ConfigReference, CheckedInFileIsTheRenderedOne) {
-  const std::string doc = read(test_support::source_dir() / "docs/config-reference.md");
+  const std::string doc = test_support::source_file_text("docs/config-reference.md");
   EXPECT_EQ(doc, config_reference_markdown())
       << "docs/config-reference.md is out of date: regenerate it with "
          "`build/sim/lptsim config-reference > docs/config-reference.md`";

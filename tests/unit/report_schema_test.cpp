@@ -2,9 +2,7 @@
 // counter table is the rendered one, verbatim.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "sim/report.hpp"
 #include "tests/support/source_dir.hpp"
@@ -12,15 +10,8 @@
 namespace lpt {
 namespace {
 
-std::string read(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 TEST(ReportSchema, DocumentsEveryCounterAsDeclared) {
-  const std::string doc = read(test_support::source_dir() / "docs/report-schema.md");
+  const std::string doc = test_support::source_file_text("docs/report-schema.md");
   const std::string table = counter_table_markdown();
   EXPECT_NE(doc.find(table), std::string::npos)
       << "docs/report-schema.md must contain the counter table as declared in models/core/counters.cpp:\n"
