@@ -56,4 +56,4 @@ fi
 jobs="$(nproc 2>/dev/null || echo 2)"
 # What is compiled shows as it goes; targets already up to date say nothing.
 set -o pipefail
-cmake --build "$build" -j "$jobs" "${targets[@]}" | { grep -v -e '] Built target ' -e '^Consolidate compiler' || true; }
+cmake --build "$build" -j "$jobs" "${targets[@]}" | { grep --line-buffered -v -e '] Built target ' -e '^Consolidate compiler' || true; }
