@@ -54,6 +54,6 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   fi
 fi
 jobs="$(nproc 2>/dev/null || echo 2)"
-# What is compiled shows as it goes; targets already up to date say nothing.
-set -o pipefail
+# What is compiled shows as it goes; targets already up to date say nothing
+# (pipefail, set above, keeps a failed build's status).
 cmake --build "$build" -j "$jobs" "${targets[@]}" | { grep --line-buffered -v -e '] Built target ' -e '^Consolidate compiler' || true; }
