@@ -264,6 +264,7 @@ int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostr
     return kExitBadInput;
   }
   const Verbosity level = verbosity(vm);
+  sweep.report_each_point = level == Verbosity::kVerbose;
   const std::optional<SweepSummary> summary =
       run_sweep(vm["spec"].as<std::string>(), sweep, stream_for(level, Verbosity::kNormal, err));
   if (!summary) return kExitOk;  // an MPI rank but 0, which reports

@@ -314,11 +314,17 @@ class ResultsFile {
 
 class Progress {
  public:
-  Progress(std::ostream& out, std::size_t total) : out_(out), total_(total), start_(clock::now()), last_(start_) {}
+  // `each_point`: also a line per point as it comes in (--verbose).
+  Progress(std::ostream& out, std::size_t total, bool each_point)
+      : out_(out), total_(total), each_point_(each_point), start_(clock::now()), last_(start_) {}
 
-  void count(bool ok) {
+  void count(const nlohmann::json& record) {
+    const bool ok = record.at("status") == "ok";
     ++done_;
     failed_ += ok ? 0 : 1;
+    if (each_point_)
+      out_ << "sweep: " << record.at("status").get<std::string>() << " " << record.at("key").get<std::string>() << " "
+           << record.at("settings").dump() << (ok ? "" : ": " + record.value("error", std::string())) << '\n';
     const auto now = clock::now();
     if (done_ < total_ && now - last_ < std::chrono::seconds(1)) return;
     last_ = now;
@@ -334,6 +340,7 @@ class Progress {
   using clock = std::chrono::steady_clock;
   std::ostream& out_;
   std::size_t total_, done_ = 0, failed_ = 0;
+  bool each_point_;
   clock::time_point start_, last_;
 };
 
@@ -346,7 +353,7 @@ class Coordinator {
     plan();
     std::size_t points = 0;
     for (const Job& job : jobs_) points += job.points.size();
-    meter_.emplace(progress, points);
+    meter_.emplace(progress, points, options.report_each_point);
   }
 
   bool has_next() const { return next_ < jobs_.size(); }
@@ -357,7 +364,7 @@ class Coordinator {
       const bool ok = record["status"] == "ok";
       (ok ? summary_.ok : summary_.failed) += 1;
       results_.append(record);
-      meter_->count(ok);
+      meter_->count(record);
     }
   }
 

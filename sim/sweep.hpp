@@ -28,6 +28,7 @@ struct SweepOptions {
   // A point's worker still running after this long is killed and the point
   // recorded as crashed (a hung or runaway point must not hold the sweep).
   std::optional<double> point_timeout_seconds;
+  bool report_each_point = false;  // a progress line per point as it comes in
 };
 
 struct SweepSummary {

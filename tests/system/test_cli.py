@@ -860,6 +860,14 @@ class Cli(unittest.TestCase):
         for stage in ("expand", "map", "simulate", "report"):
             self.assertIn(f"lptsim: {stage}: ", verbose.stderr)
         self.assertEqual(run("validate", "-q", config, trace).stdout, "")
+        spec = os.path.join(self.dir, "spec.json")
+        with open(spec, "w") as f:
+            json.dump({"config": config, "traces": [trace], "run": {"phases": ["fwd"]},
+                       "axes": [{"set": "/chip/cores", "values": [1, 2]}]}, f)
+        swept = run("sweep", spec, "--out", os.path.join(self.dir, "s1"), "-v")
+        self.assertEqual(swept.stderr.count("sweep: ok "), 2, swept.stderr)
+        swept = run("sweep", spec, "--out", os.path.join(self.dir, "s2"), "-q")
+        self.assertEqual((swept.stdout, swept.stderr), ("", ""))
         self.assertIn("ok: ", run("validate", "-v", config, trace).stdout)
         # Every command takes both, and not together.
         for command in (["run"], ["validate", config], ["sweep"], ["trace-info", trace], ["import-scalesim"],
