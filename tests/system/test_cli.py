@@ -867,7 +867,11 @@ class Cli(unittest.TestCase):
         swept = run("sweep", spec, "--out", os.path.join(self.dir, "s1"), "-v")
         self.assertEqual(swept.stderr.count("sweep: ok "), 2, swept.stderr)
         swept = run("sweep", spec, "--out", os.path.join(self.dir, "s2"), "-q")
-        self.assertEqual((swept.stdout, swept.stderr), ("", ""))
+        # Under AddressSanitizer a worker leaving by _exit after SystemC's coroutines ran
+        # gets ASan's own note on their stacks (a known false-positive warning), not lptsim's.
+        notes = re.compile(r"^==\d+==WARNING: ASan is ignoring requested __asan_handle_no_return.*\n"
+                           r"(False positive error reports may follow\n)?(For details see .*\n)?", re.M)
+        self.assertEqual((swept.stdout, notes.sub("", swept.stderr)), ("", ""))
         self.assertIn("ok: ", run("validate", "-v", config, trace).stdout)
         # Every command takes both, and not together.
         for command in (["run"], ["validate", config], ["sweep"], ["trace-info", trace], ["import-scalesim"],
