@@ -58,7 +58,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   }
   if (options.residency) config.residency = *options.residency;
   const ExpansionOptions expansion{config.precision.update.optimizer, config.fusion};
-  const auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);
+  auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);
   clock.lap("expand");
   const std::set<Phase> simulated = inference ? std::set<Phase>{Phase::kFwd} : options.phases;
   std::vector<Phase> phases(simulated.begin(), simulated.end());
@@ -100,7 +100,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
 
   clock.lap("simulate");
   if (timeline) timeline->run.total_cycles = stats.total_cycles;
-  return {std::move(config), std::move(trace), layers, std::move(mapped), std::move(stats), std::move(phases),
+  return {std::move(config), std::move(trace), std::move(layers), std::move(mapped), std::move(stats), std::move(phases),
           inference, clock.stages()};
 }
 
