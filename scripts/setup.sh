@@ -19,7 +19,9 @@ while (($#)); do
   esac
   shift
 done
-build="${1:-$repo/build$( ((sanitize)) && echo -sanitize)}"
+default_build="$repo/build"
+((sanitize)) && default_build+=-sanitize
+build="${1:-$default_build}"
 
 packages=(
   build-essential cmake pkg-config
