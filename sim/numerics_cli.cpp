@@ -280,7 +280,8 @@ const std::vector<NumericsSubcommand>& numerics_subcommands() {
       {"formats", "list the preset number formats with their parameters and ranges", run_numerics_formats},
       {"convert", "round numbers (or re-encode bit patterns) into a format, one per stdin line",
        run_numerics_convert},
-      {"swamping", "relative error of long dot products: FP32, FP16 plain/chunked/SR (CSV + plot)", run_numerics_swamping},
+      {"swamping", "error of long low-precision sums per accumulator, chunk length and rounding (CSV + plot)",
+       run_numerics_swamping},
   };
   return table;
 }
