@@ -168,7 +168,7 @@ TEST(NumericsCli, SwampingTakesCurvesAndInputs) {
 TEST(NumericsCli, SwampingUsageErrorsNameTheOption) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--curve", "x:acc=fp7"}, "--curve \"x:acc=fp7\": acc: unknown format \"fp7\"; expected one of"},
-      {{"--curve", "x:acc=fp16,round=sr_exact"}, "--curve x: datapath: inner rounding sr_exact"},
+      {{"--curve", "x:acc=fp16,round=sr,bits=42"}, "--curve x: datapath: inner stochastic rounding into \"fp16\" needs 1..41"},
       {{"--curve", "x:acc=fp16", "--curve", "x:acc=bf16"}, "--curve x: the name is used by two curves"},
       {{"--sum", "both"}, "--sum: expected products or values, got \"both\""},
       {{"--dist", "normal:0"}, "--dist \"normal:0\": expected uniform:LO,HI"},
