@@ -26,6 +26,10 @@ namespace {
 constexpr int kMaxLog2N = 26;            // 2^26 inputs per vector: 512 MiB of doubles
 constexpr int kMaxChunk = 1 << kMaxLog2N;
 constexpr int kMaxTrials = 10000;
+// The inputs' Philox streams start here: the datapath's SR streams (trial * 4 + stage,
+// num::stage_random) share the seed, and a shared stream would correlate the rounding
+// decisions with the inputs.
+constexpr std::uint64_t kFirstInputStream = std::uint64_t{1} << 63;
 
 SwampingCurveSpec curve(std::string name, std::string accumulator, int chunk, num::Rounding rounding) {
   SwampingCurveSpec spec;
@@ -303,9 +307,9 @@ SwampingResult run_swamping(const SwampingOptions& options) {
     const auto t = static_cast<std::uint64_t>(trial);
     // The addends: products a[k] * b[k] (exact in double: the datapath checked the widths)
     // or the values a[k] themselves.
-    std::vector<double> addends = input_vector(input, options, length, 2 * t);
+    std::vector<double> addends = input_vector(input, options, length, kFirstInputStream + 2 * t);
     if (options.sum == SwampingSum::kProducts) {
-      const std::vector<double> b = input_vector(input, options, length, 2 * t + 1);
+      const std::vector<double> b = input_vector(input, options, length, kFirstInputStream + 2 * t + 1);
       for (std::size_t k = 0; k < length; ++k) addends[k] *= b[k];
     }
     // FP64 reference at each n: its error (about n * 2^-53 relative for same-sign

@@ -86,13 +86,17 @@ TEST(NumericsSwamping, StochasticRoundingIsUnbiasedOnAverage) {
   options.input_format = "fp16";
   options.min_log2_n = options.max_log2_n = 14;
   options.trials = 64;
-  options.curves = {parse_swamping_curve("sr:acc=fp16,round=sr,bits=16"), parse_swamping_curve("rne:acc=fp16")};
+  options.curves = {parse_swamping_curve("sr:acc=fp16,round=sr,bits=16"), parse_swamping_curve("srx:acc=fp16,round=sr_exact"),
+                    parse_swamping_curve("rne:acc=fp16")};
   const SwampingResult result = run_swamping(options);
-  const SwampingCurve& sr = curve(result, "sr");
-  EXPECT_GT(sr.mean_relative_error[0], 1e-3);  // it does round, both ways
-  // The mean signed error is within a few standard errors of zero (the errors' spread is
-  // about their mean magnitude).
-  EXPECT_LT(std::fabs(sr.mean_signed_relative_error[0]), 4 * sr.mean_relative_error[0] / std::sqrt(options.trials));
+  for (const char* name : {"sr", "srx"}) {
+    const SwampingCurve& sr = curve(result, name);
+    EXPECT_GT(sr.mean_relative_error[0], 1e-3) << name;  // it does round, both ways
+    // The mean signed error is within a few standard errors of zero (the errors' spread
+    // is about their mean magnitude).
+    EXPECT_LT(std::fabs(sr.mean_signed_relative_error[0]), 4 * sr.mean_relative_error[0] / std::sqrt(options.trials))
+        << name;
+  }
   EXPECT_LT(curve(result, "rne").mean_signed_relative_error[0], -0.7);
 }
 
