@@ -357,7 +357,7 @@ int run_numerics_swamping(const std::vector<std::string>& args, std::istream& /*
        ("named experiment the other options change: " + swamping_setup_names()).c_str())
       ("curve", po::value<std::vector<std::string>>()->composing(),
        "NAME:acc=FMT,chunk=K,round=MODE[,bits=R], repeatable; replaces the setup's curves. acc: a preset "
-       "(default fp16); chunk: adds per chunk, 0/1 none (default 0); round: rne|away|rtz|sr (default: the "
+       "(default fp16); chunk: adds per chunk, 0/1 none (default 0); round: rne|away|rtz|sr|sr_exact (default: the "
        "accumulator's own); bits: random bits of sr (default 24)")
       ("sum", po::value<std::string>(), "products: sums of a[k]*b[k]; values: sums of a[k] (default products)")
       ("dist", po::value<std::string>(),
