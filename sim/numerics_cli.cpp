@@ -254,9 +254,9 @@ int run_numerics_convert(const std::vector<std::string>& args, std::istream& in,
         }
         input = *number;
       }
-      // --saturate is a saturating finite conversion (PTX cvt .satfinite, OCP OFP8's
-      // saturation mode): +-Inf converts as the largest double of its sign, so that it
-      // clamps like any overflow, whether or not the target has an Inf code.
+      // --saturate promises finite results in every format, as formats without Inf give
+      // anyway: +-Inf converts as the largest double of its sign, so that it clamps like
+      // any overflow, whether or not the target has an Inf code.
       const double converted =
           saturate && std::isinf(input) ? std::copysign(std::numeric_limits<double>::max(), input) : input;
       const num::Conversion c = target.convert(converted, rounding, random.bits(value_index++), sr_bits);
