@@ -234,7 +234,6 @@ SwampingDistribution parse_swamping_distribution(std::string_view text) {
   if (colon == std::string_view::npos) throw fail();
   const std::string_view kind = text.substr(0, colon);
   const std::string_view numbers = text.substr(colon + 1);
-  SwampingDistribution distribution;
   if (kind == "constant") {
     const auto value = parse_finite(numbers);
     if (!value) throw fail();
@@ -289,7 +288,8 @@ SwampingResult run_swamping(const SwampingOptions& options) {
       datapaths.emplace_back(datapath_config(curve, *input_spec, options.seed));
     } catch (const std::invalid_argument& e) {
       const std::string message = e.what();
-      // The datapath's own checks (operand widths, sr bits, sr_exact) name the curve they are about.
+      // The datapath's own checks (operand widths, the accumulator's radix and width, sr bits)
+      // get the curve's name.
       throw std::invalid_argument(message.starts_with("--curve") ? message : "--curve " + curve.name + ": " + message);
     }
   }
