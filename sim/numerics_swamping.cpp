@@ -318,7 +318,13 @@ SwampingResult run_swamping(const SwampingOptions& options) {
     double sum = 0;
     for (std::size_t k = 0, point = 0; k < length; ++k) {
       sum += addends[k];
-      if (k + 1 == result.lengths[point]) reference[point++] = sum;
+      if (k + 1 != result.lengths[point]) continue;
+      if (sum == 0)
+        throw std::invalid_argument("--dist " + describe(options.distribution) + ": the exact sum of trial " +
+                                    std::to_string(trial) + "'s first " + std::to_string(k + 1) +
+                                    " addends is 0, where a relative error is undefined; expected a distribution "
+                                    "whose sums are not 0");
+      reference[point++] = sum;
     }
     for (std::size_t s = 0; s < datapaths.size(); ++s) {
       num::ChunkedAccumulator accumulator = datapaths[s].make_accumulator(t);

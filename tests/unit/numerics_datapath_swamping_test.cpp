@@ -230,6 +230,10 @@ TEST(NumericsSwamping, RejectsOptionsOutOfRange) {
   EXPECT_NE(error(options).find("in --input-format fp8_e4m3; expected a distribution inside the format's range"),
             std::string::npos)
       << error(options);
+  options.distribution = parse_swamping_distribution("constant:0");
+  EXPECT_NE(error(options).find("--dist constant:0: the exact sum of trial 0's first 64 addends is 0"),
+            std::string::npos)
+      << error(options);
 }
 
 TEST(NumericsSwamping, SetupsAreNamed) {
