@@ -437,7 +437,7 @@ Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const Enco
             for (std::size_t k = k0; k < k0 + count; ++k) {
               const double product =
                   static_cast<double>(a_lanes[i * k_total + k]) * static_cast<double>(b_lanes[k * n + j]);
-              sum = add_rounded(accumulator, sum, product, datapath.inner(), 0);
+              sum = add_rounded(accumulator, sum, product, datapath.inner(), {});
             }
             sums[j] = static_cast<T>(sum);
           }
@@ -446,14 +446,14 @@ Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const Enco
         } else if (outer_rounder) {
           if (add_lanes(*outer_rounder, outer, sums, n, outer_flagged.data()))
             for (std::size_t j = 0; j < n; ++j)
-              if (outer_flagged[j] != 0) outer[j] = add_rounded(accumulator, outer[j], sums[j], datapath.outer(), 0);
+              if (outer_flagged[j] != 0) outer[j] = add_rounded(accumulator, outer[j], sums[j], datapath.outer(), {});
         } else {
           const bool stochastic = is_stochastic(datapath.outer().rounding);
           for (std::size_t j = 0; j < n; ++j) {
-            const std::uint64_t random =
+            const std::array<std::uint64_t, 2> random =
                 stochastic
-                    ? stage_random(datapath.config().seed, i * n + j, AccumulationStage::kOuter).bits(chunk_index)
-                    : 0;
+                    ? stage_random(datapath.config().seed, i * n + j, AccumulationStage::kOuter).block(chunk_index)
+                    : std::array<std::uint64_t, 2>{};
             outer[j] = add_rounded(accumulator, outer[j], sums[j], datapath.outer(), random);
           }
         }
