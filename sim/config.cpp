@@ -372,8 +372,21 @@ void apply_override(ConfigDocument& doc, std::string_view text) {
   nlohmann::json value = nlohmann::json::parse(value_text, nullptr, false);
   if (value.is_discarded()) value = value_text;  // a bare word is a string
   const nlohmann::json::json_pointer parent = pointer.parent_pointer();
-  if (!doc.json.contains(parent))
-    throw InputError(doc.file.string(), parent.to_string(), where + ": the config has nothing at " + parent.to_string());
+  if (!doc.json.contains(parent)) {
+    // Create the missing objects below the deepest object that exists.
+    std::vector<nlohmann::json::json_pointer> missing;
+    for (auto p = parent; !doc.json.contains(p); p = p.parent_pointer()) missing.push_back(p);
+    const nlohmann::json::json_pointer existing = missing.back().parent_pointer();
+    if (!doc.json[existing].is_object())
+      throw InputError(doc.file.string(), missing.back().to_string(),
+                       where + ": the config has nothing at " + missing.back().to_string() + " (" +
+                           (existing.empty() ? std::string("the document") : existing.to_string()) +
+                           " is not an object)");
+    for (auto p = missing.rbegin(); p != missing.rend(); ++p) {
+      doc.json[*p] = nlohmann::json::object();
+      doc.created.emplace_back(p->to_string(), pointer_text);
+    }
+  }
   nlohmann::json& container = doc.json[parent];
   const std::string& key = pointer.back();
   if (container.is_array()) {
@@ -402,6 +415,8 @@ AcceleratorConfig parse_config_document(const ConfigDocument& doc) {
     const std::string& path = e.json_path();
     for (const std::string& pointer : doc.overridden)
       if (path == pointer || path.starts_with(pointer + "/")) message += " (set by --set " + pointer + ")";
+    for (const auto& [object, pointer] : doc.created)
+      if (path == object) message += " (created by --set " + pointer + ")";
     const bool in_energy = path == "/chip/energy" || path.starts_with("/chip/energy/");
     if (!doc.energy_file.empty() && e.file().empty() && in_energy)
       throw InputError(doc.energy_file.string(), path.substr(12),

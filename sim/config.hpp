@@ -136,11 +136,16 @@ struct ConfigDocument {
   nlohmann::json json;  // chip and energy table inlined
   std::filesystem::path file, chip_file, energy_file;  // chip_file, energy_file: empty if inline
   std::vector<std::string> overridden;  // JSON pointers set by overrides, for messages
+  // Objects an override created on its way (e.g. "/fidelity" for
+  // "/fidelity/seed=2"), with the override's pointer, for messages.
+  std::vector<std::pair<std::string, std::string>> created;
 };
 ConfigDocument read_config_document(const std::filesystem::path& file);
 
 // Stage 2. An override "/json/pointer=value" sets the value at the pointer
-// (its parent must exist; an object may gain a key): "/chip/..." reaches the
+// (an object may gain a key; missing objects on the way are created, to be
+// validated as any other key — an optional section such as "/fidelity" can be
+// set without writing it in the file): "/chip/..." reaches the
 // chip description and "/chip/energy/..." its energy table wherever they were
 // read from. The value is JSON, or else taken as a string ("/fusion=full").
 // A malformed override or a pointer to nowhere is an InputError naming it.

@@ -41,6 +41,7 @@ std::string options_text(const SimulationOptions& o) {
   if (o.batch) text += ",batch=" + std::to_string(*o.batch);
   if (o.fusion) text += std::string(",fusion=") + to_string(*o.fusion);
   if (o.residency) text += std::string(",residency=") + to_string(*o.residency);
+  if (!o.fidelity) text += ",no-fidelity";
   return text;
 }
 
@@ -105,9 +106,12 @@ struct SweepInputs {
   ConfigDocument base;
   std::vector<Trace> traces;
 
-  explicit SweepInputs(const std::filesystem::path& spec_file)
+  // Points share fidelity results through a cache in the output directory:
+  // they depend on the policy and the trace, not on what most axes change.
+  SweepInputs(const std::filesystem::path& spec_file, const std::filesystem::path& out_dir)
       : spec(load_sweep_spec(spec_file)), base(read_config_document(spec.config)) {
     for (const auto& file : spec.traces) traces.push_back(load_trace(file));
+    spec.options.fidelity_cache = out_dir / "fidelity-cache";
   }
 
   // What a results line says of a point before its outcome.
@@ -419,7 +423,7 @@ class Coordinator {
 };
 
 SweepSummary run_local(const std::filesystem::path& spec_file, const SweepOptions& options, std::ostream& progress) {
-  const SweepInputs inputs(spec_file);
+  const SweepInputs inputs(spec_file, options.out_dir);
   Coordinator coordinator(inputs, options, progress);
   PointWorkers workers(inputs, options, std::nullopt);
   const auto slots = static_cast<std::size_t>(
@@ -517,7 +521,7 @@ std::optional<SweepSummary> run_sweep(const std::filesystem::path& spec_file, co
         std::optional<SweepInputs> inputs;
         std::optional<Coordinator> coordinator;
         try {
-          inputs.emplace(spec_file);
+          inputs.emplace(spec_file, options.out_dir);
           coordinator.emplace(*inputs, options, progress);
         } catch (const InputError&) {
           input_error = std::current_exception();
@@ -531,7 +535,7 @@ std::optional<SweepSummary> run_sweep(const std::filesystem::path& spec_file, co
       } else {
         mpi::broadcast(world, go, 0);
         if (go) {
-          const SweepInputs inputs(spec_file);
+          const SweepInputs inputs(spec_file, options.out_dir);
           PointWorkers workers(inputs, options, world.rank());
           serve_rank_zero(workers, slots, world);
         }

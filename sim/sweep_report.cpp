@@ -306,6 +306,7 @@ std::vector<Objective> default_objectives(const SweepResults& results) {
   else if (has("/totals/energy/total_pj"))
     objectives.push_back({"/totals/energy/total_pj", false});
   if (has("/totals/area/total_mm2")) objectives.push_back({"/totals/area/total_mm2", false});
+  if (has("/fidelity/worst_sqnr_db")) objectives.push_back({"/fidelity/worst_sqnr_db", true});
   return objectives;
 }
 

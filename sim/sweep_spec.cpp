@@ -215,7 +215,10 @@ const param::Schema<SimulationOptions>& run_schema() {
                              "overrides the config's `residency`"},
                             &SimulationOptions::residency,
                             [](const JsonReader& in) { return std::optional<Residency>(read_residency(in)); }),
-                   "the config's")});
+                   "the config's"),
+       K::optional(K::boolean("fidelity", &SimulationOptions::fidelity,
+                              "whether points run the fidelity pass (as `run --no-fidelity` when false); points "
+                              "share its results through `OUT/fidelity-cache`"))});
   return schema;
 }
 
@@ -284,7 +287,7 @@ const std::vector<std::string>& default_metrics() {
       "/totals/cycles",           "/totals/seconds",          "/totals/samples_per_second",
       "/totals/fraction_of_peak", "/totals/energy/total_pj",  "/totals/energy/chip_tflops_per_w",
       "/totals/energy/average_power_w", "/totals/bytes/dram_read", "/totals/bytes/dram_write",
-      "/totals/area/total_mm2"};
+      "/totals/area/total_mm2", "/fidelity/worst_sqnr_db"};
   return metrics;
 }
 

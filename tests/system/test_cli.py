@@ -94,6 +94,70 @@ class Cli(unittest.TestCase):
                 return path
         raise FileNotFoundError(name)
 
+    # --- fidelity ---
+    def test_fidelity_in_the_report_csv_and_summary(self):
+        """Every GEMM's datapath measured against FP64; --no-fidelity skips it; a threshold flags layers."""
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        trace = self.trace("tiny-cnn.json")
+        report, rows = self.simulate(config, trace)
+        fidelity = report["fidelity"]
+        self.assertEqual(fidelity["sampled_outputs_per_gemm"], 16)
+        gemm_types = ("conv2d", "depthwise_conv2d", "linear", "matmul", "lstm")
+        gemm_rows = [r for r in rows if r["type"] in gemm_types and r["phase"] != "update" and not r["fused_into"]]
+        self.assertTrue(gemm_rows)
+        for row in gemm_rows:  # the CSV and the JSON rows carry the same figures
+            self.assertGreater(float(row["sqnr_db"]), 10, row["layer"])
+            self.assertLess(float(row["relative_l2_error"]), 0.3, row["layer"])
+        for row in rows:
+            if row["type"] not in gemm_types or row["phase"] == "update":
+                self.assertEqual(row["sqnr_db"], "", row["layer"])
+        for layer in report["layers"]:
+            if "fidelity" in layer:
+                self.assertAlmostEqual(float(next(r for r in rows if r["layer"] == layer["layer"] and
+                                                  r["phase"] == layer["phase"])["sqnr_db"]),
+                                       layer["fidelity"]["sqnr_db"], places=3)
+        worst = min(l["fidelity"]["sqnr_db"] for l in report["layers"] if "fidelity" in l)
+        self.assertAlmostEqual(fidelity["worst_sqnr_db"], worst)
+        self.assertEqual(fidelity["flagged"], [])
+        # A threshold above the worst layer flags it, in the summary too.
+        flagged = run("run", "--config", config, "--trace", trace, "--out", os.path.join(self.dir, "flag"),
+                      "--set", f"/fidelity/min_sqnr_db={worst + 1}").stdout
+        self.assertIn("below", flagged)
+        self.assertIn(fidelity["worst"]["layer"], flagged)
+        with open(os.path.join(self.dir, "flag", "report.json")) as f:
+            self.assertIn({"layer": fidelity["worst"]["layer"], "phase": fidelity["worst"]["phase"],
+                           "sqnr_db": worst}, json.load(f)["fidelity"]["flagged"])
+        # Skipped: no section, empty columns, the same timing.
+        skipped, skipped_rows = self.simulate(config, trace, "--no-fidelity", out="skipped")
+        self.assertIsNone(skipped["fidelity"])
+        self.assertTrue(all(r["sqnr_db"] == "" for r in skipped_rows))
+        self.assertEqual(skipped["totals"]["cycles"], report["totals"]["cycles"])
+
+    def test_fidelity_values_from_the_trace_and_bad_npy_files(self):
+        with open(self.trace("tiny-cnn.json")) as f:
+            trace = json.load(f)
+        gemm_layer = next(i for i, l in enumerate(trace["layers"]) if l["type"] in ("conv2d", "linear"))
+        trace["layers"][gemm_layer]["fidelity"] = {"weights": {"npy": "weights.npy"}}
+        trace_file = os.path.join(self.dir, "trace.json")
+        with open(trace_file, "w") as f:
+            json.dump(trace, f)
+        with open(os.path.join(self.dir, "weights.npy"), "wb") as f:
+            f.write(b"not a numpy file")
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        p = run("run", "--config", config, "--trace", trace_file, "--out", os.path.join(self.dir, "o"), expect=2)
+        self.assertIn(f"trace.json: /layers/{gemm_layer}/fidelity/weights/npy", p.stderr)
+        self.assertIn("weights.npy", p.stderr)
+        # A real .npy (version 1.0, float32) is drawn from.
+        header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"
+        header += b" " * (64 - 10 - 1 - len(header)) + b"\n"
+        with open(os.path.join(self.dir, "weights.npy"), "wb") as f:
+            f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+            f.write(bytes.fromhex("0000803f000000bf0000803e000000c0"))  # 1, -0.5, 0.25, -2
+        report, _ = self.simulate(config, trace_file)
+        measured = [g for g in report["fidelity"]["gemms"] if g["layer"] == trace["layers"][gemm_layer]["name"]]
+        self.assertTrue(measured)
+        self.assertTrue(any(g["b_values"] == "weights.npy (trace)" for g in measured), measured)
+
     # --- reports ---
     def test_report_files_and_accounting(self):
         report, rows = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"))
@@ -324,6 +388,25 @@ class Cli(unittest.TestCase):
         self.assertLess(energies[0.6], energies[0.7])
         self.assertLess(energies[0.7], energies[0.8])
 
+    def test_sweep_points_share_fidelity_results_through_the_cache(self):
+        config = os.path.join(SOURCE, "configs", "tiny.json")
+        spec = {"config": config, "traces": [self.trace("tiny-cnn.json")],
+                "metrics": ["/totals/cycles", "/fidelity/worst_sqnr_db", "/fidelity/from_cache"],
+                "axes": [{"set": "/chip/dram/gb_per_s_per_channel", "values": [4, 16, 64]}]}
+        spec_file = os.path.join(self.dir, "spec.json")
+        with open(spec_file, "w") as f:
+            json.dump(spec, f)
+        out = os.path.join(self.dir, "sweep")
+        run("sweep", spec_file, "--out", out, "-j", "1")
+        with open(os.path.join(out, "results.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(len(records), 3)
+        # Bandwidth changes the timing, not the arithmetic: one pass, two points served from the cache.
+        self.assertEqual(len(os.listdir(os.path.join(out, "fidelity-cache"))), 1)
+        self.assertEqual(sorted(r["metrics"]["/fidelity/from_cache"] for r in records), [False, True, True])
+        self.assertEqual(len({r["metrics"]["/fidelity/worst_sqnr_db"] for r in records}), 1)
+        self.assertEqual(len({r["metrics"]["/totals/cycles"] for r in records}), 3)
+
     def test_sweep_under_mpirun_gives_the_local_results(self):
         mpirun = shutil.which("mpirun")
         if not mpirun:
@@ -438,10 +521,12 @@ class Cli(unittest.TestCase):
             if record["status"] != "ok":
                 self.assertEqual(row["/totals/cycles"], "")
         # pareto.csv: the default objectives, and the front recomputed here from the metrics, per trace.
-        objectives = {"/totals/samples_per_second": 1, "/totals/energy/total_pj": -1, "/totals/area/total_mm2": -1}
+        objectives = {"/totals/samples_per_second": 1, "/totals/energy/total_pj": -1, "/totals/area/total_mm2": -1,
+                      "/fidelity/worst_sqnr_db": 1}
         pareto = self.read_csv(os.path.join(folder, "pareto.csv"))
         self.assertEqual([c for c in pareto[0] if c.endswith(("max", "min"))],
-                         ["/totals/samples_per_second:max", "/totals/energy/total_pj:min", "/totals/area/total_mm2:min"])
+                         ["/totals/samples_per_second:max", "/totals/energy/total_pj:min", "/totals/area/total_mm2:min",
+                          "/fidelity/worst_sqnr_db:max"])
 
         def better(record):
             return [sign * record["metrics"][pointer] for pointer, sign in objectives.items()]

@@ -245,7 +245,15 @@ TEST(Config, OverridesSetValuesBeforeValidation) {
   const InputError energy = error("/chip/energy/sfu_pj/alu=-1");
   EXPECT_EQ(energy.file(), (source_dir() / "configs/energy-7nm.json").string());
   EXPECT_EQ(energy.json_path(), "/sfu_pj/alu");
-  EXPECT_EQ(error("/chip/nowhere/x=1").json_path(), "/chip/nowhere");
+  // Missing objects on the way are created, then validated like any key.
+  const InputError nowhere = error("/chip/nowhere/x=1");
+  EXPECT_EQ(nowhere.json_path(), "/nowhere");
+  EXPECT_NE(nowhere.message().find("unknown key"), std::string::npos) << nowhere.message();
+  EXPECT_NE(nowhere.message().find("created by --set /chip/nowhere/x"), std::string::npos) << nowhere.message();
+  EXPECT_NE(error("/chip/cores/x/y=1").message().find("not an object"), std::string::npos);
+  ConfigDocument optional_section = read_config_document(file);
+  apply_override(optional_section, "/fidelity/seed=2");
+  EXPECT_EQ(parse_config_document(optional_section).fidelity.seed, 2u);
   EXPECT_NE(error("cores=1").message().find("expected /json/pointer=value"), std::string::npos);
   EXPECT_NE(error("/chip/cores").message().find("expected /json/pointer=value"), std::string::npos);
   EXPECT_NE(error("/chip/core/accumulator/formats/9=fp32").message().find("no element"), std::string::npos);
