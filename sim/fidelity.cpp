@@ -200,15 +200,27 @@ class SourceResolver {
   std::map<std::string, std::shared_ptr<const std::vector<double>>> files_;
 };
 
-// The power of two the operand is multiplied by before quantization.
-double operand_scale(TensorRole role, const LossScale& loss_scale, const num::Format& format,
-                     const std::vector<double>& values) {
-  if (role != TensorRole::kGradient) return 1;
-  if (!loss_scale.dynamic) return loss_scale.factor;
+double largest_magnitude(const std::vector<double>& values) {
   double largest = 0;
   for (const double v : values) largest = std::max(largest, std::fabs(v));
-  if (largest == 0) return 1;
-  return std::exp2(std::floor(std::log2(format.max_finite() / largest)));
+  return largest;
+}
+
+// The largest power of two that keeps `largest` within `format`.
+double fitting_scale(const num::Format& format, double largest) {
+  return largest == 0 ? 1 : std::exp2(std::floor(std::log2(format.max_finite() / largest)));
+}
+
+// The power of two the operand is multiplied by before quantization: the loss
+// scale for error gradients; for an integer format, max calibration (the
+// tensor's largest value onto the format's largest), since integer datapaths
+// always run with a per-tensor scale.
+double operand_scale(TensorRole role, const LossScale& loss_scale, const num::Format& format,
+                     const std::vector<double>& values) {
+  if (format.spec().is_integer) return fitting_scale(format, largest_magnitude(values));
+  if (role != TensorRole::kGradient) return 1;
+  if (!loss_scale.dynamic) return loss_scale.factor;
+  return fitting_scale(format, largest_magnitude(values));
 }
 
 // Quantizes `values` (times `scale`) to `format` with its own rounding.
@@ -262,11 +274,18 @@ GemmFidelity measure_gemm(const GemmWork& g, const LayerWork& layer, Phase phase
 
   num::DatapathConfig numerics = datapath.numerics;
   numerics.seed = params.seed ^ (gemm_index * 0x9e3779b97f4a7c15ull);  // its own stochastic roundings
+  const num::Matrix reference = num::gemm_fp64(a, b);
+  f.a_scale = operand_scale(datapath.a_role, datapath.loss_scale, num::Format(numerics.operand_a), a.values);
+  f.b_scale = operand_scale(datapath.b_role, datapath.loss_scale, num::Format(numerics.operand_b), b.values);
+  // An integer output is requantized with its own per-tensor scale: the
+  // smallest power of two that keeps the largest (scaled) result in range.
+  if (numerics.output && numerics.output->is_integer) {
+    const double largest = largest_magnitude(reference.values) * f.a_scale * f.b_scale;
+    const double range = num::Format(*numerics.output).max_finite() / numerics.output->scale;
+    if (largest > 0) numerics.output->scale = std::exp2(std::ceil(std::log2(largest / range)));
+  }
   const num::Datapath emulated(numerics);
   const num::Format& result_format = emulated.result_format();
-  const num::Matrix reference = num::gemm_fp64(a, b);
-  f.a_scale = operand_scale(datapath.a_role, datapath.loss_scale, emulated.operand_a(), a.values);
-  f.b_scale = operand_scale(datapath.b_role, datapath.loss_scale, emulated.operand_b(), b.values);
   // Dynamic scaling also backs off when the scaled results overflow (as dynamic
   // loss scaling halves its scale on an overflowed step): start from the scale
   // that leaves the largest reference result a factor 2 of headroom, then
@@ -275,9 +294,7 @@ GemmFidelity measure_gemm(const GemmWork& g, const LayerWork& layer, Phase phase
                        (datapath.a_role == TensorRole::kGradient || datapath.b_role == TensorRole::kGradient);
   double& scale = datapath.a_role == TensorRole::kGradient ? f.a_scale : f.b_scale;
   if (dynamic) {
-    double largest = 0;
-    for (const double v : reference.values) largest = std::max(largest, std::fabs(v));
-    const double fit = largest * f.a_scale * f.b_scale;
+    const double fit = largest_magnitude(reference.values) * f.a_scale * f.b_scale;
     if (fit > 0 && fit > result_format.max_finite() / 2)
       scale /= std::exp2(std::ceil(std::log2(2 * fit / result_format.max_finite())));
   }
