@@ -223,6 +223,24 @@ const char* to_string(LoopOrder order) {
   return "?";
 }
 
+std::string to_string(const GemmTiling& t) {
+  std::string text = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) + "x" + std::to_string(t.tile_k) +
+                     " " + to_string(t.order);
+  if (t.k_splits > 1) text += " k-split " + std::to_string(t.k_splits);
+  return text;
+}
+
+std::string StepInfo::what() const {
+  if (!gemm) return "elementwise";
+  return gemm->k_reduction ? gemm->label + " k-reduction" : gemm->label;
+}
+
+std::string StepInfo::tiling() const { return gemm && !gemm->k_reduction ? to_string(gemm->tiling) : std::string(); }
+
+int StepInfo::macs_per_pe_per_cycle() const {
+  return gemm && !gemm->k_reduction ? gemm->datapath.macs_per_pe_per_cycle : 0;
+}
+
 long double tiling_footprint(const core::ChipParams& chip, const GemmWork& g, const GemmFormats& f,
                              std::int64_t tm, std::int64_t tn, std::int64_t tk, LoopOrder order) {
   const auto slots = static_cast<long double>(std::max(1, chip.core.scratchpad.buffer_slots));
@@ -1013,9 +1031,7 @@ struct Mapper {
         fail(layer, std::string(to_string(phase)) + " GEMM " + g.label + " repeats " +
                         std::to_string(g.repeats) + " times in sequence; a program is limited to " +
                         std::to_string(kMaxProgramSteps) + " steps");
-      std::string tiling = std::to_string(t.tile_m) + "x" + std::to_string(t.tile_n) + "x" +
-                           std::to_string(t.tile_k) + " " + to_string(t.order);
-      if (t.k_splits > 1) tiling += " k-split " + std::to_string(t.k_splits);
+      const GemmStep gemm_step{g.label, g.m, g.n, g.k, g.count, t, datapath};
       const OperandOrigins sources{step_of(g.a_from), step_of(g.b_from), g.a_from == OperandSource::kWeights,
                                    g.b_from == OperandSource::kWeights};
       const Step plain = map_gemm(config.chip, g, f, t, prefix + g.label, sources);
@@ -1031,13 +1047,15 @@ struct Mapper {
         const LeastGemmBytes least = least_dram_bytes(g, f, fused);
         // A k-split's result is written by its reduction step.
         const double output_here = reduction ? 0 : least.output;
-        StepInfo info{layer.layer_index, phase, g.label, g.macs() / g.repeats, f.macs_per_pe_per_cycle, tiling,
+        StepInfo info{layer.layer_index, phase, gemm_step, g.macs() / g.repeats,
                       step_bound(config.chip, step, macs, f.macs_per_pe_per_cycle, least.inputs() + output_here)};
         info.least_sourced_bytes = (sources.a ? least.a : 0) + (sources.b ? least.b : 0);
         info.least_result_bytes = output_here;
         add_step(layer, std::move(step), std::move(info));
         if (reduction) {
-          StepInfo reduction_info{layer.layer_index, phase, g.label + " k-reduction", 0, 0, "",
+          GemmStep reduction_step = gemm_step;
+          reduction_step.k_reduction = true;
+          StepInfo reduction_info{layer.layer_index, phase, std::move(reduction_step), 0,
                                   step_bound(config.chip, *reduction, 0, 0, least.output)};
           reduction_info.least_result_bytes = least.output;
           add_step(layer, *reduction, std::move(reduction_info));
@@ -1051,7 +1069,7 @@ struct Mapper {
       Step step = map_elementwise(config.chip, work.elementwise, bits, prefix + "elementwise");
       const auto& e = work.elementwise;
       const auto written = static_cast<double>(packed_bytes(static_cast<std::uint64_t>(e.write_elements), bits));
-      StepInfo info{layer.layer_index, phase, "elementwise", 0, 0, "",
+      StepInfo info{layer.layer_index, phase, std::nullopt, 0,
                     step_bound(config.chip, step, 0, 0,
                                static_cast<double>(packed_bytes(static_cast<std::uint64_t>(e.read_elements), bits)) +
                                    written)};

@@ -139,14 +139,24 @@ core::Step map_elementwise(const core::ChipParams& chip, const ElementwiseWork& 
 // buffers, so they do not add to a task's buffer_bytes.
 void spread_fused_work(core::Step& step, const ElementwiseWork& work, int element_bits);
 
+// "256x64x576 resident-B", with " k-split 4" when the reduction is split.
+std::string to_string(const GemmTiling& tiling);
+
+// The GEMM a step runs, carried from mapping to the report.
+struct GemmStep {
+  std::string label;  // GemmWork::label, e.g. "dW=X^T*dY"
+  std::int64_t m = 0, n = 0, k = 0, count = 1;
+  GemmTiling tiling;
+  GemmDatapath datapath;
+  bool k_reduction = false;  // the reduction of partial sums after a k-split GEMM
+};
+
 // What each step of the program is, for the report.
 struct StepInfo {
   std::size_t layer = 0;
   Phase phase = Phase::kFwd;
-  std::string what;  // the GEMM label or "elementwise"
+  std::optional<GemmStep> gemm;  // none: element-wise work
   std::int64_t macs = 0;
-  int macs_per_pe_per_cycle = 0;  // 0 for element-wise steps
-  std::string tiling;             // e.g. "256x64x576 resident-B" (empty for element-wise)
   Bound bound;                    // the step's roofline bound
   // The parts of bound.dram_bytes that residency can save: the earlier
   // steps' results it reads (once each) and its own result.
@@ -156,6 +166,13 @@ struct StepInfo {
   // scratchpads, and result bytes kept on chip instead of written to DRAM.
   std::uint64_t on_chip_read_bytes = 0;
   std::uint64_t avoided_write_bytes = 0;
+
+  // "Y=X*W", "Y=X*W k-reduction" or "elementwise", for messages and timelines.
+  std::string what() const;
+  // The GEMM's tiling (empty for element-wise steps and reductions).
+  std::string tiling() const;
+  // The MAC array's rate on the step (0 when it does not use the array).
+  int macs_per_pe_per_cycle() const;
 };
 
 struct MappedProgram {

@@ -41,9 +41,9 @@ void Activity::add(const core::StepStats& step, const StepInfo& info, std::int64
   }
   if (macs_by_datapath.size() < total.macs_by_datapath.size()) macs_by_datapath.resize(total.macs_by_datapath.size());
   for (std::size_t d = 0; d < total.macs_by_datapath.size(); ++d) macs_by_datapath[d] += total.macs_by_datapath[d];
-  if (info.macs_per_pe_per_cycle > 0)
+  if (info.macs_per_pe_per_cycle() > 0)
     peak_macs += static_cast<double>(step.cycles) * cores * static_cast<double>(array_pes) *
-                 info.macs_per_pe_per_cycle;
+                 info.macs_per_pe_per_cycle();
   bound_cycles += info.bound.cycles();
   bound += info.bound;
 }
@@ -79,8 +79,7 @@ const char* to_string(StepKind kind) {
 namespace {
 
 StepKind kind_of(const StepInfo& info) {
-  if (info.macs > 0) return StepKind::kGemm;
-  if (info.what != "elementwise") return StepKind::kCommunication;  // a k-split's reduction
+  if (info.gemm) return info.gemm->k_reduction ? StepKind::kCommunication : StepKind::kGemm;
   return info.phase == Phase::kUpdate ? StepKind::kUpdate : StepKind::kElementwise;
 }
 
@@ -238,8 +237,11 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
       r.rows.push_back(std::move(row));
     }
     LayerPhaseRow& row = r.rows[it->second];
-    if (!info.tiling.empty() && row.tiling.find(info.tiling) == std::string::npos)
-      row.tiling += (row.tiling.empty() ? "" : ";") + info.tiling;
+    const auto append = [](std::string& list, const std::string& item) {
+      if (!item.empty() && list.find(item) == std::string::npos) list += (list.empty() ? "" : ";") + item;
+    };
+    append(row.tiling, info.tiling());
+    if (info.gemm && !info.gemm->k_reduction) append(row.datapath, info.gemm->datapath.label());
     const energy::EnergyBreakdown step_energy = model.energy(activity_totals(stats.steps[s], clock_hz));
     step_energies.push_back({step_energy.total_pj(), static_cast<double>(stats.steps[s].cycles) / clock_hz});
     r.steps.push_back({mapped.program.steps[s].label, stats.steps[s].cycles, step_energy.total_pj()});
@@ -422,6 +424,7 @@ nlohmann::json to_json(const RunReport& r) {
     j["type"] = row.type;
     j["phase"] = to_string(row.phase);
     j["tiling"] = row.tiling;
+    j["datapath"] = row.datapath;
     j["fused_into"] = row.fused_into.empty() ? nlohmann::json() : nlohmann::json(row.fused_into);
     if (const auto f = fidelity.find({row.layer, row.phase}); f != fidelity.end())
       j["fidelity"] = layer_phase_fidelity_json(f->second);
@@ -485,7 +488,7 @@ std::string counter_table_markdown() {
 
 void write_layers_csv(const RunReport& r, std::ostream& out) {
   out << "layer_index,layer,type,phase," << csv_header()
-      << ",tiling,fused_into,sqnr_db,relative_l2_error,max_abs_error,operand_underflow_fraction,"
+      << ",tiling,datapath,fused_into,sqnr_db,relative_l2_error,max_abs_error,operand_underflow_fraction,"
          "operand_overflow_fraction,operand_flushed_subnormal_fraction\n";
   const auto fidelity = fidelity_by_row(r);
   for (const auto& row : r.rows) {
@@ -493,7 +496,7 @@ void write_layers_csv(const RunReport& r, std::ostream& out) {
     out << row.layer << ',' << csv_text_cell(row.name) << ',' << csv_text_cell(row.type) << ','
         << to_string(row.phase) << ',';
     write_activity_csv(row.activity, out);
-    out << ",\"" << row.tiling << "\"," << csv_text_cell(row.fused_into);
+    out << ",\"" << row.tiling << "\"," << csv_text_cell(row.datapath) << ',' << csv_text_cell(row.fused_into);
     // Empty cells where no GEMM was measured; "inf" where there was no error.
     if (const auto f = fidelity.find({row.layer, row.phase}); f != fidelity.end() && f->second.result.count > 0) {
       const num::FidelityStats& s = f->second.result;

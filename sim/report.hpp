@@ -56,7 +56,8 @@ struct LayerPhaseRow {
   std::size_t layer = 0;
   std::string name, type;
   Phase phase = Phase::kFwd;
-  std::string tiling;  // tile shapes of the GEMMs, ';'-separated
+  std::string tiling;    // tile shapes of the GEMMs, ';'-separated
+  std::string datapath;  // the GEMMs' datapaths (GemmDatapath::label), ';'-separated
   // A layer whose work fusion moved into a GEMM layer has one row, with no
   // activity of its own, naming that layer (its cost is in that layer's rows).
   std::string fused_into;

@@ -84,7 +84,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
     timeline->run.cores = config.chip.cores;
     timeline->run.clock_ghz = config.chip.clock_ghz;
     for (const StepInfo& step : mapped.steps)
-      timeline->run.steps.push_back({trace.layers.at(step.layer).name, step.phase, step.what});
+      timeline->run.steps.push_back({trace.layers.at(step.layer).name, step.phase, step.what()});
   }
   core::RunStats stats;
   try {
@@ -94,7 +94,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
     const Layer& layer = trace.layers.at(step.layer);
     throw InputError(trace.file, layer.where,
                      "layer " + quoted_excerpt(layer.name) + ", " + to_string(step.phase) + " " +
-                         step.what + ": " + e.what() + " on " + config.file +
+                         step.what() + ": " + e.what() + " on " + config.file +
                          "; reduce the batch or the layer, or check the chip's bandwidths");
   }
 

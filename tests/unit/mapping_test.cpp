@@ -210,7 +210,7 @@ TEST(Mapping, ElementwiseSplitsEvenlyAndKeepsTotals) {
 // The index of the step of `layer`'s `phase` whose label ends with `what`.
 std::size_t step_of(const MappedProgram& p, std::size_t layer, Phase phase, const std::string& what = "") {
   for (std::size_t s = 0; s < p.steps.size(); ++s)
-    if (p.steps[s].layer == layer && p.steps[s].phase == phase && p.steps[s].what.find(what) == 0) return s;
+    if (p.steps[s].layer == layer && p.steps[s].phase == phase && p.steps[s].what().find(what) == 0) return s;
   ADD_FAILURE() << "no step of layer " << layer << " " << to_string(phase) << " " << what;
   return 0;
 }
@@ -286,9 +286,9 @@ TEST(Mapping, TrainingOrderAndPhaseSelection) {
 
   // First and last GEMM layers run at the DLFloat16 rate (2), the others at HFP8 (4).
   for (const auto& s : mapped.steps) {
-    if (s.macs_per_pe_per_cycle == 0) continue;
+    if (s.macs_per_pe_per_cycle() == 0) continue;
     const bool edge = layers[s.layer].name == "conv1" || layers[s.layer].name == "fc";
-    EXPECT_EQ(s.macs_per_pe_per_cycle, edge ? 2 : 4) << layers[s.layer].name;
+    EXPECT_EQ(s.macs_per_pe_per_cycle(), edge ? 2 : 4) << layers[s.layer].name;
   }
 
   const MappedProgram forward = map_training(layers, tiny, {Phase::kFwd});
