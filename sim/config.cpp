@@ -19,9 +19,12 @@ constexpr std::array<Phase, 3> kGemmPhases = {Phase::kFwd, Phase::kBwd, Phase::k
 
 template <class T, class Member>
 param::Key<T> format(std::string name, Member member, std::string description) {
-  return param::Keys<T>::value({std::move(name), "format", {}, "a format name or a format object (docs/numerics.md)",
-                                {}, std::move(description)},
-                               member, [](const JsonReader& in) { return num::format_from_json(in); });
+  param::Key<T> key = param::Keys<T>::value(
+      {std::move(name), "format", {}, "a preset name (docs/numerics.md) or a format object (below)", {},
+       std::move(description)},
+      member, [](const JsonReader& in) { return num::format_from_json(in); });
+  key.describe_nested = num::describe_format_object;
+  return key;
 }
 
 // The roundings a stage may name, for optional rounding keys.

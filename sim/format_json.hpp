@@ -6,17 +6,14 @@
 //    "specials": "fn", "overflow": "nan"}                            (from scratch)
 //   {"kind": "integer", "bits": 8, "scale": 0.125}
 //
-// Object keys: base, name, kind (float|integer), signed, exponent_bits, mantissa_bits,
-// bias, radix, subnormals (gradual|flush|normal), specials (ieee|fn|fnuz|merged|none),
-// overflow (saturate|inf|nan), rounding (rne|away|rtz|sr|sr_exact), scale; integers take
-// bits instead of exponent_bits/mantissa_bits/bias/radix/subnormals/specials/overflow.
-// Without a base: bias defaults to the IEEE 2^(e-1) - 1, specials to ieee (floats),
-// overflow to what the specials allow (inf, else nan, else saturate), rounding to rne.
+// The object's keys and defaults are declared in format_json.cpp's schema and
+// rendered in docs/config-reference.md.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include "models/common/json_reader.hpp"
+#include "models/common/param_schema.hpp"
 #include "models/numerics/format.hpp"
 
 namespace lpt::num {
@@ -25,6 +22,9 @@ namespace lpt::num {
 // and impossible descriptors.
 FormatSpec format_from_json(const lpt::JsonReader& reader);
 void from_json(const lpt::JsonReader& reader, FormatSpec& spec);
+// The reference section of format objects (their keys are declared once, in a
+// param::Schema): one section, whatever the path of the key that takes one.
+void describe_format_object(const std::string& path, param::ObjectDocs& docs);
 
 // A preset is written as its name; anything else as a full descriptor object.
 void to_json(nlohmann::json& json, const FormatSpec& spec);

@@ -47,7 +47,7 @@ void ObjectDocs::add(const void* schema, const std::string& path, const std::str
   const auto seen = std::find_if(sections_.begin(), sections_.end(),
                                  [schema](const Section& section) { return section.schema == schema; });
   if (seen != sections_.end()) {
-    seen->paths.push_back(path);
+    if (std::find(seen->paths.begin(), seen->paths.end(), path) == seen->paths.end()) seen->paths.push_back(path);
     return;
   }
   sections_.push_back({schema, {path}, description, std::move(keys)});
