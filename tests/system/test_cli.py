@@ -181,7 +181,11 @@ class Cli(unittest.TestCase):
         self.assertNotIn(("conv1", "bwd"), {(l["layer"], l["phase"]) for l in report["layers"]})
 
     def check_golden(self, golden_name, *extra):
-        self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"), *extra)
+        # Timing and energy are exact; the fidelity figures go through the C library's
+        # log, cos and exp, whose last bits may differ between machines, so they are
+        # checked with tolerances elsewhere.
+        self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), self.trace("tiny-cnn.json"), "--no-fidelity",
+                      *extra)
         for table in ("layers", "phases"):
             with open(os.path.join(self.dir, "out", f"{table}.csv")) as f:
                 produced = f.read()
