@@ -1,6 +1,8 @@
 #include "sim/fidelity.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -8,6 +10,10 @@
 #include <numbers>
 #include <sstream>
 #include <system_error>
+#include <thread>
+
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "models/common/input_file.hpp"
@@ -409,34 +415,80 @@ std::string fidelity_key(const AcceleratorConfig& config, const Trace& trace, co
   return stable_digest(key.dump());
 }
 
+namespace {
+
+std::optional<FidelityReport> read_cache_entry(const std::filesystem::path& entry) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(entry, error)) return std::nullopt;
+  try {
+    FidelityReport cached = fidelity_from_json(nlohmann::json::parse(read_input_file(entry, std::uintmax_t{256} << 20)));
+    cached.from_cache = true;
+    return cached;
+  } catch (const std::exception&) {
+    // A damaged entry (a worker killed mid-write cannot leave one, but a full
+    // disk can) is recomputed and rewritten.
+    return std::nullopt;
+  }
+}
+
+// Whether the process that claimed an entry (its pid in the claim file) is
+// gone. A pid of another host reads as gone: the entry is then computed
+// twice, which costs time but nothing else.
+bool claim_abandoned(const std::filesystem::path& claim) {
+  std::ifstream in(claim);
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return true;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
 FidelityReport cached_fidelity(const std::filesystem::path& cache_dir, const std::string& key,
                                const AcceleratorConfig& config, const Trace& trace,
                                const std::vector<LayerWork>& layers, const std::set<Phase>& phases) {
   const std::filesystem::path entry = cache_dir / (key + ".json");
+  if (auto cached = read_cache_entry(entry)) return *std::move(cached);
   std::error_code error;
-  if (std::filesystem::is_regular_file(entry, error)) {
-    try {
-      FidelityReport cached = fidelity_from_json(nlohmann::json::parse(read_input_file(entry, std::uintmax_t{256} << 20)));
-      cached.from_cache = true;
-      return cached;
-    } catch (const std::exception&) {
-      // A damaged entry (a worker killed mid-write cannot leave one, but a
-      // full disk can) is recomputed and rewritten.
+  std::filesystem::create_directories(cache_dir, error);
+  // Sweep workers starting together would all compute the same pass: the
+  // first claims the entry, the others wait for it while its claimant lives.
+  const std::filesystem::path claim = cache_dir / (key + ".claim");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+  int claim_fd = -1;
+  while ((claim_fd = ::open(claim.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644)) < 0 && errno == EEXIST) {
+    if (auto cached = read_cache_entry(entry)) return *std::move(cached);
+    if (claim_abandoned(claim) || std::chrono::steady_clock::now() > deadline) {
+      std::filesystem::remove(claim, error);
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // The claimant before us may have finished between our look and our claim.
+  if (auto cached = read_cache_entry(entry)) {
+    if (claim_fd >= 0) {
+      ::close(claim_fd);
+      std::filesystem::remove(claim, error);
+    }
+    return *std::move(cached);
+  }
+  if (claim_fd >= 0) {
+    const std::string pid = std::to_string(::getpid());
+    const bool recorded = ::write(claim_fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
+    ::close(claim_fd);
+    if (!recorded) {  // a claim without its pid reads as abandoned: give it up now
+      std::filesystem::remove(claim, error);
+      claim_fd = -1;
     }
   }
   FidelityReport report = measure_fidelity(config, trace, layers, phases);
-  std::filesystem::create_directories(cache_dir, error);
   const std::filesystem::path temporary = cache_dir / (key + ".json." + std::to_string(::getpid()));
   {
     std::ofstream out(temporary, std::ios::binary);
     out << to_json(report).dump();
-    if (!out.flush()) {
-      std::filesystem::remove(temporary, error);
-      return report;  // a cache that cannot be written only costs time
-    }
+    if (out.flush()) std::filesystem::rename(temporary, entry, error);
   }
-  std::filesystem::rename(temporary, entry, error);
-  if (error) std::filesystem::remove(temporary, error);
+  std::filesystem::remove(temporary, error);  // a cache that cannot be written only costs time
+  if (claim_fd >= 0) std::filesystem::remove(claim, error);
   return report;
 }
 
