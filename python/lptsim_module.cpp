@@ -230,9 +230,11 @@ py::dict load_policy(const std::string& path, const std::vector<std::string>& ov
   update["weights"] = make_format(u.weights);
   update["optimizer_state"] = make_format(u.optimizer_state);
   // The chip's stochastic rounders add `random_bits`; "nearest" is each format's own nearest.
-  update["weights_rounding"] = u.stochastic_rounding ? std::string("sr") : std::string(num::rounding_name(u.weights.default_rounding));
-  update["state_rounding"] =
-      u.stochastic_rounding ? std::string("sr") : std::string(num::rounding_name(u.optimizer_state.default_rounding));
+  const auto update_rounding = [&](const num::FormatSpec& format) {
+    return std::string(u.stochastic_rounding ? "sr" : num::rounding_name(format.default_rounding));
+  };
+  update["weights_rounding"] = update_rounding(u.weights);
+  update["state_rounding"] = update_rounding(u.optimizer_state);
   update["sr_bits"] = config.chip.core.rounder.random_bits;
   update["optimizer"] = u.optimizer == Optimizer::kAdam ? "adam" : "sgd_momentum";
   py::dict out;
@@ -267,13 +269,12 @@ PYBIND11_MODULE(_lptsim, m) {
       .def_property_readonly("radix", [](const num::Format& f) { return f.spec().radix; })
       .def_property_readonly("scale", [](const num::Format& f) { return f.spec().scale; })
       .def_property_readonly("subnormals",
-                             [](const num::Format& f) { return std::string(num::subnormals_name(f.spec().subnormals)); })
+                             [](const num::Format& f) { return num::subnormals_name(f.spec().subnormals); })
       .def_property_readonly("specials",
-                             [](const num::Format& f) { return std::string(num::special_values_name(f.spec().specials)); })
-      .def_property_readonly("overflow",
-                             [](const num::Format& f) { return std::string(num::overflow_name(f.spec().overflow)); })
+                             [](const num::Format& f) { return num::special_values_name(f.spec().specials); })
+      .def_property_readonly("overflow", [](const num::Format& f) { return num::overflow_name(f.spec().overflow); })
       .def_property_readonly("default_rounding",
-                             [](const num::Format& f) { return std::string(num::rounding_name(f.spec().default_rounding)); })
+                             [](const num::Format& f) { return num::rounding_name(f.spec().default_rounding); })
       .def_property_readonly("max_finite", &num::Format::max_finite)
       .def_property_readonly("lowest_finite", &num::Format::lowest_finite)
       .def_property_readonly("min_positive", &num::Format::min_positive)
@@ -349,9 +350,11 @@ PYBIND11_MODULE(_lptsim, m) {
         std::string s = "lptsim.Datapath(" + c.operand_a.name + " x " + c.operand_b.name + " -> " +
                         c.accumulator.name + " (" + std::string(num::rounding_name(d.inner().rounding));
         if (d.chunked())
-          s += ", chunk " + std::to_string(c.chunk_length) + ", merge " + std::string(num::rounding_name(d.outer().rounding));
+          s += ", chunk " + std::to_string(c.chunk_length) + ", merge " +
+               std::string(num::rounding_name(d.outer().rounding));
         s += ")";
-        if (c.output) s += " -> " + c.output->name + " (" + std::string(num::rounding_name(d.output_rounding())) + ")";
+        if (c.output)
+          s += " -> " + c.output->name + " (" + std::string(num::rounding_name(d.output_rounding())) + ")";
         return s + ", seed " + std::to_string(c.seed) + ")";
       });
 

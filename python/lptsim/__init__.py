@@ -89,7 +89,8 @@ def _convert(x, fmt, rounding, seed, sr_bits, saturate):
 
 
 def quantize(x, format, rounding=None, seed=0, sr_bits=MAX_SR_BITS, saturate=False):
-    """x rounded onto `format` (a Format, a preset name or a dict as in a config), as values of x's kind (NumPy array or tensor) and dtype.
+    """x rounded onto `format` (a Format, a preset name or a dict as in a config), as values of
+    x's kind (NumPy array or tensor) and dtype.
 
     rounding: rne | away | rtz | sr | sr_exact, default the format's own. Stochastic roundings
     key element e (in C order) as CounterRandom(seed, 0).bits(e): deterministic for a seed,

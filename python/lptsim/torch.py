@@ -65,16 +65,20 @@ def _scaled_gemm(a, b, datapath, gradient_operand, loss_scale):
     elif largest == 0 or not math.isfinite(largest):
         scale = 1.0  # nothing to fit, or nothing a scale could fit
     else:
-        scale = 2.0 ** math.floor(math.log2(operand_format.max_finite / largest))
-    limit = datapath.result_format.max_finite
-    for _ in range(64):
+        # In logs, so that a tiny gradient cannot make the quotient infinite (capped where
+        # double still holds the scale); one halving undoes the logs' rounding at a boundary.
+        operand_limit = operand_format.max_finite
+        scale = math.ldexp(1.0, min(math.floor(math.log2(operand_limit) - math.log2(largest)), 1023))
+        if largest * scale > operand_limit:
+            scale /= 2
+    result_limit = datapath.result_format.max_finite
+    for attempt in range(64):
         scaled_a, scaled_b = (a * scale, b) if gradient_operand == "a" else (a, b * scale)
         result = lptsim.gemm(scaled_a, scaled_b, datapath)
-        overflowed = not np.all(np.abs(result) < limit)  # NaN and Inf included
-        if not (dynamic and overflowed and math.isfinite(largest)):
-            break
+        overflowed = not np.all(np.abs(result) < result_limit)  # NaN and Inf included
+        if not (dynamic and overflowed and math.isfinite(largest)) or attempt == 63:
+            return result / scale
         scale /= 2  # as dynamic loss scaling backs off after an overflowed step
-    return result / scale
 
 
 def _numpy(t):

@@ -208,7 +208,7 @@ class Gemm(unittest.TestCase):
             lptsim.gemm(np.ones((2, 3)), np.ones((3, 2)), "fp16")
         with self.assertRaisesRegex(ValueError, 'accumulator: unknown format "fp17"; expected one of'):
             lptsim.Datapath("fp16", "fp16", "fp17")
-        with self.assertRaisesRegex(ValueError, "unknown rounding \"up\"; expected one of rne, away, rtz, sr, sr_exact"):
+        with self.assertRaisesRegex(ValueError, 'unknown rounding "up"; expected one of rne, away, rtz, sr, sr_exact'):
             lptsim.Datapath("fp16", "fp16", "fp32", rounding="up")
         with self.assertRaisesRegex(ValueError, "chunk_length must be >= 0"):
             lptsim.Datapath("fp16", "fp16", "fp32", chunk_length=-1)

@@ -237,7 +237,8 @@ class BadInput(unittest.TestCase):
             lt.Linear(4, 2, policy="rapid-4core")
         with self.assertRaisesRegex(ValueError, "unknown layer position 'top'; expected one of first, middle, last"):
             lt.Conv2d(1, 1, 3, policy=policy, position="top")
-        with self.assertRaisesRegex(ValueError, r"x: expected shape \(\*, 4\) for a weight of shape \(2, 4\), got \(3, 5\)"):
+        with self.assertRaisesRegex(ValueError, r"x: expected shape \(\*, 4\) for a weight of shape \(2, 4\), "
+                                                r"got \(3, 5\)"):
             lt.Linear(4, 2, policy=policy)(torch.ones(3, 5))
         with self.assertRaisesRegex(TypeError, "x: expected a floating-point tensor, got torch.int64"):
             lt.linear(torch.ones(3, 4, dtype=torch.int64), torch.ones(2, 4), None, policy)
