@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 SKIP = 77  # SKIP_RETURN_CODE in tests/CMakeLists.txt
@@ -241,6 +242,31 @@ class Policies(unittest.TestCase):
         u = policy.update
         self.assertEqual((u.weights.name, u.optimizer_state.name, u.weights_rounding, u.state_rounding, u.sr_bits),
                          ("dlfloat16", "dlfloat16", "sr", "sr", 8))
+
+    def test_datapaths_are_the_simulators(self):
+        """Every GEMM the simulator's fidelity pass ran on tiny-cnn names the datapath that
+        load_policy gives for its phase and its layer's position (first and last layers with
+        GEMMs have their own formats in tiny.json)."""
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run([LPTSIM, "run", "--quiet", "--config", self.config("tiny.json"), "--trace",
+                            os.path.join(SOURCE, "traces", "tiny-cnn.json"), "--out", out], check=True)
+            with open(os.path.join(out, "report.json")) as f:
+                gemms = json.load(f)["fidelity"]["gemms"]
+        layers = list(dict.fromkeys(g["layer"] for g in gemms))
+        policy = lptsim.load_policy(self.config("tiny.json"))
+        seen = set()
+        for g in gemms:
+            position = "first" if g["layer"] == layers[0] else "last" if g["layer"] == layers[-1] else "middle"
+            d = policy.datapath(g["phase"], position)
+            label = f"{d.a.name} x {d.b.name} -> {d.accumulator.name}"
+            if d.chunk_length > 1:
+                label += f" (chunk {d.chunk_length})"
+            if d.output is not None and d.output.name != d.accumulator.name:
+                label += f" -> {d.output.name}"
+            self.assertEqual(g["datapath"], label, g)
+            seen.add((g["phase"], position))
+        # Every phase at every position, but the first layer's data gradient (nothing needs it).
+        self.assertEqual(seen, {(p, q) for p in lptsim.PHASES for q in lptsim.POSITIONS} - {("bwd", "first")})
 
     def test_overrides_and_nearest_update(self):
         policy = lptsim.load_policy(self.config("fp16-baseline.json"),
