@@ -219,6 +219,21 @@ class Optimizer(unittest.TestCase):
         self.assertFalse(torch.equal(step(8)[0].weight, layer.weight))
         self.assertEqual(len(optimizer.param_groups), 1)  # the wrapped optimizer's
 
+    def test_adam_moments_are_rounded(self):
+        policy = lptsim.load_policy(config("rapid-4core.json"), ['/precision/update/optimizer="adam"'])
+        self.assertEqual(policy.update.optimizer, "adam")
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(30, 10)
+        optimizer = lt.RoundedOptimizer(torch.optim.Adam(layer.parameters(), lr=0.01), policy, seed=3)
+        for _ in range(2):
+            optimizer.zero_grad()
+            layer(torch.randn(4, 30)).square().sum().backward()
+            optimizer.step()
+        state = optimizer.state[layer.weight]
+        for key in ("exp_avg", "exp_avg_sq"):
+            self.assertTrue(torch.equal(lptsim.quantize(state[key], policy.update.optimizer_state, "rtz"), state[key]))
+        self.assertEqual(state["step"].item(), 2)  # not a tensor shaped like the weights: left alone
+
     def test_update_rounding_is_unbiased(self):
         """SR to DLFloat16 with the chip's 8 random bits: 1 + 2^-12 (1/8 of a gap) on average."""
         policy = lptsim.load_policy(config("rapid-4core.json"))
