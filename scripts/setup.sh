@@ -29,7 +29,7 @@ packages=(
   libboost-mpi-dev libopenmpi-dev openmpi-bin
   libgtest-dev libbenchmark-dev libmpfr-dev librandom123-dev
   python3 python3-matplotlib python3-numpy
-  python3-dev pybind11-dev python3-torch
+  python3-dev pybind11-dev python3-torch python3-sklearn
 )
 ((sanitize)) && packages+=(clang libclang-rt-dev)
 

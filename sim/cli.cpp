@@ -1,8 +1,12 @@
 #include "sim/cli.hpp"
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -280,6 +284,32 @@ int command_sweep(const std::vector<std::string>& args, std::istream&, std::ostr
   return s.failed > 0 ? kExitFailed : kExitOk;
 }
 
+// The training check is Python (python/lptsim/train_check.py, on the lptsim
+// package that the build puts in LPTSIM_PYTHON_DIR): this process becomes
+// Debian's python3 running it, with the same arguments.
+int command_train_check(const std::vector<std::string>& args, std::istream&, std::ostream& out, std::ostream& err) {
+  const std::filesystem::path package = LPTSIM_PYTHON_DIR;
+  if (!std::filesystem::exists(package / "lptsim" / "train_check.py")) {
+    err << "lptsim train-check: the Python package is not built in " << package.string()
+        << " (scripts/setup.sh builds it, with Debian's python3-dev, pybind11-dev, python3-torch and "
+           "python3-sklearn)\n";
+    return kExitFailed;
+  }
+  const char* path = std::getenv("PYTHONPATH");
+  const std::string python_path = package.string() + (path && *path ? ":" + std::string(path) : "");
+  ::setenv("PYTHONPATH", python_path.c_str(), 1);
+  std::vector<std::string> words = {"/usr/bin/python3", "-m", "lptsim.train_check"};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  out.flush();
+  err.flush();
+  ::execv(argv[0], argv.data());
+  err << "lptsim train-check: cannot run /usr/bin/python3: " << std::strerror(errno) << '\n';
+  return kExitFailed;
+}
+
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"run", {"simulate a training step of a trace on an accelerator config", command_run}},
@@ -304,6 +334,8 @@ const std::map<std::string, Command>& commands() {
                               (help ? out : err) << "usage: lptsim config-reference   (markdown on stdout)\n";
                               return help ? kExitOk : kExitBadInput;
                             }}},
+      {"train-check", {"train an MLP and a CNN on digits with every GEMM and update on emulated datapaths",
+                       command_train_check}},
       {"import-scalesim", {"convert a SCALE-Sim topology CSV into a trace",
                            [](const auto& args, std::istream&, std::ostream& out, std::ostream& err) {
                              return run_import_scalesim(args, out, err);

@@ -14,6 +14,7 @@ Usage: /usr/bin/python3 -m lptsim.train_check [--config F] [--set /ptr=value ...
 """
 
 import argparse
+import concurrent.futures
 import csv
 import math
 import os
@@ -46,8 +47,9 @@ def _per_phase(fwd, bwd, wgrad, outer=None):
 
 
 def _fp32():
-    d = _datapath("fp32", "fp32", "fp32")
-    return lptsim.Policy(_per_phase(d, d, d), loss_scale=1, update=None, name="fp32")
+    # PyTorch's own float32 layers: FP32 training as the papers' baselines ran it (an
+    # emulated FP32 datapath would only change the order of the additions, slowly).
+    return None
 
 
 def _fp16():
@@ -125,25 +127,32 @@ def load_digits_split(seed=0, test_fraction=0.2):
 
 
 def make_model(kind, policy, seed):
-    """The MLP (64-256-256-10) or the CNN (three 3x3 convolutions, 16-32-32 channels, a 2x2 max
-    pool, a linear classifier), its first and last layers at those positions of the policy."""
+    """The MLP (64-256-256-10) or the CNN (three 3x3 convolutions of 8, 16 and 16 channels, a
+    2x2 max pool, a linear classifier), its first and last layers at those positions of the
+    policy; PyTorch's float32 layers without a policy. The initial weights depend on the seed
+    only, not on the policy."""
     import torch
     import lptsim.torch as lt
+
+    def linear(n_in, n_out, position, index):
+        if policy is None:
+            return torch.nn.Linear(n_in, n_out)
+        return lt.Linear(n_in, n_out, policy=policy, position=position, seed=seed * 16 + index)
+
+    def conv(n_in, n_out, position, index):
+        if policy is None:
+            return torch.nn.Conv2d(n_in, n_out, 3, padding=1)
+        return lt.Conv2d(n_in, n_out, 3, padding=1, policy=policy, position=position, seed=seed * 16 + index)
+
     torch.manual_seed(seed)
     if kind == "mlp":
         return torch.nn.Sequential(
-            torch.nn.Flatten(),
-            lt.Linear(64, 256, policy=policy, position="first", seed=seed * 16 + 1), torch.nn.ReLU(),
-            lt.Linear(256, 256, policy=policy, seed=seed * 16 + 2), torch.nn.ReLU(),
-            lt.Linear(256, 10, policy=policy, position="last", seed=seed * 16 + 3))
+            torch.nn.Flatten(), linear(64, 256, "first", 1), torch.nn.ReLU(), linear(256, 256, "middle", 2),
+            torch.nn.ReLU(), linear(256, 10, "last", 3))
     if kind == "cnn":
         return torch.nn.Sequential(
-            lt.Conv2d(1, 16, 3, padding=1, policy=policy, position="first", seed=seed * 16 + 1), torch.nn.ReLU(),
-            lt.Conv2d(16, 32, 3, padding=1, policy=policy, seed=seed * 16 + 2), torch.nn.ReLU(),
-            torch.nn.MaxPool2d(2),
-            lt.Conv2d(32, 32, 3, padding=1, policy=policy, seed=seed * 16 + 3), torch.nn.ReLU(),
-            torch.nn.Flatten(),
-            lt.Linear(32 * 4 * 4, 10, policy=policy, position="last", seed=seed * 16 + 4))
+            conv(1, 8, "first", 1), torch.nn.ReLU(), conv(8, 16, "middle", 2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            conv(16, 16, "middle", 3), torch.nn.ReLU(), torch.nn.Flatten(), linear(16 * 4 * 4, 10, "last", 4))
     raise ValueError(f"unknown model {kind!r}; expected mlp or cnn")
 
 
@@ -166,8 +175,9 @@ def train(kind, policy, seed, data, epochs, batch, lr):
     x_train, x_test, y_train, y_test = data
     model = make_model(kind, policy, seed)
     sgd = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    optimizer = lt.RoundedOptimizer(sgd, policy, seed=seed) if policy.update is not None else sgd
-    if policy.update is not None:  # the initial weights are stored in the update's format too
+    rounded = policy is not None and policy.update is not None
+    optimizer = lt.RoundedOptimizer(sgd, policy, seed=seed) if rounded else sgd
+    if rounded:  # the initial weights are stored in the update's format too
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(lptsim.quantize(p, policy.update.weights))
@@ -189,6 +199,29 @@ def train(kind, policy, seed, data, epochs, batch, lr):
                 count += len(index)
         test_loss, test_accuracy = evaluate(model, x_test, y_test)
         yield epoch, total / count if count else float("nan"), test_loss, test_accuracy
+
+
+def _single_threaded():
+    import torch
+    torch.set_num_threads(1)
+
+
+def _policy(variant, args):
+    """The variant's policy, built in the process that trains with it (policies hold native
+    datapaths, which do not travel between processes)."""
+    if variant == "config":
+        return lptsim.load_policy(args.config, args.set)
+    return VARIANTS[variant][1]()
+
+
+def _run(run, args):
+    model, variant, seed = run
+    policy = _policy(variant, args)
+    data = load_digits_split()
+    return [{"model": model, "variant": variant, "seed": seed, "epoch": epoch, "train_loss": train_loss,
+             "test_loss": test_loss, "test_accuracy": accuracy}
+            for epoch, train_loss, test_loss, accuracy in train(model, policy, seed, data, args.epochs, args.batch,
+                                                                args.lr)]
 
 
 def summarise(rows, models, variants):
@@ -264,9 +297,11 @@ def parse_arguments(argv):
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="comma-separated, of: " + ", ".join(VARIANTS) + " (the config's is added)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per model and variant (default 3)")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                        help="training runs at once (default: the cores)")
     parser.add_argument("--quick", action="store_true",
                         help="the test's check: the MLP, fp32 and hfp8, 1 seed, 3 epochs")
     parser.add_argument("--quiet", action="store_true", help="only the summary")
@@ -281,8 +316,8 @@ def parse_arguments(argv):
     for variant in args.variants:
         if variant not in VARIANTS:
             parser.error(f"--variants: unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
-    if args.seeds < 1 or args.epochs < 1 or args.batch < 1 or not args.lr > 0:
-        parser.error("--seeds, --epochs and --batch must be at least 1, --lr positive")
+    if min(args.seeds, args.epochs, args.batch, args.jobs) < 1 or not args.lr > 0:
+        parser.error("--seeds, --epochs, --batch and --jobs must be at least 1, --lr positive")
     if args.set and not args.config:
         parser.error("--set needs --config")
     return args
@@ -290,37 +325,39 @@ def parse_arguments(argv):
 
 def main(argv=None):
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
-    policies = {}
-    for variant in args.variants:
-        policies[variant] = VARIANTS[variant][1]()
+    variants = list(args.variants)
     if args.config:
-        try:
-            policies["config"] = lptsim.load_policy(args.config, args.set)
+        try:  # a bad config is reported before any training
+            lptsim.load_policy(args.config, args.set)
         except ValueError as e:
             print(f"lptsim train-check: {e}", file=sys.stderr)
             return 2
+        variants.append("config")
     os.makedirs(args.out, exist_ok=True)
-    data = load_digits_split()
+    runs = [(model, variant, seed) for model in args.models for variant in variants
+            for seed in range(1, args.seeds + 1)]
     rows = []
     start = time.monotonic()
-    for model in args.models:
-        for variant, policy in policies.items():
-            for seed in range(1, args.seeds + 1):
-                for epoch, train_loss, test_loss, accuracy in train(model, policy, seed, data, args.epochs,
-                                                                    args.batch, args.lr):
-                    rows.append({"model": model, "variant": variant, "seed": seed, "epoch": epoch,
-                                 "train_loss": train_loss, "test_loss": test_loss, "test_accuracy": accuracy})
-                if not args.quiet:
-                    print(f"lptsim train-check: {model} {variant} seed {seed}: test accuracy "
-                          f"{100 * rows[-1]['test_accuracy']:.1f}% ({time.monotonic() - start:.0f} s)",
-                          file=sys.stderr, flush=True)
-    variants = list(policies)
+    # Runs are independent: one process each, `--jobs` at once (each single-threaded, so
+    # that they do not compete for the cores).
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(args.jobs, len(runs)),
+                                                initializer=_single_threaded) as pool:
+        futures = {pool.submit(_run, run, args): run for run in runs}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+            model, variant, seed = futures[future]
+            result = future.result()
+            rows.extend(result)
+            if not args.quiet:
+                print(f"lptsim train-check: [{done}/{len(runs)}] {model} {variant} seed {seed}: test accuracy "
+                      f"{100 * result[-1]['test_accuracy']:.1f}% ({time.monotonic() - start:.0f} s)",
+                      file=sys.stderr, flush=True)
+    rows.sort(key=lambda r: (args.models.index(r["model"]), variants.index(r["variant"]), r["seed"], r["epoch"]))
     summary = summarise(rows, args.models, variants)
     write_csv(os.path.join(args.out, "curves.csv"), rows)
     write_csv(os.path.join(args.out, "summary.csv"), summary)
     plot(rows, args.models, variants, args.out)
     print(f"test accuracy after {args.epochs} epochs, mean ± std over {args.seeds} seed(s) "
-          f"({len(data[1])} test images):")
+          f"({len(load_digits_split()[1])} test images):")
     for s in summary:
         description = VARIANTS[s["variant"]][0] if s["variant"] in VARIANTS else f"the policy of {args.config}"
         print(f"  {s['model']:4} {s['variant']:15} {100 * s['test_accuracy']:6.2f}% ± {100 * s['std']:4.2f}  "
