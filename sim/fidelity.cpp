@@ -144,6 +144,65 @@ TensorValues default_gradients() {
   return v;
 }
 
+// The sizes a real tensor of the layer may have, for a .npy given for `key`:
+// the weights whole (a matmul has none), activations and gradients as any
+// number of samples (a multiple of one sample's elements). Empty: none fits.
+struct TensorSizes {
+  std::vector<std::int64_t> whole, per_sample;
+  std::string what;
+};
+
+struct TensorSizesOf {
+  const std::string& key;
+  TensorSizes operator()(const ConvLayer& c) const {
+    if (key == "weights")
+      return {{c.out_channels * (c.in_channels / c.groups) * c.kernel_h * c.kernel_w}, {},
+              "the layer's weights, out_channels x in_channels/groups x kh x kw"};
+    if (key == "activations") return {{}, {c.in_channels * c.in_h * c.in_w}, "samples of the layer's input"};
+    return {{}, {c.out_channels * c.out_h() * c.out_w()}, "samples of the gradient at the layer's output"};
+  }
+  TensorSizes operator()(const LinearLayer& l) const {
+    if (key == "weights") return {{l.in_features * l.out_features}, {}, "the layer's weights, out x in"};
+    if (key == "activations") return {{}, {l.in_features}, "rows of the layer's input (in_features each)"};
+    return {{}, {l.out_features}, "rows of the gradient at the layer's output (out_features each)"};
+  }
+  TensorSizes operator()(const MatmulLayer& m) const {
+    if (key == "weights") return {{}, {}, "nothing: a matmul has no weights"};
+    if (key == "activations") return {{}, {m.m * m.k, m.k * m.n}, "samples of A (m x k) or of B (k x n)"};
+    return {{}, {m.m * m.n}, "samples of the gradient at C (m x n)"};
+  }
+  TensorSizes operator()(const LstmLayer& l) const {
+    const std::int64_t gates = 4 * l.hidden_size;
+    if (key == "weights")
+      return {{gates * l.input_size, gates * l.hidden_size, gates * (l.input_size + l.hidden_size)}, {},
+              "W_ih (4h x input), W_hh (4h x h) or both"};
+    if (key == "activations") return {{}, {l.input_size, l.hidden_size}, "rows of the input or of h"};
+    return {{}, {gates}, "rows of the gates' gradient (4h each)"};
+  }
+  TensorSizes operator()(const auto&) const { return {{}, {}, "nothing: the layer has no GEMM"}; }
+};
+
+TensorSizes tensor_sizes(const Layer& layer, const std::string& key) {
+  return std::visit(TensorSizesOf{key}, layer.shape);
+}
+
+bool fits(const TensorSizes& sizes, std::size_t elements) {
+  const auto n = static_cast<std::int64_t>(elements);
+  for (const std::int64_t whole : sizes.whole)
+    if (n == whole) return true;
+  for (const std::int64_t sample : sizes.per_sample)
+    if (sample > 0 && n > 0 && n % sample == 0) return true;
+  return false;
+}
+
+std::string expected_sizes(const TensorSizes& sizes) {
+  std::string text;
+  for (const std::int64_t whole : sizes.whole) text += (text.empty() ? "" : " or ") + std::to_string(whole);
+  for (const std::int64_t sample : sizes.per_sample)
+    text += (text.empty() ? "a multiple of " : " or a multiple of ") + std::to_string(sample);
+  return text.empty() ? "no tensor" : text + " elements";
+}
+
 class SourceResolver {
  public:
   SourceResolver(const Trace& trace) : trace_(trace) {}
@@ -183,14 +242,21 @@ class SourceResolver {
     const std::filesystem::path base =
         trace_.file.empty() ? std::filesystem::path() : std::filesystem::path(trace_.file).parent_path();
     const std::filesystem::path path = base / file;
-    if (const auto known = files_.find(path.string()); known != files_.end()) return known->second;
     const std::string where = layer.where + "/fidelity/" + key + "/npy";
+    // Read once per layer and role: each use is checked against its layer's tensor.
+    const std::string use = path.string() + "\n" + where;
+    if (const auto known = files_.find(use); known != files_.end()) return known->second;
     NpyArray array;
     try {
       array = read_npy(path);
     } catch (const InputError& e) {
       throw InputError(trace_.file, where, e.message() + " (" + path.string() + ")");
     }
+    const TensorSizes sizes = tensor_sizes(layer, key);
+    if (!fits(sizes, array.values.size()))
+      throw InputError(trace_.file, where,
+                       path.string() + " has shape " + array.shape_text() + " (" + std::to_string(array.values.size()) +
+                           " elements); expected " + sizes.what + ": " + expected_sizes(sizes));
     std::vector<double> finite;
     for (const double v : array.values)
       if (std::isfinite(v)) finite.push_back(v);
@@ -198,7 +264,7 @@ class SourceResolver {
       throw InputError(trace_.file, where, path.string() + " has no finite element to draw from (shape " +
                                                array.shape_text() + ")");
     auto shared = std::make_shared<const std::vector<double>>(std::move(finite));
-    files_.emplace(path.string(), shared);
+    files_.emplace(use, shared);
     return shared;
   }
 

@@ -147,12 +147,24 @@ class Cli(unittest.TestCase):
         p = run("run", "--config", config, "--trace", trace_file, "--out", os.path.join(self.dir, "o"), expect=2)
         self.assertIn(f"trace.json: /layers/{gemm_layer}/fidelity/weights/npy", p.stderr)
         self.assertIn("weights.npy", p.stderr)
-        # A real .npy (version 1.0, float32) is drawn from.
-        header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"
-        header += b" " * (64 - 10 - 1 - len(header)) + b"\n"
-        with open(os.path.join(self.dir, "weights.npy"), "wb") as f:
-            f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
-            f.write(bytes.fromhex("0000803f000000bf0000803e000000c0"))  # 1, -0.5, 0.25, -2
+        # A real .npy (version 1.0, float32) of the layer's weights is drawn from; one of another
+        # shape is an error that says what was expected.
+        layer = trace["layers"][gemm_layer]
+        weights = layer["out_channels"] * layer["input"][0] * layer["kernel"][0] * layer["kernel"][1]
+
+        def write_npy(count):
+            header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({count},), }}".encode()
+            header += b" " * (64 - 10 - 1 - len(header)) + b"\n"
+            with open(os.path.join(self.dir, "weights.npy"), "wb") as f:
+                f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+                f.write(bytes.fromhex("0000803f000000bf0000803e000000c0") * (count // 4))  # 1, -0.5, 0.25, -2
+
+        write_npy(weights + 4)
+        p = run("run", "--config", config, "--trace", trace_file, "--out", os.path.join(self.dir, "o"), expect=2)
+        self.assertIn(f"has shape ({weights + 4},)", p.stderr)
+        self.assertIn(f"expected the layer's weights, out_channels x in_channels/groups x kh x kw: {weights} elements",
+                      p.stderr)
+        write_npy(weights)
         report, _ = self.simulate(config, trace_file)
         measured = [g for g in report["fidelity"]["gemms"] if g["layer"] == trace["layers"][gemm_layer]["name"]]
         self.assertTrue(measured)

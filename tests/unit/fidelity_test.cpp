@@ -158,7 +158,8 @@ TEST(Fidelity, IsDeterministicForASeed) {
 std::filesystem::path write_integer_npy(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   const auto file = dir / "small_integers.npy";
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (9,), }";
+  // 128 elements: the weights of a 16 x 8 linear layer, and whole rows of its input (16) and output (8).
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (128,), }";
   header.resize(118, ' ');
   header += '\n';
   std::ofstream out(file, std::ios::binary);
@@ -166,7 +167,10 @@ std::filesystem::path write_integer_npy(const std::filesystem::path& dir) {
   const std::uint16_t length = static_cast<std::uint16_t>(header.size());
   out.write(reinterpret_cast<const char*>(&length), 2);
   out << header;
-  for (float v : {-4.f, -3.f, -2.f, -1.f, 0.f, 1.f, 2.f, 3.f, 4.f}) out.write(reinterpret_cast<const char*>(&v), 4);
+  for (int i = 0; i < 128; ++i) {
+    const float v = static_cast<float>(i % 9 - 4);
+    out.write(reinterpret_cast<const char*>(&v), 4);
+  }
   return file;
 }
 
