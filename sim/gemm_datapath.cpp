@@ -4,15 +4,6 @@
 
 namespace lpt {
 
-const char* to_string(TensorRole role) {
-  switch (role) {
-    case TensorRole::kActivation: return "activation";
-    case TensorRole::kWeight: return "weight";
-    case TensorRole::kGradient: return "gradient";
-  }
-  return "?";
-}
-
 std::string GemmDatapath::label() const {
   std::string s = numerics.operand_a.name + " x " + numerics.operand_b.name + " -> " + numerics.accumulator.name;
   if (numerics.chunk_length > 1) s += " (chunk " + std::to_string(numerics.chunk_length) + ")";

@@ -21,7 +21,6 @@ namespace lpt {
 // What an operand of a GEMM holds, which sets both its defaults for the
 // fidelity pass and whether the loss scale multiplies it.
 enum class TensorRole { kActivation, kWeight, kGradient };
-const char* to_string(TensorRole role);
 
 struct GemmDatapath {
   num::DatapathConfig numerics;  // formats, chunking, stage roundings, random bits, output
