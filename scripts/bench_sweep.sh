@@ -7,10 +7,13 @@
 # one worker and with J workers (J = the machine's cores), for the speed-up
 # and the cost of a point; then the whole sweep with J workers. Target: 1000 points in under 2 minutes on a
 # 2-core machine, and 2 workers >= 1.8x one.
-# Usage: scripts/bench_sweep.sh [points: a multiple of 200, default 1000]
+# With `distinct`, the voltage axis becomes DRAM latency: every point is a
+# timing of its own.
+# Usage: scripts/bench_sweep.sh [points: a multiple of 200, default 1000] [distinct]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 points="${1:-1000}"
+distinct="${2:-}"
 "$repo/scripts/setup.sh" --target lptsim "$repo/build" >/dev/null
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -20,19 +23,23 @@ export SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1
 
 # n values from FIRST by STEP, comma-separated.
 values() { awk -v n="$1" -v a="$2" -v d="$3" 'BEGIN { for (i = 0; i < n; ++i) printf "%s%g", (i ? ", " : ""), a + d * i }'; }
-# spec FILE SCRATCHPADS CLOCKS VOLTAGES: 10 DRAM bandwidths x those lists.
+# spec FILE SCRATCHPADS CLOCKS LAST [LAST_AXIS]: 10 DRAM bandwidths x those lists
+# (the last axis: voltages, or what LAST_AXIS names).
 spec() {
   cat >"$1" <<JSON
 {"config": "$repo/configs/rapid-4core.json", "traces": ["$repo/traces/resnet50.json"],
  "axes": [{"set": "/chip/dram/gb_per_s_per_channel", "log_range": {"from": 6.4, "to": 102.4, "points": 10}},
           {"set": "/chip/core/scratchpad/size_kib", "values": [$2]},
           {"set": "/chip/clock_ghz", "values": [$3]},
-          {"set": "/chip/voltage", "values": [$4]}]}
+          {"set": "${5:-/chip/voltage}", "values": [$4]}],
+ "run": {"fidelity": ${fidelity:-true}}}
 JSON
 }
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-spec "$work/small.json" 2048 "$(values "$jobs" 1.6 -0.1)" 0.75
+# The speed-up is that of the points' simulations: without the fidelity pass,
+# which a sweep runs once (the other points take it from its cache).
+fidelity=false spec "$work/small.json" 2048 "$(values "$jobs" 1.6 -0.1)" 0.75
 small=$((10 * jobs))
 for j in 1 "$jobs"; do
   start=$(date +%s.%N)
@@ -44,7 +51,12 @@ one=$t1 many=$(eval echo "\$t$jobs")
 printf 'speed-up: %d points: 1 worker %.2f s, %d workers %.2f s: %.2fx (target >= 1.8x for 2)\n' \
   "$small" "$one" "$jobs" "$many" "$(awk -v a="$one" -v b="$many" 'BEGIN { print a / b }')"
 
-spec "$work/full.json" "512, 1024, 2048, 3072, 4096" "1.0, 1.2, 1.4, 1.6" "$(values $((points / 200)) 0.55 0.075)"
+if [[ "$distinct" == distinct ]]; then
+  spec "$work/full.json" "512, 1024, 2048, 3072, 4096" "1.0, 1.2, 1.4, 1.6" "$(values $((points / 200)) 80 20)" \
+    /chip/dram/latency_ns
+else
+  spec "$work/full.json" "512, 1024, 2048, 3072, 4096" "1.0, 1.2, 1.4, 1.6" "$(values $((points / 200)) 0.55 0.075)"
+fi
 start=$(date +%s.%N)
 "$lptsim" sweep "$work/full.json" --out "$work/full" -j "$jobs" --quiet || true
 end=$(date +%s.%N)
