@@ -10,12 +10,12 @@
 #include <numbers>
 #include <sstream>
 #include <system_error>
-#include <thread>
 
 #include <fcntl.h>
-#include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include "models/common/checked_math.hpp"
 #include "models/common/input_file.hpp"
 #include "models/common/text.hpp"
 #include "models/numerics/gemm.hpp"
@@ -97,12 +97,15 @@ Nonlinearity nonlinearity_of(ElementwiseOp op) {
   }
 }
 
-// A layer's input as the defaults see it: standard normal (normalised data,
-// batch- or layer-norm outputs) through the nearest nonlinearity before the
-// layer in the trace; softmax probabilities over the reduction when a softmax
-// comes first (exp(z) / (k sqrt(e)) for z ~ N(0, 1): log-normal).
-TensorValues default_activations(const Trace& trace, std::size_t layer, std::int64_t reduction) {
+// An activation operand as the defaults see it: standard normal (normalised
+// data, norm layers' or GEMMs' outputs); the layer's own input (the previous
+// layer's output in the trace) through the nearest nonlinearity before the
+// layer, or, after a softmax, its probabilities over the forward reduction k
+// (exp(z) / (k sqrt(e)) for z ~ N(0, 1): log-normal). Other activation
+// operands (a matmul's B, an LSTM's h) are standard normal.
+TensorValues default_activations(const Trace& trace, std::size_t layer, bool layer_input, std::int64_t reduction) {
   TensorValues v;
+  if (!layer_input) return v;
   for (std::size_t i = layer; i-- > 0;) {
     const Layer& before = trace.layers[i];
     if (before.has_gemm()) break;
@@ -156,20 +159,21 @@ struct TensorSizesOf {
   const std::string& key;
   TensorSizes operator()(const ConvLayer& c) const {
     if (key == "weights")
-      return {{c.out_channels * (c.in_channels / c.groups) * c.kernel_h * c.kernel_w}, {},
+      return {{checked_product(c.out_channels, c.in_channels / c.groups, c.kernel_h, c.kernel_w)}, {},
               "the layer's weights, out_channels x in_channels/groups x kh x kw"};
-    if (key == "activations") return {{}, {c.in_channels * c.in_h * c.in_w}, "samples of the layer's input"};
-    return {{}, {c.out_channels * c.out_h() * c.out_w()}, "samples of the gradient at the layer's output"};
+    if (key == "activations") return {{}, {checked_product(c.in_channels, c.in_h, c.in_w)}, "samples of the layer's input"};
+    return {{}, {checked_product(c.out_channels, c.out_h(), c.out_w())}, "samples of the gradient at the layer's output"};
   }
   TensorSizes operator()(const LinearLayer& l) const {
-    if (key == "weights") return {{l.in_features * l.out_features}, {}, "the layer's weights, out x in"};
+    if (key == "weights") return {{checked_mul(l.in_features, l.out_features)}, {}, "the layer's weights, out x in"};
     if (key == "activations") return {{}, {l.in_features}, "rows of the layer's input (in_features each)"};
     return {{}, {l.out_features}, "rows of the gradient at the layer's output (out_features each)"};
   }
   TensorSizes operator()(const MatmulLayer& m) const {
     if (key == "weights") return {{}, {}, "nothing: a matmul has no weights"};
-    if (key == "activations") return {{}, {m.m * m.k, m.k * m.n}, "samples of A (m x k) or of B (k x n)"};
-    return {{}, {m.m * m.n}, "samples of the gradient at C (m x n)"};
+    if (key == "activations")
+      return {{}, {checked_mul(m.m, m.k), checked_mul(m.k, m.n)}, "samples of A (m x k) or of B (k x n)"};
+    return {{}, {checked_mul(m.m, m.n)}, "samples of the gradient at C (m x n)"};
   }
   TensorSizes operator()(const LstmLayer& l) const {
     const std::int64_t gates = 4 * l.hidden_size;
@@ -207,7 +211,7 @@ class SourceResolver {
  public:
   SourceResolver(const Trace& trace) : trace_(trace) {}
 
-  ValueSource resolve(const LayerWork& work, TensorRole role, std::int64_t reduction) {
+  ValueSource resolve(const LayerWork& work, TensorRole role, OperandSource from) {
     const Layer& layer = trace_.layers.at(work.layer_index);
     const LayerTensorValues& given = layer.fidelity;
     const std::optional<TensorValues>& override = role == TensorRole::kWeight     ? given.weights
@@ -229,7 +233,9 @@ class SourceResolver {
       case TensorRole::kWeight: source.values = default_weights(work); break;
       case TensorRole::kGradient: source.values = default_gradients(); break;
       case TensorRole::kActivation:
-        source.values = default_activations(trace_, work.layer_index, reduction);
+        source.values = default_activations(
+            trace_, work.layer_index, from == OperandSource::kLayerInput,
+            work.phase(Phase::kFwd).gemms.empty() ? 1 : work.phase(Phase::kFwd).gemms.front().k);
         break;
     }
     source.description = describe(source.values);
@@ -278,14 +284,16 @@ double largest_magnitude(const std::vector<double>& values) {
   return largest;
 }
 
-// The largest power of two that keeps `largest` within `format`.
+// The largest power of two that keeps `largest` within `format` (within the
+// range of double).
 double fitting_scale(const num::Format& format, double largest) {
-  return largest == 0 ? 1 : std::exp2(std::floor(std::log2(format.max_finite() / largest)));
+  if (largest == 0) return 1;
+  return std::exp2(std::clamp(std::floor(std::log2(format.max_finite() / largest)), -1000.0, 1000.0));
 }
 
 // The power of two the operand is multiplied by before quantization: the loss
 // scale for error gradients; for an integer format, max calibration (the
-// tensor's largest value onto the format's largest), since integer datapaths
+// sample's largest value onto the format's largest), since integer datapaths
 // always run with a per-tensor scale.
 double operand_scale(TensorRole role, const LossScale& loss_scale, const num::Format& format,
                      const std::vector<double>& values) {
@@ -295,14 +303,18 @@ double operand_scale(TensorRole role, const LossScale& loss_scale, const num::Fo
   return fitting_scale(format, largest_magnitude(values));
 }
 
-// Quantizes `values` (times `scale`) to `format` with its own rounding.
+// Quantizes `values` (times `scale`) to `format` with its own rounding; a
+// stochastic one draws element e's random word from `random`.
 num::EncodedMatrix quantize(const num::Format& format, const std::vector<double>& values, std::size_t rows,
-                            std::size_t cols, double scale, OperandCounts& counts) {
+                            std::size_t cols, double scale, const num::CounterRandom& random, int stochastic_bits,
+                            OperandCounts& counts) {
   num::EncodedMatrix out{rows, cols, std::vector<std::uint32_t>(values.size())};
   const bool flushes = format.spec().subnormals == num::Subnormals::kFlush;
+  const num::Rounding rounding = format.spec().default_rounding;
+  const bool stochastic = num::is_stochastic(rounding);
   for (std::size_t e = 0; e < values.size(); ++e) {
     const double x = values[e] * scale;
-    const num::Conversion c = format.convert(x, format.spec().default_rounding);
+    const num::Conversion c = format.convert(x, rounding, stochastic ? random.bits(e) : 0, stochastic_bits);
     out.codes[e] = c.bits;
     ++counts.values;
     if (c.flags.underflow) ++counts.underflow;
@@ -312,9 +324,22 @@ num::EncodedMatrix quantize(const num::Format& format, const std::vector<double>
   return out;
 }
 
+// A GEMM's identity in the workload, which keys its random numbers: the same
+// GEMM draws the same operands whatever else the run holds.
+std::uint64_t gemm_key(std::size_t layer, Phase phase, std::size_t index_in_phase) {
+  return (static_cast<std::uint64_t>(layer) << 8) | (static_cast<std::uint64_t>(phase) << 4) | index_in_phase;
+}
+
+// The outputs of one attempt of the datapath on the drawn operands.
+struct Attempt {
+  OperandCounts operands;
+  num::Matrix result;
+  std::size_t overflowed = 0;  // results NaN, infinite or at the result format's largest value
+};
+
 GemmFidelity measure_gemm(const GemmWork& g, const LayerWork& layer, Phase phase, const GemmDatapath& datapath,
                           const ValueSource& a_source, const ValueSource& b_source, const FidelityParams& params,
-                          std::uint64_t gemm_index) {
+                          std::uint64_t key) {
   GemmFidelity f;
   f.layer = layer.layer_index;
   f.phase = phase;
@@ -328,66 +353,85 @@ GemmFidelity measure_gemm(const GemmWork& g, const LayerWork& layer, Phase phase
                      std::to_string(params.max_operand_values) + " operand values";
     return f;
   }
-  // The grid of about sqrt(n) x sqrt(n) outputs, shrunk to the budget.
+  // A grid of about sqrt(n) x sqrt(n) outputs (more rows when the output is
+  // narrow), shrunk to the budget.
   std::int64_t wanted = params.sampled_outputs;
   for (;; wanted = std::max<std::int64_t>(1, wanted / 2)) {
-    f.rows = std::min<std::int64_t>(g.m, static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(wanted)))));
-    f.cols = std::min<std::int64_t>(g.n, (wanted + f.rows - 1) / f.rows);
+    const auto side = static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(wanted))));
+    f.cols = std::min<std::int64_t>(g.n, side);
+    f.rows = std::min<std::int64_t>(g.m, (wanted + f.cols - 1) / f.cols);
     if ((f.rows + f.cols) * g.k <= params.max_operand_values || wanted == 1) break;
   }
   const auto rows = static_cast<std::size_t>(f.rows), cols = static_cast<std::size_t>(f.cols);
   const auto k = static_cast<std::size_t>(g.k);
 
   // Streams: two per GEMM, so each operand's elements are independent of every other's.
-  const num::CounterRandom a_random(params.seed, 2 * gemm_index), b_random(params.seed, 2 * gemm_index + 1);
+  const num::CounterRandom a_random(params.seed, 2 * key), b_random(params.seed, 2 * key + 1);
   num::Matrix a(rows, k), b(k, cols);
   for (std::size_t e = 0; e < a.values.size(); ++e) a.values[e] = a_source.draw(a_random, e);
   for (std::size_t e = 0; e < b.values.size(); ++e) b.values[e] = b_source.draw(b_random, e);
 
   num::DatapathConfig numerics = datapath.numerics;
-  numerics.seed = params.seed ^ (gemm_index * 0x9e3779b97f4a7c15ull);  // its own stochastic roundings
+  numerics.seed = params.seed ^ (key * 0x9e3779b97f4a7c15ull);  // its own stochastic roundings
+  // Stochastic operand conversions take stage 3 of output elements 0 and 1,
+  // which accumulation (stages 0-2, num::stage_random) never uses.
+  const num::CounterRandom a_rounding(numerics.seed, 3), b_rounding(numerics.seed, 7);
   const num::Matrix reference = num::gemm_fp64(a, b);
   f.a_scale = operand_scale(datapath.a_role, datapath.loss_scale, num::Format(numerics.operand_a), a.values);
   f.b_scale = operand_scale(datapath.b_role, datapath.loss_scale, num::Format(numerics.operand_b), b.values);
-  // An integer output is requantized with its own per-tensor scale: the
-  // smallest power of two that keeps the largest (scaled) result in range.
-  if (numerics.output && numerics.output->is_integer) {
-    const double largest = largest_magnitude(reference.values) * f.a_scale * f.b_scale;
-    const double range = num::Format(*numerics.output).max_finite() / numerics.output->scale;
-    if (largest > 0) numerics.output->scale = std::exp2(std::ceil(std::log2(largest / range)));
-  }
-  const num::Datapath emulated(numerics);
-  const num::Format& result_format = emulated.result_format();
+
+  const auto attempt = [&](num::DatapathConfig config) {
+    // An integer output is requantized with its own per-tensor scale: the
+    // smallest power of two that keeps the largest (scaled) result in range.
+    if (config.output && config.output->is_integer) {
+      const double largest = largest_magnitude(reference.values) * f.a_scale * f.b_scale;
+      const double range = num::Format(*config.output).max_finite() / config.output->scale;
+      if (largest > 0)
+        config.output->scale = std::exp2(std::clamp(std::ceil(std::log2(largest / range)), -1000.0, 1000.0));
+    }
+    const num::Datapath emulated(config);
+    Attempt out;
+    const num::EncodedMatrix a_codes =
+        quantize(emulated.operand_a(), a.values, rows, k, f.a_scale, a_rounding, config.stochastic_bits, out.operands);
+    const num::EncodedMatrix b_codes =
+        quantize(emulated.operand_b(), b.values, k, cols, f.b_scale, b_rounding, config.stochastic_bits, out.operands);
+    out.result = num::gemm(emulated, a_codes, b_codes);
+    const double largest = emulated.result_format().max_finite();
+    out.overflowed = static_cast<std::size_t>(std::count_if(out.result.values.begin(), out.result.values.end(),
+                                                            [&](double v) { return !(std::fabs(v) < largest); }));
+    return std::pair(out, emulated.result_format());
+  };
+
   // Dynamic scaling also backs off when the scaled results overflow (as dynamic
   // loss scaling halves its scale on an overflowed step): start from the scale
   // that leaves the largest reference result a factor 2 of headroom, then
-  // halve while any result overflows.
+  // halve while that lowers the overflowed results (an overflow the other
+  // operand causes is not the loss scale's to fix).
   const bool dynamic = datapath.loss_scale.dynamic &&
                        (datapath.a_role == TensorRole::kGradient || datapath.b_role == TensorRole::kGradient);
   double& scale = datapath.a_role == TensorRole::kGradient ? f.a_scale : f.b_scale;
-  if (dynamic) {
+  const num::Format result_format = num::Datapath(numerics).result_format();
+  if (dynamic && !result_format.spec().is_integer) {
     const double fit = largest_magnitude(reference.values) * f.a_scale * f.b_scale;
     if (fit > 0 && fit > result_format.max_finite() / 2)
       scale /= std::exp2(std::ceil(std::log2(2 * fit / result_format.max_finite())));
   }
-  for (int attempt = 0;; ++attempt) {
-    OperandCounts counts;
-    const num::EncodedMatrix a_codes = quantize(emulated.operand_a(), a.values, rows, k, f.a_scale, counts);
-    const num::EncodedMatrix b_codes = quantize(emulated.operand_b(), b.values, k, cols, f.b_scale, counts);
-    const num::Matrix result = num::gemm(emulated, a_codes, b_codes);
-    const bool overflowed = std::any_of(result.values.begin(), result.values.end(), [&](double v) {
-      return !std::isfinite(v) || std::fabs(v) >= result_format.max_finite();
-    });
-    if (dynamic && overflowed && attempt < 64) {
-      scale /= 2;
-      continue;
+  auto [best, best_format] = attempt(numerics);
+  for (int back_off = 0; dynamic && best.overflowed > 0 && back_off < 64; ++back_off) {
+    scale /= 2;
+    auto [next, next_format] = attempt(numerics);
+    if (next.overflowed >= best.overflowed) {
+      scale *= 2;
+      break;
     }
-    f.operands = counts;
-    const double unscale = 1 / (f.a_scale * f.b_scale);  // a power of two: exact
-    for (std::size_t e = 0; e < reference.values.size(); ++e)
-      f.result.add(reference.values[e], result.values[e] * unscale, result_format);
-    break;
+    best = std::move(next);
+    best_format = next_format;
   }
+  f.operands = best.operands;
+  const double scales = f.a_scale * f.b_scale;
+  const double unscale = 1 / scales;  // a power of two: exact
+  for (std::size_t e = 0; e < reference.values.size(); ++e)
+    f.result.add(reference.values[e], best.result.values[e] * unscale, best_format, scales);
   return f;
 }
 
@@ -438,15 +482,22 @@ FidelityReport measure_fidelity(const AcceleratorConfig& config, const Trace& tr
   report.params = config.fidelity;
   const std::vector<LayerPosition> positions = layer_positions(layers);
   SourceResolver sources(trace);
-  std::uint64_t gemm_index = 0;
   for (const LayerWork& layer : layers) {
     for (const Phase phase : phases) {
       if (phase == Phase::kUpdate) continue;
-      for (const GemmWork& g : layer.phase(phase).gemms) {
+      const auto& gemms = layer.phase(phase).gemms;
+      for (std::size_t i = 0; i < gemms.size(); ++i) {
+        const GemmWork& g = gemms[i];
         const GemmDatapath datapath = resolve_gemm_datapath(config, g, positions[layer.layer_index]);
-        const ValueSource a = sources.resolve(layer, datapath.a_role, g.k);
-        const ValueSource b = sources.resolve(layer, datapath.b_role, g.k);
-        report.gemms.push_back(measure_gemm(g, layer, phase, datapath, a, b, config.fidelity, gemm_index++));
+        const ValueSource a = sources.resolve(layer, datapath.a_role, g.a_from);
+        const ValueSource b = sources.resolve(layer, datapath.b_role, g.b_from);
+        try {
+          report.gemms.push_back(
+              measure_gemm(g, layer, phase, datapath, a, b, config.fidelity, gemm_key(layer.layer_index, phase, i)));
+        } catch (const std::invalid_argument& e) {  // a datapath the drawn values make impossible
+          throw InputError(trace.file, trace.layers.at(layer.layer_index).where,
+                           std::string(to_string(phase)) + " GEMM " + g.label + ": " + e.what());
+        }
       }
     }
   }
@@ -455,16 +506,28 @@ FidelityReport measure_fidelity(const AcceleratorConfig& config, const Trace& tr
 
 std::string fidelity_key(const AcceleratorConfig& config, const Trace& trace, const std::set<Phase>& phases,
                          bool inference) {
+  // Only what the results depend on, so that a sweep over anything else (the
+  // update's formats, the fidelity threshold, the chip's timing) shares them.
   nlohmann::json config_json = config;
+  nlohmann::json precision = config_json.at("precision");
+  precision.erase("update");
+  if (!inference) precision.erase("inference");
+  const auto& core = config_json.at("chip").at("core");
+  nlohmann::json trace_json = trace;
+  trace_json.erase("network");
+  trace_json.erase("source");
   nlohmann::json key = {{"method", kFidelityMethodVersion},
                         {"version", LPTSIM_VERSION},
-                        {"precision", config_json.at("precision")},
-                        {"accumulator", config_json.at("chip").at("core").at("accumulator")},
-                        {"rounder", config_json.at("chip").at("core").at("rounder")},
-                        {"fidelity", config_json.at("fidelity")},
-                        {"trace", trace},
+                        {"precision", precision},
+                        {"chunk_length", core.at("accumulator").at("chunk_length")},
+                        {"random_bits", core.at("rounder").at("random_bits")},
+                        {"sampled_outputs", config.fidelity.sampled_outputs},
+                        {"max_operand_values", config.fidelity.max_operand_values},
+                        {"seed", config.fidelity.seed},
+                        {"trace", trace_json},
                         {"inference", inference}};
-  for (const Phase p : phases) key["phases"].push_back(to_string(p));
+  for (const Phase p : phases)
+    if (p != Phase::kUpdate) key["phases"].push_back(to_string(p));
   // A real tensor's file is part of the input: its size and time of change stand for its contents.
   const std::filesystem::path base =
       trace.file.empty() ? std::filesystem::path() : std::filesystem::path(trace.file).parent_path();
@@ -497,15 +560,25 @@ std::optional<FidelityReport> read_cache_entry(const std::filesystem::path& entr
   }
 }
 
-// Whether the process that claimed an entry (its pid in the claim file) is
-// gone. A pid of another host reads as gone: the entry is then computed
-// twice, which costs time but nothing else.
-bool claim_abandoned(const std::filesystem::path& claim) {
-  std::ifstream in(claim);
-  long pid = 0;
-  if (!(in >> pid) || pid <= 0) return true;
-  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
-}
+// An exclusive lock on a file, released when it goes out of scope or its
+// process dies (flock), so a killed sweep worker never blocks the others.
+class FileLock {
+ public:
+  explicit FileLock(const std::filesystem::path& file) : fd_(::open(file.c_str(), O_CREAT | O_RDWR, 0644)) {
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
 
 }  // namespace
 
@@ -513,39 +586,19 @@ FidelityReport cached_fidelity(const std::filesystem::path& cache_dir, const std
                                const AcceleratorConfig& config, const Trace& trace,
                                const std::vector<LayerWork>& layers, const std::set<Phase>& phases) {
   const std::filesystem::path entry = cache_dir / (key + ".json");
-  if (auto cached = read_cache_entry(entry)) return *std::move(cached);
+  // An entry may come from a run with another threshold (not in the key).
+  const auto with_params = [&](FidelityReport cached) {
+    cached.params = config.fidelity;
+    return cached;
+  };
+  if (auto cached = read_cache_entry(entry)) return with_params(*std::move(cached));
   std::error_code error;
   std::filesystem::create_directories(cache_dir, error);
   // Sweep workers starting together would all compute the same pass: the
-  // first claims the entry, the others wait for it while its claimant lives.
-  const std::filesystem::path claim = cache_dir / (key + ".claim");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-  int claim_fd = -1;
-  while ((claim_fd = ::open(claim.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644)) < 0 && errno == EEXIST) {
-    if (auto cached = read_cache_entry(entry)) return *std::move(cached);
-    if (claim_abandoned(claim) || std::chrono::steady_clock::now() > deadline) {
-      std::filesystem::remove(claim, error);
-      continue;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  // The claimant before us may have finished between our look and our claim.
-  if (auto cached = read_cache_entry(entry)) {
-    if (claim_fd >= 0) {
-      ::close(claim_fd);
-      std::filesystem::remove(claim, error);
-    }
-    return *std::move(cached);
-  }
-  if (claim_fd >= 0) {
-    const std::string pid = std::to_string(::getpid());
-    const bool recorded = ::write(claim_fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
-    ::close(claim_fd);
-    if (!recorded) {  // a claim without its pid reads as abandoned: give it up now
-      std::filesystem::remove(claim, error);
-      claim_fd = -1;
-    }
-  }
+  // first takes the entry's lock, the others wait for it and then read its
+  // result. Without a lock (a file system that refuses one) each computes.
+  const FileLock lock(cache_dir / (key + ".lock"));
+  if (auto cached = read_cache_entry(entry)) return with_params(*std::move(cached));
   FidelityReport report = measure_fidelity(config, trace, layers, phases);
   const std::filesystem::path temporary = cache_dir / (key + ".json." + std::to_string(::getpid()));
   {
@@ -554,7 +607,6 @@ FidelityReport cached_fidelity(const std::filesystem::path& cache_dir, const std
     if (out.flush()) std::filesystem::rename(temporary, entry, error);
   }
   std::filesystem::remove(temporary, error);  // a cache that cannot be written only costs time
-  if (claim_fd >= 0) std::filesystem::remove(claim, error);
   return report;
 }
 

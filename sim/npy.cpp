@@ -54,6 +54,8 @@ NpyArray parse_npy(std::string_view bytes, const std::string& file) {
   const std::size_t length_bytes = major == 1 ? 2 : 4;
   if (bytes.size() < 8 + length_bytes) fail(file, "the header is cut short");
   const std::uint64_t header_length = little_endian(bytes.substr(8, length_bytes));
+  if (header_length > kMaxNpyHeaderBytes)
+    fail(file, "a header of " + std::to_string(header_length) + " bytes (NumPy writes at most a few hundred)");
   const std::size_t data_start = 8 + length_bytes + header_length;
   if (data_start > bytes.size()) fail(file, "the header is cut short");
   const std::string header(bytes.substr(8 + length_bytes, header_length));
@@ -73,8 +75,9 @@ NpyArray parse_npy(std::string_view bytes, const std::string& file) {
     if (digits.size() > 12) fail(file, "dimension " + digits + " is too large");
     const auto d = static_cast<std::int64_t>(std::stoll(digits));
     array.shape.push_back(d);
+    if (d > 0 && count > kMaxNpyElements / static_cast<std::uint64_t>(d))
+      fail(file, "shape (" + dims + ") has more than " + std::to_string(kMaxNpyElements) + " elements");
     count *= static_cast<std::uint64_t>(d);
-    if (count > kMaxNpyBytes) fail(file, "shape " + dims + " has too many elements");
   }
 
   const std::string& d = array.dtype;

@@ -12,8 +12,12 @@
 
 namespace lpt {
 
-// Far above the tensors a fidelity sample needs; bounds what reading one costs.
+// Far above the tensors a fidelity sample needs; bounds what reading one costs
+// (the values are held as doubles).
 inline constexpr std::uintmax_t kMaxNpyBytes = std::uintmax_t{1} << 30;
+inline constexpr std::uint64_t kMaxNpyElements = std::uint64_t{1} << 26;
+// NumPy writes headers of a few hundred bytes.
+inline constexpr std::uint64_t kMaxNpyHeaderBytes = std::uint64_t{1} << 16;
 
 struct NpyArray {
   std::vector<std::int64_t> shape;  // empty for a scalar

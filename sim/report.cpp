@@ -282,8 +282,9 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
 
 namespace {
 
-// SQNR for JSON, which has no infinity: null means no error at all.
-nlohmann::json sqnr_json(double db) { return std::isinf(db) ? nlohmann::json() : nlohmann::json(db); }
+// SQNR for JSON, which has no infinity or NaN: null means no error at all, or
+// no finite result (the NaN and overflow fractions say which).
+nlohmann::json sqnr_json(double db) { return std::isfinite(db) ? nlohmann::json(db) : nlohmann::json(); }
 
 double fraction(std::uint64_t part, std::uint64_t whole) {
   return whole ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
@@ -318,9 +319,23 @@ std::map<std::pair<std::size_t, Phase>, LayerPhaseFidelity> fidelity_by_row(cons
 std::vector<FlaggedLayer> flagged_layers(const RunReport& r) {
   std::vector<FlaggedLayer> out;
   if (!r.fidelity) return out;
-  for (const LayerPhaseFidelity& f : r.fidelity->layer_phases())
-    if (f.result.count > 0 && f.result.sqnr_db < r.fidelity->params.min_sqnr_db)
-      out.push_back({f.layer, f.phase, f.result.sqnr_db});
+  char buffer[96];
+  for (const LayerPhaseFidelity& f : r.fidelity->layer_phases()) {
+    const num::FidelityStats& s = f.result;
+    if (s.count == 0) continue;
+    // SQNR counts finite results only: results that are NaN or overflowed flag
+    // the layer whatever the SQNR of the others.
+    std::string why;
+    if (s.fraction_nan > 0 || s.fraction_overflow > 0) {
+      std::snprintf(buffer, sizeof buffer, "%.0f%% of results NaN, %.0f%% overflowed", 100 * s.fraction_nan,
+                    100 * s.fraction_overflow);
+      why = buffer;
+    } else if (s.sqnr_db < r.fidelity->params.min_sqnr_db) {
+      std::snprintf(buffer, sizeof buffer, "%.1f dB", s.sqnr_db);
+      why = buffer;
+    }
+    if (!why.empty()) out.push_back({f.layer, f.phase, s.sqnr_db, why});
+  }
   return out;
 }
 
@@ -328,7 +343,8 @@ std::optional<FlaggedLayer> worst_fidelity(const RunReport& r) {
   std::optional<FlaggedLayer> worst;
   if (!r.fidelity) return worst;
   for (const LayerPhaseFidelity& f : r.fidelity->layer_phases())
-    if (f.result.count > 0 && (!worst || f.result.sqnr_db < worst->sqnr_db)) worst = {f.layer, f.phase, f.result.sqnr_db};
+    if (f.result.count > 0 && !std::isnan(f.result.sqnr_db) && (!worst || f.result.sqnr_db < worst->sqnr_db))
+      worst = {f.layer, f.phase, f.result.sqnr_db, {}};
   return worst;
 }
 
@@ -349,7 +365,8 @@ nlohmann::json fidelity_json(const RunReport& r) {
   out["worst_sqnr_db"] = out.contains("worst") ? out["worst"]["sqnr_db"] : nlohmann::json();
   nlohmann::json flagged = nlohmann::json::array();
   for (const FlaggedLayer& l : flagged_layers(r))
-    flagged.push_back({{"layer", layer_name(l.layer)}, {"phase", to_string(l.phase)}, {"sqnr_db", sqnr_json(l.sqnr_db)}});
+    flagged.push_back({{"layer", layer_name(l.layer)}, {"phase", to_string(l.phase)}, {"sqnr_db", sqnr_json(l.sqnr_db)},
+                       {"why", l.why}});
   out["flagged"] = std::move(flagged);
   nlohmann::json gemms = nlohmann::json::array();
   for (const GemmFidelity& g : f.gemms) {
@@ -582,8 +599,8 @@ void print_fidelity(const RunReport& r, std::ostream& out) {
   }
   const auto where = [&](const FlaggedLayer& l) { return r.layer_names.at(l.layer) + " " + to_string(l.phase); };
   std::snprintf(buffer, sizeof buffer,
-                "fidelity    worst SQNR %.1f dB (%s) vs FP64, %d sampled outputs per GEMM%s\n", worst->sqnr_db,
-                where(*worst).c_str(), f.params.sampled_outputs, f.from_cache ? " (cached)" : "");
+                "fidelity    worst SQNR %.1f dB (%s) vs FP64, up to %d sampled outputs per GEMM%s\n",
+                worst->sqnr_db, where(*worst).c_str(), f.params.sampled_outputs, f.from_cache ? " (cached)" : "");
   out << buffer;
   const auto unmeasured = std::count_if(f.gemms.begin(), f.gemms.end(), [](const GemmFidelity& g) {
     return !g.not_measured.empty();
@@ -595,16 +612,17 @@ void print_fidelity(const RunReport& r, std::ostream& out) {
   }
   const std::vector<FlaggedLayer> flagged = flagged_layers(r);
   if (flagged.empty()) {
-    std::snprintf(buffer, sizeof buffer, "            no layer phase below %.1f dB\n", f.params.min_sqnr_db);
+    std::snprintf(buffer, sizeof buffer, "            no layer phase below %.1f dB, no NaN or overflowed result\n",
+                  f.params.min_sqnr_db);
     out << buffer;
     return;
   }
-  std::snprintf(buffer, sizeof buffer, "            %zu layer phase%s below %.1f dB:", flagged.size(),
-                flagged.size() == 1 ? "" : "s", f.params.min_sqnr_db);
+  std::snprintf(buffer, sizeof buffer, "            %zu layer phase%s below %.1f dB or with NaN or overflowed results:",
+                flagged.size(), flagged.size() == 1 ? "" : "s", f.params.min_sqnr_db);
   out << buffer;
   for (std::size_t i = 0; i < flagged.size() && i < 8; ++i) {
-    std::snprintf(buffer, sizeof buffer, " %s (%.1f)", where(flagged[i]).c_str(), flagged[i].sqnr_db);
-    out << buffer << (i + 1 < std::min<std::size_t>(8, flagged.size()) ? "," : "");
+    out << ' ' << where(flagged[i]) << " (" << flagged[i].why << ')'
+        << (i + 1 < std::min<std::size_t>(8, flagged.size()) ? "," : "");
   }
   out << (flagged.size() > 8 ? ", ... (all in report.json /fidelity/flagged)\n" : "\n");
 }

@@ -134,7 +134,8 @@ struct RunReport {
 struct FlaggedLayer {
   std::size_t layer = 0;
   Phase phase = Phase::kFwd;
-  double sqnr_db = 0;
+  double sqnr_db = 0;  // NaN when no result was finite
+  std::string why;     // e.g. "12.3 dB", "50% of results NaN"
 };
 std::vector<FlaggedLayer> flagged_layers(const RunReport& report);
 std::optional<FlaggedLayer> worst_fidelity(const RunReport& report);

@@ -211,6 +211,8 @@ Layer parse_layer(const JsonReader& in) {
   if (const auto fidelity = in.find("fidelity")) {
     if (!layer.has_gemm()) fidelity->fail("only layers with GEMMs (conv2d, depthwise_conv2d, linear, matmul, lstm) take fidelity values");
     layer.fidelity = parse_layer_tensor_values(*fidelity);
+    if (layer.fidelity.weights && std::holds_alternative<MatmulLayer>(layer.shape))
+      fidelity->fail_at("weights", "a matmul has no weights; its operands are activations");
   }
   in.finish();
   return layer;

@@ -8,7 +8,7 @@
 
 namespace lpt::num {
 
-void ErrorTally::add(double x, double q, const Format& format) {
+void ErrorTally::add(double x, double q, const Format& format, double scale) {
   if (!std::isfinite(x)) {
     ++nonfinite_references;
     return;
@@ -18,7 +18,7 @@ void ErrorTally::add(double x, double q, const Format& format) {
     ++nan;
     return;
   }
-  if (std::isinf(q) || std::fabs(x) > format.max_finite()) ++overflow;
+  if (std::isinf(q) || std::fabs(x * scale) > format.max_finite()) ++overflow;
   if (x != 0 && q == 0) ++underflow;
   if (std::isinf(q)) return;  // its error is infinite; counted as overflow instead
   ++finite_results;
@@ -50,7 +50,9 @@ FidelityStats ErrorTally::stats() const {
   stats.fraction_underflow = static_cast<double>(underflow) / compared;
   stats.fraction_overflow = static_cast<double>(overflow) / compared;
   stats.fraction_nan = static_cast<double>(nan) / compared;
-  if (finite_results > 0) {
+  if (finite_results == 0) {
+    stats.sqnr_db = stats.relative_l2_error = std::numeric_limits<double>::quiet_NaN();
+  } else {
     stats.mean_signed_error = signed_error / static_cast<double>(finite_results);
     stats.max_abs_error = max_abs_error;
     stats.sqnr_db = noise == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(signal / noise);

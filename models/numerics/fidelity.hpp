@@ -15,6 +15,7 @@ struct FidelityStats {
   std::size_t count = 0;               // elements compared (finite references)
   std::size_t nonfinite_references = 0;  // reference elements that were NaN/Inf: skipped
   // 10 log10(sum x^2 / sum (q - x)^2) over finite results; +Inf when there is no error.
+  // NaN when no result was finite.
   double sqnr_db = 0;
   double relative_l2_error = 0;        // ||q - x|| / ||x|| over finite results
   double max_abs_error = 0;            // max |q - x| over finite results
@@ -27,9 +28,10 @@ struct FidelityStats {
 
 // Plain sums, so that a tally can be stored and merged.
 struct ErrorTally {
-  // `approximate` is the low-precision result (a value of `format`) of what `reference`
-  // computes in FP64.
-  void add(double reference, double approximate, const Format& format);
+  // `approximate` is the low-precision result of what `reference` computes in FP64,
+  // both in the tensor's own units; the datapath computed it `scale` times larger (a
+  // loss scale), as a value of `format`, whose range the overflow count is taken against.
+  void add(double reference, double approximate, const Format& format, double scale = 1);
   void merge(const ErrorTally& other);
   FidelityStats stats() const;
 

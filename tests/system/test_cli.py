@@ -126,7 +126,12 @@ class Cli(unittest.TestCase):
         self.assertIn(fidelity["worst"]["layer"], flagged)
         with open(os.path.join(self.dir, "flag", "report.json")) as f:
             self.assertIn({"layer": fidelity["worst"]["layer"], "phase": fidelity["worst"]["phase"],
-                           "sqnr_db": worst}, json.load(f)["fidelity"]["flagged"])
+                           "sqnr_db": worst, "why": f"{worst:.1f} dB"}, json.load(f)["fidelity"]["flagged"])
+        # Results that are NaN or overflowed flag a layer whatever its SQNR: a static loss scale far
+        # too large overflows the weight gradients.
+        overflowed = run("run", "--config", config, "--trace", trace, "--out", os.path.join(self.dir, "nan"),
+                         "--set", "/precision/loss_scale=1073741824").stdout
+        self.assertIn("overflowed", overflowed)
         # Skipped: no section, empty columns, the same timing.
         skipped, skipped_rows = self.simulate(config, trace, "--no-fidelity", out="skipped")
         self.assertIsNone(skipped["fidelity"])
@@ -419,9 +424,8 @@ class Cli(unittest.TestCase):
         self.assertEqual(len(records), 3)
         # Bandwidth changes the timing, not the arithmetic: one pass (the workers starting
         # together wait for the one that claimed it), two points served from the cache.
-        entries = os.listdir(os.path.join(out, "fidelity-cache"))
-        self.assertEqual(len(entries), 1, entries)  # no claim or temporary file left behind
-        self.assertTrue(entries[0].endswith(".json"), entries)
+        entries = sorted(os.listdir(os.path.join(out, "fidelity-cache")))
+        self.assertEqual([e.rsplit(".", 1)[1] for e in entries], ["json", "lock"], entries)  # no temporary file
         self.assertEqual(sorted(r["metrics"]["/fidelity/from_cache"] for r in records), [False, True, True])
         self.assertEqual(len({r["metrics"]["/fidelity/worst_sqnr_db"] for r in records}), 1)
         self.assertEqual(len({r["metrics"]["/totals/cycles"] for r in records}), 3)

@@ -1,5 +1,6 @@
 #include "sim/fidelity.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -143,6 +144,36 @@ TEST(Fidelity, IntegerFormatsAreCalibratedPerTensor) {
   const double int4 = forward_sqnr("int4"), int8 = forward_sqnr("int8");
   EXPECT_GT(int4, 3);
   EXPECT_GT(int8, int4 + 15) << int4 << " vs " << int8;
+}
+
+TEST(Fidelity, AGemmDrawsTheSameOperandsWhateverElseTheRunHolds) {
+  const Trace trace = mlp(8);
+  const AcceleratorConfig config = tiny_config();
+  const auto layers = expand_training(trace, {});
+  const FidelityReport all = measure_fidelity(config, trace, layers, kGemmPhases);
+  const FidelityReport fwd = measure_fidelity(config, trace, layers, {Phase::kFwd});
+  for (const GemmFidelity& g : fwd.gemms) {
+    const auto same = std::find_if(all.gemms.begin(), all.gemms.end(), [&](const GemmFidelity& h) {
+      return h.layer == g.layer && h.phase == g.phase && h.label == g.label;
+    });
+    ASSERT_NE(same, all.gemms.end());
+    EXPECT_EQ(same->result.noise, g.result.noise) << g.label;
+  }
+}
+
+TEST(Fidelity, StochasticOperandFormatsRoundStochastically) {
+  const auto run_with = [](const char* rounding) {
+    AcceleratorConfig config = tiny_config();
+    GemmPrecision p = precision("fp8_e5m2", "fp32");
+    p.a.default_rounding = p.b.default_rounding = *num::parse_rounding(rounding);
+    set_all(config, p);
+    return run(config, mlp(16));
+  };
+  // The same drawn operands, converted with the formats' own roundings.
+  const FidelityReport sr = run_with("sr"), rtz = run_with("rtz"), rne = run_with("rne");
+  EXPECT_NE(to_json(sr)["gemms"], to_json(rtz)["gemms"]);
+  EXPECT_NE(to_json(sr)["gemms"], to_json(rne)["gemms"]);
+  EXPECT_EQ(to_json(sr)["gemms"], to_json(run_with("sr"))["gemms"]);  // keyed by the seed
 }
 
 TEST(Fidelity, IsDeterministicForASeed) {

@@ -93,6 +93,9 @@ TEST(Trace, BadFidelityValuesAreErrorsAtTheirPath) {
   expect_error(layer(R"({"activations": {"distribution": "normal", "function": "swish"}})").c_str(),
                "/layers/0/fidelity/activations/function", "expected one of none|relu");
   expect_error(R"({"network": "n", "source": "s", "batch": 2, "layers": [
+      {"name": "mm", "type": "matmul", "m": 4, "n": 4, "k": 4, "fidelity": {"weights": {"npy": "w.npy"}}}]})",
+               "/layers/0/fidelity/weights", "a matmul has no weights");
+  expect_error(R"({"network": "n", "source": "s", "batch": 2, "layers": [
       {"name": "r", "type": "activation", "function": "relu", "input": [4],
        "fidelity": {"activations": {"distribution": "normal"}}}]})",
                "/layers/0/fidelity", "only layers with GEMMs");
