@@ -19,13 +19,13 @@ while (($#)); do
   esac
   shift
 done
-build="${1:-$repo/build$( ((sanitize)) && echo -sanitize)}"
+build="${1:-$repo/build$( ((sanitize)) && echo -sanitize || true)}"
 
 packages=(
   build-essential cmake pkg-config
   libsystemc-dev nlohmann-json3-dev libboost-dev libboost-program-options-dev
   libboost-mpi-dev libopenmpi-dev openmpi-bin
-  libgtest-dev libbenchmark-dev libmpfr-dev librandom123-dev
+  libgtest-dev libbenchmark-dev libopenblas-dev libmpfr-dev librandom123-dev
   python3 python3-matplotlib python3-numpy
 )
 ((sanitize)) && packages+=(clang libclang-rt-dev)
