@@ -1,11 +1,17 @@
 #include "models/numerics/gemm.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <string>
+#include <thread>
 
 #include "models/numerics/accumulate.hpp"
 #include "models/numerics/random.hpp"
@@ -391,78 +397,178 @@ bool add_lanes(const LaneRounder<T>& rounder, T* sums, const A* addends, std::si
   }
 }
 
-// The vectorised GEMM with inner-stage lanes T (the outer stage always in double lanes or
-// through the reference, as `kernel` says).
-template <class T>
-Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const EncodedMatrix& a_codes,
-                  const EncodedMatrix& b_codes) {
-  using U = typename LaneRounder<T>::U;
-  const Format& accumulator = datapath.accumulator();
-  const std::size_t m = a_codes.rows, k_total = a_codes.cols, n = b_codes.cols;
-  const std::vector<T> a_lanes = decode_all<T>(datapath.operand_a(), a_codes.codes);
-  const std::vector<T> b_lanes = decode_all<T>(datapath.operand_b(), b_codes.codes);
-  const LaneRounder<T> inner_rounder(accumulator, datapath.inner().rounding);
-  std::optional<LaneRounder<double>> outer_rounder;
-  if (kernel.outer == LaneKind::kDouble) outer_rounder.emplace(accumulator, datapath.outer().rounding);
-  const std::size_t chunk = datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total;
+// A rectangle of the output that one thread computes whole: rows [row_begin, row_end) by
+// columns [col_begin, col_end).
+struct Block {
+  std::size_t row_begin, row_end, col_begin, col_end;
+};
 
-  // Chunk sums stay in T: every accumulator value is an exact T number (select_gemm_kernel).
-  std::vector<T> row_sums(kRegisterRows * n);
-  std::vector<U> row_flagged(kRegisterRows * n);
-  std::vector<std::uint64_t> outer_flagged(n);
-  // The running (outer) sums of every output; chunks are the outer loop so that one chunk
-  // of B stays in cache while every row of A passes over it.
-  Matrix result(m, n);
-  for (std::size_t k0 = 0, chunk_index = 0; k0 < k_total; k0 += chunk, ++chunk_index) {
-    const std::size_t count = std::min(chunk, k_total - k0);
-    for (std::size_t i0 = 0, rows = 0; i0 < m; i0 += rows) {
-      rows = m - i0 >= kRegisterRows ? kRegisterRows : 1;
-      const T* a_rows = a_lanes.data() + i0 * k_total + k0;
-      const T* b_chunk = b_lanes.data() + k0 * n;
-      const bool any_flagged =
-          rows == kRegisterRows
-              ? accumulate_lanes<T, kRegisterRows>(inner_rounder, a_rows, k_total, b_chunk, n, count, n,
-                                                   row_sums.data(), row_flagged.data())
-              : accumulate_lanes<T, 1>(inner_rounder, a_rows, k_total, b_chunk, n, count, n, row_sums.data(),
-                                       row_flagged.data());
-      for (std::size_t i = i0; i < i0 + rows; ++i) {
-        double* outer = result.values.data() + i * n;
-        T* sums = row_sums.data() + (i - i0) * n;
-        const U* flagged = row_flagged.data() + (i - i0) * n;
-        if (any_flagged)
-          for (std::size_t j = 0; j < n; ++j) {
-            if (flagged[j] == 0) continue;
-            // Redo this lane's chunk through the codec: overflow, Inf, NaN or subnormal sums.
-            double sum = 0.0;
-            for (std::size_t k = k0; k < k0 + count; ++k) {
-              const double product =
-                  static_cast<double>(a_lanes[i * k_total + k]) * static_cast<double>(b_lanes[k * n + j]);
-              sum = add_rounded(accumulator, sum, product, datapath.inner(), 0);
+// Cuts an m x n output into about `threads` blocks: row ranges (multiples of row_align,
+// so the multi-row kernels stay in use) while there are enough rows, and column ranges
+// (multiples of col_align) as well only when there are not.
+std::vector<Block> split_output(std::size_t m, std::size_t n, unsigned threads, std::size_t row_align,
+                                std::size_t col_align) {
+  const auto bounds = [](std::size_t extent, std::size_t align, std::size_t wanted) {
+    const std::size_t units = (extent + align - 1) / align;
+    const std::size_t parts = std::max<std::size_t>(1, std::min(units, wanted));
+    std::vector<std::size_t> cuts(parts + 1);
+    for (std::size_t p = 0; p <= parts; ++p) cuts[p] = std::min(extent, units * p / parts * align);
+    return cuts;
+  };
+  const std::vector<std::size_t> rows = bounds(m, row_align, threads);
+  const std::size_t row_parts = rows.size() - 1;
+  const std::vector<std::size_t> cols = bounds(n, col_align, (threads + row_parts - 1) / row_parts);
+  std::vector<Block> blocks;
+  for (std::size_t r = 0; r < row_parts; ++r)
+    for (std::size_t c = 0; c + 1 < cols.size(); ++c) blocks.push_back({rows[r], rows[r + 1], cols[c], cols[c + 1]});
+  return blocks;
+}
+
+// compute(block) for every block, on up to `threads` threads (the caller's among them).
+// The first exception a block throws is rethrown here once every thread has stopped.
+template <class Compute>
+void run_blocks(const std::vector<Block>& blocks, unsigned threads, const Compute& compute) {
+  const std::size_t workers = std::min<std::size_t>(threads, blocks.size());
+  if (workers <= 1) {
+    for (const Block& block : blocks) compute(block);
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  const auto work = [&] {
+    try {
+      for (std::size_t b = next.fetch_add(1); b < blocks.size(); b = next.fetch_add(1)) compute(blocks[b]);
+    } catch (...) {
+      const std::lock_guard lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = blocks.size();  // the others stop after their current block
+    }
+  };
+  {
+    std::vector<std::jthread> helpers;
+    for (std::size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
+    work();
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+// The reference, one ChunkedAccumulator per output element of `block`.
+void reference_block(const Datapath& datapath, const std::vector<double>& a, const std::vector<double>& b,
+                     std::size_t k_total, const Block& block, Matrix& result) {
+  const std::size_t n = result.cols;
+  for (std::size_t i = block.row_begin; i < block.row_end; ++i)
+    for (std::size_t j = block.col_begin; j < block.col_end; ++j) {
+      ChunkedAccumulator sum = datapath.make_accumulator(i * n + j);
+      for (std::size_t k = 0; k < k_total; ++k) sum.add(a[i * k_total + k] * b[k * n + j]);
+      result(i, j) = datapath.finish(sum.value(), i * n + j);
+    }
+}
+
+// The vectorised GEMM with inner-stage lanes T (the outer stage always in double lanes or
+// through the reference, as `kernel` says), one output block at a time.
+template <class T>
+class LaneGemm {
+ public:
+  using U = typename LaneRounder<T>::U;
+
+  LaneGemm(const Datapath& datapath, const GemmKernel& kernel, const EncodedMatrix& a_codes,
+           const EncodedMatrix& b_codes)
+      : datapath_(datapath),
+        k_total_(a_codes.cols),
+        n_(b_codes.cols),
+        a_lanes_(decode_all<T>(datapath.operand_a(), a_codes.codes)),
+        b_lanes_(decode_all<T>(datapath.operand_b(), b_codes.codes)),
+        inner_rounder_(datapath.accumulator(), datapath.inner().rounding),
+        chunk_(datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total_) {
+    if (kernel.outer == LaneKind::kDouble) outer_rounder_.emplace(datapath.accumulator(), datapath.outer().rounding);
+  }
+
+  void compute(const Block& block, Matrix& result) const {
+    const Format& accumulator = datapath_.accumulator();
+    const std::size_t k_total = k_total_, n = n_, c0 = block.col_begin, width = block.col_end - block.col_begin;
+    // Chunk sums stay in T: every accumulator value is an exact T number (select_gemm_kernel).
+    std::vector<T> row_sums(kRegisterRows * width);
+    std::vector<U> row_flagged(kRegisterRows * width);
+    std::vector<std::uint64_t> outer_flagged(width);
+    // The running (outer) sums live in `result`; chunks are the outer loop so that one
+    // chunk of B stays in cache while every row of the block passes over it.
+    for (std::size_t k0 = 0, chunk_index = 0; k0 < k_total; k0 += chunk_, ++chunk_index) {
+      const std::size_t count = std::min(chunk_, k_total - k0);
+      for (std::size_t i0 = block.row_begin, rows = 0; i0 < block.row_end; i0 += rows) {
+        rows = block.row_end - i0 >= kRegisterRows ? kRegisterRows : 1;
+        const T* a_rows = a_lanes_.data() + i0 * k_total + k0;
+        const T* b_chunk = b_lanes_.data() + k0 * n + c0;
+        const bool any_flagged =
+            rows == kRegisterRows
+                ? accumulate_lanes<T, kRegisterRows>(inner_rounder_, a_rows, k_total, b_chunk, n, count, width,
+                                                     row_sums.data(), row_flagged.data())
+                : accumulate_lanes<T, 1>(inner_rounder_, a_rows, k_total, b_chunk, n, count, width, row_sums.data(),
+                                         row_flagged.data());
+        for (std::size_t i = i0; i < i0 + rows; ++i) {
+          double* outer = result.values.data() + i * n + c0;
+          T* sums = row_sums.data() + (i - i0) * width;
+          const U* flagged = row_flagged.data() + (i - i0) * width;
+          if (any_flagged)
+            for (std::size_t lane = 0; lane < width; ++lane) {
+              if (flagged[lane] == 0) continue;
+              // Redo this lane's chunk through the codec: overflow, Inf, NaN or subnormal sums.
+              const std::size_t j = c0 + lane;
+              double sum = 0.0;
+              for (std::size_t k = k0; k < k0 + count; ++k) {
+                const double product =
+                    static_cast<double>(a_lanes_[i * k_total + k]) * static_cast<double>(b_lanes_[k * n + j]);
+                sum = add_rounded(accumulator, sum, product, datapath_.inner(), 0);
+              }
+              sums[lane] = static_cast<T>(sum);
             }
-            sums[j] = static_cast<T>(sum);
-          }
-        if (!datapath.chunked()) {
-          std::copy(sums, sums + n, outer);
-        } else if (outer_rounder) {
-          if (add_lanes(*outer_rounder, outer, sums, n, outer_flagged.data()))
-            for (std::size_t j = 0; j < n; ++j)
-              if (outer_flagged[j] != 0) outer[j] = add_rounded(accumulator, outer[j], sums[j], datapath.outer(), 0);
-        } else {
-          const bool stochastic = is_stochastic(datapath.outer().rounding);
-          for (std::size_t j = 0; j < n; ++j) {
-            const std::uint64_t random =
-                stochastic
-                    ? stage_random(datapath.config().seed, i * n + j, AccumulationStage::kOuter).bits(chunk_index)
-                    : 0;
-            outer[j] = add_rounded(accumulator, outer[j], sums[j], datapath.outer(), random);
+          if (!datapath_.chunked()) {
+            std::copy(sums, sums + width, outer);
+          } else if (outer_rounder_) {
+            if (add_lanes(*outer_rounder_, outer, sums, width, outer_flagged.data()))
+              for (std::size_t lane = 0; lane < width; ++lane)
+                if (outer_flagged[lane] != 0)
+                  outer[lane] = add_rounded(accumulator, outer[lane], sums[lane], datapath_.outer(), 0);
+          } else {
+            const bool stochastic = is_stochastic(datapath_.outer().rounding);
+            for (std::size_t lane = 0; lane < width; ++lane) {
+              const std::uint64_t random =
+                  stochastic ? stage_random(datapath_.config().seed, i * n + c0 + lane, AccumulationStage::kOuter)
+                                   .bits(chunk_index)
+                             : 0;
+              outer[lane] = add_rounded(accumulator, outer[lane], sums[lane], datapath_.outer(), random);
+            }
           }
         }
       }
     }
+    for (std::size_t i = block.row_begin; i < block.row_end; ++i)
+      for (std::size_t j = block.col_begin; j < block.col_end; ++j) result(i, j) = datapath_.finish(result(i, j), i * n + j);
   }
-  for (std::size_t e = 0; e < result.values.size(); ++e) result.values[e] = datapath.finish(result.values[e], e);
+
+ private:
+  const Datapath& datapath_;
+  std::size_t k_total_, n_;
+  std::vector<T> a_lanes_, b_lanes_;
+  LaneRounder<T> inner_rounder_;
+  std::optional<LaneRounder<double>> outer_rounder_;
+  std::size_t chunk_;
+};
+
+template <class T>
+Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const EncodedMatrix& a, const EncodedMatrix& b,
+                  unsigned threads) {
+  const LaneGemm<T> lanes(datapath, kernel, a, b);
+  Matrix result(a.rows, b.cols);
+  run_blocks(split_output(a.rows, b.cols, threads, kRegisterRows, kRegisterLanes<T>), threads,
+             [&](const Block& block) { lanes.compute(block, result); });
   return result;
 }
+
+// Multiply-adds below which starting threads costs more than it saves (a few hundred
+// microseconds of lane work; a reference multiply-add counts as kReferenceCost).
+constexpr std::size_t kThreadedWork = std::size_t{1} << 20;
+constexpr std::size_t kReferenceCost = 100;
 
 }  // namespace
 
@@ -482,25 +588,34 @@ GemmKernel select_gemm_kernel(const Datapath& datapath) {
 
 Matrix gemm_reference(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b) {
   check_shapes(a, b);
-  const std::vector<double> a_values = decode_all(datapath.operand_a(), a.codes);
-  const std::vector<double> b_values = decode_all(datapath.operand_b(), b.codes);
-  const std::size_t m = a.rows, k_total = a.cols, n = b.cols;
-  Matrix result(m, n);
-  for (std::size_t i = 0; i < m; ++i)
-    for (std::size_t j = 0; j < n; ++j) {
-      ChunkedAccumulator sum = datapath.make_accumulator(i * n + j);
-      for (std::size_t k = 0; k < k_total; ++k) sum.add(a_values[i * k_total + k] * b_values[k * n + j]);
-      result(i, j) = datapath.finish(sum.value(), i * n + j);
-    }
+  Matrix result(a.rows, b.cols);
+  reference_block(datapath, decode_all(datapath.operand_a(), a.codes), decode_all(datapath.operand_b(), b.codes),
+                  a.cols, Block{0, a.rows, 0, b.cols}, result);
   return result;
 }
 
-Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b) {
+Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b, const GemmOptions& options) {
   check_shapes(a, b);
+  if (options.threads < 0)
+    throw std::invalid_argument("gemm: the thread count must be >= 0 (0: all cores), got " +
+                                std::to_string(options.threads));
   const GemmKernel kernel = select_gemm_kernel(datapath);
-  if (kernel.inner == LaneKind::kReference || a.cols == 0) return gemm_reference(datapath, a, b);
-  if (kernel.inner == LaneKind::kFloat) return gemm_lanes<float>(datapath, kernel, a, b);
-  return gemm_lanes<double>(datapath, kernel, a, b);
+  const std::size_t m = a.rows, k = a.cols, n = b.cols;
+  const bool reference = kernel.inner == LaneKind::kReference || k == 0;
+  const std::size_t work = m * n * std::max<std::size_t>(k, 1) * (reference ? kReferenceCost : 1);
+  const unsigned threads = work < kThreadedWork ? 1
+                           : options.threads > 0 ? static_cast<unsigned>(options.threads)
+                                                 : std::max(1u, std::thread::hardware_concurrency());
+  if (reference) {
+    const std::vector<double> a_values = decode_all(datapath.operand_a(), a.codes);
+    const std::vector<double> b_values = decode_all(datapath.operand_b(), b.codes);
+    Matrix result(m, n);
+    run_blocks(split_output(m, n, threads, 1, 1), threads,
+               [&](const Block& block) { reference_block(datapath, a_values, b_values, k, block, result); });
+    return result;
+  }
+  if (kernel.inner == LaneKind::kFloat) return gemm_lanes<float>(datapath, kernel, a, b, threads);
+  return gemm_lanes<double>(datapath, kernel, a, b, threads);
 }
 
 }  // namespace lpt::num

@@ -9,6 +9,9 @@
 //    select_gemm_kernel). Lanes whose sums leave the accumulator's normal range (overflow,
 //    Inf, NaN, subnormal) are redone through the reference, so every corner is handled
 //    by the codec itself.
+// gemm splits the output into blocks of rows (or of rows and columns) computed on several
+// threads; every output element keys its own random numbers, so the result does not
+// depend on the thread count.
 #pragma once
 
 #include <cstddef>
@@ -53,7 +56,14 @@ Matrix gemm_fp64(const Matrix& a, const Matrix& b);
 // values of datapath.result_format(). Output element (i, j) keys its random numbers with
 // output index i * N + j. Throws std::invalid_argument on mismatched shapes.
 Matrix gemm_reference(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b);
-Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b);
+
+struct GemmOptions {
+  // Threads computing the output; 0: std::thread::hardware_concurrency(). GEMMs too small
+  // to pay for starting threads run on the calling thread whatever this says.
+  int threads = 0;
+};
+// Throws std::invalid_argument on mismatched shapes or a negative thread count.
+Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b, const GemmOptions& options = {});
 
 // Which lanes carry each accumulation stage in gemm().
 enum class LaneKind { kFloat, kDouble, kReference };

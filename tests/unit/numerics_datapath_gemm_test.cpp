@@ -177,6 +177,33 @@ TEST(NumericsDatapathGemm, TiesAndStallsOfLongSumsOfOnes) {
   }
 }
 
+TEST(NumericsDatapathGemm, ResultsDoNotDependOnTheThreadCount) {
+  // Large enough to run on threads: many rows (row blocks), three rows (column blocks),
+  // and datapaths on the lanes, with stochastic output rounding, and through the reference.
+  struct Shape {
+    std::size_t m, k, n;
+  };
+  std::mt19937_64 rng(99);
+  for (const char* name : {"e4m3_fp16_c64", "e4m3_fp32_c64_sr_out", "fp16_fp32_rtz_plain"}) {
+    const Case& c = *std::find_if(std::begin(kCases), std::end(kCases),
+                                  [&](const Case& x) { return std::string(x.name) == name; });
+    const Datapath datapath = make_datapath(c);
+    const bool reference = select_gemm_kernel(datapath).inner == LaneKind::kReference;
+    for (const Shape& shape : {Shape{reference ? 16u : 64u, 300, 90}, Shape{3, reference ? 300u : 3000u, 200}}) {
+      const EncodedMatrix a = random_matrix(datapath.operand_a(), shape.m, shape.k, kDistributions[1], rng);
+      const EncodedMatrix b = random_matrix(datapath.operand_b(), shape.k, shape.n, kDistributions[1], rng);
+      const Matrix expected = gemm_reference(datapath, a, b);
+      for (int threads : {1, 2, 3, 7, 0}) {
+        const std::string label = std::string(name) + "/" + std::to_string(shape.m) + "x" + std::to_string(shape.k) +
+                                  "x" + std::to_string(shape.n) + "/threads " + std::to_string(threads);
+        expect_bitwise_equal(gemm(datapath, a, b, GemmOptions{threads}), expected, label);
+      }
+    }
+  }
+  EXPECT_THROW(gemm(make_datapath(kCases[0]), EncodedMatrix{1, 1, {0}}, EncodedMatrix{1, 1, {0}}, GemmOptions{-1}),
+               std::invalid_argument);
+}
+
 TEST(NumericsDatapathGemm, MatchesTheDotProductAndTheFp64Baseline) {
   DatapathConfig config;
   config.operand_a = preset("fp8_e4m3");
