@@ -12,9 +12,14 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "models/numerics/accumulate.hpp"
 #include "models/numerics/random.hpp"
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 namespace lpt::num {
 
@@ -98,22 +103,33 @@ struct Addends {
   double max_magnitude;
 };
 
+// Whether every sum of a stage that does not overflow is exact in T: sums that do not
+// overflow have magnitude below 8 * max finite (larger ones are redone by the reference as
+// overflows), exact when that span of bits down to the finest grid fits in the lane.
 template <class T>
-bool stage_fits(const Format& accumulator, Rounding rounding, const Addends& addends) {
+bool sums_exact(const Format& accumulator, const Addends& addends) {
+  const int span = std::ilogb(8 * accumulator.max_finite()) - std::ilogb(std::min(quantum(accumulator), addends.quantum)) + 1;
+  return span <= std::numeric_limits<T>::digits;
+}
+
+template <class T>
+bool stage_fits(const Format& accumulator, const StageRounding& stage, const Addends& addends) {
   constexpr int kLanePrecision = std::numeric_limits<T>::digits;
   const FormatSpec& spec = accumulator.spec();
-  if (is_stochastic(rounding)) return false;  // the lanes have no per-add random stream
+  if (stage.rounding == Rounding::kStochasticExact) return false;  // needs the exact sum's whole fraction
   if (spec.is_integer || spec.radix != 2 || !spec.has_sign || spec.specials == SpecialValues::kFnuz) return false;
   const int precision = spec.mantissa_bits + 1;
   if (precision + 2 > kLanePrecision || addends.width > kLanePrecision) return false;
   const double lane_min = std::numeric_limits<T>::min(), lane_max = std::numeric_limits<T>::max();
   if (quantum(accumulator) < lane_min || addends.quantum < lane_min) return false;
   if (8 * accumulator.max_finite() > lane_max || 8 * addends.max_magnitude > lane_max) return false;
-  // Sums that do not overflow have magnitude below 8 * max finite (larger ones are redone
-  // by the reference as overflows): exact when that span of bits fits in the lane.
-  const int span = std::ilogb(8 * accumulator.max_finite()) - std::ilogb(std::min(quantum(accumulator), addends.quantum)) + 1;
-  if (span <= kLanePrecision) return true;
-  const bool nearest = rounding == Rounding::kNearestEven || rounding == Rounding::kNearestAway;
+  if (stage.rounding == Rounding::kStochastic)
+    // The rounder reads the top precision + R bits of the exact sum: an exact lane sum has
+    // them, and so does a double sum rounded to odd (its top 52 bits are the exact sum's).
+    // Only double lanes: the random words fill 64-bit slots anyway.
+    return std::is_same_v<T, double> && precision + stage.stochastic_bits <= kLanePrecision - 1;
+  if (sums_exact<T>(accumulator, addends)) return true;
+  const bool nearest = stage.rounding == Rounding::kNearestEven || stage.rounding == Rounding::kNearestAway;
   return nearest && addends.width <= precision &&
          kLanePrecision >= std::max(2 * precision + 2, precision + addends.width + 3);
 }
@@ -397,6 +413,191 @@ bool add_lanes(const LaneRounder<T>& rounder, T* sums, const A* addends, std::si
   }
 }
 
+// ---- Stochastic rounding in double lanes -------------------------------------------------
+// Hardware SR adds R random bits just below the accumulator's kept bits and truncates.
+// Within the accumulator's normal range its grid is the double's with the low `shift`
+// bits cleared, so that is an integer add and a mask on the sum's bits; the sum must carry
+// the exact sum's top precision + R bits (exact, or rounded to odd as add_rounded does).
+
+struct StochasticRounder {
+  std::uint64_t low_mask;    // the double's bits below the accumulator's last kept bit
+  int draw_shift;            // where the R random bits go: just below the kept bits
+  std::uint64_t draw_mask;   // R low bits
+  std::uint64_t min_bits;    // the smallest normal accumulator magnitude
+  std::uint64_t max_bits;    // the largest finite one (beyond it a carry may overflow)
+  bool round_to_odd;         // lane sums may be inexact
+  std::uint64_t seed;
+
+  StochasticRounder(const Format& accumulator, const StageRounding& stage, const Addends& addends,
+                    std::uint64_t random_seed)
+      : seed(random_seed) {
+    const int shift = std::numeric_limits<double>::digits - 1 - accumulator.spec().mantissa_bits;
+    low_mask = (std::uint64_t{1} << shift) - 1;
+    draw_shift = shift - stage.stochastic_bits;
+    draw_mask = (std::uint64_t{1} << stage.stochastic_bits) - 1;
+    min_bits = std::bit_cast<std::uint64_t>(accumulator.min_normal());
+    max_bits = std::bit_cast<std::uint64_t>(accumulator.max_finite());
+    round_to_odd = !sums_exact<double>(accumulator, addends);
+  }
+};
+
+// Random words, one 64-bit slot per output element: GCC vector extensions at the widest
+// width the build allows.
+#if defined(__AVX512F__)
+constexpr std::size_t kWordBytes = 64;
+#else
+constexpr std::size_t kWordBytes = 32;
+#endif
+typedef std::uint64_t Words __attribute__((vector_size(kWordBytes)));
+constexpr std::size_t kWordsPerVector = kWordBytes / sizeof(std::uint64_t);
+
+// 32 x 32 -> 64-bit products of each slot's low halves: one pmuludq, where GCC would emit a
+// full 64-bit multiply for (a & low) * (b & low). References, as vector values would
+// change the ABI per ISA.
+[[gnu::always_inline]] inline void multiply_low_halves(const Words& a, const Words& b, Words& product) {
+#if defined(__AVX512F__)
+  // The zero-masking form: GCC 12's plain one warns of its own undefined pass-through.
+  product = reinterpret_cast<Words>(
+      _mm512_maskz_mul_epu32(0xFF, reinterpret_cast<__m512i>(a), reinterpret_cast<__m512i>(b)));
+#elif defined(__AVX2__)
+  product = reinterpret_cast<Words>(_mm256_mul_epu32(reinterpret_cast<__m256i>(a), reinterpret_cast<__m256i>(b)));
+#elif defined(__SSE2__)
+  __m128i halves_a[2], halves_b[2], halves[2];
+  std::memcpy(halves_a, &a, sizeof a);
+  std::memcpy(halves_b, &b, sizeof b);
+  for (int h = 0; h < 2; ++h) halves[h] = _mm_mul_epu32(halves_a[h], halves_b[h]);
+  std::memcpy(&product, halves, sizeof product);
+#else
+  const Words low = Words{} + 0xFFFFFFFFu;
+  product = (a & low) * (b & low);
+#endif
+}
+
+// CounterRandom(seed, stream).bits(index) for kWordsPerVector streams at once: Philox4x32-10
+// (Random123's rounds and constants) with each 32-bit word in a 64-bit slot. The high
+// halves of the slots collect garbage that the multiplies ignore and the end masks off.
+[[gnu::always_inline]] inline void philox_bits(std::uint64_t seed, std::uint64_t index, const Words& stream,
+                                               Words& bits) {
+  Words c0 = Words{} + (index & 0xFFFFFFFFu), c1 = Words{} + (index >> 32), c2 = stream, c3 = stream >> 32;
+  const Words m0 = Words{} + PHILOX_M4x32_0, m1 = Words{} + PHILOX_M4x32_1;
+  std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
+#pragma GCC unroll 10
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) k0 += PHILOX_W32_0, k1 += PHILOX_W32_1;
+    Words p0, p1;
+    multiply_low_halves(m0, c0, p0);
+    multiply_low_halves(m1, c2, p1);
+    c0 = (p1 >> 32) ^ c1 ^ k0;
+    c1 = p1;
+    c2 = (p0 >> 32) ^ c3 ^ k1;
+    c3 = p0;
+  }
+  bits = (c1 << 32) | (c0 & 0xFFFFFFFFu);
+}
+
+// increments[l] = the random bits stochastic add number `index` of output element
+// first_output + l draws (stage_random(...).bits(index)), masked to R bits and shifted to
+// just below the kept bits, for l < count rounded up to whole vectors (`increments` has
+// room for them).
+void stochastic_increments(const StochasticRounder& rounder, AccumulationStage stage, std::uint64_t first_output,
+                           std::uint64_t index, std::size_t count, std::uint64_t* increments) {
+  Words offsets{};
+  for (std::size_t l = 0; l < kWordsPerVector; ++l) offsets[l] = 4 * l;
+  // The stream of output element o is o * 4 + stage (stage_random).
+  Words stream = offsets + (first_output * 4 + static_cast<std::uint64_t>(stage));
+  for (std::size_t l = 0; l < count; l += kWordsPerVector, stream += 4 * kWordsPerVector) {
+    Words bits;
+    philox_bits(rounder.seed, index, stream, bits);
+    bits = (bits & rounder.draw_mask) << rounder.draw_shift;
+    std::memcpy(increments + l, &bits, sizeof bits);
+  }
+}
+
+// The stochastically rounded add of `addend` to `sum` in a double lane: the sum (rounded to
+// odd like add_round_to_odd unless kRoundToOdd is false because it is exact), plus the
+// random increment, truncated to the accumulator's grid. Sets `outside` where the sum left
+// the normal range (the lane must be redone).
+template <bool kRoundToOdd>
+[[gnu::always_inline]] inline double add_stochastic(const StochasticRounder& rounder, double sum, double addend,
+                                                    std::uint64_t increment, std::uint64_t& outside) {
+  constexpr std::uint64_t kSign = std::uint64_t{1} << 63;
+  const double high = sum + addend;
+  std::uint64_t bits = std::bit_cast<std::uint64_t>(high);
+  if constexpr (kRoundToOdd) {
+    // TwoSum's error; an inexact sum with an even last bit moves one step towards the
+    // exact sum (up in magnitude when the error has the sum's sign), landing on odd.
+    const double addend_part = high - sum;
+    const double error = (sum - (high - addend_part)) + (addend - addend_part);
+    const std::uint64_t step = static_cast<std::uint64_t>(error != 0) & ~bits & 1;
+    const std::uint64_t towards_zero = (std::bit_cast<std::uint64_t>(error) ^ bits) >> 63;
+    bits += step - 2 * (step & towards_zero);
+  }
+  const std::uint64_t magnitude = bits & ~kSign;
+  outside |= static_cast<std::uint64_t>(magnitude - 1 < rounder.min_bits - 1) |
+             static_cast<std::uint64_t>(magnitude > rounder.max_bits);
+  // A carry out of the kept bits moves to the next binade by itself and never reaches
+  // the sign bit from the normal range.
+  return std::bit_cast<double>((bits + increment) & ~rounder.low_mask);
+}
+
+// Adds of one kSrSteps x kSrLanes tile: its random increments (16 KiB) stay in L1.
+constexpr std::size_t kSrLanes = 32;
+constexpr std::size_t kSrSteps = 64;
+static_assert(kSrLanes % kWordsPerVector == 0);
+
+// The stochastically rounded accumulation of products a[0..count) x b[0..count)[l] for
+// l < lanes (<= kSrLanes) of output elements first_output + l, whose first add has random
+// index first_index: sums[l] and outside[l] != 0 where a sum left the normal range.
+template <bool kRoundToOdd>
+bool accumulate_stochastic(const StochasticRounder& rounder, const double* __restrict a, const double* __restrict b,
+                           std::size_t stride, std::size_t count, std::size_t lanes, std::uint64_t first_output,
+                           std::uint64_t first_index, double* __restrict sums, std::uint64_t* __restrict outside) {
+  alignas(kWordBytes) std::uint64_t increments[kSrSteps][kSrLanes];
+  double lane_sums[kSrLanes];
+  std::uint64_t lane_outside[kSrLanes];
+  for (std::size_t l = 0; l < kSrLanes; ++l) lane_sums[l] = 0.0, lane_outside[l] = 0;
+  for (std::size_t k0 = 0; k0 < count; k0 += kSrSteps) {
+    const std::size_t steps = std::min(kSrSteps, count - k0);
+    // The random words first, in a loop of their own: Philox's long dependency chains then
+    // overlap across steps instead of stalling the sums.
+    for (std::size_t step = 0; step < steps; ++step)
+      stochastic_increments(rounder, AccumulationStage::kInner, first_output, first_index + k0 + step, lanes,
+                            increments[step]);
+    for (std::size_t step = 0; step < steps; ++step) {
+      const double a_k = a[k0 + step];
+      const double* __restrict b_row = b + (k0 + step) * stride;
+      for (std::size_t l = 0; l < lanes; ++l)
+        lane_sums[l] =
+            add_stochastic<kRoundToOdd>(rounder, lane_sums[l], a_k * b_row[l], increments[step][l], lane_outside[l]);
+    }
+  }
+  std::uint64_t any = 0;
+  for (std::size_t l = 0; l < lanes; ++l) {
+    sums[l] = lane_sums[l];
+    outside[l] = lane_outside[l];
+    any |= lane_outside[l];
+  }
+  return any != 0;
+}
+
+// sums[l] += addends[l] stochastically rounded with increments[l], except where the sum
+// leaves the normal range: there flagged[l] != 0 and sums[l] keeps its old value.
+template <bool kRoundToOdd, class A>
+bool add_stochastic_lanes(const StochasticRounder& rounder, double* __restrict sums, const A* __restrict addends,
+                          const std::uint64_t* __restrict increments, std::size_t lanes,
+                          std::uint64_t* __restrict flagged) {
+  std::uint64_t any = 0;
+  for (std::size_t l = 0; l < lanes; ++l) {
+    std::uint64_t outside = 0;
+    const double rounded =
+        add_stochastic<kRoundToOdd>(rounder, sums[l], static_cast<double>(addends[l]), increments[l], outside);
+    flagged[l] = outside;
+    any |= outside;
+    sums[l] = outside != 0 ? sums[l] : rounded;
+  }
+  return any != 0;
+}
+
 // A rectangle of the output that one thread computes whole: rows [row_begin, row_end) by
 // columns [col_begin, col_end).
 struct Block {
@@ -481,7 +682,15 @@ class LaneGemm {
         b_lanes_(decode_all<T>(datapath.operand_b(), b_codes.codes)),
         inner_rounder_(datapath.accumulator(), datapath.inner().rounding),
         chunk_(datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total_) {
-    if (kernel.outer == LaneKind::kDouble) outer_rounder_.emplace(datapath.accumulator(), datapath.outer().rounding);
+    if (is_stochastic(datapath.inner().rounding))
+      inner_stochastic_.emplace(datapath.accumulator(), datapath.inner(), product_addends(datapath),
+                                datapath.config().seed);
+    const Format& accumulator = datapath.accumulator();
+    const Addends chunk_sums{significand_width(accumulator.spec()), quantum(accumulator), accumulator.max_finite()};
+    if (kernel.outer == LaneKind::kDouble && is_stochastic(datapath.outer().rounding))
+      outer_stochastic_.emplace(accumulator, datapath.outer(), chunk_sums, datapath.config().seed);
+    else if (kernel.outer == LaneKind::kDouble)
+      outer_rounder_.emplace(accumulator, datapath.outer().rounding);
   }
 
   void compute(const Block& block, Matrix& result) const {
@@ -491,20 +700,16 @@ class LaneGemm {
     std::vector<T> row_sums(kRegisterRows * width);
     std::vector<U> row_flagged(kRegisterRows * width);
     std::vector<std::uint64_t> outer_flagged(width);
+    std::vector<std::uint64_t> outer_increments(outer_stochastic_ ? width + kWordsPerVector : 0);
+    const std::uint64_t seed = datapath_.config().seed;
+    const bool inner_stochastic = is_stochastic(datapath_.inner().rounding);
     // The running (outer) sums live in `result`; chunks are the outer loop so that one
     // chunk of B stays in cache while every row of the block passes over it.
     for (std::size_t k0 = 0, chunk_index = 0; k0 < k_total; k0 += chunk_, ++chunk_index) {
       const std::size_t count = std::min(chunk_, k_total - k0);
       for (std::size_t i0 = block.row_begin, rows = 0; i0 < block.row_end; i0 += rows) {
         rows = block.row_end - i0 >= kRegisterRows ? kRegisterRows : 1;
-        const T* a_rows = a_lanes_.data() + i0 * k_total + k0;
-        const T* b_chunk = b_lanes_.data() + k0 * n + c0;
-        const bool any_flagged =
-            rows == kRegisterRows
-                ? accumulate_lanes<T, kRegisterRows>(inner_rounder_, a_rows, k_total, b_chunk, n, count, width,
-                                                     row_sums.data(), row_flagged.data())
-                : accumulate_lanes<T, 1>(inner_rounder_, a_rows, k_total, b_chunk, n, count, width, row_sums.data(),
-                                         row_flagged.data());
+        const bool any_flagged = accumulate_inner(i0, rows, k0, count, c0, width, row_sums.data(), row_flagged.data());
         for (std::size_t i = i0; i < i0 + rows; ++i) {
           double* outer = result.values.data() + i * n + c0;
           T* sums = row_sums.data() + (i - i0) * width;
@@ -514,16 +719,28 @@ class LaneGemm {
               if (flagged[lane] == 0) continue;
               // Redo this lane's chunk through the codec: overflow, Inf, NaN or subnormal sums.
               const std::size_t j = c0 + lane;
+              const CounterRandom random = stage_random(seed, i * n + j, AccumulationStage::kInner);
               double sum = 0.0;
               for (std::size_t k = k0; k < k0 + count; ++k) {
                 const double product =
                     static_cast<double>(a_lanes_[i * k_total + k]) * static_cast<double>(b_lanes_[k * n + j]);
-                sum = add_rounded(accumulator, sum, product, datapath_.inner(), 0);
+                sum = add_rounded(accumulator, sum, product, datapath_.inner(), inner_stochastic ? random.bits(k) : 0);
               }
               sums[lane] = static_cast<T>(sum);
             }
           if (!datapath_.chunked()) {
             std::copy(sums, sums + width, outer);
+          } else if (outer_stochastic_) {
+            stochastic_increments(*outer_stochastic_, AccumulationStage::kOuter, i * n + c0, chunk_index, width,
+                                  outer_increments.data());
+            const auto add = outer_stochastic_->round_to_odd ? add_stochastic_lanes<true, T>
+                                                             : add_stochastic_lanes<false, T>;
+            if (add(*outer_stochastic_, outer, sums, outer_increments.data(), width, outer_flagged.data()))
+              for (std::size_t lane = 0; lane < width; ++lane)
+                if (outer_flagged[lane] != 0)
+                  outer[lane] = add_rounded(
+                      accumulator, outer[lane], sums[lane], datapath_.outer(),
+                      stage_random(seed, i * n + c0 + lane, AccumulationStage::kOuter).bits(chunk_index));
           } else if (outer_rounder_) {
             if (add_lanes(*outer_rounder_, outer, sums, width, outer_flagged.data()))
               for (std::size_t lane = 0; lane < width; ++lane)
@@ -533,9 +750,7 @@ class LaneGemm {
             const bool stochastic = is_stochastic(datapath_.outer().rounding);
             for (std::size_t lane = 0; lane < width; ++lane) {
               const std::uint64_t random =
-                  stochastic ? stage_random(datapath_.config().seed, i * n + c0 + lane, AccumulationStage::kOuter)
-                                   .bits(chunk_index)
-                             : 0;
+                      stochastic ? stage_random(seed, i * n + c0 + lane, AccumulationStage::kOuter).bits(chunk_index) : 0;
               outer[lane] = add_rounded(accumulator, outer[lane], sums[lane], datapath_.outer(), random);
             }
           }
@@ -547,11 +762,37 @@ class LaneGemm {
   }
 
  private:
+  // The chunk sums of rows [i0, i0 + rows) (1 or kRegisterRows) for columns [c0, c0 + width)
+  // over adds [k0, k0 + count), laid out as accumulate_lanes does.
+  bool accumulate_inner(std::size_t i0, std::size_t rows, std::size_t k0, std::size_t count, std::size_t c0,
+                        std::size_t width, T* sums, U* flagged) const {
+    const T* a_rows = a_lanes_.data() + i0 * k_total_ + k0;
+    const T* b_chunk = b_lanes_.data() + k0 * n_ + c0;
+    if constexpr (std::is_same_v<T, double>) {
+      if (inner_stochastic_) {
+        const auto accumulate =
+            inner_stochastic_->round_to_odd ? accumulate_stochastic<true> : accumulate_stochastic<false>;
+        bool any = false;
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t l0 = 0; l0 < width; l0 += kSrLanes)
+            any |= accumulate(*inner_stochastic_, a_rows + r * k_total_, b_chunk + l0, n_, count,
+                              std::min(kSrLanes, width - l0), (i0 + r) * n_ + c0 + l0, k0, sums + r * width + l0,
+                              flagged + r * width + l0);
+        return any;
+      }
+    }
+    return rows == kRegisterRows ? accumulate_lanes<T, kRegisterRows>(inner_rounder_, a_rows, k_total_, b_chunk, n_,
+                                                                      count, width, sums, flagged)
+                                 : accumulate_lanes<T, 1>(inner_rounder_, a_rows, k_total_, b_chunk, n_, count, width,
+                                                          sums, flagged);
+  }
+
   const Datapath& datapath_;
   std::size_t k_total_, n_;
   std::vector<T> a_lanes_, b_lanes_;
   LaneRounder<T> inner_rounder_;
   std::optional<LaneRounder<double>> outer_rounder_;
+  std::optional<StochasticRounder> inner_stochastic_, outer_stochastic_;  // the stages that round stochastically
   std::size_t chunk_;
 };
 
@@ -576,12 +817,12 @@ GemmKernel select_gemm_kernel(const Datapath& datapath) {
   GemmKernel kernel;
   const Format& accumulator = datapath.accumulator();
   const Addends products = product_addends(datapath);
-  if (operands_fit<float>(datapath) && stage_fits<float>(accumulator, datapath.inner().rounding, products))
+  if (operands_fit<float>(datapath) && stage_fits<float>(accumulator, datapath.inner(), products))
     kernel.inner = LaneKind::kFloat;
-  else if (operands_fit<double>(datapath) && stage_fits<double>(accumulator, datapath.inner().rounding, products))
+  else if (operands_fit<double>(datapath) && stage_fits<double>(accumulator, datapath.inner(), products))
     kernel.inner = LaneKind::kDouble;
   const Addends chunk_sums{significand_width(accumulator.spec()), quantum(accumulator), accumulator.max_finite()};
-  if (datapath.chunked() && stage_fits<double>(accumulator, datapath.outer().rounding, chunk_sums))
+  if (datapath.chunked() && stage_fits<double>(accumulator, datapath.outer(), chunk_sums))
     kernel.outer = LaneKind::kDouble;
   return kernel;
 }

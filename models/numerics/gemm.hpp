@@ -4,9 +4,10 @@
 //    format codec (the definition);
 //  - gemm: the same rounding done lane-parallel across the output columns in float or
 //    double lanes with integer ops on the sum's bits (or, to nearest even, adding and
-//    subtracting a power of two scaled to the sum), used whenever the datapath's formats
-//    and roundings let plain float/double additions carry the sums exactly enough (see
-//    select_gemm_kernel). Lanes whose sums leave the accumulator's normal range (overflow,
+//    subtracting a power of two scaled to the sum; stochastically, adding the random bits
+//    below the kept ones, drawn lane-parallel from the same Philox streams), used whenever
+//    the datapath's formats and roundings let plain float/double additions carry the sums
+//    exactly enough (see select_gemm_kernel). Lanes whose sums leave the accumulator's normal range (overflow,
 //    Inf, NaN, subnormal) are redone through the reference, so every corner is handled
 //    by the codec itself.
 // gemm splits the output into blocks of rows (or of rows and columns) computed on several
@@ -74,13 +75,15 @@ struct GemmKernel {
   LaneKind outer = LaneKind::kReference;  // the adds merging chunk sums (unused when plain)
 };
 
-// A stage runs in T lanes when its rounding is deterministic, the operands, products and
-// accumulator values are exact normal T numbers, and either every non-overflowing sum is
-// exact in T, or the rounding is to nearest and T has enough spare bits that rounding the
-// T sum gives the same result as rounding the exact sum (products of at most p
-// significant bits into a p-bit accumulator, T precision >= max(2p + 2, p + w + 3) with w
-// the product width: a tiny addend stays below a quarter gap, a large one leaves the sum
-// exact).
+// A stage runs in T lanes when the operands, products and accumulator values are exact
+// normal T numbers, and either every non-overflowing sum is exact in T, or the rounding is
+// to nearest and T has enough spare bits that rounding the T sum gives the same result as
+// rounding the exact sum (products of at most p significant bits into a p-bit
+// accumulator, T precision >= max(2p + 2, p + w + 3) with w the product width: a tiny
+// addend stays below a quarter gap, a large one leaves the sum exact). A kStochastic stage
+// with R random bits runs in double lanes when p + R <= 52: its sums are exact or rounded
+// to odd as add_rounded does, which keeps the top 52 bits the rounder reads exact.
+// kStochasticExact (which Datapath rejects for accumulation) stays on the reference.
 GemmKernel select_gemm_kernel(const Datapath& datapath);
 
 }  // namespace lpt::num

@@ -70,6 +70,7 @@ struct Case {
   Rounding output_rounding;
   LaneKind expected_inner;
   LaneKind expected_outer;
+  int stochastic_bits = 24;
 };
 
 const Case kCases[] = {
@@ -89,9 +90,31 @@ const Case kCases[] = {
     {"e4m3_fp16_away_c5_out_e5m2", "fp8_e4m3", "fp8_e4m3", "fp16", 5, Rounding::kNearestAway,
      Rounding::kTowardZero, "fp8_e5m2", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kDouble},
     {"e5m2_fp16_outer_sr_c16", "fp8_e5m2", "fp8_e5m2", "fp16", 16, Rounding::kNearestEven, Rounding::kStochastic,
-     "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kReference},
+     "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kDouble},
     {"e5m2_fp16_inner_sr_c16", "fp8_e5m2", "fp8_e5m2", "fp16", 16, Rounding::kStochastic, Rounding::kNearestEven,
-     "", Rounding::kNearestEven, LaneKind::kReference, LaneKind::kDouble},
+     "", Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble},
+    // Stochastically rounded accumulation (double lanes): sums exact in double (fp16) or
+    // rounded to odd (dlfloat16, bf16, fp32), 8/16/24 random bits, chunked and plain.
+    {"e4m3_fp16_sr8_c64", "fp8_e4m3", "fp8_e4m3", "fp16", 64, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 8},
+    {"e5m2_fp16_sr24_plain", "fp8_e5m2", "fp8_e5m2", "fp16", 0, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kReference, 24},
+    {"hfp8_fp16_sr16_c8_rtz_outer", "hfp8_e4m3", "hfp8_e5m2", "fp16", 8, Rounding::kStochastic,
+     Rounding::kTowardZero, "", Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 16},
+    {"e4m3_dlfloat_sr16_c16", "fp8_e4m3", "fp8_e4m3", "dlfloat16", 16, Rounding::kStochastic, Rounding::kStochastic,
+     "", Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 16},
+    {"e5m2_dlfloat_sr8_plain", "fp8_e5m2", "fp8_e5m2", "dlfloat16", 0, Rounding::kStochastic,
+     Rounding::kStochastic, "", Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kReference, 8},
+    {"e4m3_bf16_sr16_c32", "fp8_e4m3", "fp8_e4m3", "bf16", 32, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 16},
+    {"e5m2_bf16_sr24_plain_out_e4m3", "fp8_e5m2", "fp8_e5m2", "bf16", 0, Rounding::kStochastic,
+     Rounding::kStochastic, "fp8_e4m3", Rounding::kStochastic, LaneKind::kDouble, LaneKind::kReference, 24},
+    {"e4m3_fp32_sr24_c64", "fp8_e4m3", "fp8_e4m3", "fp32", 64, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 24},
+    {"fp16_fp32_sr8_plain", "fp16", "fp16", "fp32", 0, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kReference, 8},
+    {"e4m3_fp16_rne_inner_sr24_outer_c64", "fp8_e4m3", "fp8_e4m3", "fp16", 64, Rounding::kNearestEven,
+     Rounding::kStochastic, "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kDouble, 24},
     {"fp16_fp32_rtz_plain", "fp16", "fp16", "fp32", 0, Rounding::kTowardZero, Rounding::kTowardZero, "",
      Rounding::kNearestEven, LaneKind::kReference, LaneKind::kReference},
     {"ibm_fp8_fp16_rtz_c4", "ibm_fp8", "hfp8_e4m3", "fp16", 4, Rounding::kTowardZero, Rounding::kNearestEven, "",
@@ -110,6 +133,7 @@ Datapath make_datapath(const Case& c) {
     config.output = preset(c.output);
     config.output_rounding = c.output_rounding;
   }
+  config.stochastic_bits = c.stochastic_bits;
   config.seed = 1234;
   return Datapath(config);
 }
@@ -177,6 +201,42 @@ TEST(NumericsDatapathGemm, TiesAndStallsOfLongSumsOfOnes) {
   }
 }
 
+TEST(NumericsDatapathGemm, StochasticSumsBeyondDoublePrecision) {
+  // A large sum plus products 2^-32 of opposite sign: the exact sum needs more than
+  // double's 53 bits, so it is rounded to odd, and then its random bits decide whether
+  // it stays or drops a step (it drops where the draw is 0, 1 in 2^8 adds). Big products
+  // open every other chunk, so chunk sums of both sizes meet in the outer sums too.
+  std::mt19937_64 rng(5);
+  for (const char* accumulator : {"bf16", "fp32", "dlfloat16"})
+    for (int chunk : {0, 8}) {
+      DatapathConfig config;
+      config.operand_a = config.operand_b = preset("fp8_e5m2");
+      config.accumulator = preset(accumulator);
+      config.chunk_length = chunk;
+      config.inner_rounding = config.outer_rounding = Rounding::kStochastic;
+      config.stochastic_bits = 8;
+      config.seed = 77;
+      const Datapath datapath(config);
+      ASSERT_EQ(lane_kind_name(select_gemm_kernel(datapath).inner), "double");
+      const std::size_t m = 3, k = 400, n = 40;
+      const std::size_t span = chunk > 0 ? chunk : k;
+      std::uniform_int_distribution<int> pick(0, 5);
+      Matrix a_values(m, k), b_values(k, n);
+      for (std::size_t r = 0; r < k; ++r) {
+        const bool big = r % span == 0 && (r / span) % 2 == 0;
+        for (std::size_t i = 0; i < m; ++i) a_values(i, r) = big ? 4096.0 : std::ldexp(1.0, -16);
+        for (std::size_t j = 0; j < n; ++j) {
+          const double sign = pick(rng) % 2 ? -1.0 : 1.0;
+          b_values(r, j) = sign * (big ? 4096.0 * (1 + pick(rng) / 8.0) : std::ldexp(1.0 + pick(rng) % 2, -16));
+        }
+      }
+      const EncodedMatrix a = encode_matrix(datapath.operand_a(), a_values, Rounding::kNearestEven);
+      const EncodedMatrix b = encode_matrix(datapath.operand_b(), b_values, Rounding::kNearestEven);
+      expect_bitwise_equal(gemm(datapath, a, b), gemm_reference(datapath, a, b),
+                           std::string(accumulator) + "/chunk " + std::to_string(chunk));
+    }
+}
+
 TEST(NumericsDatapathGemm, ResultsDoNotDependOnTheThreadCount) {
   // Large enough to run on threads: many rows (row blocks), three rows (column blocks),
   // and datapaths on the lanes, with stochastic output rounding, and through the reference.
@@ -184,7 +244,7 @@ TEST(NumericsDatapathGemm, ResultsDoNotDependOnTheThreadCount) {
     std::size_t m, k, n;
   };
   std::mt19937_64 rng(99);
-  for (const char* name : {"e4m3_fp16_c64", "e4m3_fp32_c64_sr_out", "fp16_fp32_rtz_plain"}) {
+  for (const char* name : {"e4m3_fp16_c64", "e4m3_fp32_c64_sr_out", "e4m3_dlfloat_sr16_c16", "fp16_fp32_rtz_plain"}) {
     const Case& c = *std::find_if(std::begin(kCases), std::end(kCases),
                                   [&](const Case& x) { return std::string(x.name) == name; });
     const Datapath datapath = make_datapath(c);
