@@ -268,8 +268,13 @@ bool accumulate_block(const LaneRounder<T>& rounder, const T* __restrict a, cons
 // loop (GCC vector extensions): the loop body then has no stores, which is what limits
 // accumulate_block, and each row of B loaded serves every row of A. Row r's results go to
 // sums and flagged + r * out_stride. 4 x 2 vectors: eight independent sums cover the
-// add-round latency, and the spills this costs are cheaper than fewer sums.
+// add-round latency, and the spills this costs are cheaper than fewer sums. AVX-512's 32
+// registers hold them in 64-byte vectors without spills.
+#if defined(__AVX512F__)
+constexpr std::size_t kVectorBytes = 64;
+#else
 constexpr std::size_t kVectorBytes = 32;
+#endif
 constexpr std::size_t kRegisterRows = 4;
 constexpr std::size_t kRegisterVectors = 2;
 template <class T>
