@@ -55,11 +55,20 @@ Matrix gemm_fp64(const Matrix& a, const Matrix& b) {
 
 std::string_view lane_kind_name(LaneKind kind) {
   switch (kind) {
+    case LaneKind::kHalf: return "half";
     case LaneKind::kFloat: return "float";
     case LaneKind::kDouble: return "double";
     case LaneKind::kReference: return "reference";
   }
   return "?";
+}
+
+bool half_lanes_compiled() {
+#if defined(__AVX512FP16__)
+  return true;
+#else
+  return false;
+#endif
 }
 
 namespace {
@@ -367,6 +376,84 @@ bool accumulate_lanes(const LaneRounder<T>& rounder, const T* a, std::size_t a_s
   }
   return any;
 }
+
+// Whether the inner stage can run in binary16 lanes (see select_gemm_kernel).
+bool half_lanes_fit([[maybe_unused]] const Datapath& datapath) {
+#if !defined(__AVX512FP16__)
+  return false;
+#else
+  const FormatSpec& spec = datapath.accumulator().spec();
+  const bool binary16 = !spec.is_integer && spec.has_sign && spec.exponent_bits == 5 && spec.mantissa_bits == 10 &&
+                        spec.bias == 15 && spec.radix == 2 && spec.subnormals == Subnormals::kGradual &&
+                        spec.specials == SpecialValues::kIeee && spec.overflow == Overflow::kInfinity &&
+                        spec.scale == 1.0;
+  if (!binary16 || datapath.inner().rounding != Rounding::kNearestEven) return false;
+  for (const Format* format : {&datapath.operand_a(), &datapath.operand_b()}) {
+    if (format->total_bits() > 16) return false;
+    for (std::uint32_t code = 0; code < format->encoding_count(); ++code) {
+      const double value = format->decode(code);
+      if (std::isfinite(value) && static_cast<double>(static_cast<_Float16>(value)) != value) return false;
+    }
+  }
+  return true;
+#endif
+}
+
+#if defined(__AVX512FP16__)
+
+// The chunk sums of kRows rows of A in binary16 lanes, laid out as accumulate_in_registers
+// does (as floats): vfmadd231ph rounds a * b + sum once, which is the datapath's rounded
+// add, so no range tracking is needed; a lane is flagged when its sum ends Inf or NaN
+// (both sticky: the products are finite unless an operand is not). 64 lanes a step, the
+// last ones masked; 4 x 2 independent sums cover the FMA latency.
+template <std::size_t kRows>
+bool accumulate_half(const _Float16* a, std::size_t a_stride, const _Float16* b, std::size_t stride,
+                     std::size_t count, std::size_t lanes, float* sums, std::uint32_t* flagged) {
+  constexpr std::size_t kPerVector = 32;
+  bool any = false;
+  for (std::size_t j0 = 0; j0 < lanes; j0 += 2 * kPerVector) {
+    __mmask32 masks[2];
+    for (std::size_t v = 0; v < 2; ++v) {
+      const std::size_t valid = std::min(kPerVector, lanes - std::min(lanes, j0 + v * kPerVector));
+      masks[v] = valid == kPerVector ? ~__mmask32{0} : static_cast<__mmask32>((std::uint32_t{1} << valid) - 1);
+    }
+    __m512h vector_sums[kRows][2];
+    for (std::size_t r = 0; r < kRows; ++r) vector_sums[r][0] = vector_sums[r][1] = _mm512_setzero_ph();
+    for (std::size_t k = 0; k < count; ++k) {
+      const _Float16* b_row = b + k * stride + j0;
+      // Masked loads do not touch the lanes past the end.
+      const __m512h b0 = _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(masks[0], b_row));
+      const __m512h b1 = _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(masks[1], b_row + kPerVector));
+#pragma GCC unroll 4
+      for (std::size_t r = 0; r < kRows; ++r) {
+        const __m512h a_k = _mm512_set1_ph(a[r * a_stride + k]);
+        vector_sums[r][0] = _mm512_fmadd_ph(a_k, b0, vector_sums[r][0]);
+        vector_sums[r][1] = _mm512_fmadd_ph(a_k, b1, vector_sums[r][1]);
+      }
+    }
+    // Widened to floats 16 at a time; Inf and NaN are the all-ones exponent.
+    const __m512i exponent = _mm512_set1_epi16(0x7C00);
+    const __m512i one = _mm512_set1_epi32(1);
+    for (std::size_t r = 0; r < kRows; ++r)
+      for (std::size_t v = 0; v < 2; ++v) {
+        const __m512i bits = _mm512_castph_si512(vector_sums[r][v]);
+        const __mmask32 special = _mm512_cmpeq_epi16_mask(_mm512_and_si512(bits, exponent), exponent) & masks[v];
+        any |= special != 0;
+        const std::size_t lane = r * lanes + j0 + v * kPerVector;
+        // Zero-masking extracts: GCC 12's plain ones warn of their own undefined pass-through.
+        const __m256i halves[2] = {_mm512_maskz_extracti64x4_epi64(0xF, bits, 0),
+                                   _mm512_maskz_extracti64x4_epi64(0xF, bits, 1)};
+        for (std::size_t h = 0; h < 2; ++h) {
+          const auto valid = static_cast<__mmask16>(masks[v] >> (16 * h));
+          _mm512_mask_storeu_ps(sums + lane + 16 * h, valid, _mm512_cvtxph_ps(_mm256_castsi256_ph(halves[h])));
+          _mm512_mask_storeu_epi32(flagged + lane + 16 * h, valid,
+                                   _mm512_maskz_mov_epi32(static_cast<__mmask16>(special >> (16 * h)), one));
+        }
+      }
+  }
+  return any;
+}
+#endif
 
 // sums[j] += addends[j] rounded, except where the sum leaves the normal range: there
 // flagged[j] != 0 and sums[j] keeps its old value for the redo. Returns whether any is.
@@ -687,6 +774,14 @@ class LaneGemm {
         b_lanes_(decode_all<T>(datapath.operand_b(), b_codes.codes)),
         inner_rounder_(datapath.accumulator(), datapath.inner().rounding),
         chunk_(datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total_) {
+#if defined(__AVX512FP16__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (kernel.inner == LaneKind::kHalf) {
+        a_half_ = decode_all<_Float16>(datapath.operand_a(), a_codes.codes);
+        b_half_ = decode_all<_Float16>(datapath.operand_b(), b_codes.codes);
+      }
+    }
+#endif
     if (is_stochastic(datapath.inner().rounding))
       inner_stochastic_.emplace(datapath.accumulator(), datapath.inner(), product_addends(datapath),
                                 datapath.config().seed);
@@ -773,6 +868,17 @@ class LaneGemm {
                         std::size_t width, T* sums, U* flagged) const {
     const T* a_rows = a_lanes_.data() + i0 * k_total_ + k0;
     const T* b_chunk = b_lanes_.data() + k0 * n_ + c0;
+#if defined(__AVX512FP16__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (!b_half_.empty()) {
+        const _Float16* a_half = a_half_.data() + i0 * k_total_ + k0;
+        const _Float16* b_half = b_half_.data() + k0 * n_ + c0;
+        return rows == kRegisterRows
+                   ? accumulate_half<kRegisterRows>(a_half, k_total_, b_half, n_, count, width, sums, flagged)
+                   : accumulate_half<1>(a_half, k_total_, b_half, n_, count, width, sums, flagged);
+      }
+    }
+#endif
     if constexpr (std::is_same_v<T, double>) {
       if (inner_stochastic_) {
         const auto accumulate =
@@ -795,6 +901,9 @@ class LaneGemm {
   const Datapath& datapath_;
   std::size_t k_total_, n_;
   std::vector<T> a_lanes_, b_lanes_;
+#if defined(__AVX512FP16__)
+  std::vector<_Float16> a_half_, b_half_;  // the operands again for kHalf lanes (empty otherwise)
+#endif
   LaneRounder<T> inner_rounder_;
   std::optional<LaneRounder<double>> outer_rounder_;
   std::optional<StochasticRounder> inner_stochastic_, outer_stochastic_;  // the stages that round stochastically
@@ -822,7 +931,9 @@ GemmKernel select_gemm_kernel(const Datapath& datapath) {
   GemmKernel kernel;
   const Format& accumulator = datapath.accumulator();
   const Addends products = product_addends(datapath);
-  if (operands_fit<float>(datapath) && stage_fits<float>(accumulator, datapath.inner(), products))
+  if (half_lanes_fit(datapath))
+    kernel.inner = LaneKind::kHalf;
+  else if (operands_fit<float>(datapath) && stage_fits<float>(accumulator, datapath.inner(), products))
     kernel.inner = LaneKind::kFloat;
   else if (operands_fit<double>(datapath) && stage_fits<double>(accumulator, datapath.inner(), products))
     kernel.inner = LaneKind::kDouble;
@@ -860,7 +971,9 @@ Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatri
                [&](const Block& block) { reference_block(datapath, a_values, b_values, k, block, result); });
     return result;
   }
-  if (kernel.inner == LaneKind::kFloat) return gemm_lanes<float>(datapath, kernel, a, b, threads);
+  // kHalf lanes hand their chunk sums on as floats.
+  if (kernel.inner == LaneKind::kFloat || kernel.inner == LaneKind::kHalf)
+    return gemm_lanes<float>(datapath, kernel, a, b, threads);
   return gemm_lanes<double>(datapath, kernel, a, b, threads);
 }
 

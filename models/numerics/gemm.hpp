@@ -67,8 +67,12 @@ struct GemmOptions {
 Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b, const GemmOptions& options = {});
 
 // Which lanes carry each accumulation stage in gemm().
-enum class LaneKind { kFloat, kDouble, kReference };
+// kHalf: IEEE binary16 lanes with the hardware's fused multiply-add, only in builds for
+// AVX512-FP16 (e.g. -march=native on such a CPU).
+enum class LaneKind { kHalf, kFloat, kDouble, kReference };
 std::string_view lane_kind_name(LaneKind kind);
+// Whether this build has kHalf lanes.
+bool half_lanes_compiled();
 
 struct GemmKernel {
   LaneKind inner = LaneKind::kReference;  // the adds inside a chunk (or the plain sum)
@@ -84,6 +88,10 @@ struct GemmKernel {
 // with R random bits runs in double lanes when p + R <= 52: its sums are exact or rounded
 // to odd as add_rounded does, which keeps the top 52 bits the rounder reads exact.
 // kStochasticExact (which Datapath rejects for accumulation) stays on the reference.
+// The inner stage runs in kHalf lanes (where compiled) when the accumulator is IEEE
+// binary16 itself with rounding to nearest even and every operand value is a binary16
+// number: a binary16 FMA then is the datapath's rounded add, subnormals included, and
+// only sums that end up Inf or NaN are redone.
 GemmKernel select_gemm_kernel(const Datapath& datapath);
 
 }  // namespace lpt::num
