@@ -81,20 +81,77 @@ void check_shapes(const EncodedMatrix& a, const EncodedMatrix& b) {
     throw std::invalid_argument("gemm: an encoded matrix holds a code count that does not match its shape");
 }
 
+// A rectangle of the output that one thread computes whole: rows [row_begin, row_end) by
+// columns [col_begin, col_end).
+struct Block {
+  std::size_t row_begin, row_end, col_begin, col_end;
+};
+
+// Cuts an m x n output into about `threads` blocks: row ranges (multiples of row_align,
+// so the multi-row kernels stay in use) while there are enough rows, and column ranges
+// (multiples of col_align) as well only when there are not.
+std::vector<Block> split_output(std::size_t m, std::size_t n, unsigned threads, std::size_t row_align,
+                                std::size_t col_align) {
+  const auto bounds = [](std::size_t extent, std::size_t align, std::size_t wanted) {
+    const std::size_t units = (extent + align - 1) / align;
+    const std::size_t parts = std::max<std::size_t>(1, std::min(units, wanted));
+    std::vector<std::size_t> cuts(parts + 1);
+    for (std::size_t p = 0; p <= parts; ++p) cuts[p] = std::min(extent, units * p / parts * align);
+    return cuts;
+  };
+  const std::vector<std::size_t> rows = bounds(m, row_align, threads);
+  const std::size_t row_parts = rows.size() - 1;
+  const std::vector<std::size_t> cols = bounds(n, col_align, (threads + row_parts - 1) / row_parts);
+  std::vector<Block> blocks;
+  for (std::size_t r = 0; r < row_parts; ++r)
+    for (std::size_t c = 0; c + 1 < cols.size(); ++c) blocks.push_back({rows[r], rows[r + 1], cols[c], cols[c + 1]});
+  return blocks;
+}
+
+// compute(block) for every block, on up to `threads` threads (the caller's among them).
+// The first exception a block throws is rethrown here once every thread has stopped.
+template <class Compute>
+void run_blocks(const std::vector<Block>& blocks, unsigned threads, const Compute& compute) {
+  const std::size_t workers = std::min<std::size_t>(threads, blocks.size());
+  if (workers <= 1) {
+    for (const Block& block : blocks) compute(block);
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  const auto work = [&] {
+    try {
+      for (std::size_t b = next.fetch_add(1); b < blocks.size(); b = next.fetch_add(1)) compute(blocks[b]);
+    } catch (...) {
+      const std::lock_guard lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = blocks.size();  // the others stop after their current block
+    }
+  };
+  {
+    std::vector<std::jthread> helpers;
+    for (std::size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
+    work();
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
 // Decoded values as T (exact: the callers check that T holds them), through a table when
 // the format is narrow (the hardware's operands are bit patterns; decoding each one
 // through the codec would cost more than the GEMM).
+// Split over `threads` element ranges: alone, this pass would cap the GEMM's speed-up.
 template <class T = double>
-std::vector<T> decode_all(const Format& format, const std::vector<std::uint32_t>& codes) {
+std::vector<T> decode_all(const Format& format, const std::vector<std::uint32_t>& codes, unsigned threads = 1) {
+  constexpr std::size_t kRangeAlign = 4096;
   std::vector<T> values(codes.size());
-  if (format.total_bits() <= 16) {
-    std::vector<T> table(format.encoding_count());
-    for (std::uint32_t code = 0; code < table.size(); ++code) table[code] = static_cast<T>(format.decode(code));
-    const std::uint32_t mask = static_cast<std::uint32_t>(table.size() - 1);
-    for (std::size_t e = 0; e < codes.size(); ++e) values[e] = table[codes[e] & mask];
-  } else {
-    for (std::size_t e = 0; e < codes.size(); ++e) values[e] = static_cast<T>(format.decode(codes[e]));
-  }
+  std::vector<T> table(format.total_bits() <= 16 ? format.encoding_count() : 0);
+  for (std::uint32_t code = 0; code < table.size(); ++code) table[code] = static_cast<T>(format.decode(code));
+  const std::uint32_t mask = static_cast<std::uint32_t>(table.size() - 1);
+  run_blocks(split_output(codes.size(), 1, threads, kRangeAlign, 1), threads, [&](const Block& range) {
+    for (std::size_t e = range.row_begin; e < range.row_end; ++e)
+      values[e] = table.empty() ? static_cast<T>(format.decode(codes[e])) : table[codes[e] & mask];
+  });
   return values;
 }
 
@@ -690,62 +747,6 @@ bool add_stochastic_lanes(const StochasticRounder& rounder, double* __restrict s
   return any != 0;
 }
 
-// A rectangle of the output that one thread computes whole: rows [row_begin, row_end) by
-// columns [col_begin, col_end).
-struct Block {
-  std::size_t row_begin, row_end, col_begin, col_end;
-};
-
-// Cuts an m x n output into about `threads` blocks: row ranges (multiples of row_align,
-// so the multi-row kernels stay in use) while there are enough rows, and column ranges
-// (multiples of col_align) as well only when there are not.
-std::vector<Block> split_output(std::size_t m, std::size_t n, unsigned threads, std::size_t row_align,
-                                std::size_t col_align) {
-  const auto bounds = [](std::size_t extent, std::size_t align, std::size_t wanted) {
-    const std::size_t units = (extent + align - 1) / align;
-    const std::size_t parts = std::max<std::size_t>(1, std::min(units, wanted));
-    std::vector<std::size_t> cuts(parts + 1);
-    for (std::size_t p = 0; p <= parts; ++p) cuts[p] = std::min(extent, units * p / parts * align);
-    return cuts;
-  };
-  const std::vector<std::size_t> rows = bounds(m, row_align, threads);
-  const std::size_t row_parts = rows.size() - 1;
-  const std::vector<std::size_t> cols = bounds(n, col_align, (threads + row_parts - 1) / row_parts);
-  std::vector<Block> blocks;
-  for (std::size_t r = 0; r < row_parts; ++r)
-    for (std::size_t c = 0; c + 1 < cols.size(); ++c) blocks.push_back({rows[r], rows[r + 1], cols[c], cols[c + 1]});
-  return blocks;
-}
-
-// compute(block) for every block, on up to `threads` threads (the caller's among them).
-// The first exception a block throws is rethrown here once every thread has stopped.
-template <class Compute>
-void run_blocks(const std::vector<Block>& blocks, unsigned threads, const Compute& compute) {
-  const std::size_t workers = std::min<std::size_t>(threads, blocks.size());
-  if (workers <= 1) {
-    for (const Block& block : blocks) compute(block);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::mutex failure_mutex;
-  std::exception_ptr failure;
-  const auto work = [&] {
-    try {
-      for (std::size_t b = next.fetch_add(1); b < blocks.size(); b = next.fetch_add(1)) compute(blocks[b]);
-    } catch (...) {
-      const std::lock_guard lock(failure_mutex);
-      if (!failure) failure = std::current_exception();
-      next = blocks.size();  // the others stop after their current block
-    }
-  };
-  {
-    std::vector<std::jthread> helpers;
-    for (std::size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
-    work();
-  }
-  if (failure) std::rethrow_exception(failure);
-}
-
 // The reference, one ChunkedAccumulator per output element of `block`.
 void reference_block(const Datapath& datapath, const std::vector<double>& a, const std::vector<double>& b,
                      std::size_t k_total, const Block& block, Matrix& result) {
@@ -765,20 +766,25 @@ class LaneGemm {
  public:
   using U = typename LaneRounder<T>::U;
 
+  // The operands are decoded on `threads` threads, once: into binary16 for kHalf lanes,
+  // else into T.
   LaneGemm(const Datapath& datapath, const GemmKernel& kernel, const EncodedMatrix& a_codes,
-           const EncodedMatrix& b_codes)
+           const EncodedMatrix& b_codes, unsigned threads)
       : datapath_(datapath),
         k_total_(a_codes.cols),
         n_(b_codes.cols),
-        a_lanes_(decode_all<T>(datapath.operand_a(), a_codes.codes)),
-        b_lanes_(decode_all<T>(datapath.operand_b(), b_codes.codes)),
+        a_lanes_(kernel.inner == LaneKind::kHalf ? std::vector<T>{}
+                                                 : decode_all<T>(datapath.operand_a(), a_codes.codes, threads)),
+        b_lanes_(kernel.inner == LaneKind::kHalf ? std::vector<T>{}
+                                                 : decode_all<T>(datapath.operand_b(), b_codes.codes, threads)),
         inner_rounder_(datapath.accumulator(), datapath.inner().rounding),
         chunk_(datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total_) {
 #if defined(__AVX512FP16__)
     if constexpr (std::is_same_v<T, float>) {
       if (kernel.inner == LaneKind::kHalf) {
-        a_half_ = decode_all<_Float16>(datapath.operand_a(), a_codes.codes);
-        b_half_ = decode_all<_Float16>(datapath.operand_b(), b_codes.codes);
+        half_ = true;
+        a_half_ = decode_all<_Float16>(datapath.operand_a(), a_codes.codes, threads);
+        b_half_ = decode_all<_Float16>(datapath.operand_b(), b_codes.codes, threads);
       }
     }
 #endif
@@ -822,8 +828,7 @@ class LaneGemm {
               const CounterRandom random = stage_random(seed, i * n + j, AccumulationStage::kInner);
               double sum = 0.0;
               for (std::size_t k = k0; k < k0 + count; ++k) {
-                const double product =
-                    static_cast<double>(a_lanes_[i * k_total + k]) * static_cast<double>(b_lanes_[k * n + j]);
+                const double product = a_value(i * k_total + k) * b_value(k * n + j);
                 sum = add_rounded(accumulator, sum, product, datapath_.inner(), inner_stochastic ? random.bits(k) : 0);
               }
               sums[lane] = static_cast<T>(sum);
@@ -862,15 +867,27 @@ class LaneGemm {
   }
 
  private:
+  // Operand values from whichever decoding there is.
+  double a_value(std::size_t e) const {
+#if defined(__AVX512FP16__)
+    if (half_) return static_cast<double>(a_half_[e]);
+#endif
+    return static_cast<double>(a_lanes_[e]);
+  }
+  double b_value(std::size_t e) const {
+#if defined(__AVX512FP16__)
+    if (half_) return static_cast<double>(b_half_[e]);
+#endif
+    return static_cast<double>(b_lanes_[e]);
+  }
+
   // The chunk sums of rows [i0, i0 + rows) (1 or kRegisterRows) for columns [c0, c0 + width)
   // over adds [k0, k0 + count), laid out as accumulate_lanes does.
   bool accumulate_inner(std::size_t i0, std::size_t rows, std::size_t k0, std::size_t count, std::size_t c0,
                         std::size_t width, T* sums, U* flagged) const {
-    const T* a_rows = a_lanes_.data() + i0 * k_total_ + k0;
-    const T* b_chunk = b_lanes_.data() + k0 * n_ + c0;
 #if defined(__AVX512FP16__)
     if constexpr (std::is_same_v<T, float>) {
-      if (!b_half_.empty()) {
+      if (half_) {
         const _Float16* a_half = a_half_.data() + i0 * k_total_ + k0;
         const _Float16* b_half = b_half_.data() + k0 * n_ + c0;
         return rows == kRegisterRows
@@ -879,6 +896,8 @@ class LaneGemm {
       }
     }
 #endif
+    const T* a_rows = a_lanes_.data() + i0 * k_total_ + k0;
+    const T* b_chunk = b_lanes_.data() + k0 * n_ + c0;
     if constexpr (std::is_same_v<T, double>) {
       if (inner_stochastic_) {
         const auto accumulate =
@@ -902,7 +921,8 @@ class LaneGemm {
   std::size_t k_total_, n_;
   std::vector<T> a_lanes_, b_lanes_;
 #if defined(__AVX512FP16__)
-  std::vector<_Float16> a_half_, b_half_;  // the operands again for kHalf lanes (empty otherwise)
+  bool half_ = false;                       // kHalf inner lanes
+  std::vector<_Float16> a_half_, b_half_;  // their operands
 #endif
   LaneRounder<T> inner_rounder_;
   std::optional<LaneRounder<double>> outer_rounder_;
@@ -913,7 +933,7 @@ class LaneGemm {
 template <class T>
 Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const EncodedMatrix& a, const EncodedMatrix& b,
                   unsigned threads) {
-  const LaneGemm<T> lanes(datapath, kernel, a, b);
+  const LaneGemm<T> lanes(datapath, kernel, a, b, threads);
   Matrix result(a.rows, b.cols);
   run_blocks(split_output(a.rows, b.cols, threads, kRegisterRows, kRegisterLanes<T>), threads,
              [&](const Block& block) { lanes.compute(block, result); });
@@ -964,8 +984,8 @@ Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatri
                            : options.threads > 0 ? static_cast<unsigned>(options.threads)
                                                  : std::max(1u, std::thread::hardware_concurrency());
   if (reference) {
-    const std::vector<double> a_values = decode_all(datapath.operand_a(), a.codes);
-    const std::vector<double> b_values = decode_all(datapath.operand_b(), b.codes);
+    const std::vector<double> a_values = decode_all(datapath.operand_a(), a.codes, threads);
+    const std::vector<double> b_values = decode_all(datapath.operand_b(), b.codes, threads);
     Matrix result(m, n);
     run_blocks(split_output(m, n, threads, 1, 1), threads,
                [&](const Block& block) { reference_block(datapath, a_values, b_values, k, block, result); });
