@@ -3,7 +3,8 @@
 // counts, since absolute rates differ from machine to machine. The bit-exact case is FP8 x
 // FP8 products into FP16 chunks of 64 (RNE), the HFP8/Wang'18-style datapath; another
 // shows the stochastically rounded accumulation's fast path against the reference.
-// Rates are per wall-clock second (the GEMMs run threads of their own).
+// Rates are per wall-clock second (the GEMMs run threads of their own); the CPU time is the
+// process's, all threads, so MAC / CPU time is a rate per busy core even on a loaded machine.
 // Run: scripts/bench_numerics.sh (it also derives the per-core ratio and the speed-up).
 #include <benchmark/benchmark.h>
 
@@ -49,8 +50,9 @@ EncodedMatrix random_operand(const Format& format, std::size_t rows, std::size_t
 }
 
 void count_macs(benchmark::State& state, std::size_t m, std::size_t k, std::size_t n) {
-  state.counters["MAC/s"] =
-      benchmark::Counter(static_cast<double>(m * k * n) * state.iterations(), benchmark::Counter::kIsRate);
+  const auto macs = static_cast<double>(m * k * n);
+  state.counters["MAC/s"] = benchmark::Counter(macs * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["MAC"] = macs;  // per iteration: with the CPU time, the rate per busy core
 }
 
 // Args: M, K, N, threads (of the fast path; the reference is single-threaded).
@@ -89,12 +91,13 @@ void BM_GemmReferenceSrE4m3Fp16Chunk64(benchmark::State& state) {
 void comparison_shapes(benchmark::internal::Benchmark* b) {
   for (const auto& shape : {std::vector<std::int64_t>{256, 2048, 256}, std::vector<std::int64_t>{512, 4608, 128}})
     for (std::int64_t threads : {1, 2}) b->Args({shape[0], shape[1], shape[2], threads});
-  b->ArgNames({"M", "K", "N", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+  b->ArgNames({"M", "K", "N", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 }
 
 // One shape on one thread, for the cases beside the comparison.
 void single_shape(benchmark::internal::Benchmark* b, std::int64_t m, std::int64_t k, std::int64_t n) {
-  b->Args({m, k, n, 1})->ArgNames({"M", "K", "N", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+  b->Args({m, k, n, 1})->ArgNames({"M", "K", "N", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime()
+      ->MeasureProcessCPUTime();
 }
 
 BENCHMARK(BM_GemmE4m3Fp16Chunk64)->Apply(comparison_shapes);
