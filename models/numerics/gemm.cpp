@@ -87,9 +87,13 @@ struct Block {
   std::size_t row_begin, row_end, col_begin, col_end;
 };
 
-// Cuts an m x n output into about `threads` blocks: row ranges (multiples of row_align,
-// so the multi-row kernels stay in use) while there are enough rows, and column ranges
-// (multiples of col_align) as well only when there are not.
+// Blocks per thread: threads that get more of a shared machine's cores take more blocks.
+constexpr unsigned kBlocksPerThread = 4;
+
+// Cuts an m x n output into about kBlocksPerThread blocks per thread (one when `threads`
+// is 1): row ranges (multiples of row_align, so the multi-row kernels stay in use) while
+// there are enough rows, and column ranges (multiples of col_align) as well only when
+// there are not.
 std::vector<Block> split_output(std::size_t m, std::size_t n, unsigned threads, std::size_t row_align,
                                 std::size_t col_align) {
   const auto bounds = [](std::size_t extent, std::size_t align, std::size_t wanted) {
@@ -99,9 +103,10 @@ std::vector<Block> split_output(std::size_t m, std::size_t n, unsigned threads, 
     for (std::size_t p = 0; p <= parts; ++p) cuts[p] = std::min(extent, units * p / parts * align);
     return cuts;
   };
-  const std::vector<std::size_t> rows = bounds(m, row_align, threads);
+  const std::size_t wanted = threads == 1 ? 1 : std::size_t{threads} * kBlocksPerThread;
+  const std::vector<std::size_t> rows = bounds(m, row_align, wanted);
   const std::size_t row_parts = rows.size() - 1;
-  const std::vector<std::size_t> cols = bounds(n, col_align, (threads + row_parts - 1) / row_parts);
+  const std::vector<std::size_t> cols = bounds(n, col_align, (wanted + row_parts - 1) / row_parts);
   std::vector<Block> blocks;
   for (std::size_t r = 0; r < row_parts; ++r)
     for (std::size_t c = 0; c + 1 < cols.size(); ++c) blocks.push_back({rows[r], rows[r + 1], cols[c], cols[c + 1]});
