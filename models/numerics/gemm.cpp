@@ -248,8 +248,13 @@ struct LaneRounder {
   static constexpr U kSignExponent = ~((U{1} << kExponentAt) - 1);
   U magic_offset;      // added to a value's sign and exponent bits: the addend's bits
   bool magic_rounds;
+  // Sums below the normal range are exact and on the lanes' grid too when the accumulator
+  // has gradual subnormals and the addends lie on its finest grid: only overflow needs
+  // watching then.
+  bool low_sums_exact;
 
-  LaneRounder(const Format& accumulator, Rounding mode) : rounding(mode) {
+  LaneRounder(const Format& accumulator, Rounding mode, double addend_quantum) : rounding(mode) {
+    low_sums_exact = accumulator.spec().subnormals == Subnormals::kGradual && addend_quantum >= quantum(accumulator);
     shift = std::numeric_limits<T>::digits - 1 - accumulator.spec().mantissa_bits;
     low_mask = (U{1} << shift) - 1;
     half = U{1} << (shift - 1);
@@ -351,7 +356,7 @@ constexpr std::size_t kRegisterVectors = 2;
 template <class T>
 constexpr std::size_t kRegisterLanes = kRegisterVectors * kVectorBytes / sizeof(T);
 
-template <class T, Rounding kMode, std::size_t kRows>
+template <class T, Rounding kMode, std::size_t kRows, bool kWatchLow>
 bool accumulate_in_registers(const LaneRounder<T>& rounder, const T* __restrict a, std::size_t a_stride,
                              const T* __restrict b, std::size_t stride, std::size_t count, T* __restrict sums,
                              typename LaneRounder<T>::U* __restrict flagged, std::size_t out_stride) {
@@ -383,8 +388,10 @@ bool accumulate_in_registers(const LaneRounder<T>& rounder, const T* __restrict 
       for (std::size_t v = 0; v < kRegisterVectors; ++v) {
         const Bits bits = __builtin_bit_cast(Bits, vector_sums[r][v] + a_k * b_values[v]);
         const Bits doubled = bits << 1;
-        const Bits doubled_minus_one = doubled - 1;
-        lowest[r][v] = doubled_minus_one < lowest[r][v] ? doubled_minus_one : lowest[r][v];
+        if constexpr (kWatchLow) {
+          const Bits doubled_minus_one = doubled - 1;
+          lowest[r][v] = doubled_minus_one < lowest[r][v] ? doubled_minus_one : lowest[r][v];
+        }
         highest[r][v] = doubled > highest[r][v] ? doubled : highest[r][v];
         // No helper functions on vectors here: returning one would change the ABI per ISA.
         if constexpr (kMode == Rounding::kNearestEven) {
@@ -406,7 +413,8 @@ bool accumulate_in_registers(const LaneRounder<T>& rounder, const T* __restrict 
       for (std::size_t j = 0; j < kPerVector; ++j) {
         const std::size_t lane = r * out_stride + v * kPerVector + j;
         sums[lane] = vector_sums[r][v][j];
-        flagged[lane] = static_cast<U>(lowest[r][v][j] < low_limit) | static_cast<U>(highest[r][v][j] >= high_limit);
+        flagged[lane] =
+            static_cast<U>(kWatchLow && lowest[r][v][j] < low_limit) | static_cast<U>(highest[r][v][j] >= high_limit);
         any |= flagged[lane];
       }
   return any != 0;
@@ -421,9 +429,10 @@ bool accumulate_lanes(const LaneRounder<T>& rounder, const T* a, std::size_t a_s
   bool any = false;
   std::size_t j = 0;
   const bool in_registers = kMode != Rounding::kNearestEven || rounder.magic_rounds;
+  const auto in_registers_kernel = rounder.low_sums_exact ? accumulate_in_registers<T, kMode, kRows, false>
+                                                         : accumulate_in_registers<T, kMode, kRows, true>;
   for (; in_registers && j + kRegisterLanes<T> <= lanes; j += kRegisterLanes<T>)
-    any |= accumulate_in_registers<T, kMode, kRows>(rounder, a, a_stride, b + j, stride, count, sums + j,
-                                                    flagged + j, lanes);
+    any |= in_registers_kernel(rounder, a, a_stride, b + j, stride, count, sums + j, flagged + j, lanes);
   for (std::size_t r = 0; r < kRows; ++r) {
     const T* a_row = a + r * a_stride;
     T* row_sums = sums + r * lanes;
@@ -782,7 +791,7 @@ class LaneGemm {
                                                  : decode_all<T>(datapath.operand_a(), a_codes.codes, threads)),
         b_lanes_(kernel.inner == LaneKind::kHalf ? std::vector<T>{}
                                                  : decode_all<T>(datapath.operand_b(), b_codes.codes, threads)),
-        inner_rounder_(datapath.accumulator(), datapath.inner().rounding),
+        inner_rounder_(datapath.accumulator(), datapath.inner().rounding, product_addends(datapath).quantum),
         chunk_(datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total_) {
 #if defined(__AVX512FP16__)
     if constexpr (std::is_same_v<T, float>) {
@@ -801,7 +810,7 @@ class LaneGemm {
     if (kernel.outer == LaneKind::kDouble && is_stochastic(datapath.outer().rounding))
       outer_stochastic_.emplace(accumulator, datapath.outer(), chunk_sums, datapath.config().seed);
     else if (kernel.outer == LaneKind::kDouble)
-      outer_rounder_.emplace(accumulator, datapath.outer().rounding);
+      outer_rounder_.emplace(accumulator, datapath.outer().rounding, chunk_sums.quantum);
   }
 
   void compute(const Block& block, Matrix& result) const {
