@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Plot the swamping experiment: relative error of dot products vs length, per accumulator.
+"""Plot the swamping experiment: relative error of long sums vs their length, one line per curve.
 
 Usage: /usr/bin/python3 scripts/plot_swamping.py swamping.csv swamping.png
 (Debian's python3-matplotlib; the CSV comes from `lptsim numerics swamping`.)
@@ -37,9 +37,9 @@ def main(argv):
     ax.axhline(1e-12, color="gray", linewidth=0.5)
     ax.text(n[0], 1.6e-12, "exact (error 0)", fontsize=7, color="gray")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("dot product length n")
+    ax.set_xlabel("length n of the sum")
     ax.set_ylabel(f"mean relative error vs FP64 ({trials} trials)")
-    ax.set_title("Swamping: plain FP16 stalls; chunks and SR hold out longer")
+    ax.set_title("Swamping: low-precision accumulation of long sums")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -19,7 +19,9 @@ while (($#)); do
   esac
   shift
 done
-build="${1:-$repo/build$( ((sanitize)) && echo -sanitize || true)}"
+suffix=""
+((sanitize)) && suffix=-sanitize
+build="${1:-$repo/build$suffix}"
 
 packages=(
   build-essential cmake pkg-config

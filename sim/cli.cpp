@@ -62,7 +62,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       "usage: lptsim run [--config FILE] [--trace FILE] [--out DIR] [--batch N] "
       "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full] [--residency none|liveness]\n"
       "       [--mode training|inference] [--set /json/pointer=value ...]\n"
-      "       [--timeline FILE [--timeline-window FIRST:LAST]]\n"
+      "       [--timeline FILE [--timeline-window FIRST:LAST]] [--no-fidelity] [--fidelity-cache DIR]\n"
       "Simulates one training step (or the phases given) of the trace on the accelerator.";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
@@ -81,6 +81,9 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       ("set,s", po::value<std::vector<std::string>>()->composing(),
        "set a value in the config before it is validated, e.g. --set /chip/cores=8 "
        "(/chip/... reaches the chip description, /chip/energy/... its energy table); repeatable")
+      ("no-fidelity", "skip the fidelity pass (every GEMM bit-exact on sampled outputs vs FP64)")
+      ("fidelity-cache", po::value<std::string>(),
+       "keep fidelity results in DIR, keyed by what they depend on, and reuse them")
       ("mode,m", po::value<std::string>()->default_value("training"),
        "training: one training step; inference: the deployed forward pass (batch-norm folded, "
        "dropout removed, the config's inference formats, batch 1 unless --batch)");
@@ -93,6 +96,8 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
   run.out_dir = vm["out"].as<std::string>();
   if (vm.count("timeline")) run.timeline_file = vm["timeline"].as<std::string>();
   if (vm.count("set")) run.overrides = vm["set"].as<std::vector<std::string>>();
+  run.fidelity = !vm.count("no-fidelity");
+  if (vm.count("fidelity-cache")) run.fidelity_cache = vm["fidelity-cache"].as<std::string>();
   try {
     if (run.out_dir.empty()) throw po::error("--out must name a directory");
     if (vm.count("timeline-window")) {

@@ -1,10 +1,13 @@
 #include "sim/config.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "models/common/text.hpp"
 #include "sim/document_kind.hpp"
 #include "sim/format_json.hpp"
+#include "sim/gemm_datapath.hpp"
 
 namespace lpt {
 
@@ -21,7 +24,15 @@ param::Key<T> format(std::string name, Member member, std::string description) {
                                member, [](const JsonReader& in) { return num::format_from_json(in); });
 }
 
+// The roundings a stage may name, for optional rounding keys.
+std::vector<std::pair<std::string_view, std::optional<num::Rounding>>> stage_roundings() {
+  std::vector<std::pair<std::string_view, std::optional<num::Rounding>>> out;
+  for (const auto& [name, rounding] : num::rounding_names()) out.emplace_back(name, rounding);
+  return out;
+}
+
 const param::Schema<GemmPrecision>& gemm_precision_schema() {
+  using K = param::Keys<GemmPrecision>;
   static const param::Schema<GemmPrecision> schema(
       "Formats of one GEMM. The array runs it at the lower of its operand formats' `macs_per_pe_per_cycle`; the "
       "formats' widths set the bytes moved.",
@@ -29,7 +40,15 @@ const param::Schema<GemmPrecision>& gemm_precision_schema() {
        format<GemmPrecision>("b", &GemmPrecision::b, "operand B; one the chip's MAC array runs"),
        format<GemmPrecision>("accumulator", &GemmPrecision::accumulator,
                              "the accumulator; one of the chip's `core/accumulator/formats`"),
-       format<GemmPrecision>("output", &GemmPrecision::output, "the stored result")});
+       format<GemmPrecision>("output", &GemmPrecision::output, "the stored result"),
+       K::optional(K::choice("accumulation_rounding", &GemmPrecision::accumulation_rounding, stage_roundings(),
+                             "of every add of the accumulation (inside a chunk and merging chunks); `sr` uses the "
+                             "chip's `core/rounder/random_bits`"),
+                   "the accumulator format's own rounding"),
+       K::optional(K::choice("output_rounding", &GemmPrecision::output_rounding, stage_roundings(),
+                             "of the conversion of each result to `output`; `sr` uses the chip's "
+                             "`core/rounder/random_bits`"),
+                   "the output format's own rounding")});
   return schema;
 }
 
@@ -80,6 +99,38 @@ const param::Schema<InferencePrecision>& inference_schema() {
   return schema;
 }
 
+LossScale read_loss_scale(const JsonReader& in) {
+  if (in.json().is_string()) {
+    in.one_of({"dynamic"});
+    return LossScale{};
+  }
+  const double factor = in.number(0x1p-64, 0x1p64);
+  int exponent = 0;
+  if (std::frexp(factor, &exponent) != 0.5) in.fail("expected \"dynamic\" or a power of two, got " + param::shown_number(factor));
+  return LossScale{false, factor};
+}
+
+const param::Schema<FidelityParams>& fidelity_schema() {
+  using K = param::Keys<FidelityParams>;
+  static const param::Schema<FidelityParams> schema(
+      "The fidelity pass: every GEMM of the training step run bit-exactly on its datapath on sampled output "
+      "elements, each with its full reduction, against FP64 (docs/fidelity.md).",
+      {K::optional(K::boolean("enabled", &FidelityParams::enabled, "whether `run` measures fidelity "
+                                                                   "(`run --no-fidelity` also skips it)")),
+       K::optional(K::integer("sampled_outputs", &FidelityParams::sampled_outputs, 1, 4096, "elements",
+                              "output elements per GEMM, a grid of about √n rows × √n columns; the cost is "
+                              "(rows + columns) × K operand values and n × K MACs per GEMM")),
+       K::optional(K::integer("max_operand_values", &FidelityParams::max_operand_values, 2, std::int64_t{1} << 30,
+                              "values", "operand values drawn for one GEMM at most, (rows + columns) × K: a long "
+                                        "reduction gets fewer sampled outputs, and a GEMM with K above half of it "
+                                        "is reported as not measured")),
+       K::optional(K::integer("seed", &FidelityParams::seed, 0, std::numeric_limits<std::int64_t>::max(), {},
+                              "of the sampled operands and every stochastic rounding")),
+       K::optional(K::number("min_sqnr_db", &FidelityParams::min_sqnr_db, -1000, 1000, "dB",
+                             "layers with a phase below it are flagged in the summary and report"))});
+  return schema;
+}
+
 const param::Schema<PrecisionPolicy>& precision_schema() {
   using K = param::Keys<PrecisionPolicy>;
   static const param::Schema<PrecisionPolicy> schema(
@@ -96,6 +147,13 @@ const param::Schema<PrecisionPolicy>& precision_schema() {
         keys.push_back(K::optional(K::object("last_layer", &PrecisionPolicy::last_layer, overrides_schema(),
                                              "the last layer with GEMMs, by phase"),
                                    "no overrides"));
+        keys.push_back(K::optional(
+            K::value({"loss_scale", "string or number", {}, "`dynamic`, or a power of two in [2^-64, 2^64]", {},
+                      "how error gradients are scaled before they are quantized to an operand format: `dynamic` "
+                      "(as dynamic loss scaling settles: the largest power of two that keeps a tensor's "
+                      "gradients in range) or a fixed factor; used by the fidelity pass"},
+                     &PrecisionPolicy::loss_scale, read_loss_scale),
+            "`dynamic`"));
         keys.push_back(K::optional_object("inference", &PrecisionPolicy::inference, inference_schema(),
                                           "`--mode inference` is an error",
                                           "formats for `lptsim run --mode inference`"));
@@ -126,6 +184,15 @@ void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
     throw InputError("", precision_in.path() + where + "/accumulator",
                      "format " + quoted_excerpt(p.accumulator.name) + " is not one of " +
                          config.chip_location("/core/accumulator/formats"));
+  // The fidelity pass runs every GEMM on this datapath; one the numerics
+  // library cannot emulate bit-exactly is an error here, not in mid-run.
+  try {
+    num::Datapath{gemm_numerics(p, config.chip, 0)};
+  } catch (const std::invalid_argument& e) {
+    throw InputError("", precision_in.path() + where,
+                     std::string(e.what()) + " (accumulator chunk length and random bits: " +
+                         config.chip_location("/core/accumulator") + ", " + config.chip_location("/core/rounder") + ")");
+  }
   // Energy is never a silent zero: the table must price every datapath the policy uses.
   const auto& energy = config.chip.energy;
   if (!energy.multiply(p.a.name, p.b.name))
@@ -163,7 +230,9 @@ const param::Schema<AcceleratorConfig>& config_schema() {
                              "`core/sfu/fusion` must allow it; `run --fusion` overrides it")),
        K::optional(K::choice("residency", &AcceleratorConfig::residency, residency_choices(),
                              "`liveness`: results stay in the scratchpads while later steps read them and they fit; "
-                             "`none`: every result goes through DRAM; `run --residency` overrides it"))});
+                             "`none`: every result goes through DRAM; `run --residency` overrides it")),
+       K::optional(K::object("fidelity", &AcceleratorConfig::fidelity, fidelity_schema(), "the fidelity pass"),
+                   "the defaults below")});
   return schema;
 }
 
@@ -350,7 +419,10 @@ AcceleratorConfig load_config(const std::filesystem::path& file) {
 namespace {
 
 nlohmann::json gemm_json(const GemmPrecision& p) {
-  return {{"a", p.a}, {"b", p.b}, {"accumulator", p.accumulator}, {"output", p.output}};
+  nlohmann::json out = {{"a", p.a}, {"b", p.b}, {"accumulator", p.accumulator}, {"output", p.output}};
+  if (p.accumulation_rounding) out["accumulation_rounding"] = num::rounding_name(*p.accumulation_rounding);
+  if (p.output_rounding) out["output_rounding"] = num::rounding_name(*p.output_rounding);
+  return out;
 }
 
 nlohmann::json overrides_json(const std::array<std::optional<GemmPrecision>, 3>& o) {
@@ -372,6 +444,8 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
       {"optimizer_state", u.optimizer_state},
       {"optimizer", u.optimizer == Optimizer::kAdam ? "adam" : "sgd_momentum"},
       {"rounding", u.stochastic_rounding ? "stochastic" : "nearest"}};
+  precision["loss_scale"] = config.precision.loss_scale.dynamic ? nlohmann::json("dynamic")
+                                                                 : nlohmann::json(config.precision.loss_scale.factor);
   precision["first_layer"] = overrides_json(config.precision.first_layer);
   precision["last_layer"] = overrides_json(config.precision.last_layer);
   if (const auto& inference = config.precision.inference) {
@@ -385,7 +459,13 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
          {"chip", config.chip},
          {"precision", precision},
          {"fusion", to_string(config.fusion)},
-         {"residency", to_string(config.residency)}};
+         {"residency", to_string(config.residency)},
+         {"fidelity",
+          {{"enabled", config.fidelity.enabled},
+           {"sampled_outputs", config.fidelity.sampled_outputs},
+           {"max_operand_values", config.fidelity.max_operand_values},
+           {"seed", config.fidelity.seed},
+           {"min_sqnr_db", config.fidelity.min_sqnr_db}}}};
 }
 
 }  // namespace lpt

@@ -18,9 +18,24 @@
 
 namespace lpt {
 
-// Formats of one GEMM: operands A and B, the accumulator and the stored output.
+// Formats of one GEMM: operands A and B, the accumulator and the stored output,
+// with the roundings of its accumulation and output stages (unset: the
+// accumulator's and the output format's own default rounding).
 struct GemmPrecision {
   num::FormatSpec a, b, accumulator, output;
+  std::optional<num::Rounding> accumulation_rounding, output_rounding;
+};
+
+// How error gradients are scaled before they are quantized to an operand
+// format, so that small ones do not underflow (Micikevicius et al., ICLR 2018,
+// "Mixed Precision Training"): a fixed power of two, or dynamic.
+struct LossScale {
+  // Dynamic scaling as it settles: the largest power of two that keeps a
+  // tensor's gradients within the operand format. The fidelity pass applies it
+  // per GEMM operand, the best a single network-wide scale can do.
+  bool dynamic = true;
+  double factor = 1;  // the static scale, a power of two
+  bool operator==(const LossScale&) const = default;
 };
 
 struct UpdatePrecision {
@@ -47,10 +62,28 @@ struct PrecisionPolicy {
   // Per-phase overrides; a phase not given keeps the default.
   std::array<std::optional<GemmPrecision>, 3> first_layer, last_layer;
   std::optional<InferencePrecision> inference;
+  LossScale loss_scale;
 
   const GemmPrecision& for_gemm(Phase formats_of, LayerPosition position) const;
   // The policy with the inference formats as its forward formats. Requires `inference`.
   PrecisionPolicy for_inference() const;
+};
+
+// The fidelity pass (sim/fidelity): every GEMM of the training step run
+// bit-exactly on sampled output elements against FP64.
+struct FidelityParams {
+  bool enabled = true;
+  // Output elements per GEMM, each with its full reduction: a grid of about
+  // sqrt(n) rows by sqrt(n) columns, whose operand rows and columns are drawn.
+  int sampled_outputs = 16;
+  // Operand values drawn for one GEMM at most, (rows + columns) x K: the grid
+  // shrinks for a long reduction, down to one output; a GEMM whose reduction
+  // alone exceeds it (K > half of it) is reported as not measured.
+  std::int64_t max_operand_values = std::int64_t{1} << 23;
+  std::uint64_t seed = 1;
+  // Layers whose SQNR in some phase falls below this are flagged.
+  double min_sqnr_db = 15;
+  bool operator==(const FidelityParams&) const = default;
 };
 
 struct AcceleratorConfig {
@@ -64,6 +97,7 @@ struct AcceleratorConfig {
   // Whether results stay on chip between steps (sim/residency.hpp); "none"
   // when the config does not say.
   Residency residency = Residency::kNone;
+  FidelityParams fidelity;
   // Where it was read from, for messages: the config file, and the chip
   // description file when "chip" names one (empty when the chip is inline).
   std::string file;

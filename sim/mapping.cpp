@@ -209,6 +209,11 @@ std::int64_t resident_loads(std::int64_t units, std::int64_t per_panel, int core
 
 }  // namespace
 
+GemmFormats GemmFormats::of(const GemmDatapath& datapath, std::uint32_t index_in_program) {
+  return {datapath.a_bits(), datapath.b_bits(), datapath.accumulator_bits(), datapath.output_bits(),
+          datapath.macs_per_pe_per_cycle, index_in_program};
+}
+
 const char* to_string(LoopOrder order) {
   switch (order) {
     case LoopOrder::kResidentB: return "resident-B";
@@ -880,23 +885,9 @@ void spread_fused_work(Step& step, const ElementwiseWork& w, int element_bits) {
 
 namespace {
 
-GemmFormats resolve_formats(const GemmPrecision& p, const core::MacArrayParams& array) {
-  GemmFormats f;
-  f.a_bits = p.a.total_bits();
-  f.b_bits = p.b.total_bits();
-  f.accumulator_bits = p.accumulator.total_bits();
-  f.output_bits = p.output.total_bits();
-  f.macs_per_pe_per_cycle = std::min(array.macs_per_pe_per_cycle.at(p.a.name),
-                                     array.macs_per_pe_per_cycle.at(p.b.name));
-  f.a_name = p.a.name;
-  f.b_name = p.b.name;
-  f.accumulator_name = p.accumulator.name;
-  return f;
-}
-
 // The index of the GEMM's datapath in the program's list, added if new.
-std::uint32_t datapath_index(core::Program& program, const GemmFormats& f) {
-  const core::Datapath d{f.a_name, f.b_name, f.accumulator_name, f.a_bits, f.b_bits, f.macs_per_pe_per_cycle};
+std::uint32_t datapath_index(core::Program& program, const GemmDatapath& datapath) {
+  const core::Datapath d = program_datapath(datapath);
   const auto at = std::find(program.datapaths.begin(), program.datapaths.end(), d);
   if (at != program.datapaths.end()) return static_cast<std::uint32_t>(at - program.datapaths.begin());
   program.datapaths.push_back(d);
@@ -1014,9 +1005,8 @@ struct Mapper {
     const PhaseWork& work = layer.phase(phase);
     const std::string prefix = layer.name + "/" + to_string(phase) + "/";
     for (const GemmWork& g : work.gemms) {
-      GemmFormats f = resolve_formats(config.precision.for_gemm(g.formats_of, position),
-                                      config.chip.core.mac_array);
-      f.datapath = datapath_index(out.program, f);
+      const GemmDatapath datapath = resolve_gemm_datapath(config, g, position);
+      const GemmFormats f = GemmFormats::of(datapath, datapath_index(out.program, datapath));
       const GemmTiling t = tiling_for(layer, phase, g, f);
       const std::int64_t steps_per_repeat = t.k_splits > 1 ? 2 : 1;
       if (g.repeats > static_cast<std::int64_t>(kMaxProgramSteps - out.steps.size()) / steps_per_repeat)
@@ -1086,14 +1076,7 @@ struct Mapper {
 MappedProgram map_training(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
                            const std::set<Phase>& phases) {
   // First and last layers with GEMMs may have their own precision.
-  std::vector<LayerPosition> position(layers.size(), LayerPosition::kMiddle);
-  std::vector<std::size_t> gemm_layers;
-  for (std::size_t i = 0; i < layers.size(); ++i)
-    if (!layers[i].phase(Phase::kFwd).gemms.empty()) gemm_layers.push_back(i);
-  if (!gemm_layers.empty()) {
-    position[gemm_layers.back()] = LayerPosition::kLast;
-    position[gemm_layers.front()] = LayerPosition::kFirst;
-  }
+  const std::vector<LayerPosition> position = layer_positions(layers);
 
   // Dependencies: a layer phase's first step waits for the steps that
   // produced its inputs (docs/architecture.md, "Step order and dependencies").

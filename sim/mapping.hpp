@@ -13,17 +13,19 @@
 #include "models/core/chip_params.hpp"
 #include "models/core/program.hpp"
 #include "sim/config.hpp"
+#include "sim/gemm_datapath.hpp"
 #include "sim/roofline.hpp"
 #include "sim/workload.hpp"
 
 namespace lpt {
 
-// Element sizes and MAC rate of one GEMM, resolved from the precision policy.
+// Element sizes and MAC rate of one GEMM: what tiling needs of its datapath.
 struct GemmFormats {
   int a_bits = 8, b_bits = 8, accumulator_bits = 16, output_bits = 16;
   int macs_per_pe_per_cycle = 1;
-  std::string a_name, b_name, accumulator_name;
   std::uint32_t datapath = 0;  // its index in Program::datapaths (MacTile::datapath)
+
+  static GemmFormats of(const GemmDatapath& datapath, std::uint32_t index_in_program);
 };
 
 enum class LoopOrder {

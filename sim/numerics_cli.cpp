@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iomanip>
 #include <istream>
+#include <limits>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -196,7 +197,7 @@ int run_numerics_convert(const std::vector<std::string>& args, std::istream& in,
         ("round", po::value<std::string>(), "rne|away|rtz|sr|sr_exact (default: the target's own)")
         ("sr-bits", po::value<int>()->default_value(num::kMaxStochasticBits), "random bits for --round sr (1..64)")
         ("seed", po::value<std::uint64_t>()->default_value(0), "seed of the stochastic rounding (line i uses draw i)")
-        ("saturate", "clamp overflow to the largest finite value instead of Inf/NaN")
+        ("saturate", "finite results: overflow and +-Inf become +-max finite (NaN stays NaN)")
         ("json", "one JSON object per line");
     po::variables_map values;
     if (auto code = parse_command_line("numerics convert",
@@ -204,12 +205,14 @@ int run_numerics_convert(const std::vector<std::string>& args, std::istream& in,
         "                               [--saturate] [--json]  < values\n"
         "Reads one value per line: a decimal or C99 hex-float (0x1.8p-3), read as the nearest double;\n"
         "with --from, a bit pattern of that format (0b0111_1011, 0x7b, 123). Prints the encoded bits,\n"
-        "the value as hex-float and decimal, and its class (normal, subnormal, zero, inf, nan, saturated).",
+        "the value as hex-float and decimal, and its class (normal, subnormal, zero, inf, nan, saturated,\n"
+        "invalid: NaN into a format without NaN, which gives +0). docs/numerics.md has the rules.",
         options, nullptr, args, values, out, err))
       return *code;
 
     FormatSpec target_spec = parse_format_argument(values["to"].as<std::string>(), "--to");
-    if (values.count("saturate")) target_spec.overflow = num::Overflow::kSaturate;
+    const bool saturate = values.count("saturate") > 0;
+    if (saturate) target_spec.overflow = num::Overflow::kSaturate;
     const Format target(target_spec);
     std::optional<Format> source;
     if (values.count("from")) source.emplace(parse_format_argument(values["from"].as<std::string>(), "--from"));
@@ -251,9 +254,15 @@ int run_numerics_convert(const std::vector<std::string>& args, std::istream& in,
         }
         input = *number;
       }
-      const num::Conversion c = target.convert(input, rounding, random.bits(value_index++), sr_bits);
-      const std::string cls =
-          c.flags.saturated ? "saturated" : std::string(num::value_class_name(target.classify(c.bits)));
+      // --saturate promises finite results in every format, as formats without Inf give
+      // anyway: +-Inf converts as the largest double of its sign, so that it clamps like
+      // any overflow, whether or not the target has an Inf code.
+      const double converted =
+          saturate && std::isinf(input) ? std::copysign(std::numeric_limits<double>::max(), input) : input;
+      const num::Conversion c = target.convert(converted, rounding, random.bits(value_index++), sr_bits);
+      const std::string cls = c.flags.saturated ? "saturated"
+                              : c.flags.invalid ? "invalid"
+                                                : std::string(num::value_class_name(target.classify(c.bits)));
       if (json) {
         nlohmann::json record = {{"input", text},
                                  {"bits", hex_bits(c.bits, target.total_bits())},
@@ -280,7 +289,8 @@ const std::vector<NumericsSubcommand>& numerics_subcommands() {
       {"formats", "list the preset number formats with their parameters and ranges", run_numerics_formats},
       {"convert", "round numbers (or re-encode bit patterns) into a format, one per stdin line",
        run_numerics_convert},
-      {"swamping", "relative error of long dot products: FP32, FP16 plain/chunked/SR (CSV + plot)", run_numerics_swamping},
+      {"swamping", "error of long low-precision sums per accumulator, chunk length and rounding (CSV + plot)",
+       run_numerics_swamping},
   };
   return table;
 }

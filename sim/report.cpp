@@ -1,6 +1,7 @@
 #include "sim/report.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 
@@ -200,6 +201,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
   r.tool_version = LPTSIM_VERSION;
   r.config = config;
   r.network = trace.network;
+  for (const Layer& layer : trace.layers) r.layer_names.push_back(layer.name);
   r.batch = trace.batch;
   r.phases = phases;
   r.clock_ghz = config.chip.clock_ghz;
@@ -276,6 +278,103 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
   return r;
 }
 
+namespace {
+
+// SQNR for JSON, which has no infinity: null means no error at all.
+nlohmann::json sqnr_json(double db) { return std::isinf(db) ? nlohmann::json() : nlohmann::json(db); }
+
+double fraction(std::uint64_t part, std::uint64_t whole) {
+  return whole ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+nlohmann::json layer_phase_fidelity_json(const LayerPhaseFidelity& f) {
+  const num::FidelityStats& s = f.result;
+  if (s.count == 0) return {{"not_measured", "its GEMMs' reductions exceed fidelity/max_operand_values"}};
+  return {{"sqnr_db", sqnr_json(s.sqnr_db)},
+          {"gemms_not_measured", f.not_measured},
+          {"relative_l2_error", s.relative_l2_error},
+          {"max_abs_error", s.max_abs_error},
+          {"mean_signed_error", s.mean_signed_error},
+          {"outputs", s.count},
+          {"result_overflow_fraction", s.fraction_overflow},
+          {"result_nan_fraction", s.fraction_nan},
+          {"operand_underflow_fraction", fraction(f.operands.underflow, f.operands.values)},
+          {"operand_overflow_fraction", fraction(f.operands.overflow, f.operands.values)},
+          {"operand_flushed_subnormal_fraction", fraction(f.operands.flushed_subnormals, f.operands.values)}};
+}
+
+// The fidelity of each layer's phase, by (layer index, phase).
+std::map<std::pair<std::size_t, Phase>, LayerPhaseFidelity> fidelity_by_row(const RunReport& r) {
+  std::map<std::pair<std::size_t, Phase>, LayerPhaseFidelity> out;
+  if (r.fidelity)
+    for (const LayerPhaseFidelity& f : r.fidelity->layer_phases()) out.emplace(std::pair(f.layer, f.phase), f);
+  return out;
+}
+
+}  // namespace
+
+std::vector<FlaggedLayer> flagged_layers(const RunReport& r) {
+  std::vector<FlaggedLayer> out;
+  if (!r.fidelity) return out;
+  for (const LayerPhaseFidelity& f : r.fidelity->layer_phases())
+    if (f.result.count > 0 && f.result.sqnr_db < r.fidelity->params.min_sqnr_db)
+      out.push_back({f.layer, f.phase, f.result.sqnr_db});
+  return out;
+}
+
+std::optional<FlaggedLayer> worst_fidelity(const RunReport& r) {
+  std::optional<FlaggedLayer> worst;
+  if (!r.fidelity) return worst;
+  for (const LayerPhaseFidelity& f : r.fidelity->layer_phases())
+    if (f.result.count > 0 && (!worst || f.result.sqnr_db < worst->sqnr_db)) worst = {f.layer, f.phase, f.result.sqnr_db};
+  return worst;
+}
+
+nlohmann::json fidelity_json(const RunReport& r) {
+  if (!r.fidelity) return nullptr;
+  const FidelityReport& f = *r.fidelity;
+  const auto layer_name = [&](std::size_t layer) { return r.layer_names.at(layer); };
+  nlohmann::json out = {{"method", "each GEMM run bit-exactly on its datapath on sampled outputs, each with its full "
+                                   "reduction, against FP64 on the same drawn operands (docs/fidelity.md)"},
+                        {"sampled_outputs_per_gemm", f.params.sampled_outputs},
+                        {"seed", f.params.seed},
+                        {"max_operand_values", f.params.max_operand_values},
+                        {"min_sqnr_db", f.params.min_sqnr_db},
+                        {"from_cache", f.from_cache}};
+  if (const auto worst = worst_fidelity(r))
+    out["worst"] = {{"layer", layer_name(worst->layer)}, {"phase", to_string(worst->phase)},
+                    {"sqnr_db", sqnr_json(worst->sqnr_db)}};
+  out["worst_sqnr_db"] = out.contains("worst") ? out["worst"]["sqnr_db"] : nlohmann::json();
+  nlohmann::json flagged = nlohmann::json::array();
+  for (const FlaggedLayer& l : flagged_layers(r))
+    flagged.push_back({{"layer", layer_name(l.layer)}, {"phase", to_string(l.phase)}, {"sqnr_db", sqnr_json(l.sqnr_db)}});
+  out["flagged"] = std::move(flagged);
+  nlohmann::json gemms = nlohmann::json::array();
+  for (const GemmFidelity& g : f.gemms) {
+    const num::FidelityStats s = g.result.stats();
+    if (!g.not_measured.empty()) {
+      gemms.push_back({{"layer", layer_name(g.layer)}, {"phase", to_string(g.phase)}, {"gemm", g.label},
+                       {"mnk", {g.m, g.n, g.k}}, {"datapath", g.datapath}, {"not_measured", g.not_measured}});
+      continue;
+    }
+    gemms.push_back({{"layer", layer_name(g.layer)},
+                     {"phase", to_string(g.phase)},
+                     {"gemm", g.label},
+                     {"mnk", {g.m, g.n, g.k}},
+                     {"sampled", {g.rows, g.cols}},
+                     {"datapath", g.datapath},
+                     {"a_values", g.a_values},
+                     {"b_values", g.b_values},
+                     {"a_scale", g.a_scale},
+                     {"b_scale", g.b_scale},
+                     {"sqnr_db", sqnr_json(s.sqnr_db)},
+                     {"relative_l2_error", s.relative_l2_error},
+                     {"max_abs_error", s.max_abs_error}});
+  }
+  out["gemms"] = std::move(gemms);
+  return out;
+}
+
 nlohmann::json to_json(const RunReport& r) {
   nlohmann::json out;
   out["tool"] = {{"name", "lptsim"}, {"version", r.tool_version}};
@@ -314,6 +413,7 @@ nlohmann::json to_json(const RunReport& r) {
   nlohmann::json per_phase;
   for (Phase p : r.phases) per_phase[to_string(p)] = activity_json(r.per_phase[static_cast<std::size_t>(p)], r.clock_ghz, r.datapaths);
   out["phases"] = per_phase;
+  const auto fidelity = fidelity_by_row(r);
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& row : r.rows) {
     nlohmann::json j = activity_json(row.activity, r.clock_ghz, r.datapaths);
@@ -323,6 +423,8 @@ nlohmann::json to_json(const RunReport& r) {
     j["phase"] = to_string(row.phase);
     j["tiling"] = row.tiling;
     j["fused_into"] = row.fused_into.empty() ? nlohmann::json() : nlohmann::json(row.fused_into);
+    if (const auto f = fidelity.find({row.layer, row.phase}); f != fidelity.end())
+      j["fidelity"] = layer_phase_fidelity_json(f->second);
     rows.push_back(std::move(j));
   }
   out["layers"] = std::move(rows);
@@ -330,6 +432,7 @@ nlohmann::json to_json(const RunReport& r) {
   for (const StepRecord& step : r.steps)
     steps.push_back({{"step", step.label}, {"cycles", step.cycles}, {"energy_pj", step.energy_pj}});
   out["steps"] = std::move(steps);
+  out["fidelity"] = fidelity_json(r);
   nlohmann::json stages = nlohmann::json::object();
   for (const auto& [stage, seconds] : r.stage_seconds) stages[stage] = seconds;
   out["simulator"] = {{"wall_seconds", r.wall_seconds}, {"events", r.simulation_events}, {"stage_seconds", stages}};
@@ -381,13 +484,29 @@ std::string counter_table_markdown() {
 }
 
 void write_layers_csv(const RunReport& r, std::ostream& out) {
-  out << "layer_index,layer,type,phase," << csv_header() << ",tiling,fused_into\n";
+  out << "layer_index,layer,type,phase," << csv_header()
+      << ",tiling,fused_into,sqnr_db,relative_l2_error,max_abs_error,operand_underflow_fraction,"
+         "operand_overflow_fraction,operand_flushed_subnormal_fraction\n";
+  const auto fidelity = fidelity_by_row(r);
   for (const auto& row : r.rows) {
     // Names come from the user's trace: quoted and defused (csv_text_cell).
     out << row.layer << ',' << csv_text_cell(row.name) << ',' << csv_text_cell(row.type) << ','
         << to_string(row.phase) << ',';
     write_activity_csv(row.activity, out);
-    out << ",\"" << row.tiling << "\"," << csv_text_cell(row.fused_into) << "\n";
+    out << ",\"" << row.tiling << "\"," << csv_text_cell(row.fused_into);
+    // Empty cells where no GEMM was measured; "inf" where there was no error.
+    if (const auto f = fidelity.find({row.layer, row.phase}); f != fidelity.end() && f->second.result.count > 0) {
+      const num::FidelityStats& s = f->second.result;
+      const OperandCounts& o = f->second.operands;
+      char buffer[256];
+      std::snprintf(buffer, sizeof buffer, ",%.3f,%.6g,%.6g,%.6g,%.6g,%.6g", s.sqnr_db, s.relative_l2_error,
+                    s.max_abs_error, fraction(o.underflow, o.values), fraction(o.overflow, o.values),
+                    fraction(o.flushed_subnormals, o.values));
+      out << buffer;
+    } else {
+      out << ",,,,,,";
+    }
+    out << "\n";
   }
 }
 
@@ -444,6 +563,47 @@ void print_top(std::ostream& out, const RunReport& r, const char* title, const c
   print_header(out, first);
   for (const auto& [name, activity] : groups)
     print_row(out, r, name, activity, static_cast<double>(r.total.cycles));
+}
+
+}  // namespace
+
+namespace {
+
+void print_fidelity(const RunReport& r, std::ostream& out) {
+  const FidelityReport& f = *r.fidelity;
+  char buffer[320];
+  const auto worst = worst_fidelity(r);
+  if (!worst) {
+    out << "fidelity    no GEMM measured: their reductions exceed fidelity/max_operand_values\n";
+    return;
+  }
+  const auto where = [&](const FlaggedLayer& l) { return r.layer_names.at(l.layer) + " " + to_string(l.phase); };
+  std::snprintf(buffer, sizeof buffer,
+                "fidelity    worst SQNR %.1f dB (%s) vs FP64, %d sampled outputs per GEMM%s\n", worst->sqnr_db,
+                where(*worst).c_str(), f.params.sampled_outputs, f.from_cache ? " (cached)" : "");
+  out << buffer;
+  const auto unmeasured = std::count_if(f.gemms.begin(), f.gemms.end(), [](const GemmFidelity& g) {
+    return !g.not_measured.empty();
+  });
+  if (unmeasured > 0) {
+    std::snprintf(buffer, sizeof buffer, "            %zu GEMMs not measured: their reductions exceed "
+                  "fidelity/max_operand_values\n", static_cast<std::size_t>(unmeasured));
+    out << buffer;
+  }
+  const std::vector<FlaggedLayer> flagged = flagged_layers(r);
+  if (flagged.empty()) {
+    std::snprintf(buffer, sizeof buffer, "            no layer phase below %.1f dB\n", f.params.min_sqnr_db);
+    out << buffer;
+    return;
+  }
+  std::snprintf(buffer, sizeof buffer, "            %zu layer phase%s below %.1f dB:", flagged.size(),
+                flagged.size() == 1 ? "" : "s", f.params.min_sqnr_db);
+  out << buffer;
+  for (std::size_t i = 0; i < flagged.size() && i < 8; ++i) {
+    std::snprintf(buffer, sizeof buffer, " %s (%.1f)", where(flagged[i]).c_str(), flagged[i].sqnr_db);
+    out << buffer << (i + 1 < std::min<std::size_t>(8, flagged.size()) ? "," : "");
+  }
+  out << (flagged.size() > 8 ? ", ... (all in report.json /fidelity/flagged)\n" : "\n");
 }
 
 }  // namespace
@@ -511,6 +671,7 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
       out << buffer << (i + 1 < std::min<std::size_t>(6, consumers.size()) ? "," : "\n");
     }
   }
+  if (r.fidelity) print_fidelity(r, out);
   out << "\ncolumns: share of the step; achieved/peak FLOPS; roofline bound/cycles and its limit;\n"
          "MAC and SFU busy (they overlap); with the MAC array idle, the cores waited on: dram, ring,\n"
          "scratchpad ports, SFU/rounders, other cores (MAC + waits = 100%)\n\n";

@@ -15,6 +15,7 @@
 #include "models/core/stats.hpp"
 #include "models/energy/energy_model.hpp"
 #include "sim/config.hpp"
+#include "sim/fidelity.hpp"
 #include "sim/mapping.hpp"
 #include "sim/trace.hpp"
 #include "sim/workload.hpp"
@@ -111,6 +112,8 @@ struct RunReport {
   std::string fusion;
   std::string residency;
   std::string mode = "training";  // or "inference"
+  std::optional<FidelityReport> fidelity;  // unless the pass was skipped
+  std::vector<std::string> layer_names;    // by layer index, the trace's
 
   double seconds() const { return static_cast<double>(total.cycles) / (clock_ghz * 1e9); }
   double achieved_tflops() const;
@@ -125,6 +128,17 @@ struct RunReport {
   std::vector<std::pair<std::string, double>> stage_seconds;
   std::uint64_t simulation_events = 0;
 };
+
+// A layer's phase whose SQNR is below the config's threshold, or the worst.
+struct FlaggedLayer {
+  std::size_t layer = 0;
+  Phase phase = Phase::kFwd;
+  double sqnr_db = 0;
+};
+std::vector<FlaggedLayer> flagged_layers(const RunReport& report);
+std::optional<FlaggedLayer> worst_fidelity(const RunReport& report);
+// report.json's "fidelity" section (null without the pass).
+nlohmann::json fidelity_json(const RunReport& report);
 
 RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
                        const std::vector<LayerWork>& layers, const MappedProgram& mapped,

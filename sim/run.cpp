@@ -100,8 +100,20 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
 
   clock.lap("simulate");
   if (timeline) timeline->run.total_cycles = stats.total_cycles;
+  std::optional<FidelityReport> fidelity;
+  if (options.fidelity && config.fidelity.enabled) {
+    try {
+      fidelity = options.fidelity_cache.empty()
+                     ? measure_fidelity(config, trace, layers, simulated)
+                     : cached_fidelity(options.fidelity_cache, fidelity_key(config, trace, simulated, inference),
+                                       config, trace, layers, simulated);
+    } catch (const InputError& e) {
+      throw e.file().empty() ? e.in_file(trace.file) : e;
+    }
+    clock.lap("fidelity");
+  }
   return {std::move(config), std::move(trace), std::move(layers), std::move(mapped), std::move(stats), std::move(phases),
-          inference, clock.stages()};
+          inference, std::move(fidelity), clock.stages()};
 }
 
 RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, std::ostream& progress) {
@@ -110,6 +122,7 @@ RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, s
   priced.chip.voltage = energy_of.voltage;
   priced.chip.energy = energy_of.energy;
   RunReport report = build_report(priced, timed.trace, timed.layers, timed.mapped, timed.stats, timed.phases);
+  report.fidelity = timed.fidelity;
   clock.lap("report");
   report.mode = timed.inference ? "inference" : "training";
   report.config_file = priced.file;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/fidelity.hpp"
 #include "sim/report.hpp"
 #include "sim/timeline.hpp"
 
@@ -26,6 +27,9 @@ struct SimulationOptions {
   std::set<Phase> phases{kAllPhases.begin(), kAllPhases.end()};
   std::optional<Fusion> fusion;  // overrides the config's
   std::optional<Residency> residency;  // overrides the config's
+  bool fidelity = true;                 // false skips the fidelity pass (the config may also disable it)
+  // Where fidelity results are cached by fidelity_key (empty: not cached).
+  std::filesystem::path fidelity_cache;
 };
 
 // config + trace -> workload -> mapping -> chip model -> report. Writes no
@@ -47,6 +51,7 @@ struct TimedRun {
   core::RunStats stats;
   std::vector<Phase> phases;
   bool inference = false;
+  std::optional<FidelityReport> fidelity;  // unless skipped
   std::vector<std::pair<std::string, double>> stage_seconds;
 };
 

@@ -35,16 +35,6 @@ namespace mpi = boost::mpi;
 
 namespace {
 
-// FNV-1a, 64 bits: a stable digest of the text (std::hash is not stable
-// across builds).
-std::string digest(const std::string& text) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (const unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
-}
-
 std::string options_text(const SimulationOptions& o) {
   std::string text = o.mode == RunMode::kInference ? "inference" : "training";
   for (const Phase p : o.phases) text += std::string(",") + to_string(p);
@@ -502,7 +492,7 @@ void serve_rank_zero(PointWorkers& workers, std::size_t slots, const mpi::commun
 
 std::string point_key(const nlohmann::json& config_document, const std::filesystem::path& trace,
                       const SimulationOptions& options) {
-  return digest(config_document.dump() + "\n" + trace.string() + "\n" + options_text(options));
+  return stable_digest(config_document.dump() + "\n" + trace.string() + "\n" + options_text(options));
 }
 
 bool started_by_mpi_launcher() {

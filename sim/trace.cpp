@@ -208,6 +208,10 @@ Layer parse_layer(const JsonReader& in) {
   else if (t == "layernorm") layer.shape = parse_elementwise(in, ElementwiseOp::kLayerNorm, 1);
   else if (t == "softmax") layer.shape = parse_elementwise(in, ElementwiseOp::kSoftmax, 1);
   else layer.shape = parse_elementwise(in, ElementwiseOp::kDropout, 1);
+  if (const auto fidelity = in.find("fidelity")) {
+    if (!layer.has_gemm()) fidelity->fail("only layers with GEMMs (conv2d, depthwise_conv2d, linear, matmul, lstm) take fidelity values");
+    layer.fidelity = parse_layer_tensor_values(*fidelity);
+  }
   in.finish();
   return layer;
 }
@@ -371,6 +375,7 @@ void to_json(nlohmann::json& out, const Layer& layer) {
     }
   };
   std::visit(Visitor{out}, layer.shape);
+  if (!layer.fidelity.empty()) out["fidelity"] = layer.fidelity;
 }
 
 void to_json(nlohmann::json& out, const Trace& trace) {

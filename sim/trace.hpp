@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/common/json_reader.hpp"
+#include "sim/tensor_values.hpp"
 
 namespace lpt {
 
@@ -87,6 +88,8 @@ struct Layer {
   std::string type;  // as written in the trace
   LayerShape shape;
   std::string where = {};  // its place in the trace file: "/layers/3", or "line 7" of a CSV
+  // Its tensors' values for the fidelity pass, where the trace gives them.
+  LayerTensorValues fidelity = {};
 
   // Number of trainable parameters (weights, biases, norm scales/shifts).
   // Throws CountOverflow if it does not fit in 64 bits.

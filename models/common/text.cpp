@@ -82,4 +82,12 @@ std::string csv_text_cell(std::string_view text) {
   return quoted + '"';
 }
 
+std::string stable_digest(std::string_view text) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (const unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 }  // namespace lpt

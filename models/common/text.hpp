@@ -18,4 +18,8 @@ std::string quoted_excerpt(std::string_view text, std::size_t max_chars = 60);
 // (leading = + - @, tab or CR) gets a leading apostrophe first.
 std::string csv_text_cell(std::string_view text);
 
+// A stable 64-bit digest of `text` as 16 hex digits (FNV-1a; std::hash is not
+// stable across builds), for keys of results and caches.
+std::string stable_digest(std::string_view text);
+
 }  // namespace lpt

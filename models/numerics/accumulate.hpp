@@ -7,6 +7,7 @@
 // the tests hold to these results bit for bit.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "models/numerics/format.hpp"
@@ -29,9 +30,14 @@ struct StageRounding {
 };
 
 // round(sum + addend) onto `accumulator`, with the exact sum: the accumulate step every
-// reduction here is built from. `random` feeds stochastic rounding.
+// reduction here is built from. `random` (one CounterRandom block) feeds stochastic
+// rounding: kStochastic uses its first word; kStochasticExact both, rounding the exact sum
+// first onto the doubles next to it and then onto the accumulator, each with the
+// probability of sr_exact. As the accumulator's values are doubles, the two steps round
+// up with the exact sum's own probability (to 2^-64 per step), which round-to-odd, exact
+// only to 52 - p bits below a p-bit accumulator's last, cannot give.
 double add_rounded(const Format& accumulator, double sum, double addend, const StageRounding& rounding,
-                   std::uint64_t random);
+                   const std::array<std::uint64_t, 2>& random);
 
 // Where the random words of stochastic accumulation come from: one stream per output
 // element and stage, indexed by the add's position, so results do not depend on the order

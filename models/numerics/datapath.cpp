@@ -29,13 +29,10 @@ void check_operand(const char* which, const Format& format) {
          "\" has a range whose products leave the normal range of double (products must be exact)");
 }
 
-// Stochastic accumulation sees the sum through add_round_to_odd, whose top 52 - p bits
-// below the accumulator's last kept bit are exact (p = accumulator precision): a wider
-// rounder would read bits the reference does not have.
+// Hardware-style SR sees the sum through add_round_to_odd, whose top 52 - p bits below
+// the accumulator's last kept bit are exact (p = accumulator precision): a wider rounder
+// would read bits the reference does not have. (sr_exact works on the exact sum.)
 StageRounding stage(const char* which, Rounding rounding, const DatapathConfig& config) {
-  if (rounding == Rounding::kStochasticExact)
-    fail(std::string(which) + " rounding sr_exact compares against the exact sum's full fraction, which "
-         "the accumulator does not carry; use sr with stochastic_bits");
   if (rounding == Rounding::kStochastic) {
     const int limit = 52 - significand_width(config.accumulator);
     if (config.stochastic_bits < 1 || config.stochastic_bits > limit)

@@ -89,7 +89,8 @@ struct ConversionFlags {
   bool overflow = false;   // the rounded magnitude exceeded the largest finite value
   bool saturated = false;  // ... and was clamped to +-max finite (also negative -> 0 when unsigned)
   bool underflow = false;  // a nonzero input became zero
-  bool invalid = false;    // NaN or Inf into a format that cannot hold it
+  bool invalid = false;    // NaN into a format without NaN (the result is +0); an Inf
+                           // into a format without Inf is an overflow instead
 };
 
 struct Conversion {

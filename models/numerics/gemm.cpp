@@ -1,6 +1,7 @@
 #include "models/numerics/gemm.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cmath>
@@ -843,7 +844,8 @@ class LaneGemm {
               double sum = 0.0;
               for (std::size_t k = k0; k < k0 + count; ++k) {
                 const double product = a_value(i * k_total + k) * b_value(k * n + j);
-                sum = add_rounded(accumulator, sum, product, datapath_.inner(), inner_stochastic ? random.bits(k) : 0);
+                sum = add_rounded(accumulator, sum, product, datapath_.inner(),
+                                  inner_stochastic ? random.block(k) : std::array<std::uint64_t, 2>{});
               }
               sums[lane] = static_cast<T>(sum);
             }
@@ -859,17 +861,18 @@ class LaneGemm {
                 if (outer_flagged[lane] != 0)
                   outer[lane] = add_rounded(
                       accumulator, outer[lane], sums[lane], datapath_.outer(),
-                      stage_random(seed, i * n + c0 + lane, AccumulationStage::kOuter).bits(chunk_index));
+                      stage_random(seed, i * n + c0 + lane, AccumulationStage::kOuter).block(chunk_index));
           } else if (outer_rounder_) {
             if (add_lanes(*outer_rounder_, outer, sums, width, outer_flagged.data()))
               for (std::size_t lane = 0; lane < width; ++lane)
                 if (outer_flagged[lane] != 0)
-                  outer[lane] = add_rounded(accumulator, outer[lane], sums[lane], datapath_.outer(), 0);
+                  outer[lane] = add_rounded(accumulator, outer[lane], sums[lane], datapath_.outer(), {});
           } else {
             const bool stochastic = is_stochastic(datapath_.outer().rounding);
             for (std::size_t lane = 0; lane < width; ++lane) {
-              const std::uint64_t random =
-                      stochastic ? stage_random(seed, i * n + c0 + lane, AccumulationStage::kOuter).bits(chunk_index) : 0;
+              const std::array<std::uint64_t, 2> random =
+                  stochastic ? stage_random(seed, i * n + c0 + lane, AccumulationStage::kOuter).block(chunk_index)
+                             : std::array<std::uint64_t, 2>{};
               outer[lane] = add_rounded(accumulator, outer[lane], sums[lane], datapath_.outer(), random);
             }
           }

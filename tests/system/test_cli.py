@@ -820,6 +820,49 @@ class Cli(unittest.TestCase):
                 os.path.join(SOURCE, "configs", "tiny.json"), expect=2)
         self.assertIn("missing.json", p.stderr)
 
+    def test_numerics_swamping_setups_and_curves(self):
+        out = os.path.join(self.dir, "wang")
+        p = run("numerics", "swamping", "--setup", "wang2018", "--max-log2-n", "12", "--trials", "2", "--out", out)
+        self.assertIn("sums of products of ibm_fp8 inputs from uniform:0,1, 2 trials", p.stdout)
+        with open(os.path.join(out, "swamping.png"), "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        rows = self.read_csv(os.path.join(out, "swamping.csv"))
+        error = {(r["config"], int(r["n"])): float(r["mean_relative_error"]) for r in rows}
+        self.assertEqual(sorted({r["config"] for r in rows}), ["fp16_chunk64", "fp16_nearest", "fp16_sr", "fp32"])
+        self.assertEqual(sorted({int(r["n"]) for r in rows}), [2 ** e for e in range(6, 13)])
+        # Nearest rounding without chunks has swamped by n = 4096; chunks have not.
+        self.assertGreater(error[("fp16_nearest", 4096)], 0.1)
+        self.assertLess(error[("fp16_chunk64", 4096)], 0.02)
+        # Curves of the user's own, on sums of values; options override the setup's.
+        out = os.path.join(self.dir, "own")
+        run("numerics", "swamping", "--setup", "wang2018", "--curve", "plain:acc=fp16",
+            "--curve", "c32:acc=fp16,chunk=32,round=rtz", "--sum", "values", "--dist", "constant:0.0625",
+            "--input-format", "fp16", "--min-log2-n", "16", "--max-log2-n", "16", "--trials", "1",
+            "--out", out, "--no-plot")
+        rows = self.read_csv(os.path.join(out, "swamping.csv"))
+        self.assertEqual([(r["config"], r["n"], r["mean_relative_error"]) for r in rows],
+                         [("plain", "65536", "0.96875"), ("c32", "65536", "0")])
+        self.assertFalse(os.path.exists(os.path.join(out, "swamping.png")))
+        self.expect_input_error("numerics", "swamping", "--curve", "x:acc=fp16,chunk=big", "--out", out,
+                                fragments=("--curve \"x:acc=fp16,chunk=big\": chunk: expected an integer",))
+        self.expect_input_error("numerics", "swamping", "--dist", "uniform:1,0", "--out", out,
+                                fragments=("--dist \"uniform:1,0\": expected uniform:LO,HI (LO < HI)",))
+
+    def test_numerics_convert_saturate_and_invalid(self):
+        def convert(target, text, *options):
+            p = subprocess.run([LPTSIM, "numerics", "convert", "--to", target, *options], input=text,
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return [line.split("\t") for line in p.stdout.splitlines()]
+        # --saturate: +-Inf clamps like any overflow, with or without an Inf code in the format.
+        for target, largest in (("fp16", "65504"), ("fp8_e5m2", "57344"), ("fp8_e4m3", "448"),
+                                ("hfp8_e4m3", "30"), ("int8", "127")):
+            rows = convert(target, "inf\n1e30\n", "--saturate")
+            self.assertEqual([(r[3], r[4]) for r in rows], [(largest, "saturated")] * 2, target)
+        self.assertEqual(convert("fp16", "inf\n")[0][4], "inf")
+        self.assertEqual(convert("fp8_e4m3", "inf\n")[0][4], "nan")
+        self.assertEqual(convert("int8", "nan\n")[0][1:], ["0x00", "0x0p+0", "0", "invalid"])
+
     def test_usage_errors(self):
         run("frobnicate", expect=2)
         run("run", "--phases", "fwd,sideways", expect=2)

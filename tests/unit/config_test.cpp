@@ -62,7 +62,7 @@ TEST(Config, RejectsUnknownAndMissingKeys) {
   doc["colour"] = "blue";
   expect_error(doc, "/colour", "unknown key");
   // The valid keys are listed whether or not the file has them.
-  expect_error(doc, "/colour", "expected one of: chip, description, fusion, name, precision, residency");
+  expect_error(doc, "/colour", "expected one of: chip, description, fidelity, fusion, name, precision, residency");
 }
 
 TEST(Config, RejectsFormatsTheChipDoesNotRun) {
@@ -98,6 +98,51 @@ TEST(Config, RejectsBadOptimizerAndRounding) {
   doc = tiny();
   doc["precision"]["update"]["rounding"] = 1;
   expect_error(doc, "/precision/update/rounding", "expected a string");
+}
+
+TEST(Config, LossScaleIsDynamicOrAPowerOfTwo) {
+  auto doc = tiny();
+  EXPECT_TRUE(parse_config(JsonReader(doc, "")).precision.loss_scale.dynamic);
+  doc["precision"]["loss_scale"] = 1024;
+  const LossScale fixed = parse_config(JsonReader(doc, "")).precision.loss_scale;
+  EXPECT_FALSE(fixed.dynamic);
+  EXPECT_EQ(fixed.factor, 1024);
+  doc["precision"]["loss_scale"] = 1000;
+  expect_error(doc, "/precision/loss_scale", "power of two");
+  doc["precision"]["loss_scale"] = "static";
+  expect_error(doc, "/precision/loss_scale", "dynamic");
+}
+
+TEST(Config, StageRoundingsReachTheDatapathAndImpossibleOnesAreErrors) {
+  auto doc = tiny();
+  doc["precision"]["wgrad"]["accumulation_rounding"] = "sr";
+  doc["precision"]["wgrad"]["output_rounding"] = "rtz";
+  const auto config = parse_config(JsonReader(doc, ""));
+  EXPECT_EQ(config.precision.gemm[2].accumulation_rounding, num::Rounding::kStochastic);
+  EXPECT_EQ(config.precision.gemm[2].output_rounding, num::Rounding::kTowardZero);
+  const nlohmann::json written = config;
+  EXPECT_EQ(written["precision"]["wgrad"]["accumulation_rounding"], "sr");
+  // Stochastic adds into FP32 see 52 - 24 = 28 exact bits below the kept ones: a wider rounder cannot be emulated.
+  doc["precision"]["wgrad"]["accumulator"] = "fp32";
+  doc["chip"]["core"]["rounder"]["random_bits"] = 40;
+  expect_error(doc, "/precision/wgrad", "needs 1..28 random bits, got 40");
+  doc["chip"]["core"]["rounder"]["random_bits"] = 8;
+  doc["precision"]["wgrad"]["accumulation_rounding"] = "nearest";
+  expect_error(doc, "/precision/wgrad/accumulation_rounding", "expected one of rne|away|rtz|sr|sr_exact");
+}
+
+TEST(Config, FidelityParametersHaveDefaultsAndRanges) {
+  auto doc = tiny();
+  const FidelityParams defaults = parse_config(JsonReader(doc, "")).fidelity;
+  EXPECT_TRUE(defaults.enabled);
+  EXPECT_EQ(defaults.sampled_outputs, 16);
+  doc["fidelity"] = {{"sampled_outputs", 64}, {"seed", 3}, {"min_sqnr_db", 12.5}, {"enabled", false}};
+  const FidelityParams set = parse_config(JsonReader(doc, "")).fidelity;
+  EXPECT_EQ(set, (FidelityParams{false, 64, std::int64_t{1} << 23, 3, 12.5}));
+  doc["fidelity"] = {{"sampled_outputs", 0}};
+  expect_error(doc, "/fidelity/sampled_outputs", "expected an integer in [1, 4096]");
+  doc["fidelity"] = {{"samples", 8}};
+  expect_error(doc, "/fidelity/samples", "expected one of: enabled, max_operand_values, min_sqnr_db, sampled_outputs, seed");
 }
 
 TEST(Config, FusionIsNoneUnlessTheConfigSaysSo) {

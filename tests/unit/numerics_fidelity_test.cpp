@@ -27,7 +27,21 @@ TEST(NumericsFidelity, HandComputedErrors) {
   EXPECT_EQ(s.fraction_underflow, 0.0);
   EXPECT_EQ(s.fraction_overflow, 0.0);
   EXPECT_EQ(s.fraction_nan, 0.0);
+  EXPECT_EQ(s.max_abs_error, 1.0);
   EXPECT_EQ(measure(x, x, preset("fp16")).sqnr_db, std::numeric_limits<double>::infinity());
+}
+
+TEST(NumericsFidelity, TalliesMergeIntoThePooledFigures) {
+  const std::vector<double> x = {1, 2, 3, 4}, q = {1.5, 2, 3, 2};
+  ErrorTally first, second;
+  for (std::size_t e = 0; e < 2; ++e) first.add(x[e], q[e], preset("fp16"));
+  for (std::size_t e = 2; e < 4; ++e) second.add(x[e], q[e], preset("fp16"));
+  first.merge(second);
+  const FidelityStats pooled = first.stats(), whole = measure(x, q, preset("fp16"));
+  EXPECT_EQ(pooled.count, whole.count);
+  EXPECT_DOUBLE_EQ(pooled.sqnr_db, whole.sqnr_db);
+  EXPECT_EQ(pooled.max_abs_error, 2.0);
+  EXPECT_DOUBLE_EQ(pooled.mean_signed_error, whole.mean_signed_error);
 }
 
 TEST(NumericsFidelity, CountsUnderflowOverflowAndNan) {

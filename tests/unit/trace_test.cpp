@@ -61,6 +61,43 @@ TEST(Trace, RoundTripsThroughJson) {
   EXPECT_EQ(written, rewritten);
 }
 
+TEST(Trace, LayersMayGiveTheirTensorsValuesForTheFidelityPass) {
+  const Trace t = parse(R"({"network": "n", "source": "s", "batch": 2, "layers": [
+    {"name": "fc", "type": "linear", "in_features": 8, "out_features": 4,
+     "fidelity": {"activations": {"distribution": "normal", "std": 0.5, "function": "gelu"},
+                  "weights": {"npy": "fc_weight.npy"},
+                  "gradients": {"distribution": "log_normal", "log2_median": -12, "log2_std": 2}}}]})");
+  const LayerTensorValues& v = t.layers[0].fidelity;
+  ASSERT_TRUE(v.activations && v.weights && v.gradients);
+  EXPECT_EQ(v.activations->kind, TensorValues::Kind::kNormal);
+  EXPECT_EQ(v.activations->std, 0.5);
+  EXPECT_EQ(v.activations->function, Nonlinearity::kGelu);
+  EXPECT_EQ(v.weights->kind, TensorValues::Kind::kFile);
+  EXPECT_EQ(v.weights->file, "fc_weight.npy");
+  EXPECT_EQ(v.gradients->log2_median, -12);
+  // It survives the resolved trace's JSON.
+  const nlohmann::json written = t;
+  EXPECT_EQ(parse_trace(JsonReader(written, "")).layers[0].fidelity, v);
+}
+
+TEST(Trace, BadFidelityValuesAreErrorsAtTheirPath) {
+  const auto layer = [](const std::string& fidelity) {
+    return R"({"network": "n", "source": "s", "batch": 2, "layers": [
+      {"name": "fc", "type": "linear", "in_features": 8, "out_features": 4, "fidelity": )" + fidelity + "}]}";
+  };
+  expect_error(layer(R"({"weights": {"distribution": "cauchy"}})").c_str(), "/layers/0/fidelity/weights/distribution",
+               "expected one of normal|uniform|log_normal");
+  expect_error(layer(R"({"weights": {"distribution": "uniform", "low": 1, "high": 1}})").c_str(),
+               "/layers/0/fidelity/weights/high", "above low");
+  expect_error(layer(R"({"biases": {"distribution": "normal"}})").c_str(), "/layers/0/fidelity/biases", "unknown key");
+  expect_error(layer(R"({"activations": {"distribution": "normal", "function": "swish"}})").c_str(),
+               "/layers/0/fidelity/activations/function", "expected one of none|relu");
+  expect_error(R"({"network": "n", "source": "s", "batch": 2, "layers": [
+      {"name": "r", "type": "activation", "function": "relu", "input": [4],
+       "fidelity": {"activations": {"distribution": "normal"}}}]})",
+               "/layers/0/fidelity", "only layers with GEMMs");
+}
+
 TEST(Trace, RejectsBadInput) {
   expect_error(R"({"network": "n", "source": "s", "batch": 0, "layers": []})", "/batch",
                "integer in [1,");

@@ -1,0 +1,93 @@
+// The fidelity pass: every GEMM of the expanded workload run bit-exactly on its
+// datapath (sim/gemm_datapath) on sampled output elements, each with its full
+// K-long reduction, against an FP64 reference of the same operands.
+//
+// Operands are drawn from per-tensor distributions: defaults by role and layer
+// (weights as initialised, activations after the nonlinearity before the
+// layer, error gradients log-normal with a wide dynamic range), or what the
+// trace gives per layer (sim/tensor_values), or the elements of a real tensor
+// in a .npy file. Error gradients are multiplied by the loss scale before they
+// are quantized and the results divided by it. Deterministic for a seed; the
+// results depend only on the precision policy, the datapath, the trace and
+// the fidelity parameters, so a cache keyed by their digest serves sweeps.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/numerics/fidelity.hpp"
+#include "sim/config.hpp"
+#include "sim/gemm_datapath.hpp"
+#include "sim/trace.hpp"
+#include "sim/workload.hpp"
+
+namespace lpt {
+
+// What quantizing operands to their formats did (after the loss scale).
+struct OperandCounts {
+  std::uint64_t values = 0;
+  std::uint64_t underflow = 0;          // nonzero, became zero
+  std::uint64_t overflow = 0;           // beyond the format's largest finite value
+  std::uint64_t flushed_subnormals = 0; // in the subnormal range of a format that flushes it
+  void merge(const OperandCounts& o);
+};
+
+struct GemmFidelity {
+  std::size_t layer = 0;
+  Phase phase = Phase::kFwd;  // the phase whose step runs it
+  std::string label;
+  std::int64_t m = 0, n = 0, k = 0;
+  std::int64_t rows = 0, cols = 0;  // the sampled grid of outputs (0 x 0: not measured)
+  std::string not_measured;         // why, when it was not (its reduction beyond the budget)
+  std::string datapath;             // GemmDatapath::label()
+  std::string a_values, b_values;   // how the operands were drawn
+  double a_scale = 1, b_scale = 1;  // the loss scale applied to each operand
+  num::ErrorTally result;           // results vs FP64
+  OperandCounts operands;
+};
+
+// One layer's phase: its GEMMs pooled.
+struct LayerPhaseFidelity {
+  std::size_t layer = 0;
+  Phase phase = Phase::kFwd;
+  num::FidelityStats result;  // count 0: none of its GEMMs was measured
+  OperandCounts operands;
+  std::size_t not_measured = 0;  // GEMMs beyond the budget
+};
+
+struct FidelityReport {
+  FidelityParams params;
+  std::vector<GemmFidelity> gemms;  // in workload order
+  bool from_cache = false;
+
+  std::vector<LayerPhaseFidelity> layer_phases() const;
+};
+
+// Runs the pass over the phases' GEMMs of `layers` (expanded from `trace`).
+// A .npy file a trace layer names is read relative to the trace file; a bad
+// one is an InputError naming it and the layer's JSON path.
+FidelityReport measure_fidelity(const AcceleratorConfig& config, const Trace& trace,
+                                const std::vector<LayerWork>& layers, const std::set<Phase>& phases);
+
+// The digest of everything the pass's results depend on.
+std::string fidelity_key(const AcceleratorConfig& config, const Trace& trace, const std::set<Phase>& phases,
+                         bool inference);
+
+// measure_fidelity through a directory of cached results (one JSON file per
+// key, written atomically, so concurrent sweep workers may share it); an
+// unreadable cache entry is recomputed.
+FidelityReport cached_fidelity(const std::filesystem::path& cache_dir, const std::string& key,
+                               const AcceleratorConfig& config, const Trace& trace,
+                               const std::vector<LayerWork>& layers, const std::set<Phase>& phases);
+
+nlohmann::json to_json(const FidelityReport& report);
+FidelityReport fidelity_from_json(const nlohmann::json& json);
+
+}  // namespace lpt
