@@ -87,7 +87,8 @@ struct GemmKernel {
 // addend stays below a quarter gap, a large one leaves the sum exact). A kStochastic stage
 // with R random bits runs in double lanes when p + R <= 52: its sums are exact or rounded
 // to odd as add_rounded does, which keeps the top 52 bits the rounder reads exact.
-// kStochasticExact (which Datapath rejects for accumulation) stays on the reference.
+// kStochasticExact stages (two random words and the exact sum's whole fraction per add)
+// stay on the reference.
 // The inner stage runs in kHalf lanes (where compiled) when the accumulator is IEEE
 // binary16 itself with rounding to nearest even and every operand value is a binary16
 // number: a binary16 FMA then is the datapath's rounded add, subnormals included, and

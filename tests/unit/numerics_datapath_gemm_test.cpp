@@ -115,6 +115,11 @@ const Case kCases[] = {
      Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kReference, 8},
     {"e4m3_fp16_rne_inner_sr24_outer_c64", "fp8_e4m3", "fp8_e4m3", "fp16", 64, Rounding::kNearestEven,
      Rounding::kStochastic, "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kDouble, 24},
+    // sr_exact needs the exact sum's whole fraction: its stages stay on the reference.
+    {"e4m3_fp16_sr_exact_c16", "fp8_e4m3", "fp8_e4m3", "fp16", 16, Rounding::kStochasticExact,
+     Rounding::kNearestEven, "", Rounding::kNearestEven, LaneKind::kReference, LaneKind::kDouble},
+    {"e4m3_fp16_sr_exact_outer_c16", "fp8_e4m3", "fp8_e4m3", "fp16", 16, Rounding::kNearestEven,
+     Rounding::kStochasticExact, "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kReference},
     {"fp16_fp32_rtz_plain", "fp16", "fp16", "fp32", 0, Rounding::kTowardZero, Rounding::kTowardZero, "",
      Rounding::kNearestEven, LaneKind::kReference, LaneKind::kReference},
     {"ibm_fp8_fp16_rtz_c4", "ibm_fp8", "hfp8_e4m3", "fp16", 4, Rounding::kTowardZero, Rounding::kNearestEven, "",
