@@ -36,7 +36,9 @@ G = lambda rate: f"{rate / 1e9:6.2f}G"
 exact, blas = "BM_GemmE4m3Fp16Chunk64", "BM_OpenblasSgemm"
 print("\nBest of the repetitions. MAC/s per wall-clock second / per CPU-second of all threads.")
 print(f"{'shape MxKxN':14} {'threads':>7}   {'bit-exact FP8->FP16 c64':>24}   {'OpenBLAS sgemm':>19}   "
-      "bit-exact/OpenBLAS per core")
+      "bit-exact/OpenBLAS per core (wall, CPU-s)")
+ratio = lambda x, y: f"{x / y:.2f} = 1/{y / x:.1f}"
+
 shapes = sorted({s for (name, s, t) in wall if name == exact})
 for shape in shapes:
     for threads in (1, 2):
@@ -44,7 +46,8 @@ for shape in shapes:
         if e not in wall:
             continue
         line = f"{shape:14} {threads:>7}   {G(wall[e])} / {G(cpu[e])}   "
-        line += f"{G(wall[o])} / {G(cpu[o])}   1/{wall[o] / wall[e]:.1f}" if o in wall else "(OpenBLAS not built)"
+        line += (f"{G(wall[o])} / {G(cpu[o])}   {ratio(wall[e], wall[o])}, {ratio(cpu[e], cpu[o])}" if o in wall
+                 else "(OpenBLAS not built)")
         print(line)
 for shape in shapes:
     one, two = (exact, shape, 1), (exact, shape, 2)
