@@ -143,20 +143,36 @@ void run_blocks(const std::vector<Block>& blocks, unsigned threads, const Comput
   if (failure) std::rethrow_exception(failure);
 }
 
-// Decoded values as T (exact: the callers check that T holds them), through a table when
-// the format is narrow (the hardware's operands are bit patterns; decoding each one
-// through the codec would cost more than the GEMM).
-// Split over `threads` element ranges: alone, this pass would cap the GEMM's speed-up.
+// The values of A and B as T (exact: the callers check that T holds them), through a
+// table when a format is narrow (the hardware's operands are bit patterns; decoding each
+// one through the codec would cost more than the GEMM). Split over `threads` element
+// ranges of both at once: alone, this pass would cap the GEMM's speed-up, and one start
+// of the threads costs less than two.
 template <class T = double>
-std::vector<T> decode_all(const Format& format, const std::vector<std::uint32_t>& codes, unsigned threads = 1) {
+std::array<std::vector<T>, 2> decode_operands(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b,
+                                              unsigned threads) {
   constexpr std::size_t kRangeAlign = 4096;
-  std::vector<T> values(codes.size());
-  std::vector<T> table(format.total_bits() <= 16 ? format.encoding_count() : 0);
-  for (std::uint32_t code = 0; code < table.size(); ++code) table[code] = static_cast<T>(format.decode(code));
-  const std::uint32_t mask = static_cast<std::uint32_t>(table.size() - 1);
-  run_blocks(split_output(codes.size(), 1, threads, kRangeAlign, 1), threads, [&](const Block& range) {
-    for (std::size_t e = range.row_begin; e < range.row_end; ++e)
-      values[e] = table.empty() ? static_cast<T>(format.decode(codes[e])) : table[codes[e] & mask];
+  const Format* formats[2] = {&datapath.operand_a(), &datapath.operand_b()};
+  const std::vector<std::uint32_t>* codes[2] = {&a.codes, &b.codes};
+  std::array<std::vector<T>, 2> values, tables;
+  for (std::size_t o = 0; o < 2; ++o) {
+    values[o].resize(codes[o]->size());
+    tables[o].resize(formats[o]->total_bits() <= 16 ? formats[o]->encoding_count() : 0);
+    for (std::uint32_t code = 0; code < tables[o].size(); ++code)
+      tables[o][code] = static_cast<T>(formats[o]->decode(code));
+  }
+  const std::size_t a_size = a.codes.size();
+  run_blocks(split_output(a_size + b.codes.size(), 1, threads, kRangeAlign, 1), threads, [&](const Block& range) {
+    // The range's part in A, then its part in B.
+    const std::size_t begins[2] = {std::min(range.row_begin, a_size), std::max(range.row_begin, a_size) - a_size};
+    const std::size_t ends[2] = {std::min(range.row_end, a_size), std::max(range.row_end, a_size) - a_size};
+    for (std::size_t o = 0; o < 2; ++o) {
+      const std::vector<T>& table = tables[o];
+      const std::vector<std::uint32_t>& from = *codes[o];
+      const std::uint32_t mask = static_cast<std::uint32_t>(table.size() - 1);
+      for (std::size_t e = begins[o]; e < ends[o]; ++e)
+        values[o][e] = table.empty() ? static_cast<T>(formats[o]->decode(from[e])) : table[from[e] & mask];
+    }
   });
   return values;
 }
@@ -180,7 +196,8 @@ struct Addends {
 // overflows), exact when that span of bits down to the finest grid fits in the lane.
 template <class T>
 bool sums_exact(const Format& accumulator, const Addends& addends) {
-  const int span = std::ilogb(8 * accumulator.max_finite()) - std::ilogb(std::min(quantum(accumulator), addends.quantum)) + 1;
+  const int span =
+      std::ilogb(8 * accumulator.max_finite()) - std::ilogb(std::min(quantum(accumulator), addends.quantum)) + 1;
   return span <= std::numeric_limits<T>::digits;
 }
 
@@ -788,21 +805,23 @@ class LaneGemm {
       : datapath_(datapath),
         k_total_(a_codes.cols),
         n_(b_codes.cols),
-        a_lanes_(kernel.inner == LaneKind::kHalf ? std::vector<T>{}
-                                                 : decode_all<T>(datapath.operand_a(), a_codes.codes, threads)),
-        b_lanes_(kernel.inner == LaneKind::kHalf ? std::vector<T>{}
-                                                 : decode_all<T>(datapath.operand_b(), b_codes.codes, threads)),
         inner_rounder_(datapath.accumulator(), datapath.inner().rounding, product_addends(datapath).quantum),
         chunk_(datapath.chunked() ? static_cast<std::size_t>(datapath.config().chunk_length) : k_total_) {
 #if defined(__AVX512FP16__)
     if constexpr (std::is_same_v<T, float>) {
       if (kernel.inner == LaneKind::kHalf) {
         half_ = true;
-        a_half_ = decode_all<_Float16>(datapath.operand_a(), a_codes.codes, threads);
-        b_half_ = decode_all<_Float16>(datapath.operand_b(), b_codes.codes, threads);
+        auto [a_half, b_half] = decode_operands<_Float16>(datapath, a_codes, b_codes, threads);
+        a_half_ = std::move(a_half);
+        b_half_ = std::move(b_half);
       }
     }
 #endif
+    if (kernel.inner != LaneKind::kHalf) {
+      auto [a_lanes, b_lanes] = decode_operands<T>(datapath, a_codes, b_codes, threads);
+      a_lanes_ = std::move(a_lanes);
+      b_lanes_ = std::move(b_lanes);
+    }
     if (is_stochastic(datapath.inner().rounding))
       inner_stochastic_.emplace(datapath.accumulator(), datapath.inner(), product_addends(datapath),
                                 datapath.config().seed);
@@ -880,7 +899,8 @@ class LaneGemm {
       }
     }
     for (std::size_t i = block.row_begin; i < block.row_end; ++i)
-      for (std::size_t j = block.col_begin; j < block.col_end; ++j) result(i, j) = datapath_.finish(result(i, j), i * n + j);
+      for (std::size_t j = block.col_begin; j < block.col_end; ++j)
+        result(i, j) = datapath_.finish(result(i, j), i * n + j);
   }
 
  private:
@@ -983,8 +1003,8 @@ GemmKernel select_gemm_kernel(const Datapath& datapath) {
 Matrix gemm_reference(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b) {
   check_shapes(a, b);
   Matrix result(a.rows, b.cols);
-  reference_block(datapath, decode_all(datapath.operand_a(), a.codes), decode_all(datapath.operand_b(), b.codes),
-                  a.cols, Block{0, a.rows, 0, b.cols}, result);
+  const auto [a_values, b_values] = decode_operands(datapath, a, b, 1);
+  reference_block(datapath, a_values, b_values, a.cols, Block{0, a.rows, 0, b.cols}, result);
   return result;
 }
 
@@ -1001,8 +1021,7 @@ Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatri
                            : options.threads > 0 ? static_cast<unsigned>(options.threads)
                                                  : std::max(1u, std::thread::hardware_concurrency());
   if (reference) {
-    const std::vector<double> a_values = decode_all(datapath.operand_a(), a.codes, threads);
-    const std::vector<double> b_values = decode_all(datapath.operand_b(), b.codes, threads);
+    const auto [a_values, b_values] = decode_operands(datapath, a, b, threads);
     Matrix result(m, n);
     run_blocks(split_output(m, n, threads, 1, 1), threads,
                [&](const Block& block) { reference_block(datapath, a_values, b_values, k, block, result); });

@@ -113,7 +113,9 @@ void BM_OpenblasSgemm(benchmark::State& state) {
   const auto k = static_cast<std::size_t>(state.range(1));
   const auto n = static_cast<std::size_t>(state.range(2));
   openblas_set_num_threads(static_cast<int>(state.range(3)));
-  const auto as_float = [](const Matrix& values) { return std::vector<float>(values.values.begin(), values.values.end()); };
+  const auto as_float = [](const Matrix& values) {
+    return std::vector<float>(values.values.begin(), values.values.end());
+  };
   const std::vector<float> a = as_float(normal_values(m, k, 1)), b = as_float(normal_values(k, n, 2));
   std::vector<float> c(m * n);
   const auto mi = static_cast<int>(m), ki = static_cast<int>(k), ni = static_cast<int>(n);

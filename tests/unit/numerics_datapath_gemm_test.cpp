@@ -159,7 +159,8 @@ TEST(NumericsDatapathGemm, KernelSelectionFollowsTheExactnessConditions) {
   for (const Case& c : kCases) {
     const GemmKernel kernel = select_gemm_kernel(make_datapath(c));
     // Builds for AVX512-FP16 sum into binary16 with RNE in its own lanes.
-    const bool half = half_lanes_compiled() && std::string(c.accumulator) == "fp16" && c.inner == Rounding::kNearestEven;
+    const bool half =
+        half_lanes_compiled() && std::string(c.accumulator) == "fp16" && c.inner == Rounding::kNearestEven;
     EXPECT_EQ(lane_kind_name(kernel.inner), lane_kind_name(half ? LaneKind::kHalf : c.expected_inner)) << c.name;
     EXPECT_EQ(lane_kind_name(kernel.outer), lane_kind_name(c.expected_outer)) << c.name;
   }
