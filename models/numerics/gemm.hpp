@@ -5,11 +5,12 @@
 //  - gemm: the same rounding done lane-parallel across the output columns in float or
 //    double lanes with integer ops on the sum's bits (or, to nearest even, adding and
 //    subtracting a power of two scaled to the sum; stochastically, adding the random bits
-//    below the kept ones, drawn lane-parallel from the same Philox streams), used whenever
-//    the datapath's formats and roundings let plain float/double additions carry the sums
-//    exactly enough (see select_gemm_kernel). Lanes whose sums leave the accumulator's normal range (overflow,
-//    Inf, NaN, subnormal) are redone through the reference, so every corner is handled
-//    by the codec itself.
+//    below the kept ones, drawn lane-parallel from the same Philox streams), or by the
+//    hardware's binary16 FMA where that is the accumulator, used whenever the datapath's
+//    formats and roundings let the lanes carry the sums exactly enough (see
+//    select_gemm_kernel). Lanes whose sums leave the accumulator's normal range
+//    (overflow, Inf, NaN, subnormal) are redone through the reference, so every corner is
+//    handled by the codec itself.
 // gemm splits the output into blocks of rows (or of rows and columns) computed on several
 // threads; every output element keys its own random numbers, so the result does not
 // depend on the thread count.
