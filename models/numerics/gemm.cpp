@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -143,18 +144,35 @@ void run_blocks(const std::vector<Block>& blocks, unsigned threads, const Comput
   if (failure) std::rethrow_exception(failure);
 }
 
+// Leaves elements uninitialised: decoded operands are written whole, in parallel, so a
+// zero fill first would only add a serial pass (and take its page faults on one thread).
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+};
+template <class T>
+using Decoded = std::vector<T, UninitializedAllocator<T>>;
+
 // The values of A and B as T (exact: the callers check that T holds them), through a
 // table when a format is narrow (the hardware's operands are bit patterns; decoding each
 // one through the codec would cost more than the GEMM). Split over `threads` element
 // ranges of both at once: alone, this pass would cap the GEMM's speed-up, and one start
 // of the threads costs less than two.
 template <class T = double>
-std::array<std::vector<T>, 2> decode_operands(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b,
-                                              unsigned threads) {
+std::array<Decoded<T>, 2> decode_operands(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b,
+                                          unsigned threads) {
   constexpr std::size_t kRangeAlign = 4096;
   const Format* formats[2] = {&datapath.operand_a(), &datapath.operand_b()};
   const std::vector<std::uint32_t>* codes[2] = {&a.codes, &b.codes};
-  std::array<std::vector<T>, 2> values, tables;
+  std::array<Decoded<T>, 2> values;
+  std::array<std::vector<T>, 2> tables;
   for (std::size_t o = 0; o < 2; ++o) {
     values[o].resize(codes[o]->size());
     tables[o].resize(formats[o]->total_bits() <= 16 ? formats[o]->encoding_count() : 0);
@@ -170,8 +188,10 @@ std::array<std::vector<T>, 2> decode_operands(const Datapath& datapath, const En
       const std::vector<T>& table = tables[o];
       const std::vector<std::uint32_t>& from = *codes[o];
       const std::uint32_t mask = static_cast<std::uint32_t>(table.size() - 1);
-      for (std::size_t e = begins[o]; e < ends[o]; ++e)
-        values[o][e] = table.empty() ? static_cast<T>(formats[o]->decode(from[e])) : table[from[e] & mask];
+      if (table.empty())
+        for (std::size_t e = begins[o]; e < ends[o]; ++e) values[o][e] = static_cast<T>(formats[o]->decode(from[e]));
+      else
+        for (std::size_t e = begins[o]; e < ends[o]; ++e) values[o][e] = table[from[e] & mask];
     }
   });
   return values;
@@ -780,7 +800,7 @@ bool add_stochastic_lanes(const StochasticRounder& rounder, double* __restrict s
 }
 
 // The reference, one ChunkedAccumulator per output element of `block`.
-void reference_block(const Datapath& datapath, const std::vector<double>& a, const std::vector<double>& b,
+void reference_block(const Datapath& datapath, const Decoded<double>& a, const Decoded<double>& b,
                      std::size_t k_total, const Block& block, Matrix& result) {
   const std::size_t n = result.cols;
   for (std::size_t i = block.row_begin; i < block.row_end; ++i)
@@ -956,10 +976,10 @@ class LaneGemm {
 
   const Datapath& datapath_;
   std::size_t k_total_, n_;
-  std::vector<T> a_lanes_, b_lanes_;
+  Decoded<T> a_lanes_, b_lanes_;
 #if defined(__AVX512FP16__)
   bool half_ = false;                       // kHalf inner lanes
-  std::vector<_Float16> a_half_, b_half_;  // their operands
+  Decoded<_Float16> a_half_, b_half_;       // their operands
 #endif
   LaneRounder<T> inner_rounder_;
   std::optional<LaneRounder<double>> outer_rounder_;
