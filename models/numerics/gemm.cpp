@@ -998,10 +998,17 @@ Matrix gemm_lanes(const Datapath& datapath, const GemmKernel& kernel, const Enco
   return result;
 }
 
-// Multiply-adds below which starting threads costs more than it saves (a few hundred
-// microseconds of lane work; a reference multiply-add counts as kReferenceCost).
-constexpr std::size_t kThreadedWork = std::size_t{1} << 20;
-constexpr std::size_t kReferenceCost = 100;
+// The cost of a multiply-add in binary16 lanes' units, after their rates in the benchmark
+// (about 50, 12, 0.5 and 0.05 G MAC/s a core on an AVX-512 machine).
+std::size_t multiply_add_cost(LaneKind inner, Rounding inner_rounding) {
+  if (inner == LaneKind::kReference) return 1000;
+  if (inner_rounding == Rounding::kStochastic) return 100;
+  return inner == LaneKind::kHalf ? 1 : 4;
+}
+
+// The cost below which starting threads (tens of microseconds) would cost about as much
+// as it saves: some 100 microseconds of work.
+constexpr std::size_t kThreadedWork = std::size_t{1} << 22;
 
 }  // namespace
 
@@ -1037,7 +1044,9 @@ Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatri
   const GemmKernel kernel = select_gemm_kernel(datapath);
   const std::size_t m = a.rows, k = a.cols, n = b.cols;
   const bool reference = kernel.inner == LaneKind::kReference || k == 0;
-  const std::size_t work = m * n * std::max<std::size_t>(k, 1) * (reference ? kReferenceCost : 1);
+  const std::size_t cost =
+      multiply_add_cost(reference ? LaneKind::kReference : kernel.inner, datapath.inner().rounding);
+  const std::size_t work = m * n * std::max<std::size_t>(k, 1) * cost;
   const unsigned threads = work < kThreadedWork ? 1
                            : options.threads > 0 ? static_cast<unsigned>(options.threads)
                                                  : std::max(1u, std::thread::hardware_concurrency());

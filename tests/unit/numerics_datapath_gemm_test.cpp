@@ -257,7 +257,7 @@ TEST(NumericsDatapathGemm, ResultsDoNotDependOnTheThreadCount) {
                                   [&](const Case& x) { return std::string(x.name) == name; });
     const Datapath datapath = make_datapath(c);
     const bool reference = select_gemm_kernel(datapath).inner == LaneKind::kReference;
-    for (const Shape& shape : {Shape{reference ? 16u : 64u, 300, 90}, Shape{3, reference ? 300u : 3000u, 200}}) {
+    for (const Shape& shape : {Shape{reference ? 16u : 128u, 300, 120}, Shape{3, reference ? 300u : 8000u, 200}}) {
       const EncodedMatrix a = random_matrix(datapath.operand_a(), shape.m, shape.k, kDistributions[1], rng);
       const EncodedMatrix b = random_matrix(datapath.operand_b(), shape.k, shape.n, kDistributions[1], rng);
       const Matrix expected = gemm_reference(datapath, a, b);
