@@ -27,7 +27,7 @@ packages=(
   build-essential cmake pkg-config
   libsystemc-dev nlohmann-json3-dev libboost-dev libboost-program-options-dev
   libboost-mpi-dev libopenmpi-dev openmpi-bin
-  libgtest-dev libbenchmark-dev libmpfr-dev librandom123-dev
+  libgtest-dev libbenchmark-dev libopenblas-dev libmpfr-dev librandom123-dev
   python3 python3-matplotlib python3-numpy
   python3-dev pybind11-dev python3-torch python3-sklearn
 )

@@ -4,11 +4,16 @@
 //    format codec (the definition);
 //  - gemm: the same rounding done lane-parallel across the output columns in float or
 //    double lanes with integer ops on the sum's bits (or, to nearest even, adding and
-//    subtracting a power of two scaled to the sum), used whenever the datapath's formats
-//    and roundings let plain float/double additions carry the sums exactly enough (see
-//    select_gemm_kernel). Lanes whose sums leave the accumulator's normal range (overflow,
-//    Inf, NaN, subnormal) are redone through the reference, so every corner is handled
-//    by the codec itself.
+//    subtracting a power of two scaled to the sum; stochastically, adding the random bits
+//    below the kept ones, drawn lane-parallel from the same Philox streams), or by the
+//    hardware's binary16 FMA where that is the accumulator, used whenever the datapath's
+//    formats and roundings let the lanes carry the sums exactly enough (see
+//    select_gemm_kernel). Lanes whose sums leave the accumulator's normal range
+//    (overflow, Inf, NaN, subnormal) are redone through the reference, so every corner is
+//    handled by the codec itself.
+// gemm splits the output into blocks of rows (or of rows and columns) computed on several
+// threads; every output element keys its own random numbers, so the result does not
+// depend on the thread count.
 #pragma once
 
 #include <cstddef>
@@ -53,24 +58,42 @@ Matrix gemm_fp64(const Matrix& a, const Matrix& b);
 // values of datapath.result_format(). Output element (i, j) keys its random numbers with
 // output index i * N + j. Throws std::invalid_argument on mismatched shapes.
 Matrix gemm_reference(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b);
-Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b);
+
+struct GemmOptions {
+  // Threads computing the output; 0: std::thread::hardware_concurrency(). GEMMs too small
+  // to pay for starting threads run on the calling thread whatever this says.
+  int threads = 0;
+};
+// Throws std::invalid_argument on mismatched shapes or a negative thread count.
+Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatrix& b, const GemmOptions& options = {});
 
 // Which lanes carry each accumulation stage in gemm().
-enum class LaneKind { kFloat, kDouble, kReference };
+// kHalf: IEEE binary16 lanes with the hardware's fused multiply-add, only in builds for
+// AVX512-FP16 (e.g. -march=native on such a CPU).
+enum class LaneKind { kHalf, kFloat, kDouble, kReference };
 std::string_view lane_kind_name(LaneKind kind);
+// Whether this build has kHalf lanes.
+bool half_lanes_compiled();
 
 struct GemmKernel {
   LaneKind inner = LaneKind::kReference;  // the adds inside a chunk (or the plain sum)
   LaneKind outer = LaneKind::kReference;  // the adds merging chunk sums (unused when plain)
 };
 
-// A stage runs in T lanes when its rounding is deterministic, the operands, products and
-// accumulator values are exact normal T numbers, and either every non-overflowing sum is
-// exact in T, or the rounding is to nearest and T has enough spare bits that rounding the
-// T sum gives the same result as rounding the exact sum (products of at most p
-// significant bits into a p-bit accumulator, T precision >= max(2p + 2, p + w + 3) with w
-// the product width: a tiny addend stays below a quarter gap, a large one leaves the sum
-// exact).
+// A stage runs in T lanes when the operands, products and accumulator values are exact
+// normal T numbers, and either every non-overflowing sum is exact in T, or the rounding is
+// to nearest and T has enough spare bits that rounding the T sum gives the same result as
+// rounding the exact sum (products of at most p significant bits into a p-bit
+// accumulator, T precision >= max(2p + 2, p + w + 3) with w the product width: a tiny
+// addend stays below a quarter gap, a large one leaves the sum exact). A kStochastic stage
+// with R random bits runs in double lanes when p + R <= 52: its sums are exact or rounded
+// to odd as add_rounded does, which keeps the top 52 bits the rounder reads exact.
+// kStochasticExact stages (two random words and the exact sum's whole fraction per add)
+// stay on the reference.
+// The inner stage runs in kHalf lanes (where compiled) when the accumulator is IEEE
+// binary16 itself with rounding to nearest even and every operand value is a binary16
+// number: a binary16 FMA then is the datapath's rounded add, subnormals included, and
+// only sums that end up Inf or NaN are redone.
 GemmKernel select_gemm_kernel(const Datapath& datapath);
 
 }  // namespace lpt::num

@@ -70,6 +70,7 @@ struct Case {
   Rounding output_rounding;
   LaneKind expected_inner;
   LaneKind expected_outer;
+  int stochastic_bits = 24;
 };
 
 const Case kCases[] = {
@@ -89,9 +90,36 @@ const Case kCases[] = {
     {"e4m3_fp16_away_c5_out_e5m2", "fp8_e4m3", "fp8_e4m3", "fp16", 5, Rounding::kNearestAway,
      Rounding::kTowardZero, "fp8_e5m2", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kDouble},
     {"e5m2_fp16_outer_sr_c16", "fp8_e5m2", "fp8_e5m2", "fp16", 16, Rounding::kNearestEven, Rounding::kStochastic,
-     "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kReference},
+     "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kDouble},
     {"e5m2_fp16_inner_sr_c16", "fp8_e5m2", "fp8_e5m2", "fp16", 16, Rounding::kStochastic, Rounding::kNearestEven,
-     "", Rounding::kNearestEven, LaneKind::kReference, LaneKind::kDouble},
+     "", Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble},
+    // Stochastically rounded accumulation (double lanes): sums exact in double (fp16) or
+    // rounded to odd (dlfloat16, bf16, fp32), 8/16/24 random bits, chunked and plain.
+    {"e4m3_fp16_sr8_c64", "fp8_e4m3", "fp8_e4m3", "fp16", 64, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 8},
+    {"e5m2_fp16_sr24_plain", "fp8_e5m2", "fp8_e5m2", "fp16", 0, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kReference, 24},
+    {"hfp8_fp16_sr16_c8_rtz_outer", "hfp8_e4m3", "hfp8_e5m2", "fp16", 8, Rounding::kStochastic,
+     Rounding::kTowardZero, "", Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 16},
+    {"e4m3_dlfloat_sr16_c16", "fp8_e4m3", "fp8_e4m3", "dlfloat16", 16, Rounding::kStochastic, Rounding::kStochastic,
+     "", Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 16},
+    {"e5m2_dlfloat_sr8_plain", "fp8_e5m2", "fp8_e5m2", "dlfloat16", 0, Rounding::kStochastic,
+     Rounding::kStochastic, "", Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kReference, 8},
+    {"e4m3_bf16_sr16_c32", "fp8_e4m3", "fp8_e4m3", "bf16", 32, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 16},
+    {"e5m2_bf16_sr24_plain_out_e4m3", "fp8_e5m2", "fp8_e5m2", "bf16", 0, Rounding::kStochastic,
+     Rounding::kStochastic, "fp8_e4m3", Rounding::kStochastic, LaneKind::kDouble, LaneKind::kReference, 24},
+    {"e4m3_fp32_sr24_c64", "fp8_e4m3", "fp8_e4m3", "fp32", 64, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kDouble, 24},
+    {"fp16_fp32_sr8_plain", "fp16", "fp16", "fp32", 0, Rounding::kStochastic, Rounding::kStochastic, "",
+     Rounding::kNearestEven, LaneKind::kDouble, LaneKind::kReference, 8},
+    {"e4m3_fp16_rne_inner_sr24_outer_c64", "fp8_e4m3", "fp8_e4m3", "fp16", 64, Rounding::kNearestEven,
+     Rounding::kStochastic, "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kDouble, 24},
+    // sr_exact needs the exact sum's whole fraction: its stages stay on the reference.
+    {"e4m3_fp16_sr_exact_c16", "fp8_e4m3", "fp8_e4m3", "fp16", 16, Rounding::kStochasticExact,
+     Rounding::kNearestEven, "", Rounding::kNearestEven, LaneKind::kReference, LaneKind::kDouble},
+    {"e4m3_fp16_sr_exact_outer_c16", "fp8_e4m3", "fp8_e4m3", "fp16", 16, Rounding::kNearestEven,
+     Rounding::kStochasticExact, "", Rounding::kNearestEven, LaneKind::kFloat, LaneKind::kReference},
     {"fp16_fp32_rtz_plain", "fp16", "fp16", "fp32", 0, Rounding::kTowardZero, Rounding::kTowardZero, "",
      Rounding::kNearestEven, LaneKind::kReference, LaneKind::kReference},
     {"ibm_fp8_fp16_rtz_c4", "ibm_fp8", "hfp8_e4m3", "fp16", 4, Rounding::kTowardZero, Rounding::kNearestEven, "",
@@ -110,6 +138,7 @@ Datapath make_datapath(const Case& c) {
     config.output = preset(c.output);
     config.output_rounding = c.output_rounding;
   }
+  config.stochastic_bits = c.stochastic_bits;
   config.seed = 1234;
   return Datapath(config);
 }
@@ -129,7 +158,10 @@ void expect_bitwise_equal(const Matrix& fast, const Matrix& reference, const std
 TEST(NumericsDatapathGemm, KernelSelectionFollowsTheExactnessConditions) {
   for (const Case& c : kCases) {
     const GemmKernel kernel = select_gemm_kernel(make_datapath(c));
-    EXPECT_EQ(lane_kind_name(kernel.inner), lane_kind_name(c.expected_inner)) << c.name;
+    // Builds for AVX512-FP16 sum into binary16 with RNE in its own lanes.
+    const bool half =
+        half_lanes_compiled() && std::string(c.accumulator) == "fp16" && c.inner == Rounding::kNearestEven;
+    EXPECT_EQ(lane_kind_name(kernel.inner), lane_kind_name(half ? LaneKind::kHalf : c.expected_inner)) << c.name;
     EXPECT_EQ(lane_kind_name(kernel.outer), lane_kind_name(c.expected_outer)) << c.name;
   }
 }
@@ -175,6 +207,69 @@ TEST(NumericsDatapathGemm, TiesAndStallsOfLongSumsOfOnes) {
     const EncodedMatrix b = encode_matrix(datapath.operand_b(), b_values, Rounding::kNearestEven);
     expect_bitwise_equal(gemm(datapath, a, b), gemm_reference(datapath, a, b), std::string(c.name) + "/ones");
   }
+}
+
+TEST(NumericsDatapathGemm, StochasticSumsBeyondDoublePrecision) {
+  // A large sum plus products 2^-32 of opposite sign: the exact sum needs more than
+  // double's 53 bits, so it is rounded to odd, and then its random bits decide whether
+  // it stays or drops a step (it drops where the draw is 0, 1 in 2^8 adds). Big products
+  // open every other chunk, so chunk sums of both sizes meet in the outer sums too.
+  std::mt19937_64 rng(5);
+  for (const char* accumulator : {"bf16", "fp32", "dlfloat16"})
+    for (int chunk : {0, 8}) {
+      DatapathConfig config;
+      config.operand_a = config.operand_b = preset("fp8_e5m2");
+      config.accumulator = preset(accumulator);
+      config.chunk_length = chunk;
+      config.inner_rounding = config.outer_rounding = Rounding::kStochastic;
+      config.stochastic_bits = 8;
+      config.seed = 77;
+      const Datapath datapath(config);
+      ASSERT_EQ(lane_kind_name(select_gemm_kernel(datapath).inner), "double");
+      const std::size_t m = 3, k = 400, n = 40;
+      const std::size_t span = chunk > 0 ? chunk : k;
+      std::uniform_int_distribution<int> pick(0, 5);
+      Matrix a_values(m, k), b_values(k, n);
+      for (std::size_t r = 0; r < k; ++r) {
+        const bool big = r % span == 0 && (r / span) % 2 == 0;
+        for (std::size_t i = 0; i < m; ++i) a_values(i, r) = big ? 4096.0 : std::ldexp(1.0, -16);
+        for (std::size_t j = 0; j < n; ++j) {
+          const double sign = pick(rng) % 2 ? -1.0 : 1.0;
+          b_values(r, j) = sign * (big ? 4096.0 * (1 + pick(rng) / 8.0) : std::ldexp(1.0 + pick(rng) % 2, -16));
+        }
+      }
+      const EncodedMatrix a = encode_matrix(datapath.operand_a(), a_values, Rounding::kNearestEven);
+      const EncodedMatrix b = encode_matrix(datapath.operand_b(), b_values, Rounding::kNearestEven);
+      expect_bitwise_equal(gemm(datapath, a, b), gemm_reference(datapath, a, b),
+                           std::string(accumulator) + "/chunk " + std::to_string(chunk));
+    }
+}
+
+TEST(NumericsDatapathGemm, ResultsDoNotDependOnTheThreadCount) {
+  // Large enough to run on threads: many rows (row blocks), three rows (column blocks),
+  // and datapaths on the lanes, with stochastic output rounding, and through the reference.
+  struct Shape {
+    std::size_t m, k, n;
+  };
+  std::mt19937_64 rng(99);
+  for (const char* name : {"e4m3_fp16_c64", "e4m3_fp32_c64_sr_out", "e4m3_dlfloat_sr16_c16", "fp16_fp32_rtz_plain"}) {
+    const Case& c = *std::find_if(std::begin(kCases), std::end(kCases),
+                                  [&](const Case& x) { return std::string(x.name) == name; });
+    const Datapath datapath = make_datapath(c);
+    const bool reference = select_gemm_kernel(datapath).inner == LaneKind::kReference;
+    for (const Shape& shape : {Shape{reference ? 16u : 128u, 300, 120}, Shape{3, reference ? 300u : 8000u, 200}}) {
+      const EncodedMatrix a = random_matrix(datapath.operand_a(), shape.m, shape.k, kDistributions[1], rng);
+      const EncodedMatrix b = random_matrix(datapath.operand_b(), shape.k, shape.n, kDistributions[1], rng);
+      const Matrix expected = gemm_reference(datapath, a, b);
+      for (int threads : {1, 2, 3, 7, 0}) {
+        const std::string label = std::string(name) + "/" + std::to_string(shape.m) + "x" + std::to_string(shape.k) +
+                                  "x" + std::to_string(shape.n) + "/threads " + std::to_string(threads);
+        expect_bitwise_equal(gemm(datapath, a, b, GemmOptions{threads}), expected, label);
+      }
+    }
+  }
+  EXPECT_THROW(gemm(make_datapath(kCases[0]), EncodedMatrix{1, 1, {0}}, EncodedMatrix{1, 1, {0}}, GemmOptions{-1}),
+               std::invalid_argument);
 }
 
 TEST(NumericsDatapathGemm, MatchesTheDotProductAndTheFp64Baseline) {
