@@ -87,6 +87,16 @@ class Cli(unittest.TestCase):
             rows = list(csv.DictReader(f))
         return report, rows
 
+    def sweep_records(self, spec, jobs=2):
+        """Runs a sweep of `spec` with `jobs` workers: its output directory and its results."""
+        spec_file = os.path.join(self.dir, "spec.json")
+        with open(spec_file, "w") as f:
+            json.dump(spec, f)
+        out = os.path.join(self.dir, "sweep")
+        run("sweep", spec_file, "--out", out, "-j", str(jobs))
+        with open(os.path.join(out, "results.jsonl")) as f:
+            return out, [json.loads(line) for line in f]
+
     def trace(self, name):
         for folder in ("traces", "tests/system/data"):
             path = os.path.join(SOURCE, folder, name)
@@ -382,13 +392,7 @@ class Cli(unittest.TestCase):
         spec = {"config": config, "traces": [trace], "metrics": metrics,
                 "axes": [{"set": "/chip/dram/gb_per_s_per_channel", "values": [4, 64]},
                          {"set": "/chip/voltage", "values": voltages}]}
-        spec_file = os.path.join(self.dir, "spec.json")
-        with open(spec_file, "w") as f:
-            json.dump(spec, f)
-        out = os.path.join(self.dir, "sweep")
-        run("sweep", spec_file, "--out", out, "-j", "2")
-        with open(os.path.join(out, "results.jsonl")) as f:
-            records = [json.loads(line) for line in f]
+        out, records = self.sweep_records(spec)
         self.assertEqual(len(records), 6)
         by_key = {r["key"]: r for r in records}
         shared = [r for r in records if "timing_of" in r]
@@ -414,16 +418,10 @@ class Cli(unittest.TestCase):
         spec = {"config": config, "traces": [self.trace("tiny-cnn.json")],
                 "metrics": ["/totals/cycles", "/fidelity/worst_sqnr_db", "/fidelity/from_cache"],
                 "axes": [{"set": "/chip/dram/gb_per_s_per_channel", "values": [4, 16, 64]}]}
-        spec_file = os.path.join(self.dir, "spec.json")
-        with open(spec_file, "w") as f:
-            json.dump(spec, f)
-        out = os.path.join(self.dir, "sweep")
-        run("sweep", spec_file, "--out", out, "-j", "2")
-        with open(os.path.join(out, "results.jsonl")) as f:
-            records = [json.loads(line) for line in f]
+        out, records = self.sweep_records(spec)
         self.assertEqual(len(records), 3)
         # Bandwidth changes the timing, not the arithmetic: one pass (the workers starting
-        # together wait for the one that claimed it), two points served from the cache.
+        # together wait for the one that locked it), two points served from the cache.
         entries = sorted(os.listdir(os.path.join(out, "fidelity-cache")))
         self.assertEqual([e.rsplit(".", 1)[1] for e in entries], ["json", "lock"], entries)  # no temporary file
         self.assertEqual(sorted(r["metrics"]["/fidelity/from_cache"] for r in records), [False, True, True])
