@@ -1051,7 +1051,10 @@ Matrix gemm(const Datapath& datapath, const EncodedMatrix& a, const EncodedMatri
                            : options.threads > 0 ? static_cast<unsigned>(options.threads)
                                                  : std::max(1u, std::thread::hardware_concurrency());
   if (reference) {
-    const auto [a_values, b_values] = decode_operands(datapath, a, b, threads);
+    // Named, not a structured binding: clang 14 cannot capture bindings in a lambda.
+    const auto operands = decode_operands(datapath, a, b, threads);
+    const auto& a_values = operands[0];
+    const auto& b_values = operands[1];
     Matrix result(m, n);
     run_blocks(split_output(m, n, threads, 1, 1), threads,
                [&](const Block& block) { reference_block(datapath, a_values, b_values, k, block, result); });
