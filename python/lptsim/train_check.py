@@ -101,6 +101,15 @@ def _fp4_sun2020():
                          update=lptsim.Update("fp16", "fp16", "sr", "sr", sr_bits=24), name="fp4_sun2020")
 
 
+def _fp8_naive():
+    # The weak end, for contrast: what Wang et al. 2018's aids avoid. 1-5-2 FP8 operands in
+    # every layer, FP16 accumulation without chunks, and weights and momentum stored in FP8
+    # with round-to-nearest, so that updates below half a gap of the weights are lost.
+    d = _datapath("ibm_fp8", "ibm_fp8", "fp16", output="fp16")
+    return lptsim.Policy(_per_phase(d, d, d), loss_scale="dynamic",
+                         update=lptsim.Update("ibm_fp8", "ibm_fp8", "rne", "rne"), name="fp8_naive")
+
+
 VARIANTS = {
     "fp32": ("FP32 everywhere (the reference)", _fp32),
     "fp16": ("FP16 operands, FP32 accumulation, FP32 master weights (Micikevicius et al. 2018)", _fp16),
@@ -111,6 +120,8 @@ VARIANTS = {
                        lambda: _hfp8(0, "rne", "hfp8_plain_rne")),
     "fp4_sun2020": ("radix-4 FP4 gradients with two-phase rounding, HFP8 fwd (Sun et al. 2020)", _fp4_sun2020),
     "bf16": ("BF16 operands, FP32 accumulation, FP32 master weights (Kalamkar et al. 2019)", _bf16),
+    "fp8_naive": ("FP8 1-5-2 everywhere, no chunks, FP8 weights updated to nearest (what Wang'18 avoids)",
+                  _fp8_naive),
 }
 # The papers' claim checked in the summary: HFP8 with chunking within 1 point of FP32.
 CLAIM = ("hfp8", "fp32", 1.0)
