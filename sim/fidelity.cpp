@@ -178,7 +178,8 @@ struct TensorSizesOf {
   TensorSizes operator()(const LstmLayer& l) const {
     const std::int64_t gates = 4 * l.hidden_size;
     if (key == "weights")
-      return {{gates * l.input_size, gates * l.hidden_size, gates * (l.input_size + l.hidden_size)}, {},
+      return {{checked_mul(gates, l.input_size), checked_mul(gates, l.hidden_size),
+               checked_mul(gates, checked_add(l.input_size, l.hidden_size))}, {},
               "W_ih (4h x input), W_hh (4h x h) or both"};
     if (key == "activations") return {{}, {l.input_size, l.hidden_size}, "rows of the input or of h"};
     return {{}, {gates}, "rows of the gates' gradient (4h each)"};
@@ -207,25 +208,32 @@ std::string expected_sizes(const TensorSizes& sizes) {
   return text.empty() ? "no tensor" : text + " elements";
 }
 
+// Where a trace's .npy files are looked for: beside the trace.
+std::filesystem::path trace_directory(const Trace& trace) {
+  return trace.file.empty() ? std::filesystem::path() : std::filesystem::path(trace.file).parent_path();
+}
+
+// The trace's override for an operand's role, and that role's key in the trace.
+const std::optional<TensorValues>& given_values(const LayerTensorValues& given, TensorRole role) {
+  return role == TensorRole::kWeight ? given.weights : role == TensorRole::kGradient ? given.gradients : given.activations;
+}
+
+std::string role_key(TensorRole role) {
+  return role == TensorRole::kWeight ? "weights" : role == TensorRole::kGradient ? "gradients" : "activations";
+}
+
 class SourceResolver {
  public:
   SourceResolver(const Trace& trace) : trace_(trace) {}
 
   ValueSource resolve(const LayerWork& work, TensorRole role, OperandSource from) {
     const Layer& layer = trace_.layers.at(work.layer_index);
-    const LayerTensorValues& given = layer.fidelity;
-    const std::optional<TensorValues>& override = role == TensorRole::kWeight     ? given.weights
-                                                  : role == TensorRole::kGradient ? given.gradients
-                                                                                  : given.activations;
+    const std::optional<TensorValues>& override = given_values(layer.fidelity, role);
     ValueSource source;
     if (override) {
       source.values = *override;
-      if (source.values.kind == TensorValues::Kind::kFile) {
-        const std::string key = std::string(role == TensorRole::kWeight     ? "weights"
-                                            : role == TensorRole::kGradient ? "gradients"
-                                                                            : "activations");
-        source.elements = elements(layer, key, source.values.file);
-      }
+      if (source.values.kind == TensorValues::Kind::kFile)
+        source.elements = elements(layer, role_key(role), source.values.file);
       source.description = describe(source.values) + " (trace)";
       return source;
     }
@@ -245,9 +253,7 @@ class SourceResolver {
  private:
   std::shared_ptr<const std::vector<double>> elements(const Layer& layer, const std::string& key,
                                                       const std::string& file) {
-    const std::filesystem::path base =
-        trace_.file.empty() ? std::filesystem::path() : std::filesystem::path(trace_.file).parent_path();
-    const std::filesystem::path path = base / file;
+    const std::filesystem::path path = trace_directory(trace_) / file;
     const std::string where = layer.where + "/fidelity/" + key + "/npy";
     // Read once per layer and role: each use is checked against its layer's tensor.
     const std::string use = path.string() + "\n" + where;
@@ -410,7 +416,7 @@ GemmFidelity measure_gemm(const GemmWork& g, const LayerWork& layer, Phase phase
   const bool dynamic = datapath.loss_scale.dynamic &&
                        (datapath.a_role == TensorRole::kGradient || datapath.b_role == TensorRole::kGradient);
   double& scale = datapath.a_role == TensorRole::kGradient ? f.a_scale : f.b_scale;
-  const num::Format result_format = num::Datapath(numerics).result_format();
+  const num::Format result_format(numerics.output.value_or(numerics.accumulator));
   if (dynamic && !result_format.spec().is_integer) {
     const double fit = largest_magnitude(reference.values) * f.a_scale * f.b_scale;
     if (fit > 0 && fit > result_format.max_finite() / 2)
@@ -529,8 +535,7 @@ std::string fidelity_key(const AcceleratorConfig& config, const Trace& trace, co
   for (const Phase p : phases)
     if (p != Phase::kUpdate) key["phases"].push_back(to_string(p));
   // A real tensor's file is part of the input: its size and time of change stand for its contents.
-  const std::filesystem::path base =
-      trace.file.empty() ? std::filesystem::path() : std::filesystem::path(trace.file).parent_path();
+  const std::filesystem::path base = trace_directory(trace);
   for (const Layer& layer : trace.layers)
     for (const auto* v : {&layer.fidelity.activations, &layer.fidelity.weights, &layer.fidelity.gradients})
       if (*v && (*v)->kind == TensorValues::Kind::kFile) {
