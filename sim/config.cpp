@@ -215,7 +215,62 @@ void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
                          precision_in.path() + where + "/accumulator)");
 }
 
+const param::Schema<DataParallelParams>& data_parallel_schema() {
+  using K = param::Keys<DataParallelParams>;
+  using core::CollectiveAlgorithm;
+  static const param::Schema<DataParallelParams> schema(
+      "Data-parallel training on the `system`: the batch is split evenly across the chips, and each bucket of "
+      "weight gradients is all-reduced once the backward pass has produced it, while the pass goes on; a layer's "
+      "update waits for its bucket (docs/multi-chip.md).",
+      {K::optional(K::choice("algorithm", &DataParallelParams::algorithm,
+                             {{"ring", CollectiveAlgorithm::kRing},
+                              {"tree", CollectiveAlgorithm::kTree},
+                              {"hierarchical", CollectiveAlgorithm::kHierarchical}},
+                             "`ring`: reduce-scatter and all-gather around all chips; `tree`: reduce up a binary "
+                             "tree and broadcast down (whole buckets, not pipelined); `hierarchical`: reduce-scatter "
+                             "within groups (a torus's rows, or `group_chips`), ring all-reduce across them, "
+                             "all-gather within")),
+       K::optional(K::number("bucket_mib", &DataParallelParams::bucket_mib, 1.0 / 1024, 1 << 20, "MiB",
+                             "gradients (in `gradient_format`) all-reduced together; a layer's gradients are "
+                             "never split")),
+       K::optional(format<DataParallelParams>("gradient_format", &DataParallelParams::gradient_format,
+                                              "the format gradients travel and are added in (the additions rounded "
+                                              "to the weight gradients' accumulator); a floating-point format the "
+                                              "chip's MAC array or accumulator has"),
+                   "the weight-gradient GEMMs' `output`"),
+       K::optional(K::integer("group_chips", &DataParallelParams::group_chips, 2, core::kMaxChips, "chips",
+                              "`hierarchical` on a ring or switch: chips per group (consecutive chips; it must "
+                              "divide `system/chips`)"),
+                   "none")});
+  return schema;
+}
+
+// The reduction of gradients is done in their format by the chip's adders:
+// one the chip knows, with an exponent.
+void check_gradient_format(const JsonReader& in, const AcceleratorConfig& c) {
+  const num::FormatSpec& format = c.gradient_format();
+  const auto& chip = c.chip.core;
+  const bool known = chip.mac_array.macs_per_pe_per_cycle.count(format.name) ||
+                     std::count(chip.accumulator.formats.begin(), chip.accumulator.formats.end(), format.name);
+  const std::string where = in.find("data_parallel") && in.at("data_parallel").find("gradient_format")
+                                ? "/data_parallel/gradient_format"
+                                : "/precision/wgrad/output";
+  if (format.is_integer || !known)
+    throw InputError("", where,
+                     "the chips cannot all-reduce gradients in " + quoted_excerpt(format.name) +
+                         ": it must be a floating-point format of the chip's " +
+                         c.chip_location("/core/mac_array/macs_per_pe_per_cycle") + " or " +
+                         c.chip_location("/core/accumulator/formats") +
+                         (where == "/data_parallel/gradient_format" ? std::string()
+                                                                    : "; set /data_parallel/gradient_format"));
+}
+
 }  // namespace
+
+const num::FormatSpec& AcceleratorConfig::gradient_format() const {
+  return data_parallel.gradient_format ? *data_parallel.gradient_format
+                                       : precision.gemm[static_cast<std::size_t>(Phase::kWgrad)].output;
+}
 
 const param::Schema<AcceleratorConfig>& config_schema() {
   using K = param::Keys<AcceleratorConfig>;
@@ -235,6 +290,11 @@ const param::Schema<AcceleratorConfig>& config_schema() {
                              "`liveness`: results stay in the scratchpads while later steps read them and they fit; "
                              "`none`: every result goes through DRAM; `run --residency` overrides it")),
        K::optional(K::object("fidelity", &AcceleratorConfig::fidelity, fidelity_schema(), "the fidelity pass"),
+                   "the defaults below"),
+       K::optional_object("system", &AcceleratorConfig::system, core::system_schema(), "one chip",
+                          "a system of `chips` copies of the chip, joined by links (docs/multi-chip.md)"),
+       K::optional(K::object("data_parallel", &AcceleratorConfig::data_parallel, data_parallel_schema(),
+                             "how a `system` trains: gradient buckets, all-reduce algorithm and format"),
                    "the defaults below")});
   return schema;
 }
@@ -287,6 +347,21 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
                              " tile of a " + std::to_string(array.rows) + "x" + std::to_string(array.cols) +
                              " corelet (" + std::to_string(tile) + " bytes)");
     }
+  }
+  if (in.find("data_parallel") && !c.system)
+    in.at("data_parallel").fail("data-parallel training needs a \"system\" of chips");
+  if (c.system) {
+    check_gradient_format(in, c);
+    const bool groups_apply = c.data_parallel.algorithm == core::CollectiveAlgorithm::kHierarchical &&
+                              c.system->topology != core::ChipTopologyKind::kTorus2d;
+    if (groups_apply && (c.data_parallel.group_chips == 0 || c.system->chips % c.data_parallel.group_chips != 0 ||
+                         c.data_parallel.group_chips == c.system->chips))
+      throw InputError("", "/data_parallel/group_chips",
+                       "a hierarchical all-reduce on a " + std::string(core::to_string(c.system->topology)) +
+                           " needs groups of chips: a number that divides the " + std::to_string(c.system->chips) +
+                           " chips, less than all of them (on a torus2d the groups are its rows)");
+    if (!groups_apply && c.data_parallel.group_chips != 0)
+      in.at("data_parallel").at("group_chips").fail("only a hierarchical all-reduce on a ring or switch has groups");
   }
   for (std::size_t i = 0; i < kGemmPhases.size(); ++i) {
     const std::string phase = "/" + std::string(to_string(kGemmPhases[i]));
@@ -484,6 +559,14 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
            {"max_operand_values", config.fidelity.max_operand_values},
            {"seed", config.fidelity.seed},
            {"min_sqnr_db", config.fidelity.min_sqnr_db}}}};
+  if (config.system) {
+    out["system"] = *config.system;
+    const auto& dp = config.data_parallel;
+    out["data_parallel"] = {{"algorithm", core::to_string(dp.algorithm)},
+                            {"bucket_mib", dp.bucket_mib},
+                            {"gradient_format", config.gradient_format()}};
+    if (dp.group_chips > 0) out["data_parallel"]["group_chips"] = dp.group_chips;
+  }
 }
 
 }  // namespace lpt

@@ -11,6 +11,8 @@
 
 #include "models/common/json_reader.hpp"
 #include "models/core/chip_params.hpp"
+#include "models/core/program.hpp"
+#include "models/system/system_params.hpp"
 #include "models/numerics/format.hpp"
 #include "sim/fusion.hpp"
 #include "sim/residency.hpp"
@@ -86,6 +88,21 @@ struct FidelityParams {
   bool operator==(const FidelityParams&) const = default;
 };
 
+// Data-parallel training on a system of chips: each chip trains on its share
+// of the batch, and the weight gradients are all-reduced in buckets while the
+// backward pass goes on (docs/multi-chip.md).
+struct DataParallelParams {
+  core::CollectiveAlgorithm algorithm = core::CollectiveAlgorithm::kRing;
+  // Gradients all-reduced together, filled in the order the backward pass
+  // produces them (PyTorch DDP's default bucket is 25 MiB).
+  double bucket_mib = 25;
+  // The format gradients travel and are added in (the additions rounded to
+  // the weight-gradient accumulator); unset: the weight-gradient GEMMs' output.
+  std::optional<num::FormatSpec> gradient_format;
+  int group_chips = 0;  // hierarchical on a ring or switch: chips per group
+  bool operator==(const DataParallelParams&) const = default;
+};
+
 struct AcceleratorConfig {
   std::string name;
   std::string description;
@@ -98,6 +115,9 @@ struct AcceleratorConfig {
   // when the config does not say.
   Residency residency = Residency::kNone;
   FidelityParams fidelity;
+  // A system of identical chips running data-parallel (none: one chip).
+  std::optional<core::SystemParams> system;
+  DataParallelParams data_parallel;
   // Where it was read from, for messages: the config file, and the chip
   // description file when "chip" names one (empty when the chip is inline).
   std::string file;
@@ -106,6 +126,9 @@ struct AcceleratorConfig {
   // Where a chip parameter is written, e.g. "chip-tiny.json: /core/scratchpad/size_kib"
   // or "tiny.json: /chip/core/scratchpad/size_kib" for `path_in_chip` "/core/scratchpad/size_kib".
   std::string chip_location(std::string_view path_in_chip) const;
+  int chips() const { return system ? system->chips : 1; }
+  // The format gradients are all-reduced in.
+  const num::FormatSpec& gradient_format() const;
 };
 
 // The config file's keys, declared once: they read it and document it.

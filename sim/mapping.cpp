@@ -230,7 +230,14 @@ std::string to_string(const GemmTiling& t) {
   return text;
 }
 
+std::uint64_t CollectiveStep::elements() const {
+  std::uint64_t total = 0;
+  for (const auto& [layer, elements] : layers) total += elements;
+  return total;
+}
+
 std::string StepInfo::what() const {
+  if (collective) return "all-reduce";
   if (!gemm) return "elementwise";
   return gemm->k_reduction ? gemm->label + " k-reduction" : gemm->label;
 }
@@ -1146,8 +1153,41 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
                              : run(Phase::kWgrad, i, output_gradient, output_gradient_result);
     if (data_gradient) gradient = gradient_result = data_gradient;
   }
-  // Each update needs its layer's weight gradient only.
-  for (std::size_t i = 0; i < layers.size(); ++i) run(Phase::kUpdate, i, weight_gradient[i]);
+  // On a system of chips, buckets of weight gradients are all-reduced in the
+  // order the backward pass produced them; an update needs its bucket.
+  std::vector<std::optional<std::size_t>> update_after = weight_gradient;
+  if (config.chips() > 1) {
+    const core::Collective collective{0, config.gradient_format().total_bits(), config.data_parallel.algorithm,
+                                      config.data_parallel.group_chips};
+    const double bucket_bytes = config.data_parallel.bucket_mib * 1024 * 1024;
+    CollectiveStep bucket;
+    std::vector<std::size_t> bucket_depends_on;
+    const auto close_bucket = [&] {
+      if (bucket.layers.empty()) return;
+      core::Step step;
+      step.label = layers[bucket.layers.front().first].name + "/allreduce";
+      step.tasks_per_core.resize(static_cast<std::size_t>(config.chip.cores));
+      step.depends_on = bucket_depends_on;
+      step.collective = collective;
+      step.collective->elements = bucket.elements();
+      StepInfo info{bucket.layers.front().first, Phase::kAllReduce, std::nullopt, 0, Bound{}};
+      for (const auto& [layer, elements] : bucket.layers) update_after[layer] = mapper.out.program.steps.size();
+      info.collective = std::move(bucket);
+      mapper.out.program.steps.push_back(std::move(step));
+      mapper.out.steps.push_back(std::move(info));
+      bucket = {};
+      bucket_depends_on.clear();
+    };
+    for (std::size_t i = layers.size(); i-- > 0;) {
+      if (!weight_gradient[i] || layers[i].parameters == 0) continue;
+      bucket.layers.emplace_back(i, static_cast<std::uint64_t>(layers[i].parameters));
+      bucket_depends_on.push_back(*weight_gradient[i]);
+      if (static_cast<double>(core::packed_bytes(bucket.elements(), collective.element_bits)) >= bucket_bytes)
+        close_bucket();
+    }
+    close_bucket();
+  }
+  for (std::size_t i = 0; i < layers.size(); ++i) run(Phase::kUpdate, i, update_after[i]);
   return std::move(mapper.out);
 }
 

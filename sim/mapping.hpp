@@ -151,11 +151,17 @@ struct GemmStep {
   bool k_reduction = false;  // the reduction of partial sums after a k-split GEMM
 };
 
+// A gradient all-reduce: one bucket of layers' weight gradients.
+struct CollectiveStep {
+  std::vector<std::pair<std::size_t, std::uint64_t>> layers;  // (layer, gradient elements), backward order
+  std::uint64_t elements() const;
+};
+
 // What each step of the program is, for the report.
 struct StepInfo {
-  std::size_t layer = 0;
+  std::size_t layer = 0;  // a collective's: its bucket's first layer
   Phase phase = Phase::kFwd;
-  std::optional<GemmStep> gemm;  // none: element-wise work
+  std::optional<GemmStep> gemm;  // none: element-wise work or a collective
   std::int64_t macs = 0;
   Bound bound;                    // the step's roofline bound
   // The parts of bound.dram_bytes that residency can save: the earlier
@@ -166,6 +172,7 @@ struct StepInfo {
   // scratchpads, and result bytes kept on chip instead of written to DRAM.
   std::uint64_t on_chip_read_bytes = 0;
   std::uint64_t avoided_write_bytes = 0;
+  std::optional<CollectiveStep> collective;
 
   // "Y=X*W", "Y=X*W k-reduction" or "elementwise", for messages and timelines.
   std::string what() const;
@@ -187,7 +194,11 @@ inline constexpr std::size_t kMaxProgramSteps = std::size_t{1} << 18;
 inline constexpr std::size_t kMaxTileTasks = std::size_t{1} << 21;
 
 // Phase order of one training step: FWD over the layers, then BWD and WGRAD of
-// each layer from the last to the first, then the weight update. A GEMM that no
+// each layer from the last to the first, then the weight update. On a system
+// of chips (config.system, more than one chip) with weight gradients, the
+// program also has a collective step per bucket of gradients
+// (config.data_parallel), placed before the updates and depending on its
+// layers' weight gradients; each update waits for its layer's bucket. A GEMM that no
 // tile of fits the scratchpad, or a program beyond kMaxProgramSteps or
 // kMaxTileTasks, is an
 // InputError at the layer's place in its trace (LayerWork::where; no file).

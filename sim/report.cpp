@@ -60,6 +60,24 @@ void Activity::merge(const Activity& a) {
   energy += a.energy;
 }
 
+std::uint64_t SystemReport::communication_cycles() const {
+  std::uint64_t total = 0;
+  for (const CollectiveRecord& c : collectives) total += c.cycles();
+  return total;
+}
+
+std::uint64_t SystemReport::exposed_cycles() const {
+  std::uint64_t total = 0;
+  for (const CollectiveRecord& c : collectives) total += c.exposed_cycles;
+  return total;
+}
+
+std::uint64_t SystemReport::link_bytes() const {
+  std::uint64_t total = 0;
+  for (const CollectiveRecord& c : collectives) total += c.link_bytes;
+  return total;
+}
+
 double RunReport::total_area_mm2() const {
   double total = 0;
   for (const auto& [block, mm2] : area_mm2) total += mm2;
@@ -72,6 +90,7 @@ const char* to_string(StepKind kind) {
     case StepKind::kElementwise: return "elementwise";
     case StepKind::kUpdate: return "update";
     case StepKind::kCommunication: return "communication";
+    case StepKind::kCollective: return "collective";
   }
   return "?";
 }
@@ -79,6 +98,7 @@ const char* to_string(StepKind kind) {
 namespace {
 
 StepKind kind_of(const StepInfo& info) {
+  if (info.collective) return StepKind::kCollective;
   if (info.gemm) return info.gemm->k_reduction ? StepKind::kCommunication : StepKind::kGemm;
   return info.phase == Phase::kUpdate ? StepKind::kUpdate : StepKind::kElementwise;
 }
@@ -175,6 +195,34 @@ struct StepEnergy {
   double pj = 0, seconds = 0;
 };
 
+// A collective step's stats split over its bucket's layers in proportion to
+// their gradient elements (the last takes what rounding leaves), so that the
+// parts add up to the step.
+std::vector<core::StepStats> split_by_layer(const core::StepStats& step, const CollectiveStep& bucket) {
+  const std::uint64_t total = std::max<std::uint64_t>(bucket.elements(), 1);
+  std::vector<core::StepStats> parts(bucket.layers.size(), step);
+  const auto share = [&](std::uint64_t value, std::size_t part, std::uint64_t& given) {
+    const std::uint64_t v = part + 1 == parts.size()
+                                ? value - given
+                                : static_cast<std::uint64_t>(static_cast<long double>(value) *
+                                                             bucket.layers[part].second / total);
+    given += v;
+    return v;
+  };
+  std::uint64_t given_cycles = 0;
+  for (std::size_t p = 0; p < parts.size(); ++p) parts[p].cycles = share(step.cycles, p, given_cycles);
+  for (std::size_t c = 0; c < step.cores.size(); ++c) {
+    std::uint64_t given_core_cycles = 0;
+    for (std::size_t p = 0; p < parts.size(); ++p) parts[p].cores[c].cycles = share(step.cores[c].cycles, p, given_core_cycles);
+    for (const core::Counter counter : core::all_counters()) {
+      std::uint64_t given = 0;
+      for (std::size_t p = 0; p < parts.size(); ++p)
+        parts[p].cores[c].counters[counter] = share(step.cores[c].counters[counter], p, given);
+    }
+  }
+  return parts;
+}
+
 // The highest mean power over consecutive steps lasting at least
 // kPeakPowerWindowSeconds, or over the whole run if it is shorter.
 double peak_power_w(const std::vector<StepEnergy>& steps) {
@@ -201,7 +249,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
   r.config = config;
   r.network = trace.network;
   for (const Layer& layer : trace.layers) r.layer_names.push_back(layer.name);
-  r.batch = trace.batch;
+  r.batch = trace.batch * config.chips();  // the trace is at one chip's share
   r.phases = phases;
   r.clock_ghz = config.chip.clock_ghz;
   const auto& array = config.chip.core.mac_array;
@@ -211,6 +259,11 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
                                  array.macs_per_pe_per_cycle.at(fwd.b.name));
   r.peak_tflops = 2.0 * config.chip.cores * static_cast<double>(pes) * peak_rate *
                   config.chip.clock_ghz * 1e9 / 1e12;
+  if (config.chips() > 1) {
+    r.system = SystemReport{*config.system, core::to_string(config.data_parallel.algorithm),
+                            config.gradient_format().name, trace.batch * config.chips(), stats.chips_mirrored,
+                            stats.reported_chip, stats.chip_cycles, {}};
+  }
   r.simulation_events = stats.simulation_events;
   r.datapaths = mapped.program.datapaths;
   r.operating_point = {config.chip.clock_ghz, config.chip.voltage};
@@ -245,8 +298,34 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
     const energy::EnergyBreakdown step_energy = model.energy(activity_totals(stats.steps[s], clock_hz));
     step_energies.push_back({step_energy.total_pj(), static_cast<double>(stats.steps[s].cycles) / clock_hz});
     r.steps.push_back({mapped.program.steps[s].label, stats.steps[s].cycles, step_energy.total_pj()});
-    row.activity.add(stats.steps[s], info, pes, step_energy);
     r.per_kind[static_cast<std::size_t>(kind_of(info))].add(stats.steps[s], info, pes, step_energy);
+    if (!info.collective) {
+      row.activity.add(stats.steps[s], info, pes, step_energy);
+      continue;
+    }
+    // A bucket's all-reduce: a row per layer, each with its share.
+    const std::vector<core::StepStats> parts = split_by_layer(stats.steps[s], *info.collective);
+    for (std::size_t p = 0; p < parts.size(); ++p) {
+      const std::size_t layer = info.collective->layers[p].first;
+      auto at = row_of.find({layer, Phase::kAllReduce});
+      if (at == row_of.end()) {
+        LayerPhaseRow part_row;
+        part_row.layer = layer;
+        part_row.name = layers[layer].name;
+        part_row.type = layers[layer].type;
+        part_row.phase = Phase::kAllReduce;
+        at = row_of.emplace(std::pair(layer, Phase::kAllReduce), r.rows.size()).first;
+        r.rows.push_back(std::move(part_row));
+      }
+      r.rows[at->second].activity.add(parts[p], info, pes, model.energy(activity_totals(parts[p], clock_hz)));
+    }
+    if (stats.steps[s].collective && r.system) {
+      const core::CollectiveStats& c = *stats.steps[s].collective;
+      const core::Collective& work = *mapped.program.steps[s].collective;
+      r.system->collectives.push_back({mapped.program.steps[s].label, info.collective->layers, work.elements,
+                                       work.bytes(), c.start_cycle, c.end_cycle, stats.steps[s].cycles, c.rounds,
+                                       c.counters[core::Counter::kLinkBytes]});
+    }
   }
   r.peak_power_w = peak_power_w(step_energies);
   // Fused layers: a row each, after the forward row of the layer they joined.
@@ -394,6 +473,70 @@ nlohmann::json fidelity_json(const RunReport& r) {
   return out;
 }
 
+namespace {
+
+nlohmann::json system_json(const RunReport& r) {
+  const SystemReport& sys = *r.system;
+  const auto seconds = [&](std::uint64_t cycles) { return static_cast<double>(cycles) / (r.clock_ghz * 1e9); };
+  nlohmann::json collectives = nlohmann::json::array();
+  std::map<std::size_t, nlohmann::json> by_layer;
+  for (const CollectiveRecord& c : sys.collectives) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& [layer, elements] : c.layers) {
+      layers.push_back(r.layer_names.at(layer));
+      // A layer's share of its bucket, by its gradient elements.
+      const double share = c.elements ? static_cast<double>(elements) / static_cast<double>(c.elements) : 0;
+      by_layer[layer] = {{"layer", r.layer_names.at(layer)},
+                         {"elements", elements},
+                         {"bytes", share * static_cast<double>(c.bytes)},
+                         {"bucket", collectives.size()},
+                         {"communication_cycles", share * static_cast<double>(c.cycles())},
+                         {"exposed_cycles", share * static_cast<double>(c.exposed_cycles)}};
+    }
+    collectives.push_back({{"label", c.label},
+                           {"layers", layers},
+                           {"elements", c.elements},
+                           {"bytes", c.bytes},
+                           {"rounds", c.rounds},
+                           {"link_bytes_sent", c.link_bytes},
+                           {"start_cycle", c.start_cycle},
+                           {"end_cycle", c.end_cycle},
+                           {"cycles", c.cycles()},
+                           {"exposed_cycles", c.exposed_cycles}});
+  }
+  nlohmann::json per_layer = nlohmann::json::array();
+  for (auto& [layer, entry] : by_layer) per_layer.push_back(std::move(entry));
+  const std::uint64_t communication = sys.communication_cycles(), exposed = sys.exposed_cycles();
+  nlohmann::json system = sys.params;
+  system["algorithm"] = sys.algorithm;
+  system["gradient_format"] = sys.gradient_format;
+  system["global_batch"] = sys.global_batch;
+  system["batch_per_chip"] = sys.global_batch / sys.params.chips;
+  system["simulated"] = sys.mirrored ? "one chip standing for all (they run alike)" : "every chip";
+  system["reported_chip"] = sys.reported_chip;
+  system["chip_cycles"] = sys.chip_cycles;
+  system["peak_tflops"] = r.peak_tflops * sys.params.chips;
+  system["achieved_tflops"] = r.achieved_tflops() * sys.params.chips;
+  system["allreduce"] = {{"bytes_per_chip", [&] {
+                            std::uint64_t bytes = 0;
+                            for (const CollectiveRecord& c : sys.collectives) bytes += c.bytes;
+                            return bytes;
+                          }()},
+                         {"link_bytes_sent_per_chip", sys.link_bytes()},
+                         {"buckets", sys.collectives.size()},
+                         {"communication_cycles", communication},
+                         {"communication_seconds", seconds(communication)},
+                         {"exposed_cycles", exposed},
+                         {"exposed_seconds", seconds(exposed)},
+                         {"hidden_fraction",
+                          communication ? 1.0 - static_cast<double>(exposed) / static_cast<double>(communication) : 1.0},
+                         {"collectives", collectives},
+                         {"layers", per_layer}};
+  return system;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const RunReport& r) {
   nlohmann::json out;
   out["tool"] = {{"name", "lptsim"}, {"version", r.tool_version}};
@@ -402,6 +545,7 @@ nlohmann::json to_json(const RunReport& r) {
   nlohmann::json phases = nlohmann::json::array();
   for (Phase p : r.phases) phases.push_back(to_string(p));
   out["workload"] = {{"network", r.network}, {"batch", r.batch}, {"mode", r.mode}, {"phases", phases}};
+  if (r.system) out["system"] = system_json(r);
   out["totals"] = activity_json(r.total, r.clock_ghz, r.datapaths);
   out["totals"]["peak_tflops"] = r.peak_tflops;
   out["totals"]["samples_per_second"] = r.samples_per_second();
@@ -632,7 +776,8 @@ void print_fidelity(const RunReport& r, std::ostream& out) {
 void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers) {
   char buffer[320];
   const double step = static_cast<double>(r.total.cycles);
-  out << "lptsim " << r.tool_version << ": " << r.network << ", batch " << r.batch << ", on "
+  out << "lptsim " << r.tool_version << ": " << r.network << ", batch " << r.batch
+      << (r.system ? " over " + std::to_string(r.system->params.chips) + " chips" : std::string()) << ", on "
       << r.config.value("name", std::string("?")) << ", " << r.mode << ", fusion " << r.fusion
       << ", residency " << r.residency << "\n\n";
   std::snprintf(buffer, sizeof buffer,
@@ -649,6 +794,30 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
     if (res.kind == "dram") dram = std::max(dram, res.utilisation);
     if (res.kind == "interconnect") ring = std::max(ring, res.utilisation);
     if (res.kind == "scratchpad") scratchpad += res.utilisation, ++scratchpads;
+  }
+  if (r.system) {
+    const SystemReport& sys = *r.system;
+    const std::uint64_t communication = sys.communication_cycles(), exposed = sys.exposed_cycles();
+    double link = 0;
+    for (const auto& res : r.resources)
+      if (res.kind == "link") link = std::max(link, res.utilisation);
+    std::snprintf(buffer, sizeof buffer,
+                  "system      %d chips (%s, %.1f GB/s links%s): %.2f of %.2f TFLOPS; busiest link %.1f%%\n"
+                  "all-reduce  %.1f MB per chip in %zu buckets (%s, %s): %.3f ms communicating, %.3f ms exposed "
+                  "(%.1f%% hidden)\n",
+                  sys.params.chips, core::to_string(sys.params.topology), sys.params.link.gb_per_s,
+                  sys.mirrored ? "; one chip simulated for all" : "", r.achieved_tflops() * sys.params.chips,
+                  r.peak_tflops * sys.params.chips, 100.0 * link, [&] {
+                    std::uint64_t bytes = 0;
+                    for (const CollectiveRecord& c : sys.collectives) bytes += c.bytes;
+                    return static_cast<double>(bytes) / 1e6;
+                  }(),
+                  sys.collectives.size(), sys.algorithm.c_str(), sys.gradient_format.c_str(),
+                  static_cast<double>(communication) / (r.clock_ghz * 1e6),
+                  static_cast<double>(exposed) / (r.clock_ghz * 1e6),
+                  communication ? 100.0 * (1.0 - static_cast<double>(exposed) / static_cast<double>(communication))
+                                : 100.0);
+    out << buffer;
   }
   std::snprintf(buffer, sizeof buffer,
                 "DRAM        read %.1f MB, written %.1f MB (roofline least: %.1f MB); %.1f%% of its bandwidth\n"

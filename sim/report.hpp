@@ -65,9 +65,12 @@ struct LayerPhaseRow {
 };
 
 // What a step does, for the time split of the summary.
-enum class StepKind { kGemm, kElementwise, kUpdate, kCommunication };
-inline constexpr std::array<StepKind, 4> kAllStepKinds = {StepKind::kGemm, StepKind::kElementwise,
-                                                          StepKind::kUpdate, StepKind::kCommunication};
+// kCommunication: the on-chip reduction of a k-split GEMM's partial sums;
+// kCollective: a chip-to-chip all-reduce, its cycles the part not hidden.
+enum class StepKind { kGemm, kElementwise, kUpdate, kCommunication, kCollective };
+inline constexpr std::array<StepKind, 5> kAllStepKinds = {StepKind::kGemm, StepKind::kElementwise,
+                                                          StepKind::kUpdate, StepKind::kCommunication,
+                                                          StepKind::kCollective};
 const char* to_string(StepKind kind);
 
 // A shared resource's load over the run: bytes / (bandwidth x run cycles).
@@ -87,6 +90,33 @@ struct StepRecord {
 // Peak power is the highest mean power over this much simulated time.
 inline constexpr double kPeakPowerWindowSeconds = 10e-6;
 
+// One bucket's gradient all-reduce on a system of chips (on the reported chip).
+struct CollectiveRecord {
+  std::string label;
+  std::vector<std::pair<std::size_t, std::uint64_t>> layers;  // (layer, gradient elements)
+  std::uint64_t elements = 0, bytes = 0;  // per chip, in the gradient format
+  std::uint64_t start_cycle = 0, end_cycle = 0;
+  std::uint64_t exposed_cycles = 0;  // the cores' mean wait for it
+  std::uint64_t rounds = 0;
+  std::uint64_t link_bytes = 0;  // sent by the chip
+  std::uint64_t cycles() const { return end_cycle - start_cycle; }
+};
+
+// A data-parallel run on a system of chips.
+struct SystemReport {
+  core::SystemParams params;
+  std::string algorithm, gradient_format;
+  std::int64_t global_batch = 0;
+  bool mirrored = false;  // one chip simulated for all
+  int reported_chip = 0;
+  std::vector<std::uint64_t> chip_cycles;
+  std::vector<CollectiveRecord> collectives;
+
+  std::uint64_t communication_cycles() const;  // sum over buckets (they run one after another)
+  std::uint64_t exposed_cycles() const;
+  std::uint64_t link_bytes() const;
+};
+
 struct RunReport {
   std::string tool_version;
   std::string config_file, trace_file;
@@ -98,8 +128,8 @@ struct RunReport {
   double peak_tflops = 0;  // at the default forward operand formats
 
   std::vector<LayerPhaseRow> rows;
-  std::array<Activity, 4> per_phase;  // indexed by Phase
-  std::array<Activity, 4> per_kind;   // indexed by StepKind
+  std::array<Activity, kPhaseCount> per_phase;  // indexed by Phase
+  std::array<Activity, kAllStepKinds.size()> per_kind;   // indexed by StepKind
   Activity total;
   std::vector<ResourceUse> resources;
   std::vector<core::Datapath> datapaths;  // of the program, for Activity::macs_by_datapath
@@ -114,6 +144,7 @@ struct RunReport {
   std::string residency;
   std::string mode = "training";  // or "inference"
   std::optional<FidelityReport> fidelity;  // unless the pass was skipped
+  std::optional<SystemReport> system;      // on a system of chips
   std::vector<std::string> layer_names;    // by layer index, the trace's
 
   double seconds() const { return static_cast<double>(total.cycles) / (clock_ghz * 1e9); }

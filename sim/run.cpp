@@ -1,5 +1,6 @@
 #include "sim/run.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -8,6 +9,7 @@
 
 #include "models/common/input_file.hpp"
 #include "models/core/chip.hpp"
+#include "models/system/system.hpp"
 
 namespace lpt {
 
@@ -49,6 +51,16 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
     trace.batch = 1;
   }
   if (options.batch) trace.batch = *options.batch;
+  // Data parallelism: every chip trains on its share of the batch.
+  const std::int64_t global_batch = trace.batch;
+  if (const int chips = config.chips(); chips > 1) {
+    if (trace.batch % chips != 0)
+      throw InputError(config.file, "/system/chips",
+                       std::to_string(chips) + " chips cannot split a batch of " + std::to_string(trace.batch) +
+                           " evenly (data parallelism: each chip trains on batch / chips); set a batch that is a "
+                           "multiple of " + std::to_string(chips) + " (--batch)");
+    trace.batch /= chips;
+  }
 
   if (options.fusion) {
     if (const auto why = unsupported_fusion(config.chip.core.sfu.fusion, *options.fusion))
@@ -62,6 +74,8 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   clock.lap("expand");
   const std::set<Phase> simulated = inference ? std::set<Phase>{Phase::kFwd} : options.phases;
   std::vector<Phase> phases(simulated.begin(), simulated.end());
+  if (config.chips() > 1 && simulated.count(Phase::kWgrad))  // after the weight gradients, before the update
+    phases.insert(std::find(phases.begin(), phases.end(), Phase::kUpdate), Phase::kAllReduce);
   MappedProgram mapped;
   try {
     mapped = map_training(layers, config, simulated);
@@ -76,9 +90,10 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   std::size_t tasks = 0;
   for (const auto& step : mapped.program.steps)
     for (const auto& core_tasks : step.tasks_per_core) tasks += core_tasks.size();
-  progress << "lptsim: " << trace.network << " (" << trace.layers.size() << " layers, batch "
-           << trace.batch << ") on " << config.name << ": " << mapped.program.steps.size()
-           << " steps, " << tasks << " tile tasks\n";
+  progress << "lptsim: " << trace.network << " (" << trace.layers.size() << " layers, batch " << global_batch
+           << (config.chips() > 1 ? " over " + std::to_string(config.chips()) + " chips" : std::string()) << ") on "
+           << config.name << ": " << mapped.program.steps.size() << " steps, " << tasks << " tile tasks"
+           << (config.chips() > 1 ? " per chip" : "") << "\n";
 
   if (timeline) {
     timeline->run.cores = config.chip.cores;
@@ -88,7 +103,9 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   }
   core::RunStats stats;
   try {
-    stats = core::run_program(config.chip, mapped.program, timeline ? &timeline->recorder : nullptr);
+    core::TimelineObserver* observer = timeline ? &timeline->recorder : nullptr;
+    stats = config.chips() > 1 ? core::run_system(*config.system, config.chip, mapped.program, observer)
+                               : core::run_program(config.chip, mapped.program, observer);
   } catch (const core::SimulatedTimeLimit& e) {
     const StepInfo& step = mapped.steps.at(e.step());
     const Layer& layer = trace.layers.at(step.layer);

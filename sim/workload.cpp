@@ -16,6 +16,7 @@ const char* to_string(Phase phase) {
     case Phase::kBwd: return "bwd";
     case Phase::kWgrad: return "wgrad";
     case Phase::kUpdate: return "update";
+    case Phase::kAllReduce: return "allreduce";
   }
   return "?";
 }

@@ -17,7 +17,12 @@
 
 namespace lpt {
 
-enum class Phase { kFwd, kBwd, kWgrad, kUpdate };
+// kAllReduce: on a system of chips, the all-reduce of the weight gradients
+// (sim/mapping adds it; a layer has no work of its own in it).
+enum class Phase { kFwd, kBwd, kWgrad, kUpdate, kAllReduce };
+inline constexpr std::size_t kPhaseCount = 5;
+// The phases a run may be asked for; the all-reduce follows the weight
+// gradients on a system of chips.
 inline constexpr std::array<Phase, 4> kAllPhases = {Phase::kFwd, Phase::kBwd, Phase::kWgrad,
                                                     Phase::kUpdate};
 const char* to_string(Phase phase);
@@ -81,7 +86,7 @@ struct LayerWork {
   std::optional<ElementwiseOp> elementwise_op;  // for activation, eltwise, norm, ... layers
   // Set when fusion moved this layer's work into a GEMM of that layer (index).
   std::optional<std::size_t> fused_into;
-  std::array<PhaseWork, 4> phases;   // indexed by Phase
+  std::array<PhaseWork, kPhaseCount> phases;   // indexed by Phase
 
   const PhaseWork& phase(Phase p) const { return phases[static_cast<int>(p)]; }
   PhaseWork& phase(Phase p) { return phases[static_cast<int>(p)]; }

@@ -25,6 +25,11 @@ std::uint64_t Sfu::cycles_for(const SfuWork& work) const {
          kind_cycles(work.div_sqrt, params_.lanes, params_.ops_per_cycle.div_sqrt);
 }
 
+std::uint64_t Sfu::reserve_uncounted(std::uint64_t cycle, const SfuWork& work) {
+  free_at_ = std::max(cycle, free_at_) + cycles_for(work);
+  return free_at_;
+}
+
 std::uint64_t Sfu::reserve(std::uint64_t cycle, const SfuWork& work) {
   const std::uint64_t cycles = cycles_for(work);
   free_at_ = std::max(cycle, free_at_) + cycles;

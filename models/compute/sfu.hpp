@@ -21,6 +21,9 @@ class Sfu : public sc_core::sc_module {
   std::uint64_t cycles_for(const SfuWork& work) const;
   // Runs `work` from max(cycle, free_at()); returns the cycle it finishes.
   std::uint64_t reserve(std::uint64_t cycle, const SfuWork& work);
+  // The same for work its owner counts itself (a chip's collective engine
+  // borrowing the lanes): the lanes are taken, ops() and busy_cycles() unchanged.
+  std::uint64_t reserve_uncounted(std::uint64_t cycle, const SfuWork& work);
   std::uint64_t free_at() const { return free_at_; }
 
   // Operations done so far, by kind.

@@ -25,6 +25,16 @@ std::string transfer_problem(const std::vector<Transfer>& transfers, int cores) 
   return {};
 }
 
+// A collective's counters are the chip's: each core's entry gets an equal
+// share, so that sums over cores are the collective's own.
+void spread_over_cores(const Counters& chip_counters, std::vector<CoreStepStats>& cores) {
+  const auto n = static_cast<std::uint64_t>(cores.size());
+  for (const Counter counter : all_counters()) {
+    const std::uint64_t total = chip_counters[counter];
+    for (std::uint64_t c = 0; c < n; ++c) cores[c].counters[counter] += total / n + (c < total % n ? 1 : 0);
+  }
+}
+
 }  // namespace
 
 SimulatedTimeLimit::SimulatedTimeLimit(std::size_t step)
@@ -43,6 +53,12 @@ void validate_program(const ChipParams& chip, const Program& program) {
     };
     for (const std::size_t d : step.depends_on)
       if (d >= s) fail("", "depends on step " + std::to_string(d) + ", which is not an earlier step");
+    if (step.collective) {
+      for (const auto& tasks : step.tasks_per_core)
+        if (!tasks.empty()) fail("", "a collective step has no tile tasks");
+      if (step.collective->elements == 0 || step.collective->element_bits < 1)
+        fail("", "a collective needs elements of at least one bit");
+    }
     if (step.tasks_per_core.size() != static_cast<std::size_t>(chip.cores))
       fail("", "task lists for " + std::to_string(step.tasks_per_core.size()) +
                    " cores, chip has " + std::to_string(chip.cores));
@@ -66,11 +82,11 @@ void validate_program(const ChipParams& chip, const Program& program) {
   }
 }
 
-Chip::Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program,
+Chip::Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program, FlowNetwork& network,
            TimelineObserver* timeline)
     : sc_core::sc_module(name),
       program_((validate_program(params, program), program)),
-      network_("network"),
+      network_(network),
       dram_("dram", params, network_),
       ring_("ring", params.interconnect, params.cores + 1, network_),
       tracker_(params.cores, program.steps.size()),
@@ -81,7 +97,7 @@ Chip::Chip(sc_core::sc_module_name name, const ChipParams& params, const Program
                                             tracker_, timeline));
 }
 
-RunStats Chip::stats() const {
+RunStats Chip::stats(const std::vector<std::optional<CollectiveStats>>& collectives) const {
   if (tracker_.steps_completed() != program_.steps.size())
     throw std::logic_error("simulation ended after " + std::to_string(tracker_.steps_completed()) +
                            " of " + std::to_string(program_.steps.size()) + " steps");
@@ -94,10 +110,12 @@ RunStats Chip::stats() const {
   for (std::size_t s = 0; s < run.steps.size(); ++s) {
     StepStats& step = run.steps[s];
     step.completion_cycle = tracker_.completion_cycle(s);
+    if (s < collectives.size()) step.collective = collectives[s];
     for (const auto& core : cores_) {
       step.cores.push_back(core->controller().step_stats().at(s));
       core_cycles_before += step.cores.back().cycles;
     }
+    if (step.collective) spread_over_cores(step.collective->counters, step.cores);
     const std::uint64_t rounded = (core_cycles_before + cores / 2) / cores;
     step.cycles = rounded - rounded_before;
     rounded_before = rounded;
@@ -117,7 +135,8 @@ RunStats run_program(const ChipParams& params, const Program& program, TimelineO
   if (simulated)
     throw std::logic_error("run_program: SystemC allows one simulation per process");
   simulated = true;
-  Chip chip("chip", params, program, timeline);
+  FlowNetwork network("network");
+  Chip chip("chip", params, program, network, timeline);
   // The kernel's note on sc_stop() (the simulated-time limit) would go to stdout.
   sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   sc_core::sc_start();

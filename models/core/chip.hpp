@@ -1,7 +1,8 @@
 // The chip: cores on a ring with a DRAM controller at its own stop, all
-// transfers sharing bandwidth through one flow network. It executes a Program
-// (steps of per-core tile tasks, a barrier after each step) and reports
-// RunStats in whole cycles.
+// transfers sharing bandwidth through one flow network (the chip's own, or a
+// system's shared by its chips and their links). It executes a Program (steps
+// of per-core tile tasks, each waiting for the steps it depends on) and
+// reports RunStats in whole cycles.
 //
 // Modelled: systolic fill/stream/drain per tile and dataflow; operand reads
 // contending with DMA on the scratchpad ports; DRAM and ring bandwidth shared
@@ -15,6 +16,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -39,20 +41,30 @@ void validate_program(const ChipParams& chip, const Program& program);
 
 class Chip : public sc_core::sc_module {
  public:
-  // Validates the program first. `program` must outlive the chip, and
-  // `timeline` (if any) the simulation.
-  Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program,
+  // Validates the program first. `program` and `network` must outlive the
+  // chip, and `timeline` (if any) the simulation.
+  Chip(sc_core::sc_module_name name, const ChipParams& params, const Program& program, FlowNetwork& network,
        TimelineObserver* timeline = nullptr);
 
-  // After the simulation: per step and core, in cycles. Throws std::logic_error
-  // if the simulation stopped before every core finished every step.
-  RunStats stats() const;
+  // After the simulation: per step and core, in cycles, and every resource of
+  // the network. Throws std::logic_error if the simulation stopped before every
+  // core finished every step. `collectives` (from this chip's collective
+  // engine) fill the collective steps' stats.
+  RunStats stats(const std::vector<std::optional<CollectiveStats>>& collectives = {}) const;
   // Steps before the first one that not every core has finished.
   std::size_t steps_completed() const { return tracker_.steps_completed(); }
 
+  // For the chip's collective engine (models/system): the memory its
+  // collectives read and write, the step tracker it completes collective steps
+  // in, and the cores whose SFUs add what arrives.
+  Dram& dram() { return dram_; }
+  StepTracker& tracker() { return tracker_; }
+  int cores() const { return static_cast<int>(cores_.size()); }
+  Core& core(int index) { return *cores_.at(static_cast<std::size_t>(index)); }
+
  private:
   const Program& program_;
-  FlowNetwork network_;
+  FlowNetwork& network_;
   Dram dram_;
   Ring ring_;
   StepTracker tracker_;

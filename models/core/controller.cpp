@@ -41,6 +41,10 @@ Controller::Controller(sc_core::sc_module_name name, int core, int buffer_slots,
 void Controller::run() {
   for (std::size_t s = 0; s < program_.steps.size(); ++s) {
     const Step& step = program_.steps[s];
+    if (step.collective) {  // the chip's collective engine runs it
+      step_stats_.emplace_back();
+      continue;
+    }
     wait_for_steps(step.depends_on);
     CoreStepStats stats;
     const std::uint64_t start = now_cycles();
@@ -61,6 +65,8 @@ const std::vector<TileTask>& Controller::tasks_of(std::size_t step) const {
 }
 
 void Controller::prefetch(std::size_t step) {
+  // Collective steps have no tasks: the weights to fetch are the next step's.
+  while (step < program_.steps.size() && program_.steps[step].collective) ++step;
   if (prefetched_ || step >= program_.steps.size() || tasks_of(step).empty()) return;
   const TileTask& first = tasks_of(step).front();
   prefetch_.loads.clear();
@@ -101,7 +107,9 @@ void Controller::wait_for_program() {
 void Controller::charge_wait(std::uint64_t start, std::optional<std::size_t> waited_for) {
   if (!waited_for || now_cycles() == start) return;
   CoreStepStats& charged = step_stats_.at(*waited_for);
-  charge_stall(*waited_for, charged, StallCause::kDependency, start, now_cycles());
+  const StallCause cause =
+      program_.steps[*waited_for].collective ? StallCause::kCommunication : StallCause::kDependency;
+  charge_stall(*waited_for, charged, cause, start, now_cycles());
   charged.cycles += now_cycles() - start;
 }
 

@@ -31,6 +31,7 @@ class Core : public sc_core::sc_module {
        StepTracker& tracker, TimelineObserver* timeline);
 
   const MacArray& mac_array() const { return mac_array_; }
+  Sfu& sfu() { return sfu_; }
   const Controller& controller() const { return controller_; }
 
  private:

@@ -23,6 +23,9 @@ constexpr std::array<CounterInfo, kCounters> kInfo = {{
     {"stall_cycles.dependency", "stall_dependency", "cycles, mean over cores", kMean,
      "waiting for other cores to finish this group's steps, which a later step needed (load "
      "imbalance; charged to the step waited for)"},
+    {"stall_cycles.communication", "stall_communication", "cycles, mean over cores", kMean,
+     "waiting for a chip-to-chip collective (a gradient all-reduce) that a later step needed: the "
+     "communication not hidden behind compute, charged to the collective"},
     {"macs", "macs", "MACs", kSum, "multiply-accumulates done (by datapath in macs_by_datapath)"},
     {"sfu_busy_cycles", "sfu_busy_cycles", "cycles, mean over cores", kMean,
      "the SFU computing (it overlaps MAC work; not a stall)"},
@@ -35,6 +38,9 @@ constexpr std::array<CounterInfo, kCounters> kInfo = {{
     {"bytes.dram_read", "dram_read_bytes", "bytes", kSum, "read from DRAM"},
     {"bytes.dram_write", "dram_write_bytes", "bytes", kSum, "written to DRAM"},
     {"bytes.ring_byte_hops", "ring_byte_hops", "bytes × hops", kSum, "load on the ring links"},
+    {"bytes.link_sent", "link_sent_bytes", "bytes", kSum,
+     "sent to other chips over chip-to-chip links (collectives), counted once per message however many "
+     "links it crosses"},
     {"bytes.scratchpad_read", "scratchpad_read_bytes", "bytes", kSum,
      "read from the scratchpads (operands to the arrays or their L0s, DMA drains)"},
     {"bytes.scratchpad_write", "scratchpad_write_bytes", "bytes", kSum, "written to the scratchpads (DMA fills)"},

@@ -88,6 +88,29 @@ struct TileTask {
   std::uint64_t buffer_bytes = 0;      // scratchpad space the loads occupy
 };
 
+// A collective across the chips of a system, run by each chip's collective
+// engine (models/system) beside its cores: an all-reduce of one bucket of
+// gradients, `elements` values of `element_bits` each on every chip, summed
+// over the chips; each chip ends up with the sum. How it is scheduled (ring,
+// tree, hierarchical) is the system's choice (models/system/collective).
+enum class CollectiveAlgorithm {
+  kRing,          // reduce-scatter then all-gather around a ring of all chips
+  kTree,          // reduce up a binary tree, broadcast back down
+  kHierarchical,  // reduce-scatter within groups, all-reduce across them, all-gather within
+};
+const char* to_string(CollectiveAlgorithm algorithm);  // "ring" | "tree" | "hierarchical"
+
+struct Collective {
+  std::uint64_t elements = 0;
+  int element_bits = 16;
+  CollectiveAlgorithm algorithm = CollectiveAlgorithm::kRing;
+  // Hierarchical on a ring or switch: chips per group (consecutive chips); on
+  // a torus the groups are its rows. 0 otherwise.
+  int group_chips = 0;
+  std::uint64_t bytes() const { return packed_bytes(elements, element_bits); }
+  bool operator==(const Collective&) const = default;
+};
+
 struct Step {
   std::string label;  // e.g. "conv1/fwd"; reports index steps by position
   std::vector<std::vector<TileTask>> tasks_per_core;  // size == number of cores
@@ -99,6 +122,10 @@ struct Step {
   // buffers, a resident panel, accumulating output tiles); what is left may
   // hold tensors kept on chip between steps.
   std::uint64_t working_set_bytes = 0;
+  // Set for a collective step: the cores have no tasks in it and do not wait
+  // for its dependencies; it is complete on a chip when that chip's part of
+  // the collective is. A step that depends on it waits for it like any other.
+  std::optional<Collective> collective = std::nullopt;
 };
 
 // The formats a GEMM runs in: operands and accumulator (format names of

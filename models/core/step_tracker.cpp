@@ -9,6 +9,15 @@ StepTracker::StepTracker(int cores, std::size_t steps)
 
 void StepTracker::finish(std::size_t step) {
   if (++finished_[step] < cores_) return;
+  complete_now(step);
+}
+
+void StepTracker::finish_collective(std::size_t step) {
+  finished_[step] = cores_;
+  complete_now(step);
+}
+
+void StepTracker::complete_now(std::size_t step) {
   completed_at_[step] = now_cycles();
   ++completed_;
   while (leading_complete_ < finished_.size() && complete(leading_complete_)) ++leading_complete_;

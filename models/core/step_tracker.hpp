@@ -18,6 +18,9 @@ class StepTracker {
 
   // One core has finished `step` (its tasks, SFU work and stores).
   void finish(std::size_t step);
+  // The chip's collective engine has finished collective step `step`: it is
+  // complete for every core.
+  void finish_collective(std::size_t step);
   // Blocks (call from an SC_THREAD) until every core has finished every step
   // in `steps`; returns the one completed last, or nothing if `steps` is empty.
   std::optional<std::size_t> wait_for(const std::vector<std::size_t>& steps);
@@ -30,6 +33,8 @@ class StepTracker {
   std::size_t steps_completed() const { return leading_complete_; }
 
  private:
+  void complete_now(std::size_t step);
+
   int cores_;
   std::vector<int> finished_;              // per step: cores done with it
   std::vector<std::uint64_t> completed_at_;

@@ -24,6 +24,7 @@ const char* to_string(ResourceClass resource_class) {
     case ResourceClass::kDram: return "dram";
     case ResourceClass::kInterconnect: return "interconnect";
     case ResourceClass::kScratchpad: return "scratchpad";
+    case ResourceClass::kChipLink: return "link";
   }
   return "?";
 }

@@ -34,7 +34,7 @@
 
 namespace lpt::core {
 
-const char* to_string(ResourceClass resource_class);  // "dram" | "interconnect" | "scratchpad"
+const char* to_string(ResourceClass resource_class);  // "dram" | "interconnect" | "scratchpad" | "link"
 
 struct FlowResult {
   std::uint64_t start_cycle = 0;

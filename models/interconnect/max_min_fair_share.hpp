@@ -18,7 +18,9 @@
 
 namespace lpt::core {
 
-enum class ResourceClass { kDram, kInterconnect, kScratchpad };
+// kChipLink: a link between chips (models/system); it limits like the on-chip
+// interconnect.
+enum class ResourceClass { kDram, kInterconnect, kScratchpad, kChipLink };
 // What held a flow back: a resource class or the flow's own rate cap.
 enum class FlowLimiter { kDram, kInterconnect, kScratchpad, kRateCap };
 inline constexpr int kFlowLimiterCount = 4;
@@ -27,7 +29,8 @@ inline constexpr int kFlowLimiterCount = 4;
 constexpr FlowLimiter limiter_of(ResourceClass resource_class) {
   switch (resource_class) {
     case ResourceClass::kDram: return FlowLimiter::kDram;
-    case ResourceClass::kInterconnect: return FlowLimiter::kInterconnect;
+    case ResourceClass::kInterconnect:
+    case ResourceClass::kChipLink: return FlowLimiter::kInterconnect;
     case ResourceClass::kScratchpad: return FlowLimiter::kScratchpad;
   }
   return FlowLimiter::kRateCap;

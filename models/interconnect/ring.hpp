@@ -19,6 +19,11 @@ class Ring : public sc_core::sc_module {
  public:
   // Throws std::invalid_argument for fewer than 2 stops.
   Ring(sc_core::sc_module_name name, const RingParams& params, int stops, FlowNetwork& network);
+  // The same from plain figures (chip-to-chip rings, whose bandwidth need not
+  // be a whole number of bytes per cycle).
+  Ring(sc_core::sc_module_name name, bool bidirectional, double link_bytes_per_cycle,
+       std::uint64_t hop_latency_cycles, int stops, FlowNetwork& network,
+       ResourceClass link_class = ResourceClass::kInterconnect);
 
   int stops() const { return stops_; }
   std::uint64_t hop_latency_cycles() const { return hop_latency_cycles_; }

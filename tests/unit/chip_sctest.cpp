@@ -146,8 +146,10 @@ TEST(Chip, MemoryBoundTaskDoublesWhenDramBandwidthHalves) {
   ChipParams slow = fast;
   slow.dram.gb_per_s_per_channel = 8;
   const Program program = one_step({{gemm_task(0, 32768, mac_tile(4, 4, 4))}});
-  Chip fast_chip("fast", fast, program);
-  Chip slow_chip("slow", slow, program);
+  FlowNetwork fast_chip_network("fast_network");
+  Chip fast_chip("fast", fast, program, fast_chip_network);
+  FlowNetwork slow_chip_network("slow_network");
+  Chip slow_chip("slow", slow, program, slow_chip_network);
   sc_core::sc_start();
   const RunStats f = fast_chip.stats(), s = slow_chip.stats();
   // 32 KiB at 16 B/cycle = 2048 cycles, then a 14-cycle tile.
@@ -168,8 +170,10 @@ TEST(Chip, TwoCoresHalveAComputeBoundParallelStep) {
   for (int i = 0; i < 4; ++i) four_on_1.push_back(gemm_task(1, 1024, tile, 512));
   const Program on_one = one_step({eight});
   const Program on_two = one_step({four_on_0, four_on_1});
-  Chip one("one", ideal_chip(1), on_one);
-  Chip two("two", ideal_chip(2), on_two);
+  FlowNetwork one_network("one_network");
+  Chip one("one", ideal_chip(1), on_one, one_network);
+  FlowNetwork two_network("two_network");
+  Chip two("two", ideal_chip(2), on_two, two_network);
   sc_core::sc_start();
   const RunStats a = one.stats(), b = two.stats();
   const std::uint64_t systolic = systolic_tile_timing(ideal_chip(1).core.mac_array, tile).cycles;
@@ -191,8 +195,10 @@ TEST(Chip, DoubleBufferingOverlapsLoadsWithCompute) {
   std::vector<TileTask> tasks;
   for (int i = 0; i < 8; ++i) tasks.push_back(gemm_task(0, 1600, mac_tile(4, 4, 90)));
   const Program program = one_step({tasks});
-  Chip one_slot("one_slot", single, program);
-  Chip two_slots("two_slots", twin, program);
+  FlowNetwork one_slot_network("one_slot_network");
+  Chip one_slot("one_slot", single, program, one_slot_network);
+  FlowNetwork two_slots_network("two_slots_network");
+  Chip two_slots("two_slots", twin, program, two_slots_network);
   sc_core::sc_start();
   const RunStats a = one_slot.stats(), b = two_slots.stats();
   EXPECT_EQ(a.total_cycles, 8u * (100 + 100));  // N * (load + compute)
@@ -220,8 +226,10 @@ TEST(Chip, WeightsOfTheNextStepLoadDuringTheStepBefore) {
     return p;
   };
   const Program plain_program = program(false), prefetch_program = program(true);
-  Chip plain("plain", chip, plain_program);
-  Chip ahead("ahead", chip, prefetch_program);
+  FlowNetwork plain_network("plain_network");
+  Chip plain("plain", chip, plain_program, plain_network);
+  FlowNetwork ahead_network("ahead_network");
+  Chip ahead("ahead", chip, prefetch_program, ahead_network);
   sc_core::sc_start();
   const RunStats a = plain.stats(), b = ahead.stats();
   EXPECT_EQ(a.total_cycles, 200u + 110 + 100);
@@ -304,8 +312,10 @@ TEST(Chip, SfuWorkOverlapsTheNextTileAndStallsWhenItIsTheBottleneck) {
   };
   const Program balanced = one_step({tasks_with_ops(400)});
   const Program sfu_bound = one_step({tasks_with_ops(800)});
-  Chip a("balanced", ideal_chip(1), balanced);
-  Chip b("sfu_bound", ideal_chip(1), sfu_bound);
+  FlowNetwork a_network("balanced_network");
+  Chip a("balanced", ideal_chip(1), balanced, a_network);
+  FlowNetwork b_network("sfu_bound_network");
+  Chip b("sfu_bound", ideal_chip(1), sfu_bound, b_network);
   sc_core::sc_start();
   const RunStats sa = a.stats(), sb = b.stats();
   EXPECT_EQ(sa.total_cycles, 4u * 100 + 100);
@@ -379,8 +389,10 @@ TEST(Chip, DmaOutstandingLimitSerialisesLatency) {
   task.loads.assign(4, dram_to(0, 160));
   task.buffer_bytes = 640;
   const Program program = one_step({{task}});
-  Chip serial("serial", one, program);
-  Chip parallel("parallel", four, program);
+  FlowNetwork serial_network("serial_network");
+  Chip serial("serial", one, program, serial_network);
+  FlowNetwork parallel_network("parallel_network");
+  Chip parallel("parallel", four, program, parallel_network);
   sc_core::sc_start();
   EXPECT_EQ(serial.stats().total_cycles, 4u * 110);
   EXPECT_EQ(parallel.stats().total_cycles, 140u);

@@ -86,8 +86,10 @@ TEST(Timeline, IntervalsAddUpToTheCountersOfTheSameRun) {
   const ChipParams params = narrow_chip();
   const Program prog = program();
   Recorder recorder;
-  Chip observed("observed", params, prog, &recorder);
-  Chip unobserved("unobserved", params, prog);
+  FlowNetwork observed_network("observed_network");
+  Chip observed("observed", params, prog, observed_network, &recorder);
+  FlowNetwork unobserved_network("unobserved_network");
+  Chip unobserved("unobserved", params, prog, unobserved_network);
   sc_core::sc_start();
   const RunStats stats = observed.stats();
   auto sum = sums(recorder.intervals);
@@ -127,7 +129,8 @@ TEST(Timeline, EachUnitsIntervalsAreDisjointAndTheControllersCoverTheRun) {
   const ChipParams params = narrow_chip();
   const Program prog = program();
   Recorder recorder;
-  Chip chip("chip", params, prog, &recorder);
+  FlowNetwork chip_network("chip_network");
+  Chip chip("chip", params, prog, chip_network, &recorder);
   sc_core::sc_start();
   const std::uint64_t total = chip.stats().total_cycles;
 

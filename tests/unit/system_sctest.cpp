@@ -1,0 +1,197 @@
+// Systems of chips on small programs whose timing is known by hand: a
+// gradient all-reduce on an idle system against the closed forms (ASTRA-sim's
+// analytical backend uses the ring's), overlap with compute, and one chip
+// simulated for all against every chip simulated.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "models/core/cycles.hpp"
+#include "models/system/system.hpp"
+
+namespace lpt::core {
+namespace {
+
+constexpr double kUnbounded = 1e12;
+
+// Cores with an unbounded memory system and SFU: only the links take time.
+ChipParams ideal_chip(int cores = 2) {
+  ChipParams p;
+  p.cores = cores;
+  p.clock_ghz = 1.0;
+  p.core.mac_array = {4, 4, 1, std::nullopt, Dataflow::kOutputStationary, false, {{"fp16", 1}}};
+  p.core.accumulator = {{"fp32"}, 16};
+  p.core.rounder = {4, 8};
+  p.core.sfu = {1 << 20, {1.0, 0.25, 0.25}};
+  p.core.scratchpad = {64, 4, 1, static_cast<std::int64_t>(kUnbounded), 2};
+  p.core.dma = {8, 64, 64};
+  p.interconnect = {"ring", true, static_cast<std::int64_t>(kUnbounded), 0};
+  p.dram = {1, kUnbounded, 0};
+  return p;
+}
+
+// At 1 GHz: 10 bytes per cycle, 1000 cycles per hop.
+SystemParams system_of(int chips, ChipTopologyKind topology, bool bidirectional = false) {
+  SystemParams s;
+  s.chips = chips;
+  s.topology = topology;
+  s.bidirectional = bidirectional;
+  s.link = {10, 1000, 1};
+  return s;
+}
+constexpr double kLinkBytesPerCycle = 10, kHopCycles = 1000;
+
+Step collective_step(int cores, std::uint64_t elements, CollectiveAlgorithm algorithm, int group_chips = 0) {
+  Step step;
+  step.label = "allreduce";
+  step.tasks_per_core.resize(static_cast<std::size_t>(cores));
+  step.collective = Collective{elements, 16, algorithm, group_chips};
+  return step;
+}
+
+// `count` back-to-back 4x4x4 tiles on every core: 14 cycles each (2r + c + T - 2).
+constexpr std::uint64_t kTileCycles = 14;
+Step compute_step(int cores, std::uint64_t tiles) {
+  Step step;
+  step.label = "compute";
+  for (int c = 0; c < cores; ++c) {
+    TileTask task;
+    task.mac.m = task.mac.n = task.mac.k = 4;
+    task.mac.count = tiles;
+    task.mac.operand_bits_a = task.mac.operand_bits_b = 16;
+    step.tasks_per_core.push_back({task});
+  }
+  return step;
+}
+
+std::uint64_t total_cycles(const SystemParams& system, const Program& program) {
+  return run_system(system, ideal_chip(), program).total_cycles;
+}
+
+constexpr std::uint64_t kElements = 4 * 1024 * 1024;  // 8 MiB of fp16
+constexpr double kBytes = 2.0 * kElements;
+
+TEST(System, RingAllReduceOnAnIdleSystemTakesTheClosedForm) {
+  for (const int chips : {4}) {
+    Program program;
+    program.steps.push_back(collective_step(2, kElements, CollectiveAlgorithm::kRing));
+    const double expected = 2.0 * (chips - 1) / chips * kBytes / kLinkBytesPerCycle + 2.0 * (chips - 1) * kHopCycles;
+    const auto cycles = static_cast<double>(total_cycles(system_of(chips, ChipTopologyKind::kRing), program));
+    EXPECT_NEAR(cycles, expected, 0.02 * expected);
+  }
+}
+
+TEST(System, BidirectionalRingSendsHalfEachWay) {
+  constexpr int chips = 8;
+  Program program;
+  program.steps.push_back(collective_step(2, kElements, CollectiveAlgorithm::kRing));
+  const double expected = 2.0 * (chips - 1) / chips * kBytes / (2 * kLinkBytesPerCycle) + 2.0 * (chips - 1) * kHopCycles;
+  const auto cycles = static_cast<double>(total_cycles(system_of(chips, ChipTopologyKind::kRing, true), program));
+  EXPECT_NEAR(cycles, expected, 0.02 * expected);
+}
+
+TEST(System, TreeAllReduceGoesUpAndDownTheTree) {
+  // Four chips on a switch: 3 -> 1 (2 -> 0 meanwhile), then 1 -> 0; the root
+  // sends to 1 and 2 through its one link to the switch (two transfers' time),
+  // then 1 -> 3.
+  Program program;
+  program.steps.push_back(collective_step(2, kElements, CollectiveAlgorithm::kTree));
+  const double one_transfer = kBytes / kLinkBytesPerCycle + 2 * kHopCycles;
+  const double expected = 4 * one_transfer + kBytes / kLinkBytesPerCycle;
+  const auto cycles = static_cast<double>(total_cycles(system_of(4, ChipTopologyKind::kSwitch), program));
+  EXPECT_NEAR(cycles, expected, 0.02 * expected);
+}
+
+TEST(System, HierarchicalAllReduceOnATorusReducesRowsThenColumns) {
+  // 3 x 3, one direction: rows reduce-scatter (2 rounds of S/3), columns
+  // all-reduce S/3 (4 rounds of S/9), rows all-gather (2 rounds of S/3).
+  SystemParams system = system_of(9, ChipTopologyKind::kTorus2d);
+  system.torus_shape = {3, 3};
+  Program program;
+  program.steps.push_back(collective_step(2, kElements, CollectiveAlgorithm::kHierarchical));
+  const double expected = (4 * kBytes / 3 + 4 * kBytes / 9) / kLinkBytesPerCycle + 8 * kHopCycles;
+  const auto cycles = static_cast<double>(total_cycles(system, program));
+  EXPECT_NEAR(cycles, expected, 0.02 * expected);
+}
+
+// A collective beside compute that does not need it; then a step that needs both.
+Program overlapped(std::uint64_t compute_tiles) {
+  Program program;
+  program.steps.push_back(collective_step(2, kElements, CollectiveAlgorithm::kRing));
+  program.steps.push_back(compute_step(2, compute_tiles));
+  Step after = compute_step(2, 1);
+  after.depends_on = {0, 1};
+  program.steps.push_back(std::move(after));
+  return program;
+}
+
+TEST(System, CommunicationHidesBehindLongComputeAndIsExposedBehindShort) {
+  const SystemParams system = system_of(4, ChipTopologyKind::kRing);
+  // The collective alone: about 1.26 M cycles.
+  const RunStats long_compute = run_system(system, ideal_chip(), overlapped(200'000));
+  const std::uint64_t collective = long_compute.steps[0].collective->end_cycle - long_compute.steps[0].collective->start_cycle;
+  EXPECT_GT(2'000'000u, collective);
+  // Hidden: the step is the compute, and no core waited for the collective.
+  EXPECT_EQ(long_compute.steps[0].cycles, 0u);
+  for (const CoreStepStats& core : long_compute.steps[0].cores) EXPECT_EQ(core.stall(StallCause::kCommunication), 0u);
+  EXPECT_EQ(long_compute.total_cycles, (200'000u + 1) * kTileCycles);
+}
+
+TEST(System, ShortComputeLeavesTheCollectiveExposed) {
+  const SystemParams system = system_of(4, ChipTopologyKind::kRing);
+  const RunStats run = run_system(system, ideal_chip(), overlapped(1000));
+  const CollectiveStats& c = *run.steps[0].collective;
+  // The cores waited for the rest of the collective after their compute; the
+  // wait is the collective step's, as communication.
+  const std::uint64_t compute = 1000 * kTileCycles;
+  EXPECT_EQ(run.steps[0].cycles, c.end_cycle - compute);
+  for (const CoreStepStats& core : run.steps[0].cores) {
+    EXPECT_EQ(core.stall(StallCause::kCommunication), c.end_cycle - compute);
+    EXPECT_EQ(core.stall(StallCause::kDependency), 0u);
+  }
+  EXPECT_EQ(run.total_cycles, c.end_cycle + kTileCycles);
+  // The chip's collective counters: each message sent once over a link.
+  std::uint64_t link_bytes = 0;
+  for (const CoreStepStats& core : run.steps[0].cores) link_bytes += core.counters[Counter::kLinkBytes];
+  EXPECT_EQ(link_bytes, static_cast<std::uint64_t>(2.0 * 3 / 4 * kBytes));
+}
+
+TEST(System, OneChipStandsForAllWhenTheyRunAlike) {
+  // With DRAM contention between the collective and compute, so that timing
+  // is not just the links.
+  ChipParams chip = ideal_chip();
+  chip.dram = {1, 20, 50};
+  Program program;
+  program.steps.push_back(collective_step(2, kElements, CollectiveAlgorithm::kRing));
+  Step loads = compute_step(2, 5000);
+  for (auto& tasks : loads.tasks_per_core) {
+    tasks.front().loads = {{Endpoint::dram(), Endpoint::core_at(0), 4'000'000}};
+    tasks.front().buffer_bytes = 0;
+  }
+  program.steps.push_back(std::move(loads));
+  Step after = compute_step(2, 1);
+  after.depends_on = {0, 1};
+  program.steps.push_back(std::move(after));
+
+  const SystemParams system = system_of(4, ChipTopologyKind::kRing, true);
+  System every_chip("every_chip", system, chip, program, nullptr, false);
+  System one_for_all("one_for_all", system, chip, program, nullptr, true);
+  ASSERT_FALSE(every_chip.mirrored());
+  ASSERT_TRUE(one_for_all.mirrored());
+  sc_core::sc_start();
+  const RunStats all = every_chip.stats(), one = one_for_all.stats();
+  EXPECT_EQ(one.total_cycles, all.total_cycles);
+  EXPECT_EQ(one.steps[0].collective->end_cycle, all.steps[0].collective->end_cycle);
+  EXPECT_EQ(one.chip_cycles, all.chip_cycles);
+  EXPECT_GT(all.steps[0].collective->end_cycle, 1'258'000u);  // slower than on an idle system
+}
+
+TEST(System, ATreeIsSimulatedOnEveryChip) {
+  Program program;
+  program.steps.push_back(collective_step(2, 1024, CollectiveAlgorithm::kTree));
+  System system("system", system_of(4, ChipTopologyKind::kSwitch), ideal_chip(), program);
+  EXPECT_FALSE(system.mirrored());
+}
+
+}  // namespace
+}  // namespace lpt::core
