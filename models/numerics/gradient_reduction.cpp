@@ -1,0 +1,541 @@
+#include "models/numerics/gradient_reduction.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <sstream>
+#include <stdexcept>
+
+#include "models/numerics/random.hpp"
+
+namespace lpt::num {
+namespace {
+
+constexpr std::size_t kTile = 4096;
+constexpr int kMaxWorkers = 1 << 24;  // the worker field of a stream id
+
+// Stream ids: what is drawn, for which worker, at which step.
+enum class StreamKind : std::uint64_t {
+  kScale = 1, kSharedFresh, kSharedPersistent, kOwnFresh, kOwnPersistent,  // gradients
+  kQuantize, kAdd, kHopRound,                                               // roundings
+};
+std::uint64_t stream_id(StreamKind kind, std::uint64_t worker, std::uint64_t step) {
+  return (static_cast<std::uint64_t>(kind) << 56) | (worker << 32) | (step & 0xffffffffu);
+}
+
+std::string number_text(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
+
+[[noreturn]] void fail(const std::string& parameter, const std::string& what) {
+  throw std::invalid_argument(parameter + ": " + what);
+}
+
+void check_unit_interval(const std::string& parameter, double x) {
+  if (!(x >= 0 && x <= 1)) fail(parameter, "must be in [0, 1] (got " + number_text(x) + ")");
+}
+
+bool is_power_of_two(double x) {
+  int exponent = 0;
+  return std::isfinite(x) && x > 0 && std::frexp(x, &exponent) == 0.5;
+}
+
+Format resolve_format(const std::string& parameter, const std::string& name) {
+  const auto spec = find_format(name);
+  if (!spec) fail(parameter, "unknown format \"" + name + "\"; expected one of " + preset_format_names());
+  return Format(*spec);
+}
+
+void check_stage(const std::string& parameter, const StageRounding& rounding) {
+  if (rounding.stochastic_bits < 1 || rounding.stochastic_bits > kMaxStochasticBits)
+    fail(parameter + ".stochastic_bits", "must be in [1, " + std::to_string(kMaxStochasticBits) + "] (got " +
+                                             std::to_string(rounding.stochastic_bits) + ")");
+}
+
+// Box-Muller from one Philox block per pair of elements: cos for the even element, sin
+// for the odd one, so element e's value does not depend on where a tile starts.
+void fill_normals(const CounterRandom& random, std::uint64_t first, std::span<double> out) {
+  const std::uint64_t end = first + out.size();
+  for (std::uint64_t pair = first / 2; 2 * pair < end; ++pair) {
+    const auto block = random.block(pair);
+    // 1 - u is in (0, 1], so the log is finite.
+    const double u1 = 1 - static_cast<double>(block[0] >> 11) * 0x1p-53;
+    const double u2 = static_cast<double>(block[1] >> 11) * 0x1p-53;
+    const double radius = std::sqrt(-2 * std::log(u1));
+    const double angle = 2 * std::numbers::pi * u2;
+    const std::uint64_t even = 2 * pair;
+    if (even >= first) out[even - first] = radius * std::cos(angle);
+    if (even + 1 >= first && even + 1 < end) out[even + 1 - first] = radius * std::sin(angle);
+  }
+}
+
+// sum of parts weighted sqrt(w) and sqrt(1 - w), drawing only the parts that count.
+void fill_mixture(const CounterRandom& persistent, const CounterRandom& fresh, double persistent_weight,
+                  std::uint64_t first, std::span<double> out, std::span<double> scratch) {
+  if (persistent_weight == 0) return fill_normals(fresh, first, out);
+  if (persistent_weight == 1) return fill_normals(persistent, first, out);
+  fill_normals(persistent, first, out);
+  fill_normals(fresh, first, scratch.first(out.size()));
+  const double a = std::sqrt(persistent_weight), b = std::sqrt(1 - persistent_weight);
+  for (std::size_t e = 0; e < out.size(); ++e) out[e] = a * out[e] + b * scratch[e];
+}
+
+// Every worker's gradient for one tile: out[w * n + e].
+class TileGenerator {
+ public:
+  explicit TileGenerator(const SyntheticGradientParams& p)
+      : p_(p), scale_(kTile), shared_(kTile), own_(kTile), scratch_(kTile) {}
+
+  void generate(std::uint64_t step, std::uint64_t first, std::size_t n, std::span<double> out) {
+    const std::span<double> scale(scale_.data(), n), shared(shared_.data(), n), own(own_.data(), n);
+    fill_scale(first, scale);
+    const double rho = p_.correlation;
+    if (rho > 0) mixture(StreamKind::kSharedPersistent, StreamKind::kSharedFresh, 0, step, first, shared);
+    const double a = std::sqrt(rho), b = std::sqrt(1 - rho);
+    for (int w = 0; w < p_.workers; ++w) {
+      double* row = out.data() + static_cast<std::size_t>(w) * n;
+      if (rho < 1) mixture(StreamKind::kOwnPersistent, StreamKind::kOwnFresh, static_cast<std::uint64_t>(w), step,
+                           first, own);
+      for (std::size_t e = 0; e < n; ++e)
+        row[e] = scale[e] * ((rho > 0 ? a * shared[e] : 0.0) + (rho < 1 ? b * own[e] : 0.0));
+    }
+  }
+
+  void fill_scale(std::uint64_t first, std::span<double> out) const {
+    if (p_.spread_binades == 0) {
+      std::fill(out.begin(), out.end(), std::exp2(p_.log2_median));
+      return;
+    }
+    fill_normals(CounterRandom(p_.seed, stream_id(StreamKind::kScale, 0, 0)), first, out);
+    for (double& x : out) x = std::exp2(p_.log2_median + p_.spread_binades * x);
+  }
+
+ private:
+  void mixture(StreamKind persistent, StreamKind fresh, std::uint64_t worker, std::uint64_t step,
+               std::uint64_t first, std::span<double> out) {
+    fill_mixture(CounterRandom(p_.seed, stream_id(persistent, worker, 0)),
+                 CounterRandom(p_.seed, stream_id(fresh, worker, step)), p_.temporal_correlation, first, out,
+                 scratch_);
+  }
+
+  SyntheticGradientParams p_;
+  std::vector<double> scale_, shared_, own_, scratch_;
+};
+
+// Neumaier's compensated sum: the FP64 reference, exact to about 2^-106 relative.
+class CompensatedSum {
+ public:
+  void add(double x) {
+    const double t = sum_ + x;
+    compensation_ += std::fabs(sum_) >= std::fabs(x) ? (sum_ - t) + x : (x - t) + sum_;
+    sum_ = t;
+  }
+  double value() const { return sum_ + compensation_; }
+
+ private:
+  double sum_ = 0, compensation_ = 0;
+};
+
+// One rounded reduction of N values already in the communication format (and scaled).
+class Reducer {
+ public:
+  Reducer(const AllReduceParams& p, int workers)
+      : p_(p), communication_(resolve_format("communication_format", p.communication_format)),
+        accumulator_(resolve_format("accumulator_format", p.accumulator_format)), workers_(workers),
+        level_(static_cast<std::size_t>(workers)) {
+    set_step(0);
+  }
+
+  void set_step(std::uint64_t step) {
+    quantize_random_.clear();
+    for (int w = 0; w < workers_; ++w)
+      quantize_random_.emplace_back(p_.rounding_seed, stream_id(StreamKind::kQuantize, static_cast<std::uint64_t>(w), step));
+    add_random_ = CounterRandom(p_.rounding_seed, stream_id(StreamKind::kAdd, 0, step));
+    hop_random_ = CounterRandom(p_.rounding_seed, stream_id(StreamKind::kHopRound, 0, step));
+  }
+
+  const Format& communication() const { return communication_; }
+
+  // x (tensor units) as worker `worker` sends element `element`, in the scaled domain.
+  double quantize(int worker, std::uint64_t element, double x) const {
+    const StageRounding& r = p_.communication_rounding;
+    const std::uint64_t random = is_stochastic(r.rounding) ? quantize_random_[static_cast<std::size_t>(worker)].bits(element) : 0;
+    return communication_.round(x * p_.scale, r.rounding, random, r.stochastic_bits);
+  }
+
+  // `values` in worker order; `chunk` picks the ring's start (worker chunk + 1).
+  double reduce(std::span<const double> values, std::uint64_t element, std::uint64_t chunk) {
+    const auto n = static_cast<std::uint64_t>(workers_);
+    if (p_.order == ReductionOrder::kRing) {
+      const std::uint64_t start = (chunk + 1) % n;
+      double sum = values[start];
+      for (std::uint64_t hop = 1; hop < n; ++hop) sum = add(sum, values[(start + hop) % n], element, hop);
+      return sum;
+    }
+    // Pairwise, level by level; an odd one out moves up unchanged.
+    std::copy(values.begin(), values.end(), level_.begin());
+    std::uint64_t count = n, addition = 0;
+    while (count > 1) {
+      const std::uint64_t pairs = count / 2;
+      for (std::uint64_t i = 0; i < pairs; ++i) level_[i] = add(level_[2 * i], level_[2 * i + 1], element, ++addition);
+      if (count % 2 != 0) level_[pairs] = level_[count - 1];
+      count = pairs + count % 2;
+    }
+    return level_[0];
+  }
+
+ private:
+  // One hop: the addition rounded in the accumulator, the result in the communication format.
+  double add(double sum, double addend, std::uint64_t element, std::uint64_t hop) const {
+    const std::uint64_t index = element * static_cast<std::uint64_t>(workers_) + hop;
+    const StageRounding& a = p_.accumulator_rounding;
+    const StageRounding& c = p_.communication_rounding;
+    const std::array<std::uint64_t, 2> add_random =
+        is_stochastic(a.rounding) ? add_random_.block(index) : std::array<std::uint64_t, 2>{};
+    const double accumulated = add_rounded(accumulator_, sum, addend, a, add_random);
+    const std::uint64_t hop_random = is_stochastic(c.rounding) ? hop_random_.bits(index) : 0;
+    return communication_.round(accumulated, c.rounding, hop_random, c.stochastic_bits);
+  }
+
+  AllReduceParams p_;
+  Format communication_, accumulator_;
+  int workers_;
+  std::vector<CounterRandom> quantize_random_;
+  CounterRandom add_random_{0, 0}, hop_random_{0, 0};
+  std::vector<double> level_;
+};
+
+// The chunk of a ring's reduce-scatter that holds `position` of `count` elements: the
+// buffer split into `workers` chunks of ceil(count / workers) (the last ones shorter).
+std::uint64_t chunk_of(std::uint64_t position, std::uint64_t count, int workers) {
+  const auto n = static_cast<std::uint64_t>(workers);
+  return position / ((count + n - 1) / n);
+}
+
+struct Tallies {
+  ErrorTally total, quantization, reduction;
+};
+
+AllReduceResult finish(const Tallies& t) {
+  AllReduceResult r;
+  r.total_tally = t.total;
+  r.quantization_tally = t.quantization;
+  r.reduction_tally = t.reduction;
+  r.total = t.total.stats();
+  r.quantization = t.quantization.stats();
+  r.reduction = t.reduction.stats();
+  return r;
+}
+
+// Reduces element `element` (of `count`) from `gradient(w)`; returns the reduced sum in
+// tensor units and tallies it.
+template <class Gradient>
+double reduce_and_tally(Reducer& reducer, const AllReduceParams& p, int workers, std::uint64_t element,
+                        std::uint64_t count, Gradient gradient, std::span<double> quantized, Tallies* tallies) {
+  CompensatedSum reference, quantized_sum;
+  for (int w = 0; w < workers; ++w) {
+    const double g = gradient(w);
+    quantized[static_cast<std::size_t>(w)] = reducer.quantize(w, element, g);
+    reference.add(g);
+    quantized_sum.add(quantized[static_cast<std::size_t>(w)] / p.scale);
+  }
+  const double reduced = reducer.reduce(quantized, element, chunk_of(element, count, workers)) / p.scale;
+  if (tallies) {
+    const Format& f = reducer.communication();
+    tallies->total.add(reference.value(), reduced, f, p.scale);
+    tallies->quantization.add(reference.value(), quantized_sum.value(), f, p.scale);
+    tallies->reduction.add(quantized_sum.value(), reduced, f, p.scale);
+  }
+  return reduced;
+}
+
+void check_gradient_spans(std::span<const std::span<const double>> gradients) {
+  if (gradients.empty()) fail("workers", "must be at least 1 (got 0 gradients)");
+  if (gradients.size() > static_cast<std::size_t>(kMaxWorkers))
+    fail("workers", "must be at most " + std::to_string(kMaxWorkers));
+  const std::size_t n = gradients[0].size();
+  if (n == 0) fail("elements", "must be at least 1 (got empty gradients)");
+  for (std::size_t w = 1; w < gradients.size(); ++w)
+    if (gradients[w].size() != n)
+      fail("gradients", "worker " + std::to_string(w) + " has " + std::to_string(gradients[w].size()) +
+                            " elements, worker 0 has " + std::to_string(n));
+}
+
+}  // namespace
+
+void validate(const SyntheticGradientParams& p) {
+  if (p.workers < 1) fail("workers", "must be at least 1 (got " + std::to_string(p.workers) + ")");
+  if (p.workers > kMaxWorkers) fail("workers", "must be at most " + std::to_string(kMaxWorkers));
+  if (p.elements == 0) fail("elements", "must be at least 1 (got 0)");
+  check_unit_interval("correlation", p.correlation);
+  check_unit_interval("temporal_correlation", p.temporal_correlation);
+  if (!std::isfinite(p.log2_median)) fail("log2_median", "must be finite (got " + number_text(p.log2_median) + ")");
+  if (!(p.spread_binades >= 0 && std::isfinite(p.spread_binades)))
+    fail("spread_binades", "must be finite and >= 0 (got " + number_text(p.spread_binades) + ")");
+}
+
+SyntheticGradients::SyntheticGradients(const SyntheticGradientParams& params) : params_(params) { validate(params_); }
+
+void SyntheticGradients::fill_scale(std::uint64_t first, std::span<double> out) const {
+  TileGenerator(params_).fill_scale(first, out);
+}
+
+void SyntheticGradients::fill(int worker, std::uint64_t step, std::uint64_t first, std::span<double> out) const {
+  if (worker < 0 || worker >= params_.workers)
+    fail("worker", std::to_string(worker) + " is not in [0, " + std::to_string(params_.workers) + ")");
+  TileGenerator generator(params_);
+  std::vector<double> tile(kTile * static_cast<std::size_t>(params_.workers));
+  for (std::size_t done = 0; done < out.size(); done += kTile) {
+    const std::size_t n = std::min(kTile, out.size() - done);
+    generator.generate(step, first + done, n, tile);
+    std::copy_n(tile.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(worker) * n), n,
+                out.begin() + static_cast<std::ptrdiff_t>(done));
+  }
+}
+
+std::vector<double> SyntheticGradients::worker_gradient(int worker, std::uint64_t step) const {
+  std::vector<double> out(params_.elements);
+  fill(worker, step, 0, out);
+  return out;
+}
+
+void validate(const AllReduceParams& p) {
+  resolve_format("communication_format", p.communication_format);
+  resolve_format("accumulator_format", p.accumulator_format);
+  check_stage("communication_rounding", p.communication_rounding);
+  check_stage("accumulator_rounding", p.accumulator_rounding);
+  if (!is_power_of_two(p.scale)) fail("scale", "must be a power of two (got " + number_text(p.scale) + ")");
+}
+
+std::vector<double> allreduce(std::span<const std::span<const double>> gradients, const AllReduceParams& params) {
+  check_gradient_spans(gradients);
+  validate(params);
+  const int workers = static_cast<int>(gradients.size());
+  const std::uint64_t count = gradients[0].size();
+  Reducer reducer(params, workers);
+  std::vector<double> quantized(gradients.size()), out(count);
+  for (std::uint64_t e = 0; e < count; ++e)
+    out[e] = reduce_and_tally(reducer, params, workers, e, count,
+                              [&](int w) { return gradients[static_cast<std::size_t>(w)][e]; }, quantized, nullptr);
+  return out;
+}
+
+AllReduceResult measure_allreduce(std::span<const std::span<const double>> gradients, const AllReduceParams& params) {
+  check_gradient_spans(gradients);
+  validate(params);
+  const int workers = static_cast<int>(gradients.size());
+  const std::uint64_t count = gradients[0].size();
+  Reducer reducer(params, workers);
+  std::vector<double> quantized(gradients.size());
+  Tallies tallies;
+  for (std::uint64_t e = 0; e < count; ++e)
+    reduce_and_tally(reducer, params, workers, e, count,
+                     [&](int w) { return gradients[static_cast<std::size_t>(w)][e]; }, quantized, &tallies);
+  return finish(tallies);
+}
+
+AllReduceResult measure_allreduce(const SyntheticGradientParams& gradients, const AllReduceParams& params) {
+  validate(gradients);
+  validate(params);
+  const int workers = gradients.workers;
+  const auto n_workers = static_cast<std::size_t>(workers);
+  Reducer reducer(params, workers);
+  TileGenerator generator(gradients);
+  std::vector<double> tile(kTile * n_workers), quantized(n_workers);
+  Tallies tallies;
+  for (std::uint64_t first = 0; first < gradients.elements; first += kTile) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kTile, gradients.elements - first));
+    generator.generate(0, first, n, tile);
+    for (std::size_t e = 0; e < n; ++e)
+      reduce_and_tally(reducer, params, workers, first + e, gradients.elements,
+                       [&](int w) { return tile[static_cast<std::size_t>(w) * n + e]; }, quantized, &tallies);
+  }
+  return finish(tallies);
+}
+
+void validate(const CltkParams& p) {
+  if (!(p.compression_ratio >= 1 && std::isfinite(p.compression_ratio)))
+    fail("compression_ratio", "must be finite and at least 1 (got " + number_text(p.compression_ratio) + ")");
+  if (p.steps < 1) fail("steps", "must be at least 1 (got " + std::to_string(p.steps) + ")");
+  if (!(p.memory_beta > 0 && p.memory_beta <= 1))
+    fail("memory_beta", "must be in (0, 1] (got " + number_text(p.memory_beta) + ")");
+}
+
+std::uint64_t cltk_k(std::uint64_t elements, double compression_ratio) {
+  if (elements == 0) fail("elements", "must be at least 1 (got 0)");
+  if (!(compression_ratio >= 1 && std::isfinite(compression_ratio)))
+    fail("compression_ratio", "must be finite and at least 1 (got " + number_text(compression_ratio) + ")");
+  const auto k = static_cast<std::uint64_t>(std::floor(static_cast<double>(elements) / compression_ratio));
+  return std::clamp<std::uint64_t>(k, 1, elements);
+}
+
+std::uint64_t compressed_bytes(std::uint64_t elements, double compression_ratio, const Format& format) {
+  if (elements > (std::uint64_t{1} << 32)) fail("elements", "must fit 32-bit indices (got " + std::to_string(elements) + ")");
+  const std::uint64_t k = cltk_k(elements, compression_ratio);
+  const auto bits = static_cast<std::uint64_t>(format.total_bits());
+  return (k * bits + 7) / 8 + k * 4;
+}
+
+std::uint64_t compressed_bytes(std::uint64_t elements, double compression_ratio, const std::string& format) {
+  return compressed_bytes(elements, compression_ratio, resolve_format("format", format));
+}
+
+namespace {
+
+// Indices of the k largest |values| in ascending order; ties at the threshold go to the
+// lower indices, so the set is well defined.
+void top_k_indices(std::span<const double> values, std::uint64_t k, std::vector<double>& scratch,
+                   std::vector<std::uint32_t>& out) {
+  const std::size_t n = values.size();
+  scratch.resize(n);
+  for (std::size_t e = 0; e < n; ++e) scratch[e] = std::fabs(values[e]);
+  const auto kth = scratch.begin() + static_cast<std::ptrdiff_t>(n - k);
+  std::nth_element(scratch.begin(), kth, scratch.end());
+  const double threshold = *kth;
+  out.clear();
+  std::uint64_t above = 0;
+  for (std::size_t e = 0; e < n; ++e) above += std::fabs(values[e]) > threshold;
+  std::uint64_t ties_allowed = k - above;
+  for (std::size_t e = 0; e < n; ++e) {
+    const double m = std::fabs(values[e]);
+    if (m > threshold || (m == threshold && ties_allowed > 0)) {
+      if (m == threshold) --ties_allowed;
+      out.push_back(static_cast<std::uint32_t>(e));
+    }
+  }
+}
+
+// The k-th largest |values|: a worker's own top-k is everything at or above it.
+double kth_largest_magnitude(std::span<const double> values, std::uint64_t k, std::vector<double>& scratch) {
+  const std::size_t n = values.size();
+  scratch.resize(n);
+  for (std::size_t e = 0; e < n; ++e) scratch[e] = std::fabs(values[e]);
+  const auto kth = scratch.begin() + static_cast<std::ptrdiff_t>(n - k);
+  std::nth_element(scratch.begin(), kth, scratch.end());
+  return *kth;
+}
+
+// `generate(step, accumulated)` writes every worker's gradient of the step into its row of
+// `accumulated` (N x elements).
+template <class Generate>
+CltkResult run_cltk(int workers, std::uint64_t elements, const AllReduceParams& reduction, const CltkParams& params,
+                    Generate generate) {
+  validate(reduction);
+  validate(params);
+  if (elements > (std::uint64_t{1} << 32)) fail("elements", "must fit 32-bit indices (got " + std::to_string(elements) + ")");
+  const auto n_workers = static_cast<std::size_t>(workers);
+  const auto n = static_cast<std::size_t>(elements);
+  const std::uint64_t k = cltk_k(elements, params.compression_ratio);
+  const double beta = params.memory_beta;
+
+  Reducer reducer(reduction, workers);
+  CltkResult result;
+  result.k = k;
+  result.bytes_per_worker_per_step = compressed_bytes(elements, params.compression_ratio, reducer.communication());
+
+  std::vector<double> memory(params.error_feedback ? n_workers * n : 0), accumulated(n_workers * n);
+  std::vector<double> step_reference(n), step_reduced(n), cumulative_reference(n), cumulative_reduced(n);
+  std::vector<double> quantized(n_workers), scratch;
+  std::vector<std::uint32_t> selected;
+  ErrorTally pooled;
+  const auto row = [&](std::vector<double>& v, std::size_t w) { return std::span<double>(v.data() + w * n, n); };
+
+  for (int t = 0; t < params.steps; ++t) {
+    const auto step = static_cast<std::uint64_t>(t);
+    reducer.set_step(step);
+    generate(step, std::span<double>(accumulated));
+    for (std::size_t e = 0; e < n; ++e) {
+      CompensatedSum reference;
+      for (std::size_t w = 0; w < n_workers; ++w) reference.add(accumulated[w * n + e]);
+      step_reference[e] = reference.value();
+    }
+    if (params.error_feedback)
+      for (std::size_t i = 0; i < memory.size(); ++i) accumulated[i] += memory[i];
+
+    CltkStep record;
+    record.leader = t % workers;
+    top_k_indices(row(accumulated, static_cast<std::size_t>(record.leader)), k, scratch, selected);
+
+    double overlap = 0;
+    for (std::size_t w = 0; w < n_workers; ++w) {
+      if (static_cast<int>(w) == record.leader) continue;
+      const std::span<const double> a = row(accumulated, w);
+      const double threshold = kth_largest_magnitude(a, k, scratch);
+      std::uint64_t shared = 0;
+      for (const std::uint32_t e : selected) shared += std::fabs(a[e]) >= threshold;
+      overlap += static_cast<double>(std::min(shared, k)) / static_cast<double>(k);
+    }
+    record.topk_overlap = workers > 1 ? overlap / static_cast<double>(workers - 1) : 1.0;
+
+    // Low-pass filtered error feedback (the assumed rule of the header); `sent` at the
+    // selected indices is subtracted below.
+    if (params.error_feedback)
+      for (std::size_t i = 0; i < memory.size(); ++i) memory[i] = (1 - beta) * memory[i] + beta * accumulated[i];
+
+    std::fill(step_reduced.begin(), step_reduced.end(), 0.0);
+    for (std::uint64_t position = 0; position < k; ++position) {
+      const std::uint32_t e = selected[static_cast<std::size_t>(position)];
+      for (std::size_t w = 0; w < n_workers; ++w) {
+        quantized[w] = reducer.quantize(static_cast<int>(w), e, accumulated[w * n + e]);
+        if (params.error_feedback) memory[w * n + e] -= beta * (quantized[w] / reduction.scale);
+      }
+      step_reduced[e] = reducer.reduce(quantized, e, chunk_of(position, k, workers)) / reduction.scale;
+    }
+
+    ErrorTally step_tally, cumulative_tally;
+    for (std::size_t e = 0; e < n; ++e) {
+      step_tally.add(step_reference[e], step_reduced[e], reducer.communication(), reduction.scale);
+      cumulative_reference[e] += step_reference[e];
+      cumulative_reduced[e] += step_reduced[e];
+      cumulative_tally.add(cumulative_reference[e], cumulative_reduced[e], reducer.communication(), reduction.scale);
+    }
+    pooled.merge(step_tally);
+    record.step = step_tally.stats();
+    record.cumulative = cumulative_tally.stats();
+    result.topk_overlap += record.topk_overlap / params.steps;
+    result.steps.push_back(record);
+  }
+  result.per_step = pooled.stats();
+  result.cumulative = result.steps.back().cumulative;
+  return result;
+}
+
+}  // namespace
+
+CltkResult measure_cltk(const SyntheticGradientParams& gradients, const AllReduceParams& reduction,
+                        const CltkParams& params) {
+  validate(gradients);
+  const auto n_workers = static_cast<std::size_t>(gradients.workers);
+  const auto n = static_cast<std::size_t>(gradients.elements);
+  TileGenerator generator(gradients);
+  std::vector<double> tile(kTile * n_workers);
+  return run_cltk(gradients.workers, gradients.elements, reduction, params,
+                  [&](std::uint64_t step, std::span<double> rows) {
+                    for (std::uint64_t first = 0; first < gradients.elements; first += kTile) {
+                      const std::size_t m = static_cast<std::size_t>(std::min<std::uint64_t>(kTile, gradients.elements - first));
+                      generator.generate(step, first, m, tile);
+                      for (std::size_t w = 0; w < n_workers; ++w)
+                        std::copy_n(tile.begin() + static_cast<std::ptrdiff_t>(w * m), m,
+                                    rows.begin() + static_cast<std::ptrdiff_t>(w * n + first));
+                    }
+                  });
+}
+
+CltkResult measure_cltk(int workers, std::uint64_t elements, const GradientSource& gradients,
+                        const AllReduceParams& reduction, const CltkParams& params) {
+  if (workers < 1) fail("workers", "must be at least 1 (got " + std::to_string(workers) + ")");
+  if (workers > kMaxWorkers) fail("workers", "must be at most " + std::to_string(kMaxWorkers));
+  if (elements == 0) fail("elements", "must be at least 1 (got 0)");
+  if (!gradients) fail("gradients", "no gradient source given");
+  const auto n = static_cast<std::size_t>(elements);
+  return run_cltk(workers, elements, reduction, params, [&](std::uint64_t step, std::span<double> rows) {
+    for (int w = 0; w < workers; ++w) gradients(w, step, rows.subspan(static_cast<std::size_t>(w) * n, n));
+  });
+}
+
+}  // namespace lpt::num
