@@ -5,7 +5,6 @@
 #include <bit>
 #include <cmath>
 #include <limits>
-#include <numbers>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,6 +15,7 @@ namespace {
 
 constexpr std::size_t kTile = 4096;
 constexpr int kMaxWorkers = 1 << 24;  // the worker field of a stream id
+constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 40;  // the element field of a normal's counter
 
 // Stream ids: what is drawn, for which worker, at which step.
 enum class StreamKind : std::uint64_t {
@@ -57,20 +57,35 @@ void check_stage(const std::string& parameter, const StageRounding& rounding) {
                                              std::to_string(rounding.stochastic_bits) + ")");
 }
 
-// Box-Muller from one Philox block per pair of elements: cos for the even element, sin
-// for the odd one, so element e's value does not depend on where a tile starts.
+// Standard normals by Marsaglia's polar method (Marsaglia and Bray, SIAM Review 1964: no
+// trigonometry), from 32-bit uniforms: one Philox block holds the draws of two pairs of
+// elements (4q, 4q + 1) and (4q + 2, 4q + 3). A rejected pair retries with the next counter
+// of its block (attempt a in bits 40 and up), so element e's value does not depend on
+// where a tile starts.
 void fill_normals(const CounterRandom& random, std::uint64_t first, std::span<double> out) {
   const std::uint64_t end = first + out.size();
-  for (std::uint64_t pair = first / 2; 2 * pair < end; ++pair) {
-    const auto block = random.block(pair);
-    // 1 - u is in (0, 1], so the log is finite.
-    const double u1 = 1 - static_cast<double>(block[0] >> 11) * 0x1p-53;
-    const double u2 = static_cast<double>(block[1] >> 11) * 0x1p-53;
-    const double radius = std::sqrt(-2 * std::log(u1));
-    const double angle = 2 * std::numbers::pi * u2;
-    const std::uint64_t even = 2 * pair;
-    if (even >= first) out[even - first] = radius * std::cos(angle);
-    if (even + 1 >= first && even + 1 < end) out[even + 1 - first] = radius * std::sin(angle);
+  // The odd multiples of 2^-32 in (-1, 1): symmetric, never 0.
+  const auto uniform = [](std::uint64_t word) {
+    return static_cast<double>(2 * static_cast<std::int64_t>(word & 0xffffffffu) + 1 - (std::int64_t{1} << 32)) * 0x1p-32;
+  };
+  for (std::uint64_t quad = first / 4; 4 * quad < end; ++quad) {
+    const auto block = random.block(quad);
+    for (std::uint64_t half = 0; half < 2; ++half) {
+      const std::uint64_t even = 4 * quad + 2 * half;
+      if (even + 1 < first || even >= end) continue;
+      std::uint64_t word = block[half];
+      double u = 0, v = 0, s = 0;
+      for (std::uint64_t attempt = 1;; ++attempt) {
+        u = uniform(word);
+        v = uniform(word >> 32);
+        s = u * u + v * v;
+        if (s < 1) break;
+        word = random.block(quad | (attempt << 40))[half];
+      }
+      const double factor = std::sqrt(-2 * std::log(s) / s);
+      if (even >= first) out[even - first] = u * factor;
+      if (even + 1 >= first && even + 1 < end) out[even + 1 - first] = v * factor;
+    }
   }
 }
 
@@ -141,13 +156,54 @@ class CompensatedSum {
   double sum_ = 0, compensation_ = 0;
 };
 
+// Format::round and add_rounded, with the compiler's conversions where they are the same
+// rounding: double to float (and to _Float16 where the compiler has it) rounds to nearest
+// even with gradual underflow and overflow to Inf, which is the fp32 (fp16) preset exactly.
+// The codec costs ~20 ns a call; the tests hold both paths to it.
+class Rounder {
+ public:
+  Rounder(const Format& format, const StageRounding& rounding) : format_(format), rounding_(rounding) {
+    if (rounding.rounding != Rounding::kNearestEven) return;
+    if (format.spec() == *find_format("fp32")) path_ = Path::kFloat;
+#if defined(__FLT16_MAX__)
+    if (format.spec() == *find_format("fp16")) path_ = Path::kHalf;
+#endif
+  }
+
+  const Format& format() const { return format_; }
+  bool stochastic() const { return is_stochastic(rounding_.rounding); }
+
+  double round(double x, std::uint64_t random) const {
+    switch (path_) {
+      case Path::kFloat: return static_cast<float>(x);
+#if defined(__FLT16_MAX__)
+      case Path::kHalf: return static_cast<double>(static_cast<_Float16>(x));
+#endif
+      default: return format_.round(x, rounding_.rounding, random, rounding_.stochastic_bits);
+    }
+  }
+
+  // round(sum + addend) from the exact sum, as add_rounded.
+  double add(double sum, double addend, const std::array<std::uint64_t, 2>& random) const {
+    if (path_ == Path::kCodec) return add_rounded(format_, sum, addend, rounding_, random);
+    return round(add_round_to_odd(sum, addend), 0);  // Boldo and Melquiond: see accumulate.hpp
+  }
+
+ private:
+  enum class Path { kCodec, kFloat, kHalf };
+  Format format_;
+  StageRounding rounding_;
+  Path path_ = Path::kCodec;
+};
+
 // One rounded reduction of N values already in the communication format (and scaled).
 class Reducer {
  public:
   Reducer(const AllReduceParams& p, int workers)
-      : p_(p), communication_(resolve_format("communication_format", p.communication_format)),
-        accumulator_(resolve_format("accumulator_format", p.accumulator_format)), workers_(workers),
-        level_(static_cast<std::size_t>(workers)) {
+      : p_(p),
+        communication_(resolve_format("communication_format", p.communication_format), p.communication_rounding),
+        accumulator_(resolve_format("accumulator_format", p.accumulator_format), p.accumulator_rounding),
+        workers_(workers), level_(static_cast<std::size_t>(workers)) {
     set_step(0);
   }
 
@@ -159,22 +215,25 @@ class Reducer {
     hop_random_ = CounterRandom(p_.rounding_seed, stream_id(StreamKind::kHopRound, 0, step));
   }
 
-  const Format& communication() const { return communication_; }
+  const Format& communication() const { return communication_.format(); }
 
   // x (tensor units) as worker `worker` sends element `element`, in the scaled domain.
   double quantize(int worker, std::uint64_t element, double x) const {
-    const StageRounding& r = p_.communication_rounding;
-    const std::uint64_t random = is_stochastic(r.rounding) ? quantize_random_[static_cast<std::size_t>(worker)].bits(element) : 0;
-    return communication_.round(x * p_.scale, r.rounding, random, r.stochastic_bits);
+    const std::uint64_t random =
+        communication_.stochastic() ? quantize_random_[static_cast<std::size_t>(worker)].bits(element) : 0;
+    return communication_.round(x * p_.scale, random);
   }
 
   // `values` in worker order; `chunk` picks the ring's start (worker chunk + 1).
   double reduce(std::span<const double> values, std::uint64_t element, std::uint64_t chunk) {
     const auto n = static_cast<std::uint64_t>(workers_);
     if (p_.order == ReductionOrder::kRing) {
-      const std::uint64_t start = (chunk + 1) % n;
-      double sum = values[start];
-      for (std::uint64_t hop = 1; hop < n; ++hop) sum = add(sum, values[(start + hop) % n], element, hop);
+      std::uint64_t worker = (chunk + 1) % n;
+      double sum = values[worker];
+      for (std::uint64_t hop = 1; hop < n; ++hop) {
+        worker = worker + 1 == n ? 0 : worker + 1;
+        sum = add(sum, values[worker], element, hop);
+      }
       return sum;
     }
     // Pairwise, level by level; an odd one out moves up unchanged.
@@ -193,17 +252,14 @@ class Reducer {
   // One hop: the addition rounded in the accumulator, the result in the communication format.
   double add(double sum, double addend, std::uint64_t element, std::uint64_t hop) const {
     const std::uint64_t index = element * static_cast<std::uint64_t>(workers_) + hop;
-    const StageRounding& a = p_.accumulator_rounding;
-    const StageRounding& c = p_.communication_rounding;
     const std::array<std::uint64_t, 2> add_random =
-        is_stochastic(a.rounding) ? add_random_.block(index) : std::array<std::uint64_t, 2>{};
-    const double accumulated = add_rounded(accumulator_, sum, addend, a, add_random);
-    const std::uint64_t hop_random = is_stochastic(c.rounding) ? hop_random_.bits(index) : 0;
-    return communication_.round(accumulated, c.rounding, hop_random, c.stochastic_bits);
+        accumulator_.stochastic() ? add_random_.block(index) : std::array<std::uint64_t, 2>{};
+    const double accumulated = accumulator_.add(sum, addend, add_random);
+    return communication_.round(accumulated, communication_.stochastic() ? hop_random_.bits(index) : 0);
   }
 
   AllReduceParams p_;
-  Format communication_, accumulator_;
+  Rounder communication_, accumulator_;
   int workers_;
   std::vector<CounterRandom> quantize_random_;
   CounterRandom add_random_{0, 0}, hop_random_{0, 0};
@@ -237,14 +293,15 @@ AllReduceResult finish(const Tallies& t) {
 template <class Gradient>
 double reduce_and_tally(Reducer& reducer, const AllReduceParams& p, int workers, std::uint64_t element,
                         std::uint64_t count, Gradient gradient, std::span<double> quantized, Tallies* tallies) {
+  const double unscale = 1 / p.scale;  // exact: a power of two
   CompensatedSum reference, quantized_sum;
   for (int w = 0; w < workers; ++w) {
     const double g = gradient(w);
     quantized[static_cast<std::size_t>(w)] = reducer.quantize(w, element, g);
     reference.add(g);
-    quantized_sum.add(quantized[static_cast<std::size_t>(w)] / p.scale);
+    quantized_sum.add(quantized[static_cast<std::size_t>(w)] * unscale);
   }
-  const double reduced = reducer.reduce(quantized, element, chunk_of(element, count, workers)) / p.scale;
+  const double reduced = reducer.reduce(quantized, element, chunk_of(element, count, workers)) * unscale;
   if (tallies) {
     const Format& f = reducer.communication();
     tallies->total.add(reference.value(), reduced, f, p.scale);
@@ -272,6 +329,7 @@ void validate(const SyntheticGradientParams& p) {
   if (p.workers < 1) fail("workers", "must be at least 1 (got " + std::to_string(p.workers) + ")");
   if (p.workers > kMaxWorkers) fail("workers", "must be at most " + std::to_string(kMaxWorkers));
   if (p.elements == 0) fail("elements", "must be at least 1 (got 0)");
+  if (p.elements > kMaxElements) fail("elements", "must be at most 2^40 (got " + std::to_string(p.elements) + ")");
   check_unit_interval("correlation", p.correlation);
   check_unit_interval("temporal_correlation", p.temporal_correlation);
   if (!std::isfinite(p.log2_median)) fail("log2_median", "must be finite (got " + number_text(p.log2_median) + ")");
