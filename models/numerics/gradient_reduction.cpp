@@ -106,14 +106,17 @@ class TileGenerator {
   explicit TileGenerator(const SyntheticGradientParams& p)
       : p_(p), scale_(kTile), shared_(kTile), own_(kTile), scratch_(kTile) {}
 
-  void generate(std::uint64_t step, std::uint64_t first, std::size_t n, std::span<double> out) {
+  // Workers [begin, end) (all by default) into consecutive rows of `out`.
+  void generate(std::uint64_t step, std::uint64_t first, std::size_t n, std::span<double> out, int begin = 0,
+                int end = -1) {
+    if (end < 0) end = p_.workers;
     const std::span<double> scale(scale_.data(), n), shared(shared_.data(), n), own(own_.data(), n);
     fill_scale(first, scale);
     const double rho = p_.correlation;
     if (rho > 0) mixture(StreamKind::kSharedPersistent, StreamKind::kSharedFresh, 0, step, first, shared);
     const double a = std::sqrt(rho), b = std::sqrt(1 - rho);
-    for (int w = 0; w < p_.workers; ++w) {
-      double* row = out.data() + static_cast<std::size_t>(w) * n;
+    for (int w = begin; w < end; ++w) {
+      double* row = out.data() + static_cast<std::size_t>(w - begin) * n;
       if (rho < 1) mixture(StreamKind::kOwnPersistent, StreamKind::kOwnFresh, static_cast<std::uint64_t>(w), step,
                            first, own);
       for (std::size_t e = 0; e < n; ++e)
@@ -346,13 +349,13 @@ void SyntheticGradients::fill_scale(std::uint64_t first, std::span<double> out) 
 void SyntheticGradients::fill(int worker, std::uint64_t step, std::uint64_t first, std::span<double> out) const {
   if (worker < 0 || worker >= params_.workers)
     fail("worker", std::to_string(worker) + " is not in [0, " + std::to_string(params_.workers) + ")");
+  if (first > params_.elements || out.size() > params_.elements - first)
+    fail("elements", "[" + std::to_string(first) + ", " + std::to_string(first + out.size()) + ") is beyond the " +
+                         std::to_string(params_.elements) + " elements");
   TileGenerator generator(params_);
-  std::vector<double> tile(kTile * static_cast<std::size_t>(params_.workers));
   for (std::size_t done = 0; done < out.size(); done += kTile) {
     const std::size_t n = std::min(kTile, out.size() - done);
-    generator.generate(step, first + done, n, tile);
-    std::copy_n(tile.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(worker) * n), n,
-                out.begin() + static_cast<std::ptrdiff_t>(done));
+    generator.generate(step, first + done, n, out.subspan(done, n), worker, worker + 1);
   }
 }
 
@@ -367,7 +370,8 @@ void validate(const AllReduceParams& p) {
   resolve_format("accumulator_format", p.accumulator_format);
   check_stage("communication_rounding", p.communication_rounding);
   check_stage("accumulator_rounding", p.accumulator_rounding);
-  if (!is_power_of_two(p.scale)) fail("scale", "must be a power of two (got " + number_text(p.scale) + ")");
+  if (!is_power_of_two(p.scale) || p.scale < 0x1p-64 || p.scale > 0x1p64)
+    fail("scale", "must be a power of two in [2^-64, 2^64] (got " + number_text(p.scale) + ")");
 }
 
 std::vector<double> allreduce(std::span<const std::span<const double>> gradients, const AllReduceParams& params) {
@@ -490,6 +494,7 @@ CltkResult run_cltk(int workers, std::uint64_t elements, const AllReduceParams& 
   const auto n = static_cast<std::size_t>(elements);
   const std::uint64_t k = cltk_k(elements, params.compression_ratio);
   const double beta = params.memory_beta;
+  const double unscale = 1 / reduction.scale;  // exact: a power of two
 
   Reducer reducer(reduction, workers);
   CltkResult result;
@@ -540,9 +545,10 @@ CltkResult run_cltk(int workers, std::uint64_t elements, const AllReduceParams& 
       const std::uint32_t e = selected[static_cast<std::size_t>(position)];
       for (std::size_t w = 0; w < n_workers; ++w) {
         quantized[w] = reducer.quantize(static_cast<int>(w), e, accumulated[w * n + e]);
-        if (params.error_feedback) memory[w * n + e] -= beta * (quantized[w] / reduction.scale);
+        // An overflowed value delivers nothing: it stays in the memory.
+        if (params.error_feedback && std::isfinite(quantized[w])) memory[w * n + e] -= beta * (quantized[w] * unscale);
       }
-      step_reduced[e] = reducer.reduce(quantized, e, chunk_of(position, k, workers)) / reduction.scale;
+      step_reduced[e] = reducer.reduce(quantized, e, chunk_of(position, k, workers)) * unscale;
     }
 
     ErrorTally step_tally, cumulative_tally;

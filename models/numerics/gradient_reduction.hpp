@@ -24,8 +24,11 @@
 //   low-pass filters the error-feedback memory but not its exact equation, so we use
 //       m_i <- (1 - beta) m_i + beta (a_i - sent_i),
 //   sent_i = worker i's contribution (its a_i at the k indices as rounded to the
-//   communication format, zero elsewhere); beta = 1 (default) is plain error feedback,
+//   communication format, so the rounding error is fed back too; zero elsewhere, and
+//   where the value overflowed); beta = 1 (default) is plain error feedback,
 //   m_i <- a_i - sent_i. Memories and a_i are kept in FP64.
+// Figures are ErrorTally's against the communication format's range (for cumulative sums
+// its overflow fraction only says they outgrew that range: they live in FP64).
 // Not modelled: loss scaling beyond a fixed power-of-two `scale`; timing (see the timing model).
 #pragma once
 
@@ -133,7 +136,9 @@ struct CltkResult {
   double topk_overlap = 0;   // mean over steps
 };
 
-// Holds the N memories and accumulated vectors: 2 x N x elements doubles.
+// Holds the N memories and accumulated vectors, 2 x N x elements doubles (256 MiB for 16
+// workers of 2^20), and 4 x elements more. Cost per step: generating the gradients, N
+// top-k selections (nth_element) and the reduction of k elements.
 CltkResult measure_cltk(const SyntheticGradientParams& gradients, const AllReduceParams& reduction,
                         const CltkParams& params);
 // Gradients from the caller: `gradients(worker, step, out)` fills all `elements` of `out`.
