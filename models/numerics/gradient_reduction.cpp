@@ -68,6 +68,21 @@ void fill_normals(const CounterRandom& random, std::uint64_t first, std::span<do
   const auto uniform = [](std::uint64_t word) {
     return static_cast<double>(2 * static_cast<std::int64_t>(word & 0xffffffffu) + 1 - (std::int64_t{1} << 32)) * 0x1p-32;
   };
+  // Pairs in batches: the draws first, then the logs and roots, which then overlap in the
+  // pipeline instead of waiting on each other.
+  constexpr std::size_t kBatch = 64;
+  std::array<double, kBatch> us, vs, ss;
+  std::array<std::uint64_t, kBatch> evens;
+  std::size_t count = 0;
+  const auto flush = [&] {
+    for (std::size_t i = 0; i < count; ++i) {
+      const double factor = std::sqrt(-2 * std::log(ss[i]) / ss[i]);
+      const std::uint64_t even = evens[i];
+      if (even >= first) out[even - first] = us[i] * factor;
+      if (even + 1 >= first && even + 1 < end) out[even + 1 - first] = vs[i] * factor;
+    }
+    count = 0;
+  };
   for (std::uint64_t quad = first / 4; 4 * quad < end; ++quad) {
     const auto block = random.block(quad);
     for (std::uint64_t half = 0; half < 2; ++half) {
@@ -82,11 +97,14 @@ void fill_normals(const CounterRandom& random, std::uint64_t first, std::span<do
         if (s < 1) break;
         word = random.block(quad | (attempt << 40))[half];
       }
-      const double factor = std::sqrt(-2 * std::log(s) / s);
-      if (even >= first) out[even - first] = u * factor;
-      if (even + 1 >= first && even + 1 < end) out[even + 1 - first] = v * factor;
+      us[count] = u;
+      vs[count] = v;
+      ss[count] = s;
+      evens[count] = even;
+      if (++count == kBatch) flush();
     }
   }
+  flush();
 }
 
 // sum of parts weighted sqrt(w) and sqrt(1 - w), drawing only the parts that count.
@@ -291,28 +309,52 @@ AllReduceResult finish(const Tallies& t) {
   return r;
 }
 
-// Reduces element `element` (of `count`) from `gradient(w)`; returns the reduced sum in
-// tensor units and tallies it.
-template <class Gradient>
-double reduce_and_tally(Reducer& reducer, const AllReduceParams& p, int workers, std::uint64_t element,
-                        std::uint64_t count, Gradient gradient, std::span<double> quantized, Tallies* tallies) {
-  const double unscale = 1 / p.scale;  // exact: a power of two
-  CompensatedSum reference, quantized_sum;
-  for (int w = 0; w < workers; ++w) {
-    const double g = gradient(w);
-    quantized[static_cast<std::size_t>(w)] = reducer.quantize(w, element, g);
-    reference.add(g);
-    quantized_sum.add(quantized[static_cast<std::size_t>(w)] * unscale);
+// Reduces elements [first, first + n) of `count`, given every worker's gradient as rows of
+// `tile` (N x n; overwritten with the rounded values), into `reduced` (when not empty) and
+// `tallies` (when given). Row by row where it can, so each loop does one thing.
+class TileReducer {
+ public:
+  TileReducer(const AllReduceParams& p, int workers)
+      : p_(p), reducer_(p, workers), workers_(static_cast<std::size_t>(workers)), column_(workers_),
+        reference_(kTile), quantized_sum_(kTile) {}
+
+  Reducer& reducer() { return reducer_; }
+
+  void reduce(std::uint64_t first, std::uint64_t count, std::size_t n, std::span<double> tile,
+              std::span<double> reduced, Tallies* tallies) {
+    const double unscale = 1 / p_.scale;  // exact: a power of two
+    std::fill_n(reference_.begin(), n, CompensatedSum{});
+    std::fill_n(quantized_sum_.begin(), n, CompensatedSum{});
+    for (std::size_t w = 0; w < workers_; ++w) {
+      double* row = tile.data() + w * n;
+      for (std::size_t e = 0; e < n; ++e) {
+        reference_[e].add(row[e]);
+        row[e] = reducer_.quantize(static_cast<int>(w), first + e, row[e]);
+        quantized_sum_[e].add(row[e] * unscale);
+      }
+    }
+    const Format& format = reducer_.communication();
+    for (std::size_t e = 0; e < n; ++e) {
+      for (std::size_t w = 0; w < workers_; ++w) column_[w] = tile[w * n + e];
+      const std::uint64_t element = first + e;
+      const double sum = reducer_.reduce(column_, element, chunk_of(element, count, static_cast<int>(workers_))) * unscale;
+      if (!reduced.empty()) reduced[e] = sum;
+      if (tallies) {
+        const double reference = reference_[e].value(), quantized = quantized_sum_[e].value();
+        tallies->total.add(reference, sum, format, p_.scale);
+        tallies->quantization.add(reference, quantized, format, p_.scale);
+        tallies->reduction.add(quantized, sum, format, p_.scale);
+      }
+    }
   }
-  const double reduced = reducer.reduce(quantized, element, chunk_of(element, count, workers)) * unscale;
-  if (tallies) {
-    const Format& f = reducer.communication();
-    tallies->total.add(reference.value(), reduced, f, p.scale);
-    tallies->quantization.add(reference.value(), quantized_sum.value(), f, p.scale);
-    tallies->reduction.add(quantized_sum.value(), reduced, f, p.scale);
-  }
-  return reduced;
-}
+
+ private:
+  AllReduceParams p_;
+  Reducer reducer_;
+  std::size_t workers_;
+  std::vector<double> column_;
+  std::vector<CompensatedSum> reference_, quantized_sum_;
+};
 
 void check_gradient_spans(std::span<const std::span<const double>> gradients) {
   if (gradients.empty()) fail("workers", "must be at least 1 (got 0 gradients)");
@@ -374,48 +416,48 @@ void validate(const AllReduceParams& p) {
     fail("scale", "must be a power of two in [2^-64, 2^64] (got " + number_text(p.scale) + ")");
 }
 
-std::vector<double> allreduce(std::span<const std::span<const double>> gradients, const AllReduceParams& params) {
+namespace {
+
+// Every tile of the given gradients through `reducer`.
+void reduce_spans(std::span<const std::span<const double>> gradients, const AllReduceParams& params,
+                  std::span<double> reduced, Tallies* tallies) {
   check_gradient_spans(gradients);
   validate(params);
-  const int workers = static_cast<int>(gradients.size());
-  const std::uint64_t count = gradients[0].size();
-  Reducer reducer(params, workers);
-  std::vector<double> quantized(gradients.size()), out(count);
-  for (std::uint64_t e = 0; e < count; ++e)
-    out[e] = reduce_and_tally(reducer, params, workers, e, count,
-                              [&](int w) { return gradients[static_cast<std::size_t>(w)][e]; }, quantized, nullptr);
+  const std::size_t workers = gradients.size(), count = gradients[0].size();
+  TileReducer reducer(params, static_cast<int>(workers));
+  std::vector<double> tile(kTile * workers);
+  for (std::size_t first = 0; first < count; first += kTile) {
+    const std::size_t n = std::min(kTile, count - first);
+    for (std::size_t w = 0; w < workers; ++w) std::copy_n(gradients[w].begin() + static_cast<std::ptrdiff_t>(first), n, tile.begin() + static_cast<std::ptrdiff_t>(w * n));
+    reducer.reduce(first, count, n, tile, reduced.empty() ? reduced : reduced.subspan(first, n), tallies);
+  }
+}
+
+}  // namespace
+
+std::vector<double> allreduce(std::span<const std::span<const double>> gradients, const AllReduceParams& params) {
+  std::vector<double> out(gradients.empty() ? 0 : gradients[0].size());
+  reduce_spans(gradients, params, out, nullptr);
   return out;
 }
 
 AllReduceResult measure_allreduce(std::span<const std::span<const double>> gradients, const AllReduceParams& params) {
-  check_gradient_spans(gradients);
-  validate(params);
-  const int workers = static_cast<int>(gradients.size());
-  const std::uint64_t count = gradients[0].size();
-  Reducer reducer(params, workers);
-  std::vector<double> quantized(gradients.size());
   Tallies tallies;
-  for (std::uint64_t e = 0; e < count; ++e)
-    reduce_and_tally(reducer, params, workers, e, count,
-                     [&](int w) { return gradients[static_cast<std::size_t>(w)][e]; }, quantized, &tallies);
+  reduce_spans(gradients, params, {}, &tallies);
   return finish(tallies);
 }
 
 AllReduceResult measure_allreduce(const SyntheticGradientParams& gradients, const AllReduceParams& params) {
   validate(gradients);
   validate(params);
-  const int workers = gradients.workers;
-  const auto n_workers = static_cast<std::size_t>(workers);
-  Reducer reducer(params, workers);
+  TileReducer reducer(params, gradients.workers);
   TileGenerator generator(gradients);
-  std::vector<double> tile(kTile * n_workers), quantized(n_workers);
+  std::vector<double> tile(kTile * static_cast<std::size_t>(gradients.workers));
   Tallies tallies;
   for (std::uint64_t first = 0; first < gradients.elements; first += kTile) {
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kTile, gradients.elements - first));
     generator.generate(0, first, n, tile);
-    for (std::size_t e = 0; e < n; ++e)
-      reduce_and_tally(reducer, params, workers, first + e, gradients.elements,
-                       [&](int w) { return tile[static_cast<std::size_t>(w) * n + e]; }, quantized, &tallies);
+    reducer.reduce(first, gradients.elements, n, tile, {}, &tallies);
   }
   return finish(tallies);
 }
