@@ -224,7 +224,9 @@ class Reducer {
       : p_(p),
         communication_(resolve_format("communication_format", p.communication_format), p.communication_rounding),
         accumulator_(resolve_format("accumulator_format", p.accumulator_format), p.accumulator_rounding),
-        workers_(workers), level_(static_cast<std::size_t>(workers)) {
+        workers_(workers), level_(static_cast<std::size_t>(workers)),
+        // A sum already in the communication format rounds to itself.
+        sums_in_communication_format_(communication_.format().spec() == accumulator_.format().spec()) {
     set_step(0);
   }
 
@@ -276,6 +278,7 @@ class Reducer {
     const std::array<std::uint64_t, 2> add_random =
         accumulator_.stochastic() ? add_random_.block(index) : std::array<std::uint64_t, 2>{};
     const double accumulated = accumulator_.add(sum, addend, add_random);
+    if (sums_in_communication_format_) return accumulated;
     return communication_.round(accumulated, communication_.stochastic() ? hop_random_.bits(index) : 0);
   }
 
@@ -285,6 +288,7 @@ class Reducer {
   std::vector<CounterRandom> quantize_random_;
   CounterRandom add_random_{0, 0}, hop_random_{0, 0};
   std::vector<double> level_;
+  bool sums_in_communication_format_;
 };
 
 // The chunk of a ring's reduce-scatter that holds `position` of `count` elements: the
