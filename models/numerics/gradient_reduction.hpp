@@ -13,15 +13,19 @@
 //   two steps correlate by tc (not an AR(1) decay: that would need state).
 // - The reduced gradient is the SUM over workers (not the mean): dividing by N is left to
 //   the optimizer; for N a power of two it is exact in FP64 and changes no relative figure.
-// - Ring: element chunk j (of N contiguous chunks) starts at worker j+1 and travels the
-//   ring; each hop adds the next worker's value with add_rounded() in the accumulator
-//   format, then rounds the partial sum to the communication format it travels in.
-//   Tree: pairwise sums over workers 0..N-1, each rounded the same way. The all-gather
-//   that follows copies values and adds no error.
+// - Every worker's value is first rounded to the communication format (times `scale`).
+//   Ring: chunk j (the buffer cut into N chunks of ceil(elements / N)) starts at worker
+//   j+1 and travels the ring; each hop adds the next worker's value with add_rounded() in
+//   the accumulator format, then rounds the partial sum to the communication format it
+//   travels in. Tree: pairwise sums of adjacent workers, level by level (an odd one out
+//   moves up), each rounded the same way. The all-gather after adds no error.
+//   Stochastic roundings draw from CounterRandom streams keyed by rounding_seed, step,
+//   worker (or hop) and element.
 // - CLT-k: at step t the leader is worker t mod N; a_i = m_i + g_i(t); the leader's top-k
 //   |a| indices are used by every worker; the k values are reduced as above.
-//   Memory update, an ASSUMPTION: the stored sources we could search confirm that ScaleCom
-//   low-pass filters the error-feedback memory but not its exact equation, so we use
+//   Memory update, an ASSUMPTION: the sources we could search (the paper's abstract and its
+//   NeurIPS reviews) say ScaleCom low-pass filters the local memory accumulation but do
+//   not give the equation, so we use
 //       m_i <- (1 - beta) m_i + beta (a_i - sent_i),
 //   sent_i = worker i's contribution (its a_i at the k indices as rounded to the
 //   communication format, so the rounding error is fed back too; zero elsewhere, and
