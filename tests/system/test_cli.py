@@ -207,6 +207,73 @@ class Cli(unittest.TestCase):
         # the first layer has no backward-data row
         self.assertNotIn(("conv1", "bwd"), {(l["layer"], l["phase"]) for l in report["layers"]})
 
+    # --- systems of chips ---
+    def system_config(self, chips=4, topology="ring", **data_parallel):
+        config = tiny_config()
+        config["system"] = {"chips": chips, "topology": topology, "link": {"gb_per_s": 25, "latency_ns": 500}}
+        if data_parallel:
+            config["data_parallel"] = data_parallel
+        return config
+
+    def test_data_parallel_run_reports_its_all_reduce(self):
+        trace = self.trace("tiny-cnn.json")
+        with open(trace) as f:
+            batch = json.load(f)["batch"]
+        config = self.write_config(self.system_config(bucket_mib=0.01, gradient_format="fp32"))
+        report, rows = self.simulate(config, trace, "--no-fidelity", "--batch", str(4 * batch))
+        system = report["system"]
+        self.assertEqual(system["chips"], 4)
+        self.assertEqual(system["global_batch"], 4 * batch)
+        self.assertEqual(system["batch_per_chip"], batch)
+        self.assertEqual(report["workload"]["batch"], 4 * batch)
+        self.assertIn("allreduce", report["workload"]["phases"])
+        allreduce = system["allreduce"]
+        # Every layer with weights is in exactly one bucket, whole, in fp32.
+        layers = [l for c in allreduce["collectives"] for l in c["layers"]]
+        self.assertEqual(len(layers), len(set(layers)))
+        self.assertGreater(len(allreduce["collectives"]), 1)
+        self.assertEqual(allreduce["bytes_per_chip"], 4 * sum(l["elements"] for l in allreduce["layers"]))
+        # A ring of 4 sends 2 x 3/4 of each bucket over the links.
+        for c in allreduce["collectives"]:
+            self.assertAlmostEqual(c["link_bytes_sent"], 1.5 * c["bytes"], delta=16)
+            self.assertEqual(c["rounds"], 6)
+            self.assertGreaterEqual(c["cycles"], c["exposed_cycles"])
+        self.assertEqual(allreduce["exposed_cycles"], sum(c["exposed_cycles"] for c in allreduce["collectives"]))
+        # The allreduce rows carry the exposed part; busy + stalls == cycles still holds.
+        phase_rows = [l for l in report["layers"] if l["phase"] == "allreduce"]
+        self.assertEqual(sum(l["cycles"] for l in phase_rows), allreduce["exposed_cycles"])
+        self.assertEqual(sum(l["bytes"]["link_sent"] for l in phase_rows), allreduce["link_bytes_sent_per_chip"])
+        for layer in report["layers"]:
+            parts = layer["busy_cycles"] + sum(layer["stall_cycles"].values())
+            self.assertAlmostEqual(parts, layer["cycles"], delta=1e-6 * layer["cycles"] + 1)
+        self.assertEqual(sum(l["cycles"] for l in report["layers"]), report["totals"]["cycles"])
+        # The same chip alone at its share of the batch is no slower.
+        alone, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), trace, "--no-fidelity", out="alone")
+        self.assertLessEqual(alone["totals"]["cycles"], report["totals"]["cycles"])
+        self.assertEqual(alone["workload"]["batch"], batch)
+
+    def test_system_input_errors_name_the_place(self):
+        trace = self.trace("tiny-cnn.json")
+        cases = [
+            (self.system_config(chips=3), ["--batch", "4"], "/system/chips", "cannot split a batch of 4"),
+            (self.system_config(topology="torus2d"), [], "/system/topology", "torus_shape"),
+            (dict(self.system_config(topology="torus2d"), system=dict(self.system_config()["system"],
+                  topology="torus2d", torus_shape=[2, 3])), [], "/system/torus_shape", "4 chips"),
+            (self.system_config(gradient_format="int8"), [], "/data_parallel/gradient_format",
+             "cannot all-reduce gradients"),
+            (self.system_config(algorithm="hierarchical"), [], "/data_parallel/group_chips", "groups of chips"),
+            (self.system_config(algorithm="ring", group_chips=2), [], "/data_parallel/group_chips", "groups"),
+            (dict(tiny_config(), data_parallel={"algorithm": "ring"}), [], "/data_parallel", "needs a \"system\""),
+            (self.system_config(algorithm="butterfly"), [], "/data_parallel/algorithm", "ring"),
+        ]
+        for config, extra, path, fragment in cases:
+            config_file = self.write_config(config)
+            err = run("run", "--config", config_file, "--trace", trace, "--no-fidelity", *extra,
+                      "--out", os.path.join(self.dir, "o"), expect=2).stderr
+            self.assertIn(config_file, err)
+            self.assertIn(path, err)
+            self.assertIn(fragment, err)
+
     def check_golden(self, golden_name, *extra):
         # Timing and energy are exact; the fidelity figures go through the C library's
         # log, cos and exp, whose last bits may differ between machines, so they are
