@@ -215,6 +215,21 @@ void check_against_chip(const JsonReader& precision_in, const GemmPrecision& p,
                          precision_in.path() + where + "/accumulator)");
 }
 
+const param::Schema<CompressionParams>& compression_schema() {
+  using K = param::Keys<CompressionParams>;
+  static const param::Schema<CompressionParams> schema(
+      "ScaleCom's cyclic local top-k gradient compression (CLT-k; Chen et al., NeurIPS 2020): a leader chip picks "
+      "the k = elements / ratio largest entries of its error-feedback memory plus gradient, broadcasts their indices, "
+      "and every chip all-reduces only its values there; each chip keeps what it did not send in its memory. The "
+      "selection, the index broadcast and the memory update run on the chips' SFUs and DRAM (docs/multi-chip.md).",
+      {K::optional(K::number("ratio", &CompressionParams::ratio, 1, 1e6, "elements per value",
+                             "compression ratio: elements of a bucket per value sent")),
+       K::optional(K::number("memory_beta", &CompressionParams::memory_beta, 1e-6, 1, {},
+                             "the memories' low-pass filter, m ← (1 − β)·m + β·(a − sent); 1: plain error feedback "
+                             "(the filter's form is assumed: the paper's equation was not available to us)"))});
+  return schema;
+}
+
 const param::Schema<DataParallelParams>& data_parallel_schema() {
   using K = param::Keys<DataParallelParams>;
   using core::CollectiveAlgorithm;
@@ -241,7 +256,9 @@ const param::Schema<DataParallelParams>& data_parallel_schema() {
        K::optional(K::integer("group_chips", &DataParallelParams::group_chips, 2, core::kMaxChips, "chips",
                               "`hierarchical` on a ring or switch: chips per group (consecutive chips; it must "
                               "divide `system/chips`)"),
-                   "none")});
+                   "none"),
+       K::optional_object("compression", &DataParallelParams::compression, compression_schema(),
+                          "dense: every gradient is all-reduced", "ScaleCom CLT-k compression of the gradients")});
   return schema;
 }
 
@@ -566,6 +583,9 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
                             {"bucket_mib", dp.bucket_mib},
                             {"gradient_format", config.gradient_format()}};
     if (dp.group_chips > 0) out["data_parallel"]["group_chips"] = dp.group_chips;
+    if (dp.compression)
+      out["data_parallel"]["compression"] = {{"ratio", dp.compression->ratio},
+                                             {"memory_beta", dp.compression->memory_beta}};
   }
 }
 

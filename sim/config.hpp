@@ -91,6 +91,18 @@ struct FidelityParams {
 // Data-parallel training on a system of chips: each chip trains on its share
 // of the batch, and the weight gradients are all-reduced in buckets while the
 // backward pass goes on (docs/multi-chip.md).
+// ScaleCom's cyclic local top-k (CLT-k; Chen et al., NeurIPS 2020): each step
+// a leader chip picks the k = elements / ratio largest entries of its
+// error-feedback memory plus gradient, every chip all-reduces only its values
+// at those indices, and each keeps the rest in its memory.
+struct CompressionParams {
+  double ratio = 100;      // elements per value sent
+  // The memories' low-pass filter: m <- (1 - beta) m + beta (a - sent); 1 is
+  // plain error feedback (the form is our assumption; docs/multi-chip.md).
+  double memory_beta = 1;
+  bool operator==(const CompressionParams&) const = default;
+};
+
 struct DataParallelParams {
   core::CollectiveAlgorithm algorithm = core::CollectiveAlgorithm::kRing;
   // Gradients all-reduced together, filled in the order the backward pass
@@ -100,6 +112,7 @@ struct DataParallelParams {
   // the weight-gradient accumulator); unset: the weight-gradient GEMMs' output.
   std::optional<num::FormatSpec> gradient_format;
   int group_chips = 0;  // hierarchical on a ring or switch: chips per group
+  std::optional<CompressionParams> compression;  // none: dense all-reduce
   bool operator==(const DataParallelParams&) const = default;
 };
 
