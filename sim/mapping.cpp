@@ -1156,6 +1156,14 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
   // On a system of chips, buckets of weight gradients are all-reduced in the
   // order the backward pass produced them; an update needs its bucket.
   std::vector<std::optional<std::size_t>> update_after = weight_gradient;
+  // A layer fused into a GEMM layer (a batch-norm's scale and shift) gets its
+  // parameters' gradients in that layer's backward pass.
+  std::vector<std::vector<std::size_t>> fused_with_weights(layers.size());
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    if (const auto into = layers[i].fused_into; into && layers[i].parameters > 0) {
+      fused_with_weights[*into].push_back(i);
+      update_after[i] = weight_gradient[*into];
+    }
   if (config.chips() > 1) {
     const core::Collective collective{0, config.gradient_format().total_bits(), config.data_parallel.algorithm,
                                       config.data_parallel.group_chips};
@@ -1179,8 +1187,12 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
       bucket_depends_on.clear();
     };
     for (std::size_t i = layers.size(); i-- > 0;) {
-      if (!weight_gradient[i] || layers[i].parameters == 0) continue;
-      bucket.layers.emplace_back(i, static_cast<std::uint64_t>(layers[i].parameters));
+      if (!weight_gradient[i]) continue;
+      const std::size_t before = bucket.layers.size();
+      if (layers[i].parameters > 0) bucket.layers.emplace_back(i, static_cast<std::uint64_t>(layers[i].parameters));
+      for (const std::size_t fused : fused_with_weights[i])
+        bucket.layers.emplace_back(fused, static_cast<std::uint64_t>(layers[fused].parameters));
+      if (bucket.layers.size() == before) continue;
       bucket_depends_on.push_back(*weight_gradient[i]);
       if (static_cast<double>(core::packed_bytes(bucket.elements(), collective.element_bits)) >= bucket_bytes)
         close_bucket();

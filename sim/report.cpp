@@ -16,6 +16,7 @@ const char* to_string(core::StallCause cause) {
     case core::StallCause::kScratchpad: return "scratchpad";
     case core::StallCause::kSfu: return "sfu";
     case core::StallCause::kDependency: return "dependency";
+    case core::StallCause::kCommunication: return "communication";
     case core::StallCause::kCount: break;
   }
   return "?";
@@ -195,6 +196,30 @@ struct StepEnergy {
   double pj = 0, seconds = 0;
 };
 
+// A collective runs beside other steps: for the power window, the part of its
+// energy that was not exposed goes to the steps that completed while it ran,
+// by their cycles (kept on its own entry if none did).
+void spread_collective_energy(const core::RunStats& stats, std::vector<StepEnergy>& steps) {
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    const auto& collective = stats.steps[s].collective;
+    if (!collective || collective->end_cycle <= collective->start_cycle) continue;
+    double concurrent_cycles = 0;
+    const auto during = [&](std::size_t t) {
+      const std::uint64_t done = stats.steps[t].completion_cycle;
+      return !stats.steps[t].collective && done > collective->start_cycle && done <= collective->end_cycle;
+    };
+    for (std::size_t t = 0; t < steps.size(); ++t)
+      if (during(t)) concurrent_cycles += static_cast<double>(stats.steps[t].cycles);
+    if (concurrent_cycles <= 0) continue;
+    const double exposed = static_cast<double>(stats.steps[s].cycles) /
+                           static_cast<double>(collective->end_cycle - collective->start_cycle);
+    const double hidden_pj = steps[s].pj * (1 - std::min(1.0, exposed));
+    steps[s].pj -= hidden_pj;
+    for (std::size_t t = 0; t < steps.size(); ++t)
+      if (during(t)) steps[t].pj += hidden_pj * static_cast<double>(stats.steps[t].cycles) / concurrent_cycles;
+  }
+}
+
 // A collective step's stats split over its bucket's layers in proportion to
 // their gradient elements (the last takes what rounding leaves), so that the
 // parts add up to the step.
@@ -267,7 +292,8 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
   r.simulation_events = stats.simulation_events;
   r.datapaths = mapped.program.datapaths;
   r.operating_point = {config.chip.clock_ghz, config.chip.voltage};
-  const energy::EnergyModel model(config.chip, r.datapaths, r.operating_point);
+  const energy::EnergyModel model(config.chip, r.datapaths, r.operating_point,
+                                  config.system ? config.system->link.pj_per_bit : 0);
   r.area_mm2 = model.area_mm2();
   r.leakage_mw = model.leakage_mw();
   const double clock_hz = config.chip.clock_ghz * 1e9;
@@ -324,9 +350,10 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
       const core::Collective& work = *mapped.program.steps[s].collective;
       r.system->collectives.push_back({mapped.program.steps[s].label, info.collective->layers, work.elements,
                                        work.bytes(), c.start_cycle, c.end_cycle, stats.steps[s].cycles, c.rounds,
-                                       c.counters[core::Counter::kLinkBytes]});
+                                       c.bytes_sent});
     }
   }
+  spread_collective_energy(stats, step_energies);
   r.peak_power_w = peak_power_w(step_energies);
   // Fused layers: a row each, after the forward row of the layer they joined.
   for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -498,7 +525,7 @@ nlohmann::json system_json(const RunReport& r) {
                            {"elements", c.elements},
                            {"bytes", c.bytes},
                            {"rounds", c.rounds},
-                           {"link_bytes_sent", c.link_bytes},
+                           {"bytes_sent_to_other_chips", c.link_bytes},
                            {"start_cycle", c.start_cycle},
                            {"end_cycle", c.end_cycle},
                            {"cycles", c.cycles()},
@@ -522,7 +549,7 @@ nlohmann::json system_json(const RunReport& r) {
                             for (const CollectiveRecord& c : sys.collectives) bytes += c.bytes;
                             return bytes;
                           }()},
-                         {"link_bytes_sent_per_chip", sys.link_bytes()},
+                         {"bytes_sent_to_other_chips", sys.link_bytes()},
                          {"buckets", sys.collectives.size()},
                          {"communication_cycles", communication},
                          {"communication_seconds", seconds(communication)},
@@ -552,7 +579,9 @@ nlohmann::json to_json(const RunReport& r) {
   out["totals"]["fraction_of_peak"] = r.fraction_of_peak(r.total);
   {
     nlohmann::json& e = out["totals"]["energy"];
-    const double joules = r.total.energy.total_pj() * 1e-12;
+    // On a system, the totals are one chip's; the batch and its energy are all chips'.
+    const double joules = r.total.energy.total_pj() * 1e-12 * (r.system ? r.system->params.chips : 1);
+    if (r.system) e["system_pj"] = joules * 1e12;
     e["peak_power_w"] = r.peak_power_w;
     e["peak_power_window_s"] = kPeakPowerWindowSeconds;
     e["leakage_power_w"] = r.leakage_mw * 1e-3;
@@ -699,7 +728,7 @@ void print_row(std::ostream& out, const RunReport& r, const std::string& name, c
   const double c = a.cycles ? static_cast<double>(a.cycles) : 1.0;
   const auto pct = [&](double v) { return 100.0 * v / c; };
   std::snprintf(buffer, sizeof buffer,
-                "%-30s %12llu %5.1f%% %5.1f%% %6.1f%% %-7s | %5.1f%% %5.1f%% | %5.1f%% %5.1f%% %5.1f%% %5.1f%% %5.1f%%\n",
+                "%-30s %12llu %5.1f%% %5.1f%% %6.1f%% %-7s | %5.1f%% %5.1f%% | %5.1f%% %5.1f%% %5.1f%% %5.1f%% %5.1f%%",
                 name.c_str(), static_cast<unsigned long long>(a.cycles),
                 step_cycles > 0 ? 100.0 * static_cast<double>(a.cycles) / step_cycles : 0.0,
                 100.0 * r.fraction_of_peak(a), 100.0 * a.fraction_of_bound(), a.bound.limited_by(),
@@ -708,13 +737,20 @@ void print_row(std::ostream& out, const RunReport& r, const std::string& name, c
                 pct(a.mean(core::Counter::kStallScratchpad)), pct(a.mean(core::Counter::kStallSfu)),
                 pct(a.mean(core::Counter::kStallDependency)));
   out << buffer;
+  // On a system of chips, also the wait for the chips' all-reduce.
+  if (r.system) {
+    std::snprintf(buffer, sizeof buffer, " %5.1f%%", pct(a.mean(core::Counter::kStallCommunication)));
+    out << buffer;
+  }
+  out << '\n';
 }
 
-void print_header(std::ostream& out, const char* first) {
+void print_header(std::ostream& out, const RunReport& r, const char* first) {
   char buffer[320];
   std::snprintf(buffer, sizeof buffer,
-                "%-30s %12s %6s %6s %7s %-7s | %6s %6s | %6s %6s %6s %6s %6s\n", first, "cycles",
-                "share", "%peak", "%bound", "bound", "MAC", "SFU", "dram", "ring", "spad", "sfu", "cores");
+                "%-30s %12s %6s %6s %7s %-7s | %6s %6s | %6s %6s %6s %6s %6s%s\n", first, "cycles",
+                "share", "%peak", "%bound", "bound", "MAC", "SFU", "dram", "ring", "spad", "sfu", "cores",
+                r.system ? "   comm" : "");
   out << buffer;
 }
 
@@ -724,7 +760,7 @@ void print_top(std::ostream& out, const RunReport& r, const char* title, const c
                    [](const auto& a, const auto& b) { return a.second.cycles > b.second.cycles; });
   if (groups.size() > count) groups.resize(count);
   out << '\n' << title << '\n';
-  print_header(out, first);
+  print_header(out, r, first);
   for (const auto& [name, activity] : groups)
     print_row(out, r, name, activity, static_cast<double>(r.total.cycles));
 }
@@ -835,12 +871,18 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
   }
   {
     const double joules = r.total.energy.total_pj() * 1e-12, chip = r.total.energy.chip_pj() * 1e-12;
+    char links_buffer[64] = "";
+    if (r.system)
+      std::snprintf(links_buffer, sizeof links_buffer, ", links %.3f mJ",
+                    r.total.energy.component_pj(energy::Component::kLinks) * 1e-9);
+    const std::string links = links_buffer;
     std::snprintf(buffer, sizeof buffer,
-                  "energy      %.3f mJ (chip %.3f mJ, DRAM %.3f mJ) at %.2f GHz, %.2f V: %.2f TFLOPS/W (chip %.2f), "
+                  "%s %.3f mJ (chip %.3f mJ, DRAM %.3f mJ%s) at %.2f GHz, %.2f V: %.2f TFLOPS/W (chip %.2f), "
                   "%.3f pJ/MAC\n"
                   "power       %.2f W average, %.2f W peak (%.0f us window), %.2f W leakage; %.1f mm2, "
                   "%.2f peak TFLOPS/mm2\n",
-                  joules * 1e3, chip * 1e3, (joules - chip) * 1e3, r.operating_point.clock_ghz,
+                  r.system ? "energy/chip" : "energy     ", joules * 1e3, chip * 1e3,
+                  r.total.energy.component_pj(energy::Component::kDram) * 1e-9, links.c_str(), r.operating_point.clock_ghz,
                   r.operating_point.voltage, tera_ops_per_joule(r.total, r.total.energy.total_pj()),
                   tera_ops_per_joule(r.total, r.total.energy.chip_pj()),
                   r.total.macs() > 0 ? r.total.energy.total_pj() / static_cast<double>(r.total.macs()) : 0.0,
@@ -865,12 +907,12 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
   out << "\ncolumns: share of the step; achieved/peak FLOPS; roofline bound/cycles and its limit;\n"
          "MAC and SFU busy (they overlap); with the MAC array idle, the cores waited on: dram, ring,\n"
          "scratchpad ports, SFU/rounders, other cores (MAC + waits = 100%)\n\n";
-  print_header(out, "kind of step");
+  print_header(out, r, "kind of step");
   for (const StepKind k : kAllStepKinds)
     if (r.per_kind[static_cast<std::size_t>(k)].steps > 0)
       print_row(out, r, to_string(k), r.per_kind[static_cast<std::size_t>(k)], step);
   out << '\n';
-  print_header(out, "phase");
+  print_header(out, r, "phase");
   for (Phase p : r.phases) print_row(out, r, to_string(p), r.per_phase[static_cast<std::size_t>(p)], step);
   print_row(out, r, "total", r.total, step);
 

@@ -49,6 +49,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
                        "\"gemm\" formats (and optionally \"first_layer\" and \"last_layer\")");
     config.precision = config.precision.for_inference();
     trace.batch = 1;
+    config.system.reset();  // data parallelism is for training: one chip serves the deployed network
   }
   if (options.batch) trace.batch = *options.batch;
   // Data parallelism: every chip trains on its share of the batch.

@@ -106,11 +106,29 @@ void Controller::wait_for_program() {
 
 void Controller::charge_wait(std::uint64_t start, std::optional<std::size_t> waited_for) {
   if (!waited_for || now_cycles() == start) return;
-  CoreStepStats& charged = step_stats_.at(*waited_for);
-  const StallCause cause =
-      program_.steps[*waited_for].collective ? StallCause::kCommunication : StallCause::kDependency;
-  charge_stall(*waited_for, charged, cause, start, now_cycles());
-  charged.cycles += now_cycles() - start;
+  const auto charge = [&](std::size_t step, StallCause cause, std::uint64_t begin, std::uint64_t end) {
+    if (end <= begin) return;
+    CoreStepStats& charged = step_stats_.at(step);
+    charge_stall(step, charged, cause, begin, end);
+    charged.cycles += end - begin;
+  };
+  const Step& step = program_.steps[*waited_for];
+  if (!step.collective) {
+    charge(*waited_for, StallCause::kDependency, start, now_cycles());
+    return;
+  }
+  // A collective: until the steps it needs were complete, the wait was for
+  // other cores (a dependency wait on the one completed last); then for the
+  // communication.
+  std::uint64_t communication_from = start;
+  std::optional<std::size_t> last_needed;
+  for (const std::size_t d : step.depends_on)
+    if (!last_needed || tracker_.completion_cycle(d) > tracker_.completion_cycle(*last_needed)) last_needed = d;
+  if (last_needed && tracker_.completion_cycle(*last_needed) > start) {
+    communication_from = std::min(tracker_.completion_cycle(*last_needed), now_cycles());
+    charge(*last_needed, StallCause::kDependency, start, communication_from);
+  }
+  charge(*waited_for, StallCause::kCommunication, communication_from, now_cycles());
 }
 
 void Controller::run_step(std::size_t step, CoreStepStats& stats) {

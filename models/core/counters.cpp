@@ -38,9 +38,8 @@ constexpr std::array<CounterInfo, kCounters> kInfo = {{
     {"bytes.dram_read", "dram_read_bytes", "bytes", kSum, "read from DRAM"},
     {"bytes.dram_write", "dram_write_bytes", "bytes", kSum, "written to DRAM"},
     {"bytes.ring_byte_hops", "ring_byte_hops", "bytes × hops", kSum, "load on the ring links"},
-    {"bytes.link_sent", "link_sent_bytes", "bytes", kSum,
-     "sent to other chips over chip-to-chip links (collectives), counted once per message however many "
-     "links it crosses"},
+    {"bytes.link_byte_hops", "link_byte_hops", "bytes × links", kSum,
+     "load on the chip-to-chip links: bytes sent to other chips (collectives) times the links each crosses"},
     {"bytes.scratchpad_read", "scratchpad_read_bytes", "bytes", kSum,
      "read from the scratchpads (operands to the arrays or their L0s, DMA drains)"},
     {"bytes.scratchpad_write", "scratchpad_write_bytes", "bytes", kSum, "written to the scratchpads (DMA fills)"},

@@ -32,7 +32,7 @@ enum class Counter : std::uint8_t {
   kDramReadBytes,
   kDramWriteBytes,
   kRingByteHops,
-  kLinkBytes,
+  kLinkByteHops,
   kScratchpadReadBytes,
   kScratchpadWriteBytes,
   kL0ReadBytes,

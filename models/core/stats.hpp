@@ -43,6 +43,7 @@ struct CollectiveStats {
   std::uint64_t start_cycle = 0;
   std::uint64_t end_cycle = 0;
   std::uint64_t rounds = 0;
+  std::uint64_t bytes_sent = 0;  // to other chips
   Counters counters;
 };
 

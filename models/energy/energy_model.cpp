@@ -28,6 +28,7 @@ const char* to_string(Component component) {
     case Component::kRing: return "ring";
     case Component::kCoreOther: return "core_other";
     case Component::kDram: return "dram";
+    case Component::kLinks: return "links";
     case Component::kCount: break;
   }
   return "?";
@@ -44,8 +45,10 @@ EnergyBreakdown& EnergyBreakdown::operator+=(const EnergyBreakdown& other) {
   return *this;
 }
 
-EnergyModel::EnergyModel(const core::ChipParams& chip, std::vector<core::Datapath> datapaths, OperatingPoint point)
-    : chip_(chip), table_(chip.energy), datapaths_(std::move(datapaths)), point_(point) {
+EnergyModel::EnergyModel(const core::ChipParams& chip, std::vector<core::Datapath> datapaths, OperatingPoint point,
+                         double link_pj_per_bit)
+    : chip_(chip), table_(chip.energy), datapaths_(std::move(datapaths)), point_(point),
+      link_pj_per_bit_(link_pj_per_bit) {
   const double v = point.voltage / table_.reference_voltage;
   dynamic_scale_ = v * v;
   leakage_scale_ = v;
@@ -140,6 +143,7 @@ EnergyBreakdown EnergyModel::energy(const ActivityTotals& a) const {
   for (double& pj : dyn) pj *= dynamic_scale_;
   dyn[at(Component::kDram)] = a[Counter::kDramReadBytes] * table_.dram_read_pj_per_byte +
                               a[Counter::kDramWriteBytes] * table_.dram_write_pj_per_byte;
+  dyn[at(Component::kLinks)] = a[Counter::kLinkByteHops] * 8 * link_pj_per_bit_;
   for (std::size_t c = 0; c < kComponents; ++c) e.leakage_pj[c] = leakage_mw_[c] * 1e-3 * a.seconds * 1e12;
   return e;
 }

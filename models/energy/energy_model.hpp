@@ -31,6 +31,7 @@ enum class Component {
   kRing,
   kCoreOther,     // controller, DMA engines: leakage only
   kDram,          // accesses and background power
+  kLinks,         // chip-to-chip links of a system (models/system): bits × links crossed
   kCount
 };
 inline constexpr std::size_t kComponents = static_cast<std::size_t>(Component::kCount);
@@ -51,8 +52,8 @@ struct EnergyBreakdown {
   double dynamic_total_pj() const;
   double leakage_total_pj() const;
   double total_pj() const { return dynamic_total_pj() + leakage_total_pj(); }
-  // Without DRAM: what a chip's own power measurement covers.
-  double chip_pj() const { return total_pj() - component_pj(Component::kDram); }
+  // Without DRAM and chip-to-chip links: what a chip's own power measurement covers.
+  double chip_pj() const { return total_pj() - component_pj(Component::kDram) - component_pj(Component::kLinks); }
   EnergyBreakdown& operator+=(const EnergyBreakdown& other);
 };
 
@@ -70,7 +71,9 @@ class EnergyModel {
  public:
   // Throws std::invalid_argument if the table lacks an entry a datapath needs
   // (the config's validation reports it to the user first).
-  EnergyModel(const core::ChipParams& chip, std::vector<core::Datapath> datapaths, OperatingPoint point);
+  // `link_pj_per_bit`: of a system's chip-to-chip links (on their own supply, not scaled).
+  EnergyModel(const core::ChipParams& chip, std::vector<core::Datapath> datapaths, OperatingPoint point,
+              double link_pj_per_bit = 0);
 
   EnergyBreakdown energy(const ActivityTotals& activity) const;
   // Static power of the whole chip, mW, at the operating point.
@@ -84,6 +87,7 @@ class EnergyModel {
   const EnergyTable& table_;
   std::vector<core::Datapath> datapaths_;
   OperatingPoint point_;
+  double link_pj_per_bit_ = 0;
   double dynamic_scale_ = 1, leakage_scale_ = 1;
   // Per datapath: multiply, accumulate (with chunk spills) and register
   // energy per MAC, at the reference voltage.

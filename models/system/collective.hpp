@@ -41,7 +41,8 @@ struct Round {
 
 // The chips in the order a ring algorithm visits them: 0 … N−1, except on a
 // torus, where rows are walked alternately left to right and right to left so
-// that consecutive chips are neighbours.
+// that consecutive chips are neighbours (over bidirectional links; one way
+// only, a reversed row goes the long way round its ring).
 std::vector<int> ring_order(const SystemParams& system);
 
 // Whether every chip's part of an all-reduce is chip 0's moved round the

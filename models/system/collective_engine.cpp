@@ -102,6 +102,7 @@ void CollectiveEngine::run_collective(std::size_t step) {
   const std::uint64_t dram_latency = chip_.dram().latency_cycles();
   const auto cores = static_cast<std::uint64_t>(chip_.cores());
   for (const Round& round : rounds) {
+    const std::uint64_t round_start = now_cycles();
     for (const Message& send : round.sends) {
       const std::uint64_t bytes = packed_bytes(send.elements, collective.element_bits);
       std::vector<ResourceId> path{dram};
@@ -109,7 +110,8 @@ void CollectiveEngine::run_collective(std::size_t step) {
       start(std::move(path), bytes, dram_latency + static_cast<std::uint64_t>(hops) * topology_->hop_latency_cycles(),
             std::pair(mirrored_ ? chip_index_ : send.peer, step));
       stats.counters[Counter::kDramReadBytes] += bytes;
-      stats.counters[Counter::kLinkBytes] += bytes;
+      stats.counters[Counter::kLinkByteHops] += bytes * static_cast<std::uint64_t>(hops);
+      stats.bytes_sent += bytes;
     }
     std::vector<int> senders;
     for (const Message& receive : round.receives) {
@@ -135,7 +137,8 @@ void CollectiveEngine::run_collective(std::size_t step) {
         SfuWork work;
         work.alu = receive.elements / cores + (c < receive.elements % cores ? 1 : 0);
         Sfu& sfu = chip_.core(static_cast<int>(c)).sfu();
-        added = std::max(added, sfu.reserve_uncounted(arrivals[i].start_cycle, work));
+        // From when the message starts to arrive, but not before this chip is in the round.
+        added = std::max(added, sfu.reserve_uncounted(std::max(arrivals[i].start_cycle, round_start), work));
         stats.counters[Counter::kSfuAluOps] += work.alu;
         stats.counters[Counter::kSfuBusyCycles] += sfu.cycles_for(work);
       }

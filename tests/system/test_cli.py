@@ -210,7 +210,8 @@ class Cli(unittest.TestCase):
     # --- systems of chips ---
     def system_config(self, chips=4, topology="ring", **data_parallel):
         config = tiny_config()
-        config["system"] = {"chips": chips, "topology": topology, "link": {"gb_per_s": 25, "latency_ns": 500}}
+        config["system"] = {"chips": chips, "topology": topology,
+                            "link": {"gb_per_s": 25, "latency_ns": 500, "pj_per_bit": 5}}
         if data_parallel:
             config["data_parallel"] = data_parallel
         return config
@@ -235,14 +236,17 @@ class Cli(unittest.TestCase):
         self.assertEqual(allreduce["bytes_per_chip"], 4 * sum(l["elements"] for l in allreduce["layers"]))
         # A ring of 4 sends 2 x 3/4 of each bucket over the links.
         for c in allreduce["collectives"]:
-            self.assertAlmostEqual(c["link_bytes_sent"], 1.5 * c["bytes"], delta=16)
+            self.assertAlmostEqual(c["bytes_sent_to_other_chips"], 1.5 * c["bytes"], delta=16)
             self.assertEqual(c["rounds"], 6)
             self.assertGreaterEqual(c["cycles"], c["exposed_cycles"])
         self.assertEqual(allreduce["exposed_cycles"], sum(c["exposed_cycles"] for c in allreduce["collectives"]))
         # The allreduce rows carry the exposed part; busy + stalls == cycles still holds.
         phase_rows = [l for l in report["layers"] if l["phase"] == "allreduce"]
         self.assertEqual(sum(l["cycles"] for l in phase_rows), allreduce["exposed_cycles"])
-        self.assertEqual(sum(l["bytes"]["link_sent"] for l in phase_rows), allreduce["link_bytes_sent_per_chip"])
+        # On a ring every message crosses one link; each bit of it costs pj_per_bit.
+        byte_hops = sum(l["bytes"]["link_byte_hops"] for l in phase_rows)
+        self.assertEqual(byte_hops, allreduce["bytes_sent_to_other_chips"])
+        self.assertAlmostEqual(report["totals"]["energy"]["dynamic_pj"]["links"], byte_hops * 8 * 5, delta=1e-6 * byte_hops)
         for layer in report["layers"]:
             parts = layer["busy_cycles"] + sum(layer["stall_cycles"].values())
             self.assertAlmostEqual(parts, layer["cycles"], delta=1e-6 * layer["cycles"] + 1)

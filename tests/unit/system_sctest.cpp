@@ -150,10 +150,33 @@ TEST(System, ShortComputeLeavesTheCollectiveExposed) {
     EXPECT_EQ(core.stall(StallCause::kDependency), 0u);
   }
   EXPECT_EQ(run.total_cycles, c.end_cycle + kTileCycles);
-  // The chip's collective counters: each message sent once over a link.
-  std::uint64_t link_bytes = 0;
-  for (const CoreStepStats& core : run.steps[0].cores) link_bytes += core.counters[Counter::kLinkBytes];
-  EXPECT_EQ(link_bytes, static_cast<std::uint64_t>(2.0 * 3 / 4 * kBytes));
+  // The chip's collective counters: each message over one link of the ring.
+  std::uint64_t byte_hops = 0;
+  for (const CoreStepStats& core : run.steps[0].cores) byte_hops += core.counters[Counter::kLinkByteHops];
+  EXPECT_EQ(byte_hops, static_cast<std::uint64_t>(2.0 * 3 / 4 * kBytes));
+  EXPECT_EQ(c.bytes_sent, byte_hops);
+}
+
+TEST(System, WaitingForOtherCoresBeforeTheCollectiveStartsIsADependency) {
+  // Core 0 has ten times core 1's share of the gradient step; the collective
+  // needs it, and the update needs the collective.
+  Program program;
+  Step gradients = compute_step(2, 1000);
+  gradients.tasks_per_core[1].front().mac.count = 100;
+  program.steps.push_back(std::move(gradients));
+  Step collective = collective_step(2, kElements, CollectiveAlgorithm::kRing);
+  collective.depends_on = {0};
+  program.steps.push_back(std::move(collective));
+  Step update = compute_step(2, 1);
+  update.depends_on = {1};
+  program.steps.push_back(std::move(update));
+  const RunStats run = run_system(system_of(4, ChipTopologyKind::kRing), ideal_chip(), program);
+  const CollectiveStats& c = *run.steps[1].collective;
+  EXPECT_EQ(c.start_cycle, 1000 * kTileCycles);
+  const CoreStepStats& idle_core = run.steps[0].cores[1];
+  EXPECT_EQ(idle_core.stall(StallCause::kDependency), 900 * kTileCycles);
+  EXPECT_EQ(run.steps[1].cores[1].stall(StallCause::kCommunication), c.end_cycle - c.start_cycle);
+  EXPECT_EQ(run.steps[1].cores[0].stall(StallCause::kCommunication), c.end_cycle - c.start_cycle);
 }
 
 TEST(System, OneChipStandsForAllWhenTheyRunAlike) {
@@ -184,6 +207,16 @@ TEST(System, OneChipStandsForAllWhenTheyRunAlike) {
   EXPECT_EQ(one.steps[0].collective->end_cycle, all.steps[0].collective->end_cycle);
   EXPECT_EQ(one.chip_cycles, all.chip_cycles);
   EXPECT_GT(all.steps[0].collective->end_cycle, 1'258'000u);  // slower than on an idle system
+}
+
+TEST(System, MessagesThroughASwitchCrossTwoLinks) {
+  Program program;
+  program.steps.push_back(collective_step(2, kElements, CollectiveAlgorithm::kRing));
+  const RunStats run = run_system(system_of(4, ChipTopologyKind::kSwitch), ideal_chip(), program);
+  std::uint64_t byte_hops = 0;
+  for (const CoreStepStats& core : run.steps[0].cores) byte_hops += core.counters[Counter::kLinkByteHops];
+  EXPECT_EQ(run.steps[0].collective->bytes_sent, static_cast<std::uint64_t>(2.0 * 3 / 4 * kBytes));
+  EXPECT_EQ(byte_hops, 2 * run.steps[0].collective->bytes_sent);
 }
 
 TEST(System, ATreeIsSimulatedOnEveryChip) {
