@@ -1165,8 +1165,9 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
       update_after[i] = weight_gradient[*into];
     }
   if (config.chips() > 1) {
+    const auto& compression = config.data_parallel.compression;
     const core::Collective collective{0, config.gradient_format().total_bits(), config.data_parallel.algorithm,
-                                      config.data_parallel.group_chips};
+                                      config.data_parallel.group_chips, compression ? compression->ratio : 0};
     const double bucket_bytes = config.data_parallel.bucket_mib * 1024 * 1024;
     CollectiveStep bucket;
     std::vector<std::size_t> bucket_depends_on;

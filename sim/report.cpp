@@ -285,6 +285,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
   r.peak_tflops = 2.0 * config.chip.cores * static_cast<double>(pes) * peak_rate *
                   config.chip.clock_ghz * 1e9 / 1e12;
   if (config.chips() > 1) {
+    r.config_compression = config.data_parallel.compression;
     r.system = SystemReport{*config.system, core::to_string(config.data_parallel.algorithm),
                             config.gradient_format().name, trace.batch * config.chips(), stats.chips_mirrored,
                             stats.reported_chip, stats.chip_cycles, {}};
@@ -349,8 +350,11 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
       const core::CollectiveStats& c = *stats.steps[s].collective;
       const core::Collective& work = *mapped.program.steps[s].collective;
       r.system->collectives.push_back({mapped.program.steps[s].label, info.collective->layers, work.elements,
-                                       work.bytes(), c.start_cycle, c.end_cycle, stats.steps[s].cycles, c.rounds,
-                                       c.bytes_sent});
+                                       work.bytes(), work.sent_elements(), c.start_cycle, c.end_cycle,
+                                       stats.steps[s].cycles, c.rounds, c.bytes_sent,
+                                       c.counters[core::Counter::kDramReadBytes] +
+                                           c.counters[core::Counter::kDramWriteBytes],
+                                       c.counters[core::Counter::kSfuAluOps]});
     }
   }
   spread_collective_energy(stats, step_energies);
@@ -524,6 +528,7 @@ nlohmann::json system_json(const RunReport& r) {
                            {"layers", layers},
                            {"elements", c.elements},
                            {"bytes", c.bytes},
+                           {"sent_elements", c.sent_elements},
                            {"rounds", c.rounds},
                            {"bytes_sent_to_other_chips", c.link_bytes},
                            {"start_cycle", c.start_cycle},
@@ -537,6 +542,8 @@ nlohmann::json system_json(const RunReport& r) {
   nlohmann::json system = sys.params;
   system["algorithm"] = sys.algorithm;
   system["gradient_format"] = sys.gradient_format;
+  if (const auto& compression = r.config_compression)
+    system["compression"] = {{"method", "cltk"}, {"ratio", compression->ratio}, {"memory_beta", compression->memory_beta}};
   system["global_batch"] = sys.global_batch;
   system["batch_per_chip"] = sys.global_batch / sys.params.chips;
   system["simulated"] = sys.mirrored ? "one chip standing for all (they run alike)" : "every chip";
@@ -559,6 +566,36 @@ nlohmann::json system_json(const RunReport& r) {
                           communication ? 1.0 - static_cast<double>(exposed) / static_cast<double>(communication) : 1.0},
                          {"collectives", collectives},
                          {"layers", per_layer}};
+  const References& refs = sys.references;
+  const auto step_cycles = static_cast<double>(r.total.cycles);
+  if (const auto& one = refs.one_chip) {
+    const double speedup = step_cycles > 0 ? static_cast<double>(one->total_cycles) / step_cycles : 0.0;
+    system["scaling"] = {{"one_chip_cycles", one->total_cycles},
+                         {"speedup", speedup},
+                         {"efficiency", speedup / sys.params.chips}};
+  }
+  if (r.config_compression) {
+    nlohmann::json& c = system["allreduce"]["compression"];
+    std::uint64_t sent = 0;
+    for (const CollectiveRecord& record : sys.collectives) sent += record.sent_elements;
+    c = {{"method", "cltk"}, {"ratio", r.config_compression->ratio}, {"sent_elements", sent}};
+    if (const auto& dense = refs.dense) {
+      c["dense_step_cycles"] = dense->total_cycles;
+      c["step_cycles_saved"] = static_cast<double>(dense->total_cycles) - step_cycles;
+      c["dense_communication_cycles"] = dense->communication_cycles;
+      c["communication_cycles_saved"] =
+          static_cast<double>(dense->communication_cycles) - static_cast<double>(communication);
+      c["dense_bytes_sent_to_other_chips"] = dense->bytes_sent;
+      c["bytes_saved"] = static_cast<double>(dense->bytes_sent) - static_cast<double>(sys.link_bytes());
+      // What compressing costs the chip beyond the dense all-reduce's own work.
+      double dram = 0, ops = 0;
+      for (const CollectiveRecord& record : sys.collectives)
+        dram += static_cast<double>(record.dram_bytes), ops += static_cast<double>(record.sfu_ops);
+      c["extra_dram_bytes"] = dram - static_cast<double>(dense->collective_dram_bytes);
+      c["extra_sfu_ops"] = ops - static_cast<double>(dense->collective_sfu_ops);
+    }
+  }
+  if (!refs.errors.empty()) system["reference_run_errors"] = refs.errors;
   return system;
 }
 
@@ -854,6 +891,26 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
                   communication ? 100.0 * (1.0 - static_cast<double>(exposed) / static_cast<double>(communication))
                                 : 100.0);
     out << buffer;
+    if (const auto& one = sys.references.one_chip) {
+      const double speedup = static_cast<double>(one->total_cycles) / std::max(1.0, static_cast<double>(r.total.cycles));
+      std::snprintf(buffer, sizeof buffer,
+                    "scaling     %.2fx one chip at the whole batch (%llu cycles): %.1f%% efficiency\n", speedup,
+                    static_cast<unsigned long long>(one->total_cycles), 100.0 * speedup / sys.params.chips);
+      out << buffer;
+    }
+    if (r.config_compression) {
+      std::snprintf(buffer, sizeof buffer, "compression CLT-k, ratio %g: %.2f MB sent to other chips",
+                    r.config_compression->ratio, static_cast<double>(sys.link_bytes()) / 1e6);
+      out << buffer;
+      if (const auto& dense = sys.references.dense) {
+        std::snprintf(buffer, sizeof buffer, " (dense %.2f MB); step %+.3f ms vs dense",
+                      static_cast<double>(dense->bytes_sent) / 1e6,
+                      (static_cast<double>(r.total.cycles) - static_cast<double>(dense->total_cycles)) /
+                          (r.clock_ghz * 1e6));
+        out << buffer;
+      }
+      out << "\n";
+    }
   }
   std::snprintf(buffer, sizeof buffer,
                 "DRAM        read %.1f MB, written %.1f MB (roofline least: %.1f MB); %.1f%% of its bandwidth\n"

@@ -16,6 +16,7 @@
 #include "models/energy/energy_model.hpp"
 #include "sim/config.hpp"
 #include "sim/fidelity.hpp"
+#include "sim/reference_run.hpp"
 #include "sim/mapping.hpp"
 #include "sim/trace.hpp"
 #include "sim/workload.hpp"
@@ -95,11 +96,20 @@ struct CollectiveRecord {
   std::string label;
   std::vector<std::pair<std::size_t, std::uint64_t>> layers;  // (layer, gradient elements)
   std::uint64_t elements = 0, bytes = 0;  // per chip, in the gradient format
+  std::uint64_t sent_elements = 0;        // all-reduced: all, or CLT-k's k
   std::uint64_t start_cycle = 0, end_cycle = 0;
   std::uint64_t exposed_cycles = 0;  // the cores' mean wait for it
   std::uint64_t rounds = 0;
   std::uint64_t link_bytes = 0;  // sent by the chip
+  std::uint64_t dram_bytes = 0, sfu_ops = 0;  // the chip's reads and writes, and its adds
   std::uint64_t cycles() const { return end_cycle - start_cycle; }
+};
+
+// The reference runs of a system's run (sim/reference_run), or why one failed.
+struct References {
+  std::optional<ReferenceTiming> one_chip;  // at the whole batch
+  std::optional<ReferenceTiming> dense;     // the same system without compression
+  std::vector<std::string> errors;
 };
 
 // A data-parallel run on a system of chips.
@@ -111,6 +121,7 @@ struct SystemReport {
   int reported_chip = 0;
   std::vector<std::uint64_t> chip_cycles;
   std::vector<CollectiveRecord> collectives;
+  References references;
 
   std::uint64_t communication_cycles() const;  // sum over buckets (they run one after another)
   std::uint64_t exposed_cycles() const;
@@ -145,6 +156,7 @@ struct RunReport {
   std::string mode = "training";  // or "inference"
   std::optional<FidelityReport> fidelity;  // unless the pass was skipped
   std::optional<SystemReport> system;      // on a system of chips
+  std::optional<CompressionParams> config_compression;  // its gradients' CLT-k compression
   std::vector<std::string> layer_names;    // by layer index, the trace's
 
   double seconds() const { return static_cast<double>(total.cycles) / (clock_ghz * 1e9); }

@@ -62,6 +62,22 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
                            "multiple of " + std::to_string(chips) + " (--batch)");
     trace.batch /= chips;
   }
+  // Started before this run's simulation, to run beside it.
+  std::optional<ReferenceRun> one_chip_run, dense_run;
+  if (config.chips() > 1 && options.reference_runs) {
+    Trace whole = trace;
+    whole.batch = global_batch;
+    SimulationOptions reference = options;
+    reference.batch = global_batch;
+    AcceleratorConfig one_chip = config;
+    one_chip.system.reset();
+    one_chip_run.emplace(one_chip, whole, reference);
+    if (config.data_parallel.compression) {
+      AcceleratorConfig dense = config;
+      dense.data_parallel.compression.reset();
+      dense_run.emplace(dense, whole, reference);
+    }
+  }
 
   if (options.fusion) {
     if (const auto why = unsupported_fusion(config.chip.core.sfu.fusion, *options.fusion))
@@ -117,6 +133,19 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   }
 
   clock.lap("simulate");
+  References references;
+  const auto collect = [&](std::optional<ReferenceRun>& run, std::optional<ReferenceTiming>& into) {
+    if (!run) return;
+    try {
+      into = run->result();
+    } catch (const std::exception& e) {
+      references.errors.push_back(e.what());
+      progress << "lptsim: " << e.what() << "\n";
+    }
+  };
+  collect(one_chip_run, references.one_chip);
+  collect(dense_run, references.dense);
+  if (one_chip_run) clock.lap("reference runs");
   if (timeline) timeline->run.total_cycles = stats.total_cycles;
   std::optional<FidelityReport> fidelity;
   if (options.fidelity && config.fidelity.enabled) {
@@ -131,7 +160,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
     clock.lap("fidelity");
   }
   return {std::move(config), std::move(trace), std::move(layers), std::move(mapped), std::move(stats), std::move(phases),
-          inference, std::move(fidelity), clock.stages()};
+          inference, std::move(fidelity), std::move(references), clock.stages()};
 }
 
 RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, std::ostream& progress) {
@@ -141,6 +170,7 @@ RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, s
   priced.chip.energy = energy_of.energy;
   RunReport report = build_report(priced, timed.trace, timed.layers, timed.mapped, timed.stats, timed.phases);
   report.fidelity = timed.fidelity;
+  if (report.system) report.system->references = timed.references;
   clock.lap("report");
   report.mode = timed.inference ? "inference" : "training";
   report.config_file = priced.file;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sim/fidelity.hpp"
+#include "sim/reference_run.hpp"
 #include "sim/report.hpp"
 #include "sim/timeline.hpp"
 
@@ -30,6 +31,9 @@ struct SimulationOptions {
   bool fidelity = true;                 // false skips the fidelity pass (the config may also disable it)
   // Where fidelity results are cached by fidelity_key (empty: not cached).
   std::filesystem::path fidelity_cache;
+  // On a system of chips, also simulate one chip at the whole batch (scaling
+  // efficiency) and, with compression, the dense all-reduce (sim/reference_run).
+  bool reference_runs = true;
 };
 
 // config + trace -> workload -> mapping -> chip model -> report. Writes no
@@ -52,6 +56,7 @@ struct TimedRun {
   std::vector<Phase> phases;
   bool inference = false;
   std::optional<FidelityReport> fidelity;  // unless skipped
+  References references;                   // on a system of chips, unless skipped
   std::vector<std::pair<std::string, double>> stage_seconds;
 };
 

@@ -107,6 +107,11 @@ struct Collective {
   // Hierarchical on a ring or switch: chips per group (consecutive chips); on
   // a torus the groups are its rows. 0 otherwise.
   int group_chips = 0;
+  // ScaleCom's CLT-k compression (models/system/collective): only
+  // sent_elements() of each chip's values are all-reduced. 0: dense.
+  double compression_ratio = 0;
+  // k = ⌊elements / ratio⌋, at least 1 (all elements when dense).
+  std::uint64_t sent_elements() const;
   std::uint64_t bytes() const { return packed_bytes(elements, element_bits); }
   bool operator==(const Collective&) const = default;
 };

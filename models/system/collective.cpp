@@ -1,10 +1,17 @@
 #include "models/system/collective.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
 namespace lpt::core {
+
+std::uint64_t Collective::sent_elements() const {
+  if (compression_ratio <= 0 || elements == 0) return elements;
+  const auto k = static_cast<std::uint64_t>(std::floor(static_cast<double>(elements) / compression_ratio));
+  return std::clamp<std::uint64_t>(k, 1, elements);
+}
 
 const char* to_string(CollectiveAlgorithm algorithm) {
   switch (algorithm) {
@@ -110,6 +117,17 @@ std::vector<Round> hierarchical_rounds(const SystemParams& system, const Collect
   return rounds;
 }
 
+// The leader's indices forwarded round the ring order: chip 0 sends, every
+// other chip receives and then sends on, but the last.
+std::vector<Round> broadcast_rounds(const SystemParams& system, int chip, std::uint64_t elements) {
+  const std::vector<int> order = ring_order(system);
+  const auto position = static_cast<std::size_t>(std::find(order.begin(), order.end(), chip) - order.begin());
+  std::vector<Round> rounds;
+  if (position > 0) rounds.push_back({{}, {{order[position - 1], elements, false, +1}}});
+  if (position + 1 < order.size()) rounds.push_back({{{order[position + 1], elements, false, +1}}, {}});
+  return rounds;
+}
+
 }  // namespace
 
 std::vector<int> ring_order(const SystemParams& system) {
@@ -122,6 +140,27 @@ std::vector<int> ring_order(const SystemParams& system) {
   for (int r = 0; r < system.torus_rows(); ++r)
     for (int i = 0; i < columns; ++i) order.push_back(r * columns + (r % 2 == 0 ? i : columns - 1 - i));
   return order;
+}
+
+std::vector<Stage> collective_stages(const SystemParams& system, const Collective& collective, int chip) {
+  if (collective.compression_ratio <= 0) return {Stage{"all-reduce", {}, all_reduce_rounds(system, collective, chip)}};
+  const std::uint64_t elements = collective.elements, k = collective.sent_elements();
+  const std::uint64_t all = packed_bytes(elements, collective.element_bits);
+  const std::uint64_t sent = packed_bytes(k, collective.element_bits);
+  constexpr int kIndexBits = 32;
+  const std::uint64_t indices = packed_bytes(k, kIndexBits);
+  const bool leader = chip == 0;
+  Collective sparse = collective;
+  sparse.elements = k;
+  sparse.compression_ratio = 0;
+  std::vector<Stage> stages;
+  stages.push_back({"accumulate", {2 * all, all, elements}, {}});
+  if (leader) stages.push_back({"select", {all, indices, 2 * elements}, {}});
+  if (system.chips > 1) stages.push_back({"indices", {}, broadcast_rounds(system, chip, k), kIndexBits, true});
+  stages.push_back({"gather", {indices + sent, 0, 0}, {}});
+  stages.push_back({"all-reduce", {}, all_reduce_rounds(system, sparse, chip)});
+  stages.push_back({"memory", {all + sent, all + sent, 2 * elements}, {}});
+  return stages;
 }
 
 bool chips_run_alike(const SystemParams& system, CollectiveAlgorithm algorithm) {

@@ -45,6 +45,40 @@ struct Round {
 // only, a reversed row goes the long way round its ring).
 std::vector<int> ring_order(const SystemParams& system);
 
+// Work a chip does on its own, streamed: DRAM bytes read and written, and SFU
+// ALU operations spread over its cores.
+struct LocalWork {
+  std::uint64_t read_bytes = 0, write_bytes = 0, alu_ops = 0;
+  bool operator==(const LocalWork&) const = default;
+};
+
+// One stage of a collective on one chip: its local work, then its rounds of
+// messages, of `element_bits` each (0: the collective's).
+struct Stage {
+  const char* what = "all-reduce";
+  LocalWork local;
+  std::vector<Round> rounds;
+  int element_bits = 0;
+  // A broadcast from chip 0 forwarded chip to chip round the ring order.
+  bool broadcast = false;
+};
+
+// Chip `chip`'s stages of `collective`: a dense all-reduce is one stage of
+// all_reduce_rounds. With compression, ScaleCom's cyclic local top-k (CLT-k;
+// Chen et al., NeurIPS 2020), chip 0 leading (each step has one leader, the
+// chip with the most work): every chip adds its gradient to its
+// error-feedback memory (read both, write the sum: one add per element); the
+// leader selects the k largest magnitudes (one more read, two ops per element:
+// magnitude and compare against a threshold estimated on the way — our
+// assumption of the selection's cost) and writes their 32-bit indices; it
+// broadcasts them round the ring order, each chip forwarding them once; every
+// chip gathers its k values at those indices; the k values are all-reduced by
+// the collective's algorithm; every chip updates its memory with what it did
+// not send (read the sum and the k reduced values, write the memory and the
+// reduced values; two ops per element). Memories are kept in the gradient
+// format.
+std::vector<Stage> collective_stages(const SystemParams& system, const Collective& collective, int chip);
+
 // Whether every chip's part of an all-reduce is chip 0's moved round the
 // system, with each message on links of its own: then all chips of a
 // data-parallel system (the same program on identical chips) run alike, and

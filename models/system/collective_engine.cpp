@@ -92,31 +92,69 @@ std::vector<CollectiveEngine::Arrival> CollectiveEngine::wait_for_round(std::siz
   return arrivals;
 }
 
-void CollectiveEngine::run_collective(std::size_t step) {
-  const Collective& collective = *program_.steps[step].collective;
-  const std::vector<Round> rounds = all_reduce_rounds(system_, collective, chip_index_);
-  CollectiveStats stats;
-  stats.start_cycle = now_cycles();
-  stats.rounds = rounds.size();
+void CollectiveEngine::run_local(const LocalWork& work, CollectiveStats& stats) {
   const ResourceId dram = chip_.dram().resource();
   const std::uint64_t dram_latency = chip_.dram().latency_cycles();
+  if (work.read_bytes > 0) start({dram}, work.read_bytes, dram_latency, std::nullopt);
+  if (work.write_bytes > 0) start({dram}, work.write_bytes, dram_latency, std::nullopt);
+  stats.counters[Counter::kDramReadBytes] += work.read_bytes;
+  stats.counters[Counter::kDramWriteBytes] += work.write_bytes;
+  const std::uint64_t added = add_on_sfus(work.alu_ops, now_cycles(), stats);
+  wait_for_round(0, {});
+  if (added > now_cycles()) wait(cycles_to_time(added - now_cycles()));
+}
+
+std::uint64_t CollectiveEngine::add_on_sfus(std::uint64_t ops, std::uint64_t from_cycle, CollectiveStats& stats) {
   const auto cores = static_cast<std::uint64_t>(chip_.cores());
-  for (const Round& round : rounds) {
+  std::uint64_t done = from_cycle;
+  for (std::uint64_t c = 0; c < cores && ops > 0; ++c) {
+    SfuWork work;
+    work.alu = ops / cores + (c < ops % cores ? 1 : 0);
+    Sfu& sfu = chip_.core(static_cast<int>(c)).sfu();
+    done = std::max(done, sfu.reserve_uncounted(from_cycle, work));
+    stats.counters[Counter::kSfuAluOps] += work.alu;
+    stats.counters[Counter::kSfuBusyCycles] += sfu.cycles_for(work);
+  }
+  return done;
+}
+
+void CollectiveEngine::send(std::size_t step, const Message& message, int bits, bool counted, CollectiveStats& stats) {
+  const std::uint64_t bytes = packed_bytes(message.elements, bits);
+  std::vector<ResourceId> path{chip_.dram().resource()};
+  const int hops = topology_->route(chip_index_, message.peer, message.direction, path);
+  start(std::move(path), bytes,
+        chip_.dram().latency_cycles() + static_cast<std::uint64_t>(hops) * topology_->hop_latency_cycles(),
+        std::pair(mirrored_ ? chip_index_ : message.peer, step));
+  if (!counted) return;
+  stats.counters[Counter::kDramReadBytes] += bytes;
+  stats.counters[Counter::kLinkByteHops] += bytes * static_cast<std::uint64_t>(hops);
+  stats.bytes_sent += bytes;
+}
+
+void CollectiveEngine::run_rounds(std::size_t step, const Stage& stage, int bits, CollectiveStats& stats) {
+  const ResourceId dram = chip_.dram().resource();
+  const std::uint64_t dram_latency = chip_.dram().latency_cycles();
+  if (mirrored_ && stage.broadcast) {
+    // Standing for every chip, the simulated chip (the leader) takes the
+    // broadcast's chain of forwards, hop after hop, on its own link; the chain's
+    // bytes count once, as each chip forwards them once.
+    for (const Round& round : stage.rounds)
+      for (const Message& message : round.sends)
+        for (int hop = 0; hop + 1 < system_.chips; ++hop) {
+          send(step, message, bits, hop == 0, stats);
+          wait_for_round(step, {chip_index_});
+        }
+    for (const Round& round : stage.rounds)
+      for (const Message& message : round.sends) stats.counters[Counter::kDramWriteBytes] += packed_bytes(message.elements, bits);
+    return;
+  }
+  for (const Round& round : stage.rounds) {
     const std::uint64_t round_start = now_cycles();
-    for (const Message& send : round.sends) {
-      const std::uint64_t bytes = packed_bytes(send.elements, collective.element_bits);
-      std::vector<ResourceId> path{dram};
-      const int hops = topology_->route(chip_index_, send.peer, send.direction, path);
-      start(std::move(path), bytes, dram_latency + static_cast<std::uint64_t>(hops) * topology_->hop_latency_cycles(),
-            std::pair(mirrored_ ? chip_index_ : send.peer, step));
-      stats.counters[Counter::kDramReadBytes] += bytes;
-      stats.counters[Counter::kLinkByteHops] += bytes * static_cast<std::uint64_t>(hops);
-      stats.bytes_sent += bytes;
-    }
+    for (const Message& message : round.sends) send(step, message, bits, true, stats);
     std::vector<int> senders;
     for (const Message& receive : round.receives) {
       senders.push_back(receive.peer);
-      const std::uint64_t bytes = packed_bytes(receive.elements, collective.element_bits);
+      const std::uint64_t bytes = packed_bytes(receive.elements, bits);
       // What arrives is written to DRAM as it comes (a sum: after adding its own values, read meanwhile).
       start({dram}, bytes, dram_latency, std::nullopt);
       stats.counters[Counter::kDramWriteBytes] += bytes;
@@ -130,20 +168,23 @@ void CollectiveEngine::run_collective(std::size_t step) {
       for (std::size_t k = 0; k < senders.size(); ++k) senders[k] = chip_index_;
     const std::vector<Arrival> arrivals = wait_for_round(step, senders);
     std::uint64_t added = now_cycles();
-    for (std::size_t i = 0; i < arrivals.size(); ++i) {
-      const Message& receive = round.receives[i];
-      if (!receive.reduce) continue;
-      for (std::uint64_t c = 0; c < cores; ++c) {
-        SfuWork work;
-        work.alu = receive.elements / cores + (c < receive.elements % cores ? 1 : 0);
-        Sfu& sfu = chip_.core(static_cast<int>(c)).sfu();
+    for (std::size_t i = 0; i < arrivals.size(); ++i)
+      if (round.receives[i].reduce)
         // From when the message starts to arrive, but not before this chip is in the round.
-        added = std::max(added, sfu.reserve_uncounted(std::max(arrivals[i].start_cycle, round_start), work));
-        stats.counters[Counter::kSfuAluOps] += work.alu;
-        stats.counters[Counter::kSfuBusyCycles] += sfu.cycles_for(work);
-      }
-    }
+        added = std::max(added, add_on_sfus(round.receives[i].elements,
+                                            std::max(arrivals[i].start_cycle, round_start), stats));
     if (added > now_cycles()) wait(cycles_to_time(added - now_cycles()));
+  }
+}
+
+void CollectiveEngine::run_collective(std::size_t step) {
+  const Collective& collective = *program_.steps[step].collective;
+  CollectiveStats stats;
+  stats.start_cycle = now_cycles();
+  for (const Stage& stage : collective_stages(system_, collective, chip_index_)) {
+    run_local(stage.local, stats);
+    run_rounds(step, stage, stage.element_bits > 0 ? stage.element_bits : collective.element_bits, stats);
+    stats.rounds += stage.rounds.size();
   }
   stats.end_cycle = now_cycles();
   stats_[step] = stats;

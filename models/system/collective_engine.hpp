@@ -35,6 +35,7 @@
 #include "models/core/stats.hpp"
 #include "models/interconnect/flow_network.hpp"
 #include "models/system/chip_topology.hpp"
+#include "models/system/collective.hpp"
 #include "models/system/system_params.hpp"
 
 namespace lpt::core {
@@ -64,6 +65,12 @@ class CollectiveEngine : public sc_core::sc_module, public FlowListener {
 
   void run();  // SC_THREAD
   void run_collective(std::size_t step);
+  void run_local(const LocalWork& work, CollectiveStats& stats);
+  void run_rounds(std::size_t step, const Stage& stage, int bits, CollectiveStats& stats);
+  // Starts a message's flow; `counted`: its bytes count in `stats`.
+  void send(std::size_t step, const Message& message, int bits, bool counted, CollectiveStats& stats);
+  // Reserves `ops` adds on the cores' SFUs from `from_cycle`; returns when they are done.
+  std::uint64_t add_on_sfus(std::uint64_t ops, std::uint64_t from_cycle, CollectiveStats& stats);
   void start(std::vector<ResourceId> path, std::uint64_t bytes, std::uint64_t latency_cycles,
              std::optional<std::pair<int, std::size_t>> delivers_to);
   void deliver(std::size_t step, int from, Arrival arrival);

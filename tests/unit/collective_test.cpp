@@ -7,6 +7,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "models/numerics/gradient_reduction.hpp"
 #include "models/system/collective.hpp"
 
 namespace lpt::core {
@@ -100,6 +101,46 @@ TEST(Collective, ChipsRunAlikeOnlyWhereEachMessageHasItsOwnLinks) {
   EXPECT_FALSE(chips_run_alike(system_of(6, ChipTopologyKind::kTorus2d, true, {2, 3}), CollectiveAlgorithm::kRing));
   EXPECT_FALSE(chips_run_alike(system_of(8, ChipTopologyKind::kSwitch, true), CollectiveAlgorithm::kTree));
   EXPECT_FALSE(chips_run_alike(system_of(8, ChipTopologyKind::kRing, true), CollectiveAlgorithm::kHierarchical));
+}
+
+}  // namespace
+}  // namespace lpt::core
+
+namespace lpt::core {
+namespace {
+
+TEST(Collective, CompressionSendsKOfTheElements) {
+  Collective c{1000, 16, CollectiveAlgorithm::kRing};
+  EXPECT_EQ(c.sent_elements(), 1000u);
+  c.compression_ratio = 100;
+  EXPECT_EQ(c.sent_elements(), 10u);
+  c.compression_ratio = 3;
+  EXPECT_EQ(c.sent_elements(), 333u);
+  c.elements = 5;
+  c.compression_ratio = 100;
+  EXPECT_EQ(c.sent_elements(), 1u);  // never nothing
+  // The timing's k is the numerics' k.
+  for (const std::uint64_t elements : {1ull, 99ull, 1000ull, 123457ull})
+    for (const double ratio : {1.0, 2.5, 100.0, 1000.0}) {
+      c.elements = elements;
+      c.compression_ratio = ratio;
+      EXPECT_EQ(c.sent_elements(), num::cltk_k(elements, ratio));
+    }
+}
+
+TEST(Collective, OnlyTheLeaderSelects) {
+  const SystemParams system = system_of(4, ChipTopologyKind::kRing, false);
+  Collective c{1000, 16, CollectiveAlgorithm::kRing, 0, 10};
+  const auto stages_of = [&](int chip) {
+    std::vector<std::string> names;
+    for (const Stage& s : collective_stages(system, c, chip)) names.push_back(s.what);
+    return names;
+  };
+  EXPECT_EQ(stages_of(0), (std::vector<std::string>{"accumulate", "select", "indices", "gather", "all-reduce", "memory"}));
+  EXPECT_EQ(stages_of(2), (std::vector<std::string>{"accumulate", "indices", "gather", "all-reduce", "memory"}));
+  // The indices: chip 0 sends, the others receive then send on, the last only receives.
+  EXPECT_EQ(collective_stages(system, c, 3)[1].rounds.size(), 1u);
+  EXPECT_EQ(collective_stages(system, c, 1)[1].rounds.size(), 2u);
 }
 
 }  // namespace

@@ -219,6 +219,40 @@ TEST(System, MessagesThroughASwitchCrossTwoLinks) {
   EXPECT_EQ(byte_hops, 2 * run.steps[0].collective->bytes_sent);
 }
 
+Step compressed_step(int cores, std::uint64_t elements, double ratio) {
+  Step step = collective_step(cores, elements, CollectiveAlgorithm::kRing);
+  step.collective->compression_ratio = ratio;
+  return step;
+}
+
+TEST(System, CompressedAllReduceSendsKValuesAndBroadcastsKIndices) {
+  // Idle links-only system: the leader's indices go round the ring (3 hops
+  // of 4k bytes), then the k values are ring-all-reduced.
+  constexpr int chips = 4;
+  constexpr double ratio = 64;
+  const std::uint64_t k = kElements / 64;
+  Program program;
+  program.steps.push_back(compressed_step(2, kElements, ratio));
+  const RunStats run = run_system(system_of(chips, ChipTopologyKind::kRing), ideal_chip(), program);
+  const CollectiveStats& c = *run.steps[0].collective;
+  const double values = 2.0 * k, indices = 4.0 * k;
+  EXPECT_NEAR(static_cast<double>(c.bytes_sent), 2.0 * (chips - 1) / chips * values + indices, 16);
+  const double expected = (chips - 1) * (indices / kLinkBytesPerCycle + kHopCycles) +
+                          2.0 * (chips - 1) / chips * values / kLinkBytesPerCycle + 2.0 * (chips - 1) * kHopCycles;
+  EXPECT_NEAR(static_cast<double>(c.end_cycle - c.start_cycle), expected, 0.02 * expected);
+}
+
+TEST(System, CompressionWithOneChipForAllMatchesEveryChip) {
+  Program program;
+  program.steps.push_back(compressed_step(2, kElements, 32));
+  const SystemParams system = system_of(4, ChipTopologyKind::kRing, true);
+  System every_chip("every_chip", system, ideal_chip(), program, nullptr, false);
+  System one_for_all("one_for_all", system, ideal_chip(), program, nullptr, true);
+  sc_core::sc_start();
+  const double all = static_cast<double>(every_chip.stats().total_cycles);
+  EXPECT_NEAR(static_cast<double>(one_for_all.stats().total_cycles), all, 0.01 * all);
+}
+
 TEST(System, ATreeIsSimulatedOnEveryChip) {
   Program program;
   program.steps.push_back(collective_step(2, 1024, CollectiveAlgorithm::kTree));
