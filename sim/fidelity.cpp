@@ -489,9 +489,11 @@ std::string unnamed_format(const num::FormatSpec& spec) {
 // sum of the workers' magnitudes, the bound of every partial sum, a factor
 // `headroom` below the smaller of the formats' largest values: the scale
 // dynamic loss scaling would settle at. The bound, N x the largest element
-// scale s x (sqrt(2 ln(N x elements)) + 2), exceeds the largest of N x
-// elements standard normal deviates but with a probability below e^-12; it
-// needs only the scales, not a pass over every worker's gradient.
+// scale s x t, t = sqrt(2 ln(M)) + 2, needs only the scales, not a pass over
+// every worker's gradient: each |g| is s |z| with z standard normal, and one
+// of the M = N x elements deviates exceeds t with a probability below
+// M P(|z| > t) < e^-(2 sqrt(2 ln M) + 2) (< 1e-4 for M >= 2^11), and then
+// the sum of N of them hardly exceeds the headroom.
 double allreduce_scale(const num::SyntheticGradientParams& params, const num::Format& communication,
                        const num::Format& accumulator, double headroom) {
   const num::SyntheticGradients gradients(params);
