@@ -130,7 +130,20 @@ const param::Schema<FidelityParams>& fidelity_schema() {
        K::optional(K::integer("seed", &FidelityParams::seed, 0, std::numeric_limits<std::int64_t>::max(), {},
                               "of the sampled operands and every stochastic rounding")),
        K::optional(K::number("min_sqnr_db", &FidelityParams::min_sqnr_db, -1000, 1000, "dB",
-                             "layers with a phase below it are flagged in the summary and report"))});
+                             "layers with a phase below it (and the gradient all-reduce, if below it) are flagged "
+                             "in the summary and report")),
+       K::optional(K::integer("allreduce_elements", &FidelityParams::allreduce_elements, std::int64_t{1} << 10,
+                              std::int64_t{1} << 24, "elements",
+                              "with a `system` of chips: synthetic gradient elements per worker whose all-reduce "
+                              "is measured against FP64; the cost is about chips × elements roundings (and "
+                              "`compression_steps` times that with `data_parallel/compression`)")),
+       K::optional(K::number("worker_correlation", &FidelityParams::worker_correlation, 0, 1, {},
+                             "with a `system` of chips: the correlation between any two workers' synthetic "
+                             "gradients in the all-reduce's measurement, an ASSUMPTION (0: independent, 1: "
+                             "identical); it sets how much the sum cancels")),
+       K::optional(K::integer("compression_steps", &FidelityParams::compression_steps, 1, 1000, "steps",
+                              "with `data_parallel/compression`: training steps of CLT-k with error feedback "
+                              "measured (each step's error, the cumulative error after them, top-k overlap)"))});
   return schema;
 }
 
@@ -575,7 +588,10 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
            {"sampled_outputs", config.fidelity.sampled_outputs},
            {"max_operand_values", config.fidelity.max_operand_values},
            {"seed", config.fidelity.seed},
-           {"min_sqnr_db", config.fidelity.min_sqnr_db}}}};
+           {"min_sqnr_db", config.fidelity.min_sqnr_db},
+           {"allreduce_elements", config.fidelity.allreduce_elements},
+           {"worker_correlation", config.fidelity.worker_correlation},
+           {"compression_steps", config.fidelity.compression_steps}}}};
   if (config.system) {
     out["system"] = *config.system;
     const auto& dp = config.data_parallel;

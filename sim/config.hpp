@@ -85,6 +85,13 @@ struct FidelityParams {
   std::uint64_t seed = 1;
   // Layers whose SQNR in some phase falls below this are flagged.
   double min_sqnr_db = 15;
+  // The gradient all-reduce of a system of chips (docs/fidelity.md): synthetic
+  // gradients of this many elements per worker, this pairwise correlation
+  // between the workers' gradients (an assumption), and CLT-k compression
+  // measured over this many steps.
+  std::uint64_t allreduce_elements = std::uint64_t{1} << 18;
+  double worker_correlation = 0.5;
+  int compression_steps = 8;
   bool operator==(const FidelityParams&) const = default;
 };
 

@@ -1,6 +1,7 @@
 #include "sim/fidelity.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -18,8 +19,11 @@
 #include "models/common/checked_math.hpp"
 #include "models/common/input_file.hpp"
 #include "models/common/text.hpp"
+#include "models/numerics/datapath.hpp"
 #include "models/numerics/gemm.hpp"
+#include "models/numerics/gradient_reduction.hpp"
 #include "models/numerics/random.hpp"
+#include "sim/format_json.hpp"
 #include "sim/npy.hpp"
 
 namespace lpt {
@@ -457,6 +461,138 @@ num::ErrorTally tally_from_json(const nlohmann::json& j) {
   return t;
 }
 
+
+// The all-reduce's synthetic gradients: a random sign and log2 |s| ~ N(0, 3),
+// the same spread as the pass's default error gradients (an assumption); the
+// median is immaterial, as a power-of-two scale fits them to the formats.
+constexpr double kAllReduceGradientSpread = kGradientLog2Std;
+// CLT-k holds 2 x workers x elements doubles: its elements are capped at
+// 2^25 / workers (512 MiB).
+constexpr std::uint64_t kCltkValuesBudget = std::uint64_t{1} << 25;
+
+std::string rounding_text(const num::StageRounding& r) {
+  std::string s(num::rounding_name(r.rounding));
+  if (num::is_stochastic(r.rounding)) s += " (" + std::to_string(r.stochastic_bits) + " random bits)";
+  return s;
+}
+
+// The numerics library's all-reduce takes formats by preset name: a format
+// changed from its preset (e.g. {"base": ..., "overflow": ...}) cannot be named.
+std::string unnamed_format(const num::FormatSpec& spec) {
+  const auto preset = num::find_format(spec.name);
+  return preset && *preset == spec ? std::string()
+                                   : "\"" + spec.name + "\" differs from the preset of its name, which the "
+                                                        "all-reduce's numerics (by preset name) cannot emulate";
+}
+
+// The largest power of two (within [2^-64, 2^64]) that keeps a bound of the
+// sum of the workers' magnitudes, the bound of every partial sum, a factor
+// `headroom` below the smaller of the formats' largest values: the scale
+// dynamic loss scaling would settle at. The bound, N x the largest element
+// scale s x t, t = sqrt(2 ln(M)) + 2, needs only the scales, not a pass over
+// every worker's gradient: each |g| is s |z| with z standard normal, and one
+// of the M = N x elements deviates exceeds t with a probability below
+// M P(|z| > t) < e^-(2 sqrt(2 ln M) + 2) (< 1e-4 for M >= 2^11), and then
+// the sum of N of them hardly exceeds the headroom.
+double allreduce_scale(const num::SyntheticGradientParams& params, const num::Format& communication,
+                       const num::Format& accumulator, double headroom) {
+  const num::SyntheticGradients gradients(params);
+  constexpr std::uint64_t kTile = 1 << 14;
+  std::vector<double> tile(kTile);
+  double largest = 0;
+  for (std::uint64_t first = 0; first < params.elements; first += kTile) {
+    const auto n = static_cast<std::size_t>(std::min(kTile, params.elements - first));
+    gradients.fill_scale(first, std::span<double>(tile.data(), n));
+    for (std::size_t e = 0; e < n; ++e) largest = std::max(largest, std::fabs(tile[e]));
+  }
+  const double values = static_cast<double>(params.workers) * static_cast<double>(params.elements);
+  largest *= static_cast<double>(params.workers) * (std::sqrt(2 * std::log(values)) + 2);
+  if (!(largest > 0)) return 1;
+  const double limit = std::min(communication.max_finite(), accumulator.max_finite()) / headroom;
+  return std::exp2(std::clamp(std::floor(std::log2(limit / largest)), -64.0, 64.0));
+}
+
+nlohmann::json real_json(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+double real_from_json(const nlohmann::json& j) {
+  if (!j.is_string()) return j.get<double>();
+  const std::string s = j;
+  return s == "inf" ? HUGE_VAL : s == "-inf" ? -HUGE_VAL : std::nan("");
+}
+
+nlohmann::json stats_json(const num::FidelityStats& s) {
+  return {{"count", s.count}, {"nonfinite_references", s.nonfinite_references}, {"sqnr_db", real_json(s.sqnr_db)},
+          {"relative_l2_error", real_json(s.relative_l2_error)}, {"max_abs_error", real_json(s.max_abs_error)},
+          {"mean_signed_error", real_json(s.mean_signed_error)}, {"fraction_underflow", s.fraction_underflow},
+          {"fraction_overflow", s.fraction_overflow}, {"fraction_nan", s.fraction_nan}};
+}
+
+num::FidelityStats stats_from_json(const nlohmann::json& j) {
+  num::FidelityStats s;
+  s.count = j.at("count"), s.nonfinite_references = j.at("nonfinite_references");
+  s.sqnr_db = real_from_json(j.at("sqnr_db")), s.relative_l2_error = real_from_json(j.at("relative_l2_error"));
+  s.max_abs_error = real_from_json(j.at("max_abs_error"));
+  s.mean_signed_error = real_from_json(j.at("mean_signed_error"));
+  s.fraction_underflow = j.at("fraction_underflow"), s.fraction_overflow = j.at("fraction_overflow");
+  s.fraction_nan = j.at("fraction_nan");
+  return s;
+}
+
+nlohmann::json allreduce_cache_json(const AllReduceFidelity& a) {
+  nlohmann::json j = {{"workers", a.workers}, {"elements", a.elements}, {"correlation", a.correlation},
+                      {"spread_binades", a.spread_binades}, {"scale", a.scale},
+                      {"communication_format", a.communication_format},
+                      {"communication_rounding", a.communication_rounding},
+                      {"accumulator_format", a.accumulator_format}, {"accumulator_rounding", a.accumulator_rounding},
+                      {"algorithm", a.algorithm}, {"order", a.order}, {"not_measured", a.not_measured},
+                      {"total", tally_json(a.total)}, {"quantization", tally_json(a.quantization)},
+                      {"reduction", tally_json(a.reduction)}};
+  if (const auto& c = a.compression) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const num::CltkStep& s : c->steps)
+      steps.push_back({{"leader", s.leader}, {"step", stats_json(s.step)}, {"cumulative", stats_json(s.cumulative)},
+                       {"topk_overlap", s.topk_overlap}});
+    j["compression"] = {{"ratio", c->ratio}, {"memory_beta", c->memory_beta}, {"elements", c->elements},
+                        {"k", c->k}, {"bytes_per_worker_per_step", c->bytes_per_worker_per_step},
+                        {"steps", steps}, {"per_step", stats_json(c->per_step)},
+                        {"cumulative", stats_json(c->cumulative)}, {"topk_overlap", c->topk_overlap}};
+  }
+  return j;
+}
+
+AllReduceFidelity allreduce_from_cache_json(const nlohmann::json& j) {
+  AllReduceFidelity a;
+  a.workers = j.at("workers"), a.elements = j.at("elements"), a.correlation = j.at("correlation");
+  a.spread_binades = j.at("spread_binades"), a.scale = j.at("scale");
+  a.communication_format = j.at("communication_format"), a.communication_rounding = j.at("communication_rounding");
+  a.accumulator_format = j.at("accumulator_format"), a.accumulator_rounding = j.at("accumulator_rounding");
+  a.algorithm = j.at("algorithm"), a.order = j.at("order"), a.not_measured = j.at("not_measured");
+  a.total = tally_from_json(j.at("total"));
+  a.quantization = tally_from_json(j.at("quantization"));
+  a.reduction = tally_from_json(j.at("reduction"));
+  if (j.contains("compression")) {
+    const auto& c = j.at("compression");
+    CompressionFidelity f;
+    f.ratio = c.at("ratio"), f.memory_beta = c.at("memory_beta"), f.elements = c.at("elements");
+    f.k = c.at("k"), f.bytes_per_worker_per_step = c.at("bytes_per_worker_per_step");
+    for (const auto& s : c.at("steps"))
+      f.steps.push_back({s.at("leader").get<int>(), stats_from_json(s.at("step")), stats_from_json(s.at("cumulative")),
+                         s.at("topk_overlap").get<double>()});
+    f.per_step = stats_from_json(c.at("per_step"));
+    f.cumulative = stats_from_json(c.at("cumulative"));
+    f.topk_overlap = c.at("topk_overlap");
+    a.compression = std::move(f);
+  }
+  return a;
+}
+
+bool measures_allreduce(const AcceleratorConfig& config, const std::set<Phase>& phases) {
+  return config.chips() > 1 && phases.count(Phase::kWgrad) > 0;
+}
+
 }  // namespace
 
 void OperandCounts::merge(const OperandCounts& o) {
@@ -479,6 +615,91 @@ std::vector<LayerPhaseFidelity> FidelityReport::layer_phases() const {
     if (!g.not_measured.empty()) ++out.back().not_measured;
   }
   for (std::size_t i = 0; i < out.size(); ++i) out[i].result = tallies[i].stats();
+  return out;
+}
+
+AllReduceFidelity measure_allreduce_fidelity(const AcceleratorConfig& config) {
+  const FidelityParams& params = config.fidelity;
+  AllReduceFidelity out;
+  out.workers = config.chips();
+  out.elements = params.allreduce_elements;
+  out.correlation = params.worker_correlation;
+  out.spread_binades = kAllReduceGradientSpread;
+  out.algorithm = core::to_string(config.data_parallel.algorithm);
+  // A hierarchical all-reduce is measured as a ring (its groups' rings and the ring across them).
+  const bool tree = config.data_parallel.algorithm == core::CollectiveAlgorithm::kTree;
+  out.order = tree ? "tree" : "ring";
+  const num::FormatSpec& communication = config.gradient_format();
+  // The weight-gradient GEMMs' accumulator and its rounding, resolved as for the GEMMs themselves.
+  const num::DatapathConfig wgrad =
+      gemm_numerics(config.precision.for_gemm(Phase::kWgrad, LayerPosition::kMiddle), config.chip, params.seed);
+  out.communication_format = communication.name;
+  out.accumulator_format = wgrad.accumulator.name;
+  const num::StageRounding communication_rounding{communication.default_rounding,
+                                                  config.chip.core.rounder.random_bits};
+  out.communication_rounding = rounding_text(communication_rounding);
+  num::StageRounding accumulator_rounding;
+  try {
+    accumulator_rounding = num::Datapath(wgrad).inner();
+  } catch (const std::invalid_argument& e) {
+    out.not_measured = e.what();
+    return out;
+  }
+  out.accumulator_rounding = rounding_text(accumulator_rounding);
+  for (const num::FormatSpec* spec : {&communication, &wgrad.accumulator})
+    if (out.not_measured.empty()) out.not_measured = unnamed_format(*spec);
+  if (!out.not_measured.empty()) return out;
+
+  num::SyntheticGradientParams gradients;
+  gradients.workers = out.workers;
+  gradients.elements = out.elements;
+  gradients.correlation = out.correlation;
+  gradients.log2_median = 0;
+  gradients.spread_binades = out.spread_binades;
+  gradients.seed = params.seed;
+  num::AllReduceParams reduction;
+  reduction.communication_format = communication.name;
+  reduction.communication_rounding = communication_rounding;
+  reduction.accumulator_format = wgrad.accumulator.name;
+  reduction.accumulator_rounding = accumulator_rounding;
+  reduction.order = tree ? num::ReductionOrder::kTree : num::ReductionOrder::kRing;
+  reduction.rounding_seed = params.seed ^ 0xa11'4ed0'ce5eull;
+  const num::Format communication_format(communication), accumulator_format(wgrad.accumulator);
+  try {
+    reduction.scale = allreduce_scale(gradients, communication_format, accumulator_format, 2);
+    out.scale = reduction.scale;
+    const num::AllReduceResult result = num::measure_allreduce(gradients, reduction);
+    out.total = result.total_tally;
+    out.quantization = result.quantization_tally;
+    out.reduction = result.reduction_tally;
+    if (const auto& compression = config.data_parallel.compression) {
+      CompressionFidelity c;
+      c.ratio = compression->ratio;
+      c.memory_beta = compression->memory_beta;
+      num::SyntheticGradientParams sparse = gradients;
+      sparse.elements = std::min(gradients.elements, kCltkValuesBudget / static_cast<std::uint64_t>(out.workers));
+      c.elements = sparse.elements;
+      num::CltkParams cltk;
+      cltk.compression_ratio = c.ratio;
+      cltk.steps = params.compression_steps;
+      cltk.error_feedback = true;
+      cltk.memory_beta = c.memory_beta;
+      // The memory plus gradient grows by up to a gradient per step: that much more headroom.
+      num::AllReduceParams sparse_reduction = reduction;
+      sparse_reduction.scale = std::max(
+          0x1p-64, reduction.scale / static_cast<double>(std::bit_ceil(static_cast<unsigned>(cltk.steps))));
+      const num::CltkResult r = num::measure_cltk(sparse, sparse_reduction, cltk);
+      c.k = r.k;
+      c.bytes_per_worker_per_step = r.bytes_per_worker_per_step;
+      c.steps = r.steps;
+      c.per_step = r.per_step;
+      c.cumulative = r.cumulative;
+      c.topk_overlap = r.topk_overlap;
+      out.compression = std::move(c);
+    }
+  } catch (const std::invalid_argument& e) {  // parameters the numerics library refuses
+    out.not_measured = e.what();
+  }
   return out;
 }
 
@@ -507,6 +728,7 @@ FidelityReport measure_fidelity(const AcceleratorConfig& config, const Trace& tr
       }
     }
   }
+  if (measures_allreduce(config, phases)) report.allreduce = measure_allreduce_fidelity(config);
   return report;
 }
 
@@ -534,6 +756,19 @@ std::string fidelity_key(const AcceleratorConfig& config, const Trace& trace, co
                         {"inference", inference}};
   for (const Phase p : phases)
     if (p != Phase::kUpdate) key["phases"].push_back(to_string(p));
+  // The gradient all-reduce of a system of chips (a single chip's key is as before).
+  if (measures_allreduce(config, phases)) {
+    nlohmann::json allreduce = {{"workers", config.chips()},
+                                {"algorithm", core::to_string(config.data_parallel.algorithm)},
+                                {"gradient_format", config.gradient_format()},
+                                {"elements", config.fidelity.allreduce_elements},
+                                {"correlation", config.fidelity.worker_correlation}};
+    if (const auto& c = config.data_parallel.compression)
+      allreduce["compression"] = {{"ratio", c->ratio},
+                                  {"memory_beta", c->memory_beta},
+                                  {"steps", config.fidelity.compression_steps}};
+    key["allreduce"] = std::move(allreduce);
+  }
   // A real tensor's file is part of the input: its size and time of change stand for its contents.
   const std::filesystem::path base = trace_directory(trace);
   for (const Layer& layer : trace.layers)
@@ -637,8 +872,12 @@ nlohmann::json to_json(const FidelityReport& r) {
             {"sampled_outputs", r.params.sampled_outputs},
             {"max_operand_values", r.params.max_operand_values},
             {"seed", r.params.seed},
-            {"min_sqnr_db", r.params.min_sqnr_db}}},
-          {"gemms", gemms}};
+            {"min_sqnr_db", r.params.min_sqnr_db},
+            {"allreduce_elements", r.params.allreduce_elements},
+            {"worker_correlation", r.params.worker_correlation},
+            {"compression_steps", r.params.compression_steps}}},
+          {"gemms", gemms},
+          {"allreduce", r.allreduce ? allreduce_cache_json(*r.allreduce) : nlohmann::json()}};
 }
 
 FidelityReport fidelity_from_json(const nlohmann::json& j) {
@@ -649,6 +888,10 @@ FidelityReport fidelity_from_json(const nlohmann::json& j) {
   r.params.seed = p.at("seed");
   r.params.min_sqnr_db = p.at("min_sqnr_db");
   r.params.max_operand_values = p.at("max_operand_values");
+  r.params.allreduce_elements = p.value("allreduce_elements", r.params.allreduce_elements);
+  r.params.worker_correlation = p.value("worker_correlation", r.params.worker_correlation);
+  r.params.compression_steps = p.value("compression_steps", r.params.compression_steps);
+  if (const auto a = j.find("allreduce"); a != j.end() && !a->is_null()) r.allreduce = allreduce_from_cache_json(*a);
   for (const auto& g : j.at("gemms")) {
     GemmFidelity f;
     f.layer = g.at("layer");

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/numerics/fidelity.hpp"
+#include "models/numerics/gradient_reduction.hpp"
 #include "sim/config.hpp"
 #include "sim/gemm_datapath.hpp"
 #include "sim/trace.hpp"
@@ -62,15 +63,53 @@ struct LayerPhaseFidelity {
   std::size_t not_measured = 0;  // GEMMs beyond the budget
 };
 
+// ScaleCom CLT-k compression of the all-reduce (num::measure_cltk).
+struct CompressionFidelity {
+  double ratio = 0, memory_beta = 1;
+  std::uint64_t elements = 0;                   // per worker: fidelity/allreduce_elements, capped at 2^25 / workers
+  std::uint64_t k = 0;                          // values sent per worker per step
+  std::uint64_t bytes_per_worker_per_step = 0;  // k values in the gradient format and k 32-bit indices
+  std::vector<num::CltkStep> steps;             // each step: its error, the cumulative error, top-k overlap
+  num::FidelityStats per_step;                  // every step's error pooled
+  num::FidelityStats cumulative;                // the reduced gradients summed over the steps vs the dense ones
+  double topk_overlap = 0;                      // mean over steps
+};
+
+// The numerics of the weight gradients' all-reduce over a system of chips:
+// synthetic gradients of `workers` workers summed in the communication format
+// with every add rounded to the weight-gradient accumulator, against FP64
+// (num::measure_allreduce).
+struct AllReduceFidelity {
+  int workers = 0;
+  std::uint64_t elements = 0;
+  double correlation = 0;       // between any two workers' gradients: assumed
+  double spread_binades = 0;    // std of log2 of the per-element gradient scale: assumed
+  double scale = 1;             // power of two applied before rounding (fits the sums in the formats)
+  std::string communication_format, communication_rounding;
+  std::string accumulator_format, accumulator_rounding;
+  std::string algorithm;        // the config's (ring, tree, hierarchical)
+  std::string order;            // the order measured: "ring" or "tree"
+  std::string not_measured;     // why, when it could not be (a format the numerics library cannot emulate)
+  num::ErrorTally total;        // reduced vs FP64 sum of the unrounded gradients
+  num::ErrorTally quantization; // FP64 sum of the gradients rounded to the communication format vs that reference
+  num::ErrorTally reduction;    // reduced vs FP64 sum of the rounded gradients
+  std::optional<CompressionFidelity> compression;
+};
+
 struct FidelityReport {
   FidelityParams params;
   std::vector<GemmFidelity> gemms;  // in workload order
+  std::optional<AllReduceFidelity> allreduce;  // a system of chips whose run computes weight gradients
   bool from_cache = false;
 
   std::vector<LayerPhaseFidelity> layer_phases() const;
 };
 
-// Runs the pass over the phases' GEMMs of `layers` (expanded from `trace`).
+// Measures the gradient all-reduce of `config`'s system of chips (config.chips() > 1).
+AllReduceFidelity measure_allreduce_fidelity(const AcceleratorConfig& config);
+
+// Runs the pass over the phases' GEMMs of `layers` (expanded from `trace`),
+// and, for a system of chips when the phases include wgrad, the all-reduce.
 // A .npy file a trace layer names is read relative to the trace file; a bad
 // one is an InputError naming it and the layer's JSON path.
 FidelityReport measure_fidelity(const AcceleratorConfig& config, const Trace& trace,

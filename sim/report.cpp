@@ -416,6 +416,70 @@ nlohmann::json layer_phase_fidelity_json(const LayerPhaseFidelity& f) {
           {"operand_flushed_subnormal_fraction", fraction(f.operands.flushed_subnormals, f.operands.values)}};
 }
 
+// report.json's fidelity/allreduce (docs/report-schema.md).
+nlohmann::json allreduce_fidelity_json(const AllReduceFidelity& a) {
+  nlohmann::json out = {
+      {"method", "synthetic weight gradients of `workers` workers summed in the communication format, every add "
+                 "rounded to the weight-gradient accumulator, in the order of the algorithm, against the FP64 sum "
+                 "(docs/fidelity.md)"},
+      {"gradients", "synthetic, ASSUMED: s * (sqrt(rho) z_shared + sqrt(1 - rho) z_worker), z ~ N(0, 1), "
+                    "log2 s ~ N(0, assumed_spread_binades^2), rho = assumed_correlation"},
+      {"workers", a.workers},
+      {"elements", a.elements},
+      {"assumed_correlation", a.correlation},
+      {"assumed_spread_binades", a.spread_binades},
+      {"communication_format", a.communication_format},
+      {"communication_rounding", a.communication_rounding},
+      {"accumulator", a.accumulator_format},
+      {"accumulator_rounding", a.accumulator_rounding},
+      {"algorithm", a.algorithm},
+      {"order", a.order},
+      {"scale", a.scale}};
+  if (!a.not_measured.empty()) {
+    out["not_measured"] = a.not_measured;
+    return out;
+  }
+  const num::FidelityStats total = a.total.stats(), quantization = a.quantization.stats(),
+                           reduction = a.reduction.stats();
+  out["sqnr_db"] = sqnr_json(total.sqnr_db);
+  out["relative_l2_error"] = total.relative_l2_error;
+  out["max_abs_error"] = total.max_abs_error;
+  out["mean_signed_error"] = total.mean_signed_error;
+  out["overflow_fraction"] = total.fraction_overflow;
+  out["underflow_fraction"] = total.fraction_underflow;
+  out["nan_fraction"] = total.fraction_nan;
+  out["quantization_sqnr_db"] = sqnr_json(quantization.sqnr_db);
+  out["reduction_sqnr_db"] = sqnr_json(reduction.sqnr_db);
+  if (const auto& c = a.compression) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (std::size_t i = 0; i < c->steps.size(); ++i) {
+      const num::CltkStep& s = c->steps[i];
+      steps.push_back({{"step", i},
+                       {"leader", s.leader},
+                       {"sqnr_db", sqnr_json(s.step.sqnr_db)},
+                       {"relative_l2_error", s.step.relative_l2_error},
+                       {"cumulative_sqnr_db", sqnr_json(s.cumulative.sqnr_db)},
+                       {"cumulative_relative_l2_error", s.cumulative.relative_l2_error},
+                       {"topk_overlap", s.topk_overlap}});
+    }
+    out["compression"] = {
+        {"method", "ScaleCom CLT-k with error feedback (the leader of step t is worker t mod workers); the memory "
+                   "update m <- (1 - beta) m + beta (a - sent) is ASSUMED (docs/fidelity.md)"},
+        {"ratio", c->ratio},
+        {"memory_beta", c->memory_beta},
+        {"elements", c->elements},
+        {"k", c->k},
+        {"bytes_per_worker_per_step", c->bytes_per_worker_per_step},
+        {"steps", steps},
+        {"per_step_sqnr_db", sqnr_json(c->per_step.sqnr_db)},
+        {"per_step_relative_l2_error", c->per_step.relative_l2_error},
+        {"cumulative_sqnr_db", sqnr_json(c->cumulative.sqnr_db)},
+        {"cumulative_relative_l2_error", c->cumulative.relative_l2_error},
+        {"topk_overlap", c->topk_overlap}};
+  }
+  return out;
+}
+
 // The fidelity of each layer's phase, by (layer index, phase).
 std::map<std::pair<std::size_t, Phase>, LayerPhaseFidelity> fidelity_by_row(const RunReport& r) {
   std::map<std::pair<std::size_t, Phase>, LayerPhaseFidelity> out;
@@ -446,6 +510,21 @@ std::vector<FlaggedLayer> flagged_layers(const RunReport& r) {
     }
     if (!why.empty()) out.push_back({f.layer, f.phase, s.sqnr_db, why});
   }
+  // The gradient all-reduce, by the same rule, as its own entry.
+  if (const auto& a = r.fidelity->allreduce; a && a->not_measured.empty() && a->total.count > 0) {
+    const num::FidelityStats s = a->total.stats();
+    std::string why;
+    if (s.fraction_nan > 0 || s.fraction_overflow > 0) {
+      std::snprintf(buffer, sizeof buffer, "%.0f%% of sums NaN, %.0f%% overflowed", 100 * s.fraction_nan,
+                    100 * s.fraction_overflow);
+      why = buffer;
+    } else if (s.sqnr_db < r.fidelity->params.min_sqnr_db) {
+      std::snprintf(buffer, sizeof buffer, "%.1f dB", s.sqnr_db);
+      why = buffer;
+    }
+    // First, so that the summary's first few entries show it.
+    if (!why.empty()) out.insert(out.begin(), FlaggedLayer{0, Phase::kAllReduce, s.sqnr_db, why, true});
+  }
   return out;
 }
 
@@ -475,9 +554,10 @@ nlohmann::json fidelity_json(const RunReport& r) {
   out["worst_sqnr_db"] = out.contains("worst") ? out["worst"]["sqnr_db"] : nlohmann::json();
   nlohmann::json flagged = nlohmann::json::array();
   for (const FlaggedLayer& l : flagged_layers(r))
-    flagged.push_back({{"layer", layer_name(l.layer)}, {"phase", to_string(l.phase)}, {"sqnr_db", sqnr_json(l.sqnr_db)},
-                       {"why", l.why}});
+    flagged.push_back({{"layer", l.allreduce ? std::string(kAllReduceFlagName) : layer_name(l.layer)},
+                       {"phase", to_string(l.phase)}, {"sqnr_db", sqnr_json(l.sqnr_db)}, {"why", l.why}});
   out["flagged"] = std::move(flagged);
+  if (f.allreduce) out["allreduce"] = allreduce_fidelity_json(*f.allreduce);
   nlohmann::json gemms = nlohmann::json::array();
   for (const GemmFidelity& g : f.gemms) {
     const num::FidelityStats s = g.result.stats();
@@ -806,15 +886,41 @@ void print_top(std::ostream& out, const RunReport& r, const char* title, const c
 
 namespace {
 
+// The summary's all-reduce lines: its SQNR, and CLT-k's.
+void print_allreduce_fidelity(const AllReduceFidelity& a, std::ostream& out) {
+  char buffer[320];
+  if (!a.not_measured.empty()) {
+    out << "            gradient all-reduce not measured: " << a.not_measured << '\n';
+    return;
+  }
+  const num::FidelityStats total = a.total.stats();
+  std::snprintf(buffer, sizeof buffer,
+                "            gradient all-reduce %.1f dB vs FP64 (%s order over %d chips, %s, adds in %s; the format "
+                "alone %.1f dB; synthetic gradients, assumed correlation %.2f)\n",
+                total.sqnr_db, a.order.c_str(), a.workers, a.communication_format.c_str(),
+                a.accumulator_format.c_str(), a.quantization.stats().sqnr_db, a.correlation);
+  out << buffer;
+  if (const auto& c = a.compression) {
+    std::snprintf(buffer, sizeof buffer,
+                  "            CLT-k ratio %g: %.1f dB per step, %.1f dB cumulative over %zu steps, top-k overlap "
+                  "%.2f\n",
+                  c->ratio, c->per_step.sqnr_db, c->cumulative.sqnr_db, c->steps.size(), c->topk_overlap);
+    out << buffer;
+  }
+}
+
 void print_fidelity(const RunReport& r, std::ostream& out) {
   const FidelityReport& f = *r.fidelity;
   char buffer[320];
   const auto worst = worst_fidelity(r);
   if (!worst) {
     out << "fidelity    no GEMM measured: their reductions exceed fidelity/max_operand_values\n";
+    if (const auto& a = f.allreduce) print_allreduce_fidelity(*a, out);
     return;
   }
-  const auto where = [&](const FlaggedLayer& l) { return r.layer_names.at(l.layer) + " " + to_string(l.phase); };
+  const auto where = [&](const FlaggedLayer& l) {
+    return l.allreduce ? std::string(kAllReduceFlagName) : r.layer_names.at(l.layer) + " " + to_string(l.phase);
+  };
   std::snprintf(buffer, sizeof buffer,
                 "fidelity    worst SQNR %.1f dB (%s) vs FP64, up to %d sampled outputs per GEMM%s\n",
                 worst->sqnr_db, where(*worst).c_str(), f.params.sampled_outputs, f.from_cache ? " (cached)" : "");
@@ -827,6 +933,7 @@ void print_fidelity(const RunReport& r, std::ostream& out) {
                   "fidelity/max_operand_values\n", static_cast<std::size_t>(unmeasured));
     out << buffer;
   }
+  if (const auto& a = f.allreduce) print_allreduce_fidelity(*a, out);
   const std::vector<FlaggedLayer> flagged = flagged_layers(r);
   if (flagged.empty()) {
     std::snprintf(buffer, sizeof buffer, "            no layer phase below %.1f dB, no NaN or overflowed result\n",

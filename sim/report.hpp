@@ -173,13 +173,18 @@ struct RunReport {
   std::uint64_t simulation_events = 0;
 };
 
-// A layer's phase whose SQNR is below the config's threshold, or the worst.
+// A layer's phase whose SQNR is below the config's threshold, or the worst;
+// or the gradient all-reduce of a system of chips (`allreduce`, phase
+// kAllReduce, `layer` unused), flagged by the same rule.
 struct FlaggedLayer {
   std::size_t layer = 0;
   Phase phase = Phase::kFwd;
   double sqnr_db = 0;  // NaN when no result was finite
   std::string why;     // e.g. "12.3 dB", "50% of results NaN"
+  bool allreduce = false;
 };
+// The name a flagged entry goes by: "gradient all-reduce" for the all-reduce.
+inline constexpr const char* kAllReduceFlagName = "gradient all-reduce";
 std::vector<FlaggedLayer> flagged_layers(const RunReport& report);
 std::optional<FlaggedLayer> worst_fidelity(const RunReport& report);
 // report.json's "fidelity" section (null without the pass).

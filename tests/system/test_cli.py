@@ -216,6 +216,53 @@ class Cli(unittest.TestCase):
             config["data_parallel"] = data_parallel
         return config
 
+    def test_data_parallel_fidelity_measures_the_all_reduce(self):
+        """A system of chips: its gradient all-reduce measured against FP64, flagged by the threshold; CLT-k's steps."""
+        trace = self.trace("tiny-cnn.json")
+        with open(trace) as f:
+            batch = str(4 * json.load(f)["batch"])
+        config = self.write_config(self.system_config(gradient_format="fp32"))
+        out = os.path.join(self.dir, "dense")
+        summary = run("run", "--config", config, "--trace", trace, "--out", out, "--batch", batch).stdout
+        with open(os.path.join(out, "report.json")) as f:
+            allreduce = json.load(f)["fidelity"]["allreduce"]
+        self.assertEqual(allreduce["workers"], 4)
+        self.assertEqual(allreduce["elements"], 1 << 18)  # fidelity/allreduce_elements' default
+        self.assertEqual(allreduce["assumed_correlation"], 0.5)
+        self.assertEqual(allreduce["communication_format"], "fp32")
+        self.assertEqual(allreduce["accumulator"], "dlfloat16")  # tiny.json's wgrad accumulator
+        self.assertEqual(allreduce["order"], "ring")
+        for key in ("sqnr_db", "quantization_sqnr_db", "reduction_sqnr_db"):
+            self.assertIsInstance(allreduce[key], float, key)  # null if not finite
+            self.assertTrue(math.isfinite(allreduce[key]), key)
+        self.assertGreater(allreduce["relative_l2_error"], 0)
+        self.assertNotIn("compression", allreduce)
+        self.assertIn("gradient all-reduce", summary)
+        # A threshold above its SQNR flags it as its own entry.
+        flagged = run("run", "--config", config, "--trace", trace, "--out", os.path.join(self.dir, "flag"),
+                      "--batch", batch, "--set", f"/fidelity/min_sqnr_db={allreduce['sqnr_db'] + 1}").stdout
+        self.assertIn("gradient all-reduce (", flagged)
+        with open(os.path.join(self.dir, "flag", "report.json")) as f:
+            self.assertIn({"layer": "gradient all-reduce", "phase": "allreduce", "sqnr_db": allreduce["sqnr_db"],
+                           "why": f"{allreduce['sqnr_db']:.1f} dB"}, json.load(f)["fidelity"]["flagged"])
+        # CLT-k compression: its steps, k and top-k overlap.
+        config = self.write_config(self.system_config(compression={"ratio": 50}), "compressed.json")
+        report, _ = self.simulate(config, trace, "--batch", batch, "--set", "/fidelity/compression_steps=3",
+                                  "--set", "/fidelity/allreduce_elements=65536", out="compressed")
+        allreduce = report["fidelity"]["allreduce"]
+        self.assertEqual(allreduce["communication_format"], "dlfloat16")  # the wgrad output
+        self.assertTrue(math.isfinite(allreduce["sqnr_db"]))
+        compression = allreduce["compression"]
+        self.assertEqual(compression["ratio"], 50)
+        self.assertEqual(compression["k"], 65536 // 50)
+        self.assertEqual([s["step"] for s in compression["steps"]], [0, 1, 2])
+        self.assertEqual([s["leader"] for s in compression["steps"]], [0, 1, 2])
+        for step in compression["steps"]:
+            self.assertTrue(0 <= step["topk_overlap"] <= 1)
+            self.assertGreater(step["relative_l2_error"], 0)  # most of each step's values are not sent
+        self.assertTrue(math.isfinite(compression["cumulative_relative_l2_error"]))
+        self.assertTrue(0 <= compression["topk_overlap"] <= 1)
+
     def test_data_parallel_run_reports_its_all_reduce(self):
         trace = self.trace("tiny-cnn.json")
         with open(trace) as f:

@@ -142,7 +142,24 @@ TEST(Config, FidelityParametersHaveDefaultsAndRanges) {
   doc["fidelity"] = {{"sampled_outputs", 0}};
   expect_error(doc, "/fidelity/sampled_outputs", "expected an integer in [1, 4096]");
   doc["fidelity"] = {{"samples", 8}};
-  expect_error(doc, "/fidelity/samples", "expected one of: enabled, max_operand_values, min_sqnr_db, sampled_outputs, seed");
+  expect_error(doc, "/fidelity/samples",
+               "expected one of: allreduce_elements, compression_steps, enabled, max_operand_values, min_sqnr_db, "
+               "sampled_outputs, seed, worker_correlation");
+  // The gradient all-reduce's: defaults, set, ranges.
+  EXPECT_EQ(defaults.allreduce_elements, std::uint64_t{1} << 18);
+  EXPECT_EQ(defaults.worker_correlation, 0.5);
+  EXPECT_EQ(defaults.compression_steps, 8);
+  doc["fidelity"] = {{"allreduce_elements", 4096}, {"worker_correlation", 0.9}, {"compression_steps", 3}};
+  const FidelityParams allreduce = parse_config(JsonReader(doc, "")).fidelity;
+  EXPECT_EQ(allreduce.allreduce_elements, 4096u);
+  EXPECT_EQ(allreduce.worker_correlation, 0.9);
+  EXPECT_EQ(allreduce.compression_steps, 3);
+  doc["fidelity"] = {{"allreduce_elements", 100}};
+  expect_error(doc, "/fidelity/allreduce_elements", "expected an integer in [1024, 16777216]");
+  doc["fidelity"] = {{"worker_correlation", 1.5}};
+  expect_error(doc, "/fidelity/worker_correlation", "[0, 1]");
+  doc["fidelity"] = {{"compression_steps", 0}};
+  expect_error(doc, "/fidelity/compression_steps", "expected an integer in [1, 1000]");
 }
 
 TEST(Config, FusionIsNoneUnlessTheConfigSaysSo) {

@@ -294,5 +294,125 @@ TEST(Fidelity, ABadNpyNamesTheFileAndTheLayer) {
   }
 }
 
+// --- the gradient all-reduce of a system of chips ---
+
+// The tiny config as a system of `chips` chips; a small all-reduce, for speed.
+AcceleratorConfig system_config(int chips) {
+  AcceleratorConfig config = tiny_config();
+  config.system = core::SystemParams{};
+  config.system->chips = chips;
+  config.fidelity.allreduce_elements = 1 << 12;
+  return config;
+}
+
+double allreduce_sqnr(const AllReduceFidelity& a) { return a.total.stats().sqnr_db; }
+
+TEST(Fidelity, MeasuresTheAllReduceOfASystemOfChipsOnly) {
+  const Trace trace = mlp(8);
+  const FidelityReport system = run(system_config(4), trace);
+  ASSERT_TRUE(system.allreduce.has_value());
+  const AllReduceFidelity& a = *system.allreduce;
+  EXPECT_EQ(a.not_measured, "");
+  EXPECT_EQ(a.workers, 4);
+  EXPECT_EQ(a.elements, 1u << 12);
+  EXPECT_EQ(a.correlation, 0.5);
+  EXPECT_EQ(a.order, "ring");
+  EXPECT_EQ(a.communication_format, "dlfloat16");  // the wgrad output, gradient_format's default
+  EXPECT_EQ(a.accumulator_format, "dlfloat16");
+  EXPECT_EQ(a.total.count, 1u << 12);
+  EXPECT_TRUE(std::isfinite(allreduce_sqnr(a)));
+  EXPECT_FALSE(a.compression.has_value());
+  // Deterministic for the seed, and the seed matters.
+  EXPECT_EQ(to_json(run(system_config(4), trace))["allreduce"], to_json(system)["allreduce"]);
+  AcceleratorConfig reseeded = system_config(4);
+  reseeded.fidelity.seed = 9;
+  EXPECT_NE(to_json(run(reseeded, trace))["allreduce"], to_json(system)["allreduce"]);
+  // One chip, or a run without weight gradients: none.
+  EXPECT_FALSE(run(system_config(1), trace).allreduce.has_value());
+  EXPECT_FALSE(run(tiny_config(), trace).allreduce.has_value());
+  EXPECT_FALSE(measure_fidelity(system_config(4), trace, expand_training(trace, {}), {Phase::kFwd, Phase::kBwd})
+                   .allreduce.has_value());
+  // A tree all-reduce is measured in tree order.
+  AcceleratorConfig tree = system_config(4);
+  tree.data_parallel.algorithm = core::CollectiveAlgorithm::kTree;
+  EXPECT_EQ(measure_allreduce_fidelity(tree).order, "tree");
+}
+
+TEST(Fidelity, WiderGradientFormatsAllReduceMoreAccurately) {
+  // An FP32 accumulator, so that the communication format's rounding is what
+  // differs: 24, 11 and 3 significant bits.
+  AcceleratorConfig config = system_config(8);
+  config.precision.gemm[static_cast<std::size_t>(Phase::kWgrad)].accumulator = *num::find_format("fp32");
+  const auto sqnr_in = [&](const std::string& format) {
+    config.data_parallel.gradient_format = *num::find_format(format);
+    const AllReduceFidelity a = measure_allreduce_fidelity(config);
+    EXPECT_EQ(a.not_measured, "") << format;
+    EXPECT_EQ(a.communication_format, format);
+    return allreduce_sqnr(a);
+  };
+  const double fp32 = sqnr_in("fp32"), fp16 = sqnr_in("fp16"), hfp8 = sqnr_in("hfp8_e5m2");
+  // Each binary digit less loses about 6 dB: far more than any sampling noise.
+  EXPECT_GT(fp32, fp16 + 30);
+  EXPECT_GT(fp16, hfp8 + 30);
+}
+
+TEST(Fidelity, CompressionAddsCltkStepsToTheAllReduce) {
+  AcceleratorConfig config = system_config(4);
+  config.data_parallel.compression = CompressionParams{64, 1};
+  config.fidelity.compression_steps = 5;
+  const Trace trace = mlp(8);
+  const FidelityReport r = run(config, trace);
+  ASSERT_TRUE(r.allreduce && r.allreduce->compression);
+  const CompressionFidelity& c = *r.allreduce->compression;
+  EXPECT_EQ(c.ratio, 64);
+  EXPECT_EQ(c.k, (1u << 12) / 64);
+  ASSERT_EQ(c.steps.size(), 5u);
+  for (std::size_t i = 0; i < c.steps.size(); ++i) {
+    EXPECT_EQ(c.steps[i].leader, static_cast<int>(i % 4));
+    EXPECT_GE(c.steps[i].topk_overlap, 0);
+    EXPECT_LE(c.steps[i].topk_overlap, 1);
+  }
+  EXPECT_EQ(c.cumulative.count, 1u << 12);
+  EXPECT_GT(c.per_step.relative_l2_error, 0);
+  // Sending more of each step's values (a lower ratio) loses less of it.
+  AcceleratorConfig denser = config;
+  denser.data_parallel.compression = CompressionParams{4, 1};
+  const AllReduceFidelity dense = measure_allreduce_fidelity(denser);
+  ASSERT_TRUE(dense.compression);
+  EXPECT_LT(dense.compression->per_step.relative_l2_error, c.per_step.relative_l2_error);
+  // Cached results read back whole.
+  const FidelityReport back = fidelity_from_json(to_json(r));
+  EXPECT_EQ(to_json(back), to_json(r));
+  ASSERT_TRUE(back.allreduce && back.allreduce->compression);
+  EXPECT_EQ(back.allreduce->compression->steps.size(), 5u);
+}
+
+TEST(Fidelity, TheCacheKeyHoldsWhatTheAllReduceDependsOn) {
+  const Trace trace = mlp(8);
+  const AcceleratorConfig config = system_config(4);
+  const std::string key = fidelity_key(config, trace, kGemmPhases, false);
+  AcceleratorConfig other = config;
+  other.data_parallel.gradient_format = *num::find_format("fp32");
+  EXPECT_NE(fidelity_key(other, trace, kGemmPhases, false), key);
+  other = config;
+  other.system->chips = 8;
+  EXPECT_NE(fidelity_key(other, trace, kGemmPhases, false), key);
+  other = config;
+  other.fidelity.worker_correlation = 0.9;
+  EXPECT_NE(fidelity_key(other, trace, kGemmPhases, false), key);
+  other = config;
+  other.data_parallel.compression = CompressionParams{};
+  EXPECT_NE(fidelity_key(other, trace, kGemmPhases, false), key);
+  other = config;
+  other.data_parallel.bucket_mib = 1;  // timing only
+  EXPECT_EQ(fidelity_key(other, trace, kGemmPhases, false), key);
+  // A single chip's key does not hold the all-reduce's parameters.
+  AcceleratorConfig one = tiny_config();
+  const std::string single = fidelity_key(one, trace, kGemmPhases, false);
+  one.fidelity.worker_correlation = 0.9;
+  one.data_parallel.gradient_format = *num::find_format("fp32");
+  EXPECT_EQ(fidelity_key(one, trace, kGemmPhases, false), single);
+}
+
 }  // namespace
 }  // namespace lpt
