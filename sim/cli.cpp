@@ -67,6 +67,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full] [--residency none|liveness]\n"
       "       [--mode training|inference] [--set /json/pointer=value ...]\n"
       "       [--timeline FILE [--timeline-window FIRST:LAST]] [--no-fidelity] [--fidelity-cache DIR]\n"
+      "       [--no-reference-runs]\n"
       "Simulates one training step (or the phases given) of the trace on the accelerator.";
   po::options_description options("options");
   options.add_options()("help,h", "show this help")
@@ -86,6 +87,9 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
        "set a value in the config before it is validated, e.g. --set /chip/cores=8 "
        "(/chip/... reaches the chip description, /chip/energy/... its energy table); repeatable")
       ("no-fidelity", "skip the fidelity pass (every GEMM bit-exact on sampled outputs vs FP64)")
+      ("no-reference-runs",
+       "on a system of chips: skip the runs beside it (one chip at the whole batch for the scaling efficiency, the "
+       "dense all-reduce when gradients are compressed)")
       ("fidelity-cache", po::value<std::string>(),
        "keep fidelity results in DIR, keyed by what they depend on, and reuse them")
       ("mode,m", po::value<std::string>()->default_value("training"),
@@ -101,6 +105,7 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
   if (vm.count("timeline")) run.timeline_file = vm["timeline"].as<std::string>();
   if (vm.count("set")) run.overrides = vm["set"].as<std::vector<std::string>>();
   run.fidelity = !vm.count("no-fidelity");
+  run.reference_runs = !vm.count("no-reference-runs");
   if (vm.count("fidelity-cache")) run.fidelity_cache = vm["fidelity-cache"].as<std::string>();
   try {
     if (run.out_dir.empty()) throw po::error("--out must name a directory");

@@ -303,6 +303,53 @@ class Cli(unittest.TestCase):
         self.assertLessEqual(alone["totals"]["cycles"], report["totals"]["cycles"])
         self.assertEqual(alone["workload"]["batch"], batch)
 
+    def test_buckets_compression_and_scaling(self):
+        """Small buckets start their all-reduce earlier than one bucket of everything; CLT-k sends k values and
+        k indices and is compared with the dense all-reduce; scaling is against one chip at the whole batch."""
+        trace = self.trace("tiny-cnn.json")
+        with open(trace) as f:
+            batch = str(4 * json.load(f)["batch"])
+        starts = {}
+        for name, mib in (("small", 0.001), ("one", 1024)):
+            config = self.write_config(self.system_config(bucket_mib=mib), f"{name}.json")
+            report, _ = self.simulate(config, trace, "--no-fidelity", "--batch", batch, out=name)
+            collectives = report["system"]["allreduce"]["collectives"]
+            starts[name] = min(c["start_cycle"] for c in collectives)
+            self.assertEqual(len(collectives) == 1, name == "one")
+            scaling = report["system"]["scaling"]
+            self.assertAlmostEqual(scaling["speedup"], scaling["one_chip_cycles"] / report["totals"]["cycles"])
+            self.assertAlmostEqual(scaling["efficiency"], scaling["speedup"] / 4)
+            self.assertGreater(scaling["efficiency"], 0)
+        self.assertLess(starts["small"], starts["one"])
+        # The one-chip reference is the same run on one chip at the whole batch.
+        alone, _ = self.simulate(os.path.join(SOURCE, "configs", "tiny.json"), trace, "--no-fidelity", "--batch", batch,
+                                 out="alone")
+        self.assertEqual(alone["totals"]["cycles"], report["system"]["scaling"]["one_chip_cycles"])
+
+        ratio = 16
+        config = self.write_config(self.system_config(bucket_mib=1024, gradient_format="fp32",
+                                                      compression={"ratio": ratio}), "cltk.json")
+        report, _ = self.simulate(config, trace, "--no-fidelity", "--batch", batch, out="cltk")
+        allreduce = report["system"]["allreduce"]
+        (bucket,) = allreduce["collectives"]
+        k = bucket["elements"] // ratio
+        self.assertEqual(bucket["sent_elements"], k)
+        # A ring of 4 all-reduces k fp32 values (2 x 3/4 of them sent) and forwards k 32-bit indices once.
+        self.assertAlmostEqual(bucket["bytes_sent_to_other_chips"], 1.5 * 4 * k + 4 * k, delta=16)
+        compression = allreduce["compression"]
+        self.assertEqual(compression["ratio"], ratio)
+        dense, _ = self.simulate(self.write_config(self.system_config(bucket_mib=1024, gradient_format="fp32"),
+                                                   "dense.json"), trace, "--no-fidelity", "--batch", batch, out="dense")
+        self.assertEqual(compression["dense_step_cycles"], dense["totals"]["cycles"])
+        self.assertEqual(compression["dense_bytes_sent_to_other_chips"],
+                         dense["system"]["allreduce"]["bytes_sent_to_other_chips"])
+        self.assertGreater(compression["bytes_saved"], 0)
+        self.assertGreater(compression["extra_sfu_ops"], 0)  # selection and memory update
+        # Without reference runs, neither section's comparison is there.
+        report, _ = self.simulate(config, trace, "--no-fidelity", "--batch", batch, "--no-reference-runs", out="bare")
+        self.assertNotIn("scaling", report["system"])
+        self.assertNotIn("dense_step_cycles", report["system"]["allreduce"]["compression"])
+
     def test_system_input_errors_name_the_place(self):
         trace = self.trace("tiny-cnn.json")
         cases = [
