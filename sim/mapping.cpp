@@ -1096,6 +1096,50 @@ struct Mapper {
   }
 };
 
+// On a system of chips: a collective step per bucket of weight gradients,
+// filled in the order the backward pass produced them (a layer fused into a
+// GEMM layer with it), each depending on its layers' weight-gradient steps;
+// `update_after` then names each layer's bucket for its update to wait for.
+void add_all_reduce_steps(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
+                          const std::vector<std::optional<std::size_t>>& weight_gradient,
+                          const std::vector<std::vector<std::size_t>>& fused_with_weights, MappedProgram& out,
+                          std::vector<std::optional<std::size_t>>& update_after) {
+  const auto& compression = config.data_parallel.compression;
+  const core::Collective collective{0, config.gradient_format().total_bits(), config.data_parallel.algorithm,
+                                    config.data_parallel.group_chips, compression ? compression->ratio : 0};
+  const double bucket_bytes = config.data_parallel.bucket_mib * 1024 * 1024;
+  CollectiveStep bucket;
+  std::vector<std::size_t> bucket_depends_on;
+  const auto close_bucket = [&] {
+    if (bucket.layers.empty()) return;
+    core::Step step;
+    step.label = layers[bucket.layers.front().first].name + "/allreduce";
+    step.tasks_per_core.resize(static_cast<std::size_t>(config.chip.cores));
+    step.depends_on = bucket_depends_on;
+    step.collective = collective;
+    step.collective->elements = bucket.elements();
+    StepInfo info{bucket.layers.front().first, Phase::kAllReduce, std::nullopt, 0, Bound{}};
+    for (const auto& [layer, elements] : bucket.layers) update_after[layer] = out.program.steps.size();
+    info.collective = std::move(bucket);
+    out.program.steps.push_back(std::move(step));
+    out.steps.push_back(std::move(info));
+    bucket = {};
+    bucket_depends_on.clear();
+  };
+  for (std::size_t i = layers.size(); i-- > 0;) {
+    if (!weight_gradient[i]) continue;
+    const std::size_t before = bucket.layers.size();
+    if (layers[i].parameters > 0) bucket.layers.emplace_back(i, static_cast<std::uint64_t>(layers[i].parameters));
+    for (const std::size_t fused : fused_with_weights[i])
+      bucket.layers.emplace_back(fused, static_cast<std::uint64_t>(layers[fused].parameters));
+    if (bucket.layers.size() == before) continue;
+    bucket_depends_on.push_back(*weight_gradient[i]);
+    if (static_cast<double>(core::packed_bytes(bucket.elements(), collective.element_bits)) >= bucket_bytes)
+      close_bucket();
+  }
+  close_bucket();
+}
+
 }  // namespace
 
 MappedProgram map_training(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
@@ -1153,53 +1197,19 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
                              : run(Phase::kWgrad, i, output_gradient, output_gradient_result);
     if (data_gradient) gradient = gradient_result = data_gradient;
   }
-  // On a system of chips, buckets of weight gradients are all-reduced in the
-  // order the backward pass produced them; an update needs its bucket.
+  // Each update needs its layer's weight gradient, or, on a system of chips,
+  // the all-reduce of its bucket. A layer fused into a GEMM layer (a
+  // batch-norm's scale and shift) gets its parameters' gradients in that
+  // layer's backward pass.
   std::vector<std::optional<std::size_t>> update_after = weight_gradient;
-  // A layer fused into a GEMM layer (a batch-norm's scale and shift) gets its
-  // parameters' gradients in that layer's backward pass.
   std::vector<std::vector<std::size_t>> fused_with_weights(layers.size());
   for (std::size_t i = 0; i < layers.size(); ++i)
     if (const auto into = layers[i].fused_into; into && layers[i].parameters > 0) {
       fused_with_weights[*into].push_back(i);
       update_after[i] = weight_gradient[*into];
     }
-  if (config.chips() > 1) {
-    const auto& compression = config.data_parallel.compression;
-    const core::Collective collective{0, config.gradient_format().total_bits(), config.data_parallel.algorithm,
-                                      config.data_parallel.group_chips, compression ? compression->ratio : 0};
-    const double bucket_bytes = config.data_parallel.bucket_mib * 1024 * 1024;
-    CollectiveStep bucket;
-    std::vector<std::size_t> bucket_depends_on;
-    const auto close_bucket = [&] {
-      if (bucket.layers.empty()) return;
-      core::Step step;
-      step.label = layers[bucket.layers.front().first].name + "/allreduce";
-      step.tasks_per_core.resize(static_cast<std::size_t>(config.chip.cores));
-      step.depends_on = bucket_depends_on;
-      step.collective = collective;
-      step.collective->elements = bucket.elements();
-      StepInfo info{bucket.layers.front().first, Phase::kAllReduce, std::nullopt, 0, Bound{}};
-      for (const auto& [layer, elements] : bucket.layers) update_after[layer] = mapper.out.program.steps.size();
-      info.collective = std::move(bucket);
-      mapper.out.program.steps.push_back(std::move(step));
-      mapper.out.steps.push_back(std::move(info));
-      bucket = {};
-      bucket_depends_on.clear();
-    };
-    for (std::size_t i = layers.size(); i-- > 0;) {
-      if (!weight_gradient[i]) continue;
-      const std::size_t before = bucket.layers.size();
-      if (layers[i].parameters > 0) bucket.layers.emplace_back(i, static_cast<std::uint64_t>(layers[i].parameters));
-      for (const std::size_t fused : fused_with_weights[i])
-        bucket.layers.emplace_back(fused, static_cast<std::uint64_t>(layers[fused].parameters));
-      if (bucket.layers.size() == before) continue;
-      bucket_depends_on.push_back(*weight_gradient[i]);
-      if (static_cast<double>(core::packed_bytes(bucket.elements(), collective.element_bits)) >= bucket_bytes)
-        close_bucket();
-    }
-    close_bucket();
-  }
+  if (config.chips() > 1)
+    add_all_reduce_steps(layers, config, weight_gradient, fused_with_weights, mapper.out, update_after);
   for (std::size_t i = 0; i < layers.size(); ++i) run(Phase::kUpdate, i, update_after[i]);
   return std::move(mapper.out);
 }

@@ -26,6 +26,9 @@
 //                with a dependency on the previous step only it is the
 //                end-of-step barrier. The step's cycles on this core grow by
 //                the same amount, so busy + stalls == cycles per core and step.
+//  communication waiting for a collective step (a gradient all-reduce, run
+//                by the chip's collective engine; the cores skip it), from
+//                when the steps it needs were complete (before: dependency).
 // A timeline, if observed, hears of each busy and stall interval where it is
 // added to its counter, and of the SFU and rounder work reserved.
 #pragma once
