@@ -47,7 +47,7 @@ void CollectiveEngine::start(std::vector<ResourceId> path, std::uint64_t bytes, 
   spec.path = path;
   spec.bytes = bytes;
   spec.latency_cycles = latency_cycles;
-  spec.latency_class = ResourceClass::kChipLink;
+  spec.latency_class = delivers_to ? ResourceClass::kChipLink : ResourceClass::kDram;
   spec.listener = this;
   spec.tag = tag;
   network_.start(spec);
