@@ -35,6 +35,8 @@ Controller::Controller(sc_core::sc_module_name name, int core, int buffer_slots,
   for (int i = 0; i < buffer_slots; ++i) load_batches_.push_back(std::make_unique<TransferBatch>());
   store_batch_.activity = TimelineActivity::kDmaStore;
   step_stats_.reserve(program.steps.size());
+  for (std::size_t s = 0; s < program.steps.size(); ++s)
+    if (program.steps[s].collective) collective_steps_.push_back(s);
   SC_THREAD(run);
 }
 
@@ -117,18 +119,34 @@ void Controller::charge_wait(std::uint64_t start, std::optional<std::size_t> wai
     charge(*waited_for, StallCause::kDependency, start, now_cycles());
     return;
   }
-  // A collective: until the steps it needs were complete, the wait was for
-  // other cores (a dependency wait on the one completed last); then for the
-  // communication.
-  std::uint64_t communication_from = start;
+  // A collective. The engine ran the collectives up to it one after another,
+  // each from when the one before ended and its inputs were complete: the
+  // part of the wait while one ran is that one's communication.
+  // The gaps between them: waiting for other cores to finish what the
+  // awaited collective needed.
   std::optional<std::size_t> last_needed;
   for (const std::size_t d : step.depends_on)
     if (!last_needed || tracker_.completion_cycle(d) > tracker_.completion_cycle(*last_needed)) last_needed = d;
-  if (last_needed && tracker_.completion_cycle(*last_needed) > start) {
-    communication_from = std::min(tracker_.completion_cycle(*last_needed), now_cycles());
-    charge(*last_needed, StallCause::kDependency, start, communication_from);
+  const auto charge_gap = [&](std::uint64_t begin, std::uint64_t end) {
+    if (last_needed)
+      charge(*last_needed, StallCause::kDependency, begin, end);
+    else
+      charge(*waited_for, StallCause::kCommunication, begin, end);
+  };
+  const std::uint64_t end = now_cycles();
+  std::uint64_t cursor = start, engine_free = 0;
+  for (const std::size_t c : collective_steps_) {
+    if (c > *waited_for) break;
+    std::uint64_t ran_from = engine_free;
+    for (const std::size_t d : program_.steps[c].depends_on) ran_from = std::max(ran_from, tracker_.completion_cycle(d));
+    engine_free = tracker_.completion_cycle(c);
+    const std::uint64_t from = std::max(cursor, ran_from), to = std::min(end, engine_free);
+    if (to <= from) continue;
+    charge_gap(cursor, from);
+    charge(c, StallCause::kCommunication, from, to);
+    cursor = to;
   }
-  charge(*waited_for, StallCause::kCommunication, communication_from, now_cycles());
+  charge_gap(cursor, end);
 }
 
 void Controller::run_step(std::size_t step, CoreStepStats& stats) {

@@ -27,8 +27,11 @@
 //                end-of-step barrier. The step's cycles on this core grow by
 //                the same amount, so busy + stalls == cycles per core and step.
 //  communication waiting for a collective step (a gradient all-reduce, run
-//                by the chip's collective engine; the cores skip it), from
-//                when the steps it needs were complete (before: dependency).
+//                by the chip's collective engine; the cores skip it). The
+//                engine runs collectives one after another: each part of the
+//                wait is charged to the collective running then, the rest to
+//                the step the awaited collective needed that completed last
+//                (a dependency wait).
 // A timeline, if observed, hears of each busy and stall interval where it is
 // added to its counter, and of the SFU and rounder work reserved.
 #pragma once
@@ -104,6 +107,7 @@ class Controller : public sc_core::sc_module {
   std::vector<std::unique_ptr<TransferBatch>> load_batches_;  // one per buffer slot
   TransferBatch store_batch_;
   std::vector<CoreStepStats> step_stats_;
+  std::vector<std::size_t> collective_steps_;  // in program order, as the chip's engine runs them
   // Loads issued ahead of their step (prefetch), and the rest of that task's
   // loads; the DMA keeps pointers to them until they complete.
   struct Prefetch {

@@ -179,6 +179,33 @@ TEST(System, WaitingForOtherCoresBeforeTheCollectiveStartsIsADependency) {
   EXPECT_EQ(run.steps[1].cores[0].stall(StallCause::kCommunication), c.end_cycle - c.start_cycle);
 }
 
+TEST(System, AWaitIsChargedToTheCollectiveRunningThen) {
+  // Two buckets, one after another on the engine; the first update needs the
+  // second bucket, which could start only after the first: the part of the
+  // wait while the first ran is the first's.
+  Program program;
+  program.steps.push_back(compute_step(2, 100));  // gradients of the last layer
+  Step first = collective_step(2, kElements, CollectiveAlgorithm::kRing);
+  first.depends_on = {0};
+  program.steps.push_back(std::move(first));
+  program.steps.push_back(compute_step(2, 100));  // gradients of the first layer
+  Step second = collective_step(2, kElements, CollectiveAlgorithm::kRing);
+  second.depends_on = {2};
+  program.steps.push_back(std::move(second));
+  Step update = compute_step(2, 1);
+  update.depends_on = {3};
+  program.steps.push_back(std::move(update));
+  const RunStats run = run_system(system_of(4, ChipTopologyKind::kRing), ideal_chip(), program);
+  const CollectiveStats &a = *run.steps[1].collective, &b = *run.steps[3].collective;
+  EXPECT_EQ(b.start_cycle, a.end_cycle);
+  const std::uint64_t waiting_from = 200 * kTileCycles;
+  for (int core = 0; core < 2; ++core) {
+    EXPECT_EQ(run.steps[1].cores[core].stall(StallCause::kCommunication), a.end_cycle - waiting_from);
+    EXPECT_EQ(run.steps[3].cores[core].stall(StallCause::kCommunication), b.end_cycle - b.start_cycle);
+    EXPECT_EQ(run.steps[2].cores[core].stall(StallCause::kDependency), 0u);
+  }
+}
+
 TEST(System, OneChipStandsForAllWhenTheyRunAlike) {
   // With DRAM contention between the collective and compute, so that timing
   // is not just the links.
