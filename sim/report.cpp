@@ -488,40 +488,37 @@ std::map<std::pair<std::size_t, Phase>, LayerPhaseFidelity> fidelity_by_row(cons
   return out;
 }
 
+// Why a measurement is flagged, or nothing. SQNR counts finite values only:
+// NaN or overflowed `values` flag it whatever the SQNR of the others.
+std::string flag_reason(const num::FidelityStats& s, double min_sqnr_db, const char* values) {
+  char buffer[96];
+  if (s.fraction_nan > 0 || s.fraction_overflow > 0) {
+    std::snprintf(buffer, sizeof buffer, "%.0f%% of %s NaN, %.0f%% overflowed", 100 * s.fraction_nan, values,
+                  100 * s.fraction_overflow);
+    return buffer;
+  }
+  if (s.sqnr_db < min_sqnr_db) {
+    std::snprintf(buffer, sizeof buffer, "%.1f dB", s.sqnr_db);
+    return buffer;
+  }
+  return {};
+}
+
 }  // namespace
 
 std::vector<FlaggedLayer> flagged_layers(const RunReport& r) {
   std::vector<FlaggedLayer> out;
   if (!r.fidelity) return out;
-  char buffer[96];
   for (const LayerPhaseFidelity& f : r.fidelity->layer_phases()) {
     const num::FidelityStats& s = f.result;
     if (s.count == 0) continue;
-    // SQNR counts finite results only: results that are NaN or overflowed flag
-    // the layer whatever the SQNR of the others.
-    std::string why;
-    if (s.fraction_nan > 0 || s.fraction_overflow > 0) {
-      std::snprintf(buffer, sizeof buffer, "%.0f%% of results NaN, %.0f%% overflowed", 100 * s.fraction_nan,
-                    100 * s.fraction_overflow);
-      why = buffer;
-    } else if (s.sqnr_db < r.fidelity->params.min_sqnr_db) {
-      std::snprintf(buffer, sizeof buffer, "%.1f dB", s.sqnr_db);
-      why = buffer;
-    }
+    const std::string why = flag_reason(s, r.fidelity->params.min_sqnr_db, "results");
     if (!why.empty()) out.push_back({f.layer, f.phase, s.sqnr_db, why});
   }
   // The gradient all-reduce, by the same rule, as its own entry.
   if (const auto& a = r.fidelity->allreduce; a && a->not_measured.empty() && a->total.count > 0) {
     const num::FidelityStats s = a->total.stats();
-    std::string why;
-    if (s.fraction_nan > 0 || s.fraction_overflow > 0) {
-      std::snprintf(buffer, sizeof buffer, "%.0f%% of sums NaN, %.0f%% overflowed", 100 * s.fraction_nan,
-                    100 * s.fraction_overflow);
-      why = buffer;
-    } else if (s.sqnr_db < r.fidelity->params.min_sqnr_db) {
-      std::snprintf(buffer, sizeof buffer, "%.1f dB", s.sqnr_db);
-      why = buffer;
-    }
+    const std::string why = flag_reason(s, r.fidelity->params.min_sqnr_db, "sums");
     // First, so that the summary's first few entries show it.
     if (!why.empty()) out.insert(out.begin(), FlaggedLayer{0, Phase::kAllReduce, s.sqnr_db, why, true});
   }

@@ -7,28 +7,13 @@
 
 #include "models/compute/systolic_timing.hpp"
 #include "models/core/chip.hpp"
+#include "tests/support/ideal_chip.hpp"
 
 namespace lpt::core {
 namespace {
 
-constexpr double kUnbounded = 1e12;  // bytes per cycle: any transfer takes 0 cycles
-
-// 4x4 output-stationary cores, 1 MAC per PE per cycle, memory system so wide
-// and fast that only the MAC array and the SFU take time.
-ChipParams ideal_chip(int cores) {
-  ChipParams p;
-  p.cores = cores;
-  p.clock_ghz = 1.0;
-  p.core.mac_array = {4, 4, 1, std::nullopt, Dataflow::kOutputStationary, false, {{"fp16", 1}}};
-  p.core.accumulator = {{"fp32"}, 16};
-  p.core.rounder = {4, 8};
-  p.core.sfu = {4, {1.0, 0.25, 0.25}};
-  p.core.scratchpad = {64, 4, 1, static_cast<std::int64_t>(kUnbounded), 2};
-  p.core.dma = {8, 64, 64};
-  p.interconnect = {"ring", true, static_cast<std::int64_t>(kUnbounded), 0};
-  p.dram = {1, kUnbounded, 0};
-  return p;
-}
+using testing::ideal_chip;
+using testing::kUnbounded;
 
 MacTile mac_tile(std::uint64_t m, std::uint64_t n, std::uint64_t k) {
   MacTile t;

@@ -8,25 +8,15 @@
 
 #include "models/core/cycles.hpp"
 #include "models/system/system.hpp"
+#include "tests/support/ideal_chip.hpp"
 
 namespace lpt::core {
 namespace {
 
-constexpr double kUnbounded = 1e12;
-
-// Cores with an unbounded memory system and SFU: only the links take time.
-ChipParams ideal_chip(int cores = 2) {
-  ChipParams p;
-  p.cores = cores;
-  p.clock_ghz = 1.0;
-  p.core.mac_array = {4, 4, 1, std::nullopt, Dataflow::kOutputStationary, false, {{"fp16", 1}}};
-  p.core.accumulator = {{"fp32"}, 16};
-  p.core.rounder = {4, 8};
-  p.core.sfu = {1 << 20, {1.0, 0.25, 0.25}};
-  p.core.scratchpad = {64, 4, 1, static_cast<std::int64_t>(kUnbounded), 2};
-  p.core.dma = {8, 64, 64};
-  p.interconnect = {"ring", true, static_cast<std::int64_t>(kUnbounded), 0};
-  p.dram = {1, kUnbounded, 0};
+// Two ideal cores with an SFU wide enough that only the links take time.
+ChipParams ideal_chip() {
+  ChipParams p = testing::ideal_chip(2);
+  p.core.sfu.lanes = 1 << 20;
   return p;
 }
 
