@@ -236,7 +236,7 @@ py::dict load_policy(const std::string& path, const std::vector<std::string>& ov
   update["weights_rounding"] = update_rounding(u.weights);
   update["state_rounding"] = update_rounding(u.optimizer_state);
   update["sr_bits"] = config.chip.core.rounder.random_bits;
-  update["optimizer"] = u.optimizer == Optimizer::kAdam ? "adam" : "sgd_momentum";
+  update["optimizer"] = std::string(optimizer_name(u.optimizer));
   py::dict out;
   out["name"] = config.name;
   out["datapaths"] = datapaths;

@@ -45,16 +45,16 @@ struct Command {
 };
 
 std::set<Phase> parse_phases(const std::string& text) {
+  if (text == "all") return requestable_phases();
   std::set<Phase> phases;
   std::stringstream in(text);
   std::string word;
   while (std::getline(in, word, ',')) {
-    bool known = false;
-    for (Phase p : kAllPhases)
-      if (word == to_string(p)) phases.insert(p), known = true;
-    if (!known)
-      throw po::error("--phases: unknown phase " + quoted_excerpt(word) + " (expected a comma-separated "
-                      "subset of fwd,bwd,wgrad,update)");
+    const std::optional<Phase> phase = phase_named(word);
+    if (!phase || !requestable_phases().count(*phase))
+      throw po::error("--phases: unknown phase " + quoted_excerpt(word) + " (expected all, or a comma-separated "
+                      "subset of " + requestable_phase_names() + ")");
+    phases.insert(*phase);
   }
   if (phases.empty()) throw po::error("--phases: no phase given");
   return phases;
@@ -62,9 +62,12 @@ std::set<Phase> parse_phases(const std::string& text) {
 
 int command_run(const std::vector<std::string>& args, std::istream&, std::ostream& out,
                 std::ostream& err) {
+  const std::string phases_help = "phases to simulate (training): all, or some of " + requestable_phase_names() +
+                                  " (an optimizer's own phase adds steps where it has work); fwd alone is the "
+                                  "forward pass of training";
   const std::string usage =
       "usage: lptsim run [--config FILE] [--trace FILE] [--out DIR] [--batch N] "
-      "[--phases fwd,bwd,wgrad,update] [--fusion none|epilogue|full] [--residency none|liveness]\n"
+      "[--phases all|fwd,bwd,...] [--fusion none|epilogue|full] [--residency none|liveness]\n"
       "       [--mode training|inference] [--set /json/pointer=value ...]\n"
       "       [--timeline FILE [--timeline-window FIRST:LAST]] [--no-fidelity] [--fidelity-cache DIR]\n"
       "       [--no-reference-runs]\n"
@@ -78,8 +81,8 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
       ("timeline", po::value<std::string>(),
        "also write every core's compute, stall, SFU and DMA intervals to FILE (Chrome trace-event JSON, for Perfetto)")
       ("timeline-window", po::value<std::string>(), "with --timeline: only cycles FIRST:LAST of the run")
-      ("phases,p", po::value<std::string>()->default_value("fwd,bwd,wgrad,update"),
-       "phases to simulate (training); fwd alone is the forward pass of training")
+      ("phases,p", po::value<std::string>()->default_value("all"),
+       phases_help.c_str())
       ("fusion,f", po::value<std::string>(), "operator fusion, overriding the config's: none|epilogue|full")
       ("residency,r", po::value<std::string>(),
        "results kept on chip between steps, overriding the config's: none|liveness")

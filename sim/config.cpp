@@ -13,9 +13,18 @@ namespace lpt {
 
 namespace {
 
-// The phases with GEMMs, in the order of PrecisionPolicy::gemm; their JSON keys
-// are the phase names.
-constexpr std::array<Phase, 3> kGemmPhases = {Phase::kFwd, Phase::kBwd, Phase::kWgrad};
+// The phases the precision policy gives GEMM formats for, under their names.
+std::vector<Phase> phases_with_formats() {
+  std::vector<Phase> out;
+  for (const PhaseInfo& row : kPhaseTable)
+    if (row.precision_key) out.push_back(row.phase);
+  return out;
+}
+
+// "the wgrad GEMMs' formats": what a phase without formats takes.
+std::string default_formats_text(const PhaseInfo& row) {
+  return "the " + std::string(to_string(*row.formats_default)) + " GEMMs' formats";
+}
 
 template <class T, class Member>
 param::Key<T> format(std::string name, Member member, std::string description) {
@@ -55,17 +64,16 @@ const param::Schema<GemmPrecision>& gemm_precision_schema() {
   return schema;
 }
 
-using PhaseOverrides = std::array<std::optional<GemmPrecision>, 3>;
-
-const param::Schema<PhaseOverrides>& overrides_schema() {
-  static const param::Schema<PhaseOverrides> schema(
+const param::Schema<PhaseFormats>& overrides_schema() {
+  static const param::Schema<PhaseFormats> schema(
       "Formats of the first or the last layer with GEMMs, by phase.", [] {
-        std::vector<param::Key<PhaseOverrides>> keys;
-        for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
-          keys.push_back(param::Keys<PhaseOverrides>::optional_object(
-              to_string(kGemmPhases[i]), [i](PhaseOverrides& o) -> std::optional<GemmPrecision>& { return o[i]; },
+        std::vector<param::Key<PhaseFormats>> keys;
+        for (const Phase phase : phases_with_formats())
+          keys.push_back(param::Keys<PhaseFormats>::optional_object(
+              to_string(phase),
+              [i = index_of(phase)](PhaseFormats& o) -> std::optional<GemmPrecision>& { return o[i]; },
               gemm_precision_schema(), "the phase's formats of the policy",
-              std::string("that layer's ") + to_string(kGemmPhases[i]) + " GEMMs"));
+              std::string("that layer's ") + to_string(phase) + " GEMMs"));
         return keys;
       }());
   return schema;
@@ -81,10 +89,15 @@ const param::Schema<UpdatePrecision>& update_schema() {
        format<UpdatePrecision>("optimizer_state", &UpdatePrecision::optimizer_state,
                                "momentum or Adam moments; recorded only: the update's traffic is sized by "
                                "`weights`"),
-       K::choice("optimizer", &UpdatePrecision::optimizer,
-                 {{"sgd_momentum", Optimizer::kSgdMomentum}, {"adam", Optimizer::kAdam}},
-                 "sets the update's elements read and written and SFU operations per weight (Adam keeps two "
-                 "moments)"),
+       [] {
+         param::Key<UpdatePrecision> key = K::value(
+             {"optimizer", "string or object", {}, optimizer_names(), {},
+              "the optimizer (docs/optimizers.md): a name, or an object with `name` and that optimizer's parameters "
+              "(below); it sets the update's work per weight and adds its own phases"},
+             &UpdatePrecision::optimizer, read_optimizer);
+         key.describe_nested = describe_optimizers;
+         return key;
+       }(),
        K::choice("rounding", &UpdatePrecision::stochastic_rounding, {{"stochastic", true}, {"nearest", false}},
                  "of the written weights and state; recorded only: the model charges the rounders either way")});
   return schema;
@@ -147,15 +160,35 @@ const param::Schema<FidelityParams>& fidelity_schema() {
   return schema;
 }
 
+// A required GEMM-formats object kept in a std::optional (the phases without
+// a default always have one).
+template <class Member>
+param::Key<PrecisionPolicy> required_formats(std::string name, Member member, std::string description) {
+  param::Key<PrecisionPolicy> key = param::Keys<PrecisionPolicy>::value(
+      {std::move(name), "object", {}, {}, {}, std::move(description)}, member,
+      [](const JsonReader& in) { return gemm_precision_schema().read(in); });
+  key.describe_nested = [](const std::string& path, param::ObjectDocs& docs) {
+    gemm_precision_schema().describe(path, docs);
+  };
+  return key;
+}
+
 const param::Schema<PrecisionPolicy>& precision_schema() {
   using K = param::Keys<PrecisionPolicy>;
   static const param::Schema<PrecisionPolicy> schema(
       "The precision policy: the formats each training phase uses.", [] {
         std::vector<param::Key<PrecisionPolicy>> keys;
-        for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
-          keys.push_back(K::object(to_string(kGemmPhases[i]),
-                                   [i](PrecisionPolicy& p) -> GemmPrecision& { return p.gemm[i]; },
-                                   gemm_precision_schema(), std::string("the ") + to_string(kGemmPhases[i]) + " GEMMs"));
+        for (const Phase phase : phases_with_formats()) {
+          const PhaseInfo& row = info(phase);
+          const auto member = [i = index_of(phase)](PrecisionPolicy& p) -> std::optional<GemmPrecision>& {
+            return p.gemm[i];
+          };
+          const std::string what = "the " + std::string(row.name) + " GEMMs: " + std::string(row.description);
+          keys.push_back(row.formats_default
+                             ? K::optional_object(row.name.data(), member, gemm_precision_schema(),
+                                                  default_formats_text(row), what)
+                             : required_formats(row.name.data(), member, what));
+        }
         keys.push_back(K::object("update", &PrecisionPolicy::update, update_schema(), "the weight update"));
         keys.push_back(K::optional(K::object("first_layer", &PrecisionPolicy::first_layer, overrides_schema(),
                                              "the first layer with GEMMs, by phase (commonly kept in higher precision)"),
@@ -299,7 +332,7 @@ void check_gradient_format(const JsonReader& in, const AcceleratorConfig& c) {
 
 const num::FormatSpec& AcceleratorConfig::gradient_format() const {
   return data_parallel.gradient_format ? *data_parallel.gradient_format
-                                       : precision.gemm[static_cast<std::size_t>(Phase::kWgrad)].output;
+                                       : precision.for_gemm(Phase::kWgrad, LayerPosition::kMiddle).output;
 }
 
 const param::Schema<AcceleratorConfig>& config_schema() {
@@ -330,15 +363,17 @@ const param::Schema<AcceleratorConfig>& config_schema() {
 }
 
 const GemmPrecision& PrecisionPolicy::for_gemm(Phase formats_of, LayerPosition position) const {
-  const auto i = static_cast<std::size_t>(formats_of);
+  const std::size_t i = index_of(formats_of);
   if (position == LayerPosition::kFirst && first_layer[i]) return *first_layer[i];
   if (position == LayerPosition::kLast && last_layer[i]) return *last_layer[i];
-  return gemm[i];
+  if (gemm[i]) return *gemm[i];
+  if (const auto fallback = info(formats_of).formats_default) return for_gemm(*fallback, position);
+  throw std::logic_error(std::string("the precision policy has no formats for phase ") + to_string(formats_of));
 }
 
 PrecisionPolicy PrecisionPolicy::for_inference() const {
   PrecisionPolicy p = *this;
-  const auto fwd = static_cast<std::size_t>(Phase::kFwd);
+  const std::size_t fwd = index_of(Phase::kFwd);
   p.gemm[fwd] = inference.value().gemm;
   p.first_layer[fwd] = inference->first_layer;
   p.last_layer[fwd] = inference->last_layer;
@@ -393,9 +428,10 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
     if (!groups_apply && c.data_parallel.group_chips != 0)
       in.at("data_parallel").at("group_chips").fail("only a hierarchical all-reduce on a ring or switch has groups");
   }
-  for (std::size_t i = 0; i < kGemmPhases.size(); ++i) {
-    const std::string phase = "/" + std::string(to_string(kGemmPhases[i]));
-    check_against_chip(precision_in, c.precision.gemm[i], phase, c);
+  for (const Phase p : phases_with_formats()) {
+    const std::size_t i = index_of(p);
+    const std::string phase = "/" + std::string(to_string(p));
+    if (c.precision.gemm[i]) check_against_chip(precision_in, *c.precision.gemm[i], phase, c);
     if (c.precision.first_layer[i])
       check_against_chip(precision_in, *c.precision.first_layer[i], "/first_layer" + phase, c);
     if (c.precision.last_layer[i])
@@ -548,29 +584,27 @@ nlohmann::json gemm_json(const GemmPrecision& p) {
   return out;
 }
 
-nlohmann::json overrides_json(const std::array<std::optional<GemmPrecision>, 3>& o) {
+nlohmann::json phase_formats_json(const PhaseFormats& formats) {
   nlohmann::json out = nlohmann::json::object();
-  for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
-    if (o[i]) out[std::string(to_string(kGemmPhases[i]))] = gemm_json(*o[i]);
+  for (const Phase phase : phases_with_formats())
+    if (const auto& f = formats[index_of(phase)]) out[std::string(to_string(phase))] = gemm_json(*f);
   return out;
 }
 
 }  // namespace
 
 void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
-  nlohmann::json precision;
-  for (std::size_t i = 0; i < kGemmPhases.size(); ++i)
-    precision[std::string(to_string(kGemmPhases[i]))] = gemm_json(config.precision.gemm[i]);
+  nlohmann::json precision = phase_formats_json(config.precision.gemm);
   const auto& u = config.precision.update;
   precision["update"] = {
       {"weights", u.weights},
       {"optimizer_state", u.optimizer_state},
-      {"optimizer", u.optimizer == Optimizer::kAdam ? "adam" : "sgd_momentum"},
+      {"optimizer", optimizer_json(u.optimizer)},
       {"rounding", u.stochastic_rounding ? "stochastic" : "nearest"}};
   precision["loss_scale"] = config.precision.loss_scale.dynamic ? nlohmann::json("dynamic")
                                                                  : nlohmann::json(config.precision.loss_scale.factor);
-  precision["first_layer"] = overrides_json(config.precision.first_layer);
-  precision["last_layer"] = overrides_json(config.precision.last_layer);
+  precision["first_layer"] = phase_formats_json(config.precision.first_layer);
+  precision["last_layer"] = phase_formats_json(config.precision.last_layer);
   if (const auto& inference = config.precision.inference) {
     nlohmann::json j = {{"gemm", gemm_json(inference->gemm)}};
     if (inference->first_layer) j["first_layer"] = gemm_json(*inference->first_layer);

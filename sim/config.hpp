@@ -43,7 +43,7 @@ struct LossScale {
 struct UpdatePrecision {
   num::FormatSpec weights;          // the stored weights (no FP32 master copy, as in Wang'18)
   num::FormatSpec optimizer_state;  // momentum / Adam moments
-  Optimizer optimizer = Optimizer::kSgdMomentum;
+  Optimizer optimizer = SgdMomentum{};
   bool stochastic_rounding = true;  // of the written weights and state
 };
 
@@ -58,11 +58,15 @@ struct InferencePrecision {
   std::optional<GemmPrecision> first_layer, last_layer;
 };
 
+// GEMM formats by phase (indexed by Phase); a phase without them takes its
+// PhaseInfo::formats_default's.
+using PhaseFormats = std::array<std::optional<GemmPrecision>, kPhaseCount>;
+
 struct PrecisionPolicy {
-  std::array<GemmPrecision, 3> gemm;  // indexed by Phase::kFwd, kBwd, kWgrad
+  PhaseFormats gemm;  // the phases with their own formats (fwd, bwd and wgrad always)
   UpdatePrecision update;
   // Per-phase overrides; a phase not given keeps the default.
-  std::array<std::optional<GemmPrecision>, 3> first_layer, last_layer;
+  PhaseFormats first_layer, last_layer;
   std::optional<InferencePrecision> inference;
   LossScale loss_scale;
 

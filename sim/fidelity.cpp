@@ -711,7 +711,7 @@ FidelityReport measure_fidelity(const AcceleratorConfig& config, const Trace& tr
   SourceResolver sources(trace);
   for (const LayerWork& layer : layers) {
     for (const Phase phase : phases) {
-      if (phase == Phase::kUpdate) continue;
+      if (!info(phase).fidelity) continue;
       const auto& gemms = layer.phase(phase).gemms;
       for (std::size_t i = 0; i < gemms.size(); ++i) {
         const GemmWork& g = gemms[i];
@@ -755,7 +755,7 @@ std::string fidelity_key(const AcceleratorConfig& config, const Trace& trace, co
                         {"trace", trace_json},
                         {"inference", inference}};
   for (const Phase p : phases)
-    if (p != Phase::kUpdate) key["phases"].push_back(to_string(p));
+    if (info(p).fidelity) key["phases"].push_back(to_string(p));
   // The gradient all-reduce of a system of chips (a single chip's key is as before).
   if (measures_allreduce(config, phases)) {
     nlohmann::json allreduce = {{"workers", config.chips()},
@@ -896,7 +896,7 @@ FidelityReport fidelity_from_json(const nlohmann::json& j) {
     GemmFidelity f;
     f.layer = g.at("layer");
     const std::string phase = g.at("phase");
-    f.phase = phase == "bwd" ? Phase::kBwd : phase == "wgrad" ? Phase::kWgrad : Phase::kFwd;
+    f.phase = phase_named(phase).value_or(Phase::kFwd);
     f.label = g.at("label");
     f.m = g.at("m"), f.n = g.at("n"), f.k = g.at("k");
     f.rows = g.at("rows"), f.cols = g.at("cols");

@@ -13,12 +13,14 @@ std::string GemmDatapath::label() const {
 
 TensorRole a_role(const GemmWork& gemm) {
   if (gemm.a_from == OperandSource::kWeights) return TensorRole::kWeight;
-  return gemm.formats_of == Phase::kBwd ? TensorRole::kGradient : TensorRole::kActivation;
+  return gemm.formats_of == Phase::kBwd || gemm.a_from == OperandSource::kOutputGradient ? TensorRole::kGradient
+                                                                                         : TensorRole::kActivation;
 }
 
 TensorRole b_role(const GemmWork& gemm) {
   if (gemm.b_from == OperandSource::kWeights) return TensorRole::kWeight;
-  return gemm.formats_of == Phase::kWgrad ? TensorRole::kGradient : TensorRole::kActivation;
+  return gemm.formats_of == Phase::kWgrad || gemm.b_from == OperandSource::kOutputGradient ? TensorRole::kGradient
+                                                                                           : TensorRole::kActivation;
 }
 
 std::vector<LayerPosition> layer_positions(const std::vector<LayerWork>& layers) {

@@ -39,7 +39,8 @@ struct GemmDatapath {
 
 // The operands' roles: weights where the GEMM reads the layer's weights,
 // error gradients for A of data gradients and B of weight gradients (GemmWork::
-// formats_of), activations otherwise.
+// formats_of) and where an operand is the gradient at the layer's output,
+// activations otherwise.
 TensorRole a_role(const GemmWork& gemm);
 TensorRole b_role(const GemmWork& gemm);
 

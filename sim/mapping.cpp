@@ -1070,6 +1070,7 @@ struct Mapper {
       }
     }
     if (!work.elementwise.empty()) {
+      // The weights' format for the update, the phase's output format otherwise.
       const int bits = phase == Phase::kUpdate
                            ? config.precision.update.weights.total_bits()
                            : config.precision.for_gemm(phase, position).output.total_bits();
@@ -1154,18 +1155,21 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
     if (mapper.out.program.steps.empty()) return std::nullopt;
     return mapper.out.program.steps.size() - 1;
   };
-  const auto as_list = [](std::optional<std::size_t> step) {
-    return step ? std::vector<std::size_t>{*step} : std::vector<std::size_t>{};
+  const auto as_list = [](std::initializer_list<std::optional<std::size_t>> steps) {
+    std::vector<std::size_t> out;
+    for (const auto& step : steps)
+      if (step && std::find(out.begin(), out.end(), *step) == out.end()) out.push_back(*step);
+    return out;
   };
   // The step whose result is each layer's input (the forward output before it).
   std::vector<std::optional<std::size_t>> layer_input(layers.size());
   // Runs the layer phase after `inputs`, its GEMMs reading the gradient at the
   // layer's output from `output_gradient`; returns its last step, if it has any.
-  const auto run = [&](Phase phase, std::size_t i, std::optional<std::size_t> inputs,
+  const auto run = [&](Phase phase, std::size_t i, std::vector<std::size_t> inputs,
                        std::optional<std::size_t> output_gradient = std::nullopt) {
     if (!phases.count(phase) || layers[i].phase(phase).empty()) return std::optional<std::size_t>{};
     const std::size_t before = mapper.out.program.steps.size();
-    mapper.next_depends_on = as_list(inputs);
+    mapper.next_depends_on = std::move(inputs);
     mapper.layer_input_step = layer_input[i];
     mapper.output_gradient_step = output_gradient;
     mapper.map_phase(layers[i], phase, position[i]);
@@ -1175,28 +1179,39 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
   std::optional<std::size_t> forward_output;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     layer_input[i] = forward_output;
-    if (const auto last = run(Phase::kFwd, i, forward_output)) forward_output = last;
+    if (const auto last = run(Phase::kFwd, i, as_list({forward_output}))) forward_output = last;
   }
   // Backward: the data gradient and the weight gradient of a layer both read
   // the gradient at its output, so neither waits for the other, unless fusion
   // made the data-gradient GEMM store that gradient (after its input stage
-  // applied the fused layers' backward) for the weight gradient.
+  // applied the fused layers' backward) for the weight gradient. K-FAC's
+  // factors read the layer's input and that gradient too.
   std::optional<std::size_t> gradient = forward_output;  // the loss needs the whole forward pass
   // The step whose result the gradient is: none for the loss's gradient,
   // which no step computes.
   std::optional<std::size_t> gradient_result;
-  std::vector<std::optional<std::size_t>> weight_gradient(layers.size());
+  std::vector<std::optional<std::size_t>> weight_gradient(layers.size()), after_backward(layers.size());
   for (std::size_t i = layers.size(); i-- > 0;) {
     const std::optional<std::size_t> output_gradient = gradient, output_gradient_result = gradient_result;
-    const std::optional<std::size_t> data_gradient = run(Phase::kBwd, i, output_gradient, output_gradient_result);
+    const std::optional<std::size_t> data_gradient =
+        run(Phase::kBwd, i, as_list({output_gradient}), output_gradient_result);
     const auto& bwd = layers[i].phase(Phase::kBwd).gemms;
     const bool stores_gradient_for_wgrad = data_gradient && !bwd.empty() && !bwd.front().fused.empty();
     // That stored gradient is a side tensor of the data-gradient GEMM, not its result.
     weight_gradient[i] = stores_gradient_for_wgrad
-                             ? run(Phase::kWgrad, i, data_gradient)
-                             : run(Phase::kWgrad, i, output_gradient, output_gradient_result);
+                             ? run(Phase::kWgrad, i, as_list({data_gradient}))
+                             : run(Phase::kWgrad, i, as_list({output_gradient}), output_gradient_result);
+    after_backward[i] = run(Phase::kCurvature, i, as_list({data_gradient, output_gradient}), output_gradient_result);
     if (data_gradient) gradient = gradient_result = data_gradient;
   }
+  // A second backward pass (AdaHessian's Hessian-vector product) starts from
+  // the loss once the first has ended, each layer after the one behind it.
+  // Its steps are sourced from no earlier result: the vector they propagate is
+  // not the gradient the first pass stored.
+  std::vector<std::optional<std::size_t>> second_backward(layers.size());
+  std::optional<std::size_t> second = last_step();
+  for (std::size_t i = layers.size(); i-- > 0;)
+    if (const auto last = second_backward[i] = run(Phase::kHessian, i, as_list({second}))) second = last;
   // Each update needs its layer's weight gradient, or, on a system of chips,
   // the all-reduce of its bucket. A layer fused into a GEMM layer (a
   // batch-norm's scale and shift) gets its parameters' gradients in that
@@ -1210,7 +1225,16 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
     }
   if (config.chips() > 1)
     add_all_reduce_steps(layers, config, weight_gradient, fused_with_weights, mapper.out, update_after);
-  for (std::size_t i = 0; i < layers.size(); ++i) run(Phase::kUpdate, i, update_after[i]);
+  // The optimizer's phases of a layer, in table order (K-FAC's inverses and
+  // preconditioning, then the update): each waits for the layer's gradients,
+  // its work after the backward passes and the phase before it.
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    std::optional<std::size_t> previous;
+    for (const PhaseInfo& row : kPhaseTable)
+      if (row.placement == PhasePlacement::kOptimizer)
+        if (const auto last = run(row.phase, i, as_list({update_after[i], after_backward[i], second_backward[i], previous})))
+          previous = last;
+  }
   return std::move(mapper.out);
 }
 

@@ -193,15 +193,18 @@ inline constexpr std::size_t kMaxProgramSteps = std::size_t{1} << 18;
 // Bounds the program's memory (a task takes a few hundred bytes).
 inline constexpr std::size_t kMaxTileTasks = std::size_t{1} << 21;
 
-// Phase order of one training step: FWD over the layers, then BWD and WGRAD of
-// each layer from the last to the first, then the weight update. On a system
-// of chips (config.system, more than one chip) with weight gradients, the
-// program also has a collective step per bucket of gradients
-// (config.data_parallel), placed before the updates and depending on its
-// layers' weight gradients; each update waits for its layer's bucket. A GEMM that no
+// Phase order of one training step, by each phase's placement (sim/phase):
+// FWD over the layers; then BWD, WGRAD and the phases placed after them (K-FAC's
+// factors) of each layer from the last to the first; then a second backward
+// pass, if the optimizer has one; then, layer by layer, the optimizer's phases
+// in table order, ending with the weight update. On a system of chips
+// (config.system, more than one chip) with weight gradients, the program also
+// has a collective step per bucket of gradients (config.data_parallel), placed
+// before the optimizer's phases and depending on its layers' weight
+// gradients; a layer's optimizer phases wait for its bucket. A GEMM that no
 // tile of fits the scratchpad, or a program beyond kMaxProgramSteps or
-// kMaxTileTasks, is an
-// InputError at the layer's place in its trace (LayerWork::where; no file).
+// kMaxTileTasks, is an InputError at the layer's place in its trace
+// (LayerWork::where; no file).
 MappedProgram map_training(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
                            const std::set<Phase>& phases);
 

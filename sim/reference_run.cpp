@@ -63,8 +63,11 @@ ReferenceRun::ReferenceRun(const AcceleratorConfig& config, const Trace& trace, 
       child.fidelity = false;
       child.reference_runs = false;
       std::ostringstream progress;
-      const ReferenceTiming t = reference_timing(simulate_timing(config, trace, child, progress).stats);
+      const TimedRun timed = simulate_timing(config, trace, child, progress);
+      ReferenceTiming t = reference_timing(timed.stats);
+      t.energy_pj = report_run(timed, timed.config.chip, progress).total.energy.total_pj();
       out = {{"total_cycles", t.total_cycles},
+             {"energy_pj", t.energy_pj},
              {"communication_cycles", t.communication_cycles},
              {"bytes_sent", t.bytes_sent},
              {"collective_dram_bytes", t.collective_dram_bytes},
@@ -114,6 +117,7 @@ ReferenceTiming ReferenceRun::result() {
   t.bytes_sent = out.value("bytes_sent", std::uint64_t{0});
   t.collective_dram_bytes = out.value("collective_dram_bytes", std::uint64_t{0});
   t.collective_sfu_ops = out.value("collective_sfu_ops", std::uint64_t{0});
+  t.energy_pj = out.value("energy_pj", 0.0);
   return t;
 }
 

@@ -1,7 +1,8 @@
 // A variant of a run simulated beside it, in a child process (SystemC allows
 // one simulation per process): a system's training step on one chip at the
-// whole batch, for its scaling efficiency, and without gradient compression,
-// for what compression saves. The child starts before the run's own
+// whole batch, for its scaling efficiency; without gradient compression, for
+// what compression saves; the steps of an optimizer's schedule that skip its
+// intermittent phases; and SGD-momentum's step, for what the optimizer costs. The child starts before the run's own
 // simulation, so on two cores the two run at once.
 #pragma once
 
@@ -24,8 +25,10 @@ struct ReferenceTiming {
   std::uint64_t bytes_sent = 0;            // by the reported chip to other chips
   std::uint64_t collective_dram_bytes = 0;  // the collectives' reads and writes
   std::uint64_t collective_sfu_ops = 0;
+  double energy_pj = 0;  // the reported chip's, at the run's operating point
 };
 
+// Everything but the energy, which needs the report.
 ReferenceTiming reference_timing(const core::RunStats& stats);
 
 class ReferenceRun {

@@ -16,6 +16,7 @@
 #include "models/energy/energy_model.hpp"
 #include "sim/config.hpp"
 #include "sim/fidelity.hpp"
+#include "sim/optimizer_report.hpp"
 #include "sim/reference_run.hpp"
 #include "sim/mapping.hpp"
 #include "sim/trace.hpp"
@@ -156,6 +157,7 @@ struct RunReport {
   std::string mode = "training";  // or "inference"
   std::optional<FidelityReport> fidelity;  // unless the pass was skipped
   std::optional<SystemReport> system;      // on a system of chips
+  std::optional<OptimizerReport> optimizer;  // training: the optimizer's schedule and memory
   std::optional<CompressionParams> config_compression;  // its gradients' CLT-k compression
   std::vector<std::string> layer_names;    // by layer index, the trace's
 

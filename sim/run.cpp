@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -85,14 +86,62 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
                                             ", set at " + config.chip_location("/core/sfu/fusion"));
     config.fusion = *options.fusion;
   }
+  // The optimizer's schedule and SGD-momentum's step, beside a whole training step.
+  const Optimizer& optimizer = config.precision.update.optimizer;
+  std::optional<OptimizerReport> optimizer_report;
+  std::vector<std::unique_ptr<ReferenceRun>> schedule_runs;
+  std::optional<ReferenceRun> sgd_run;
+  if (!inference) {
+    optimizer_report.emplace();
+    optimizer_report->optimizer = optimizer;
+    optimizer_report->capacity_bytes = config.chip.dram.capacity_bytes();
+    if (options.phases == requestable_phases()) {
+      optimizer_report->shares = step_shares(optimizer);
+      optimizer_report->timings.resize(optimizer_report->shares.size());
+    }
+    if (options.reference_runs) {
+      Trace whole = trace;
+      whole.batch = global_batch;
+      SimulationOptions reference = options;
+      reference.batch = global_batch;
+      for (std::size_t i = 1; i < optimizer_report->shares.size(); ++i) {
+        SimulationOptions kind = reference;
+        for (const Phase p : optimizer_report->shares[i].skipped) kind.phases.erase(p);
+        schedule_runs.push_back(std::make_unique<ReferenceRun>(config, whole, kind));
+      }
+      if (!std::holds_alternative<SgdMomentum>(optimizer)) {
+        AcceleratorConfig sgd = config;
+        sgd.precision.update.optimizer = SgdMomentum{};
+        sgd_run.emplace(sgd, whole, reference);
+      }
+    }
+  }
   if (options.residency) config.residency = *options.residency;
-  const ExpansionOptions expansion{config.precision.update.optimizer, config.fusion};
+  const ExpansionOptions expansion{optimizer, config.fusion};
   auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);
+  if (optimizer_report) {
+    optimizer_report->memory = memory_footprint(config, layers);
+    if (!std::holds_alternative<SgdMomentum>(optimizer))
+      optimizer_report->sgd_memory = memory_footprint(config, expand_training(trace, {SgdMomentum{}, config.fusion}));
+    try {
+      check_memory_capacity(config, optimizer_report->memory);
+    } catch (const InputError& e) {
+      throw InputError(config.file, e.json_path(),
+                       trace.network + " at batch " + std::to_string(global_batch) + ": " + e.message());
+    }
+  }
   clock.lap("expand");
   const std::set<Phase> simulated = inference ? std::set<Phase>{Phase::kFwd} : options.phases;
-  std::vector<Phase> phases(simulated.begin(), simulated.end());
-  if (config.chips() > 1 && simulated.count(Phase::kWgrad))  // after the weight gradients, before the update
-    phases.insert(std::find(phases.begin(), phases.end(), Phase::kUpdate), Phase::kAllReduce);
+  // The report lists SGD's phases when asked for, the optimizer's own when
+  // they have work, and the all-reduce of a system's weight gradients.
+  std::vector<Phase> phases;
+  for (const PhaseInfo& row : kPhaseTable) {
+    const bool has_work = std::any_of(layers.begin(), layers.end(),
+                                      [&](const LayerWork& layer) { return !layer.phase(row.phase).empty(); });
+    if ((simulated.count(row.phase) && (row.sgd || has_work)) ||
+        (row.phase == Phase::kAllReduce && config.chips() > 1 && simulated.count(Phase::kWgrad)))
+      phases.push_back(row.phase);
+  }
   MappedProgram mapped;
   try {
     mapped = map_training(layers, config, simulated);
@@ -145,7 +194,21 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   };
   collect(one_chip_run, references.one_chip);
   collect(dense_run, references.dense);
-  if (one_chip_run) clock.lap("reference runs");
+  if (optimizer_report) {
+    const auto collect_optimizer = [&](ReferenceRun* run, std::optional<ReferenceTiming>& into) {
+      if (!run) return;
+      try {
+        into = run->result();
+      } catch (const std::exception& e) {
+        optimizer_report->errors.push_back(e.what());
+        progress << "lptsim: " << e.what() << "\n";
+      }
+    };
+    for (std::size_t i = 0; i < schedule_runs.size(); ++i)
+      collect_optimizer(schedule_runs[i].get(), optimizer_report->timings[i + 1]);
+    collect_optimizer(sgd_run ? &*sgd_run : nullptr, optimizer_report->sgd);
+  }
+  if (one_chip_run || sgd_run || !schedule_runs.empty()) clock.lap("reference runs");
   if (timeline) timeline->run.total_cycles = stats.total_cycles;
   std::optional<FidelityReport> fidelity;
   if (options.fidelity && config.fidelity.enabled) {
@@ -159,8 +222,9 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
     }
     clock.lap("fidelity");
   }
-  return {std::move(config), std::move(trace), std::move(layers), std::move(mapped), std::move(stats), std::move(phases),
-          inference, std::move(fidelity), std::move(references), clock.stages()};
+  return {std::move(config),   std::move(trace),      std::move(layers),           std::move(mapped),
+          std::move(stats),    std::move(phases),     inference,                   std::move(fidelity),
+          std::move(references), std::move(optimizer_report), clock.stages()};
 }
 
 RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, std::ostream& progress) {
@@ -171,6 +235,14 @@ RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, s
   RunReport report = build_report(priced, timed.trace, timed.layers, timed.mapped, timed.stats, timed.phases);
   report.fidelity = timed.fidelity;
   if (report.system) report.system->references = timed.references;
+  if (timed.optimizer) {
+    report.optimizer = timed.optimizer;
+    if (!report.optimizer->timings.empty()) {
+      ReferenceTiming own = reference_timing(timed.stats);
+      own.energy_pj = report.total.energy.total_pj();
+      report.optimizer->timings.front() = own;
+    }
+  }
   clock.lap("report");
   report.mode = timed.inference ? "inference" : "training";
   report.config_file = priced.file;

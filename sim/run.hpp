@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sim/fidelity.hpp"
+#include "sim/optimizer_report.hpp"
 #include "sim/reference_run.hpp"
 #include "sim/report.hpp"
 #include "sim/timeline.hpp"
@@ -25,14 +26,16 @@ enum class RunMode {
 struct SimulationOptions {
   RunMode mode = RunMode::kTraining;
   std::optional<std::int64_t> batch;  // inference: 1 unless given
-  std::set<Phase> phases{kAllPhases.begin(), kAllPhases.end()};
+  std::set<Phase> phases = requestable_phases();
   std::optional<Fusion> fusion;  // overrides the config's
   std::optional<Residency> residency;  // overrides the config's
   bool fidelity = true;                 // false skips the fidelity pass (the config may also disable it)
   // Where fidelity results are cached by fidelity_key (empty: not cached).
   std::filesystem::path fidelity_cache;
-  // On a system of chips, also simulate one chip at the whole batch (scaling
-  // efficiency) and, with compression, the dense all-reduce (sim/reference_run).
+  // Also simulate, beside the run (sim/reference_run): on a system of chips,
+  // one chip at the whole batch (scaling efficiency) and, with compression,
+  // the dense all-reduce; for a training step, the optimizer's other kinds of
+  // step (K-FAC's without factors or inverses) and SGD-momentum's step.
   bool reference_runs = true;
 };
 
@@ -57,6 +60,7 @@ struct TimedRun {
   bool inference = false;
   std::optional<FidelityReport> fidelity;  // unless skipped
   References references;                   // on a system of chips, unless skipped
+  std::optional<OptimizerReport> optimizer;  // training; the reported step's own timing not yet in it
   std::vector<std::pair<std::string, double>> stage_seconds;
 };
 

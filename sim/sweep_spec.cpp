@@ -27,7 +27,9 @@ std::string pointer_at(const JsonReader& in) {
 }
 
 std::vector<std::pair<std::string_view, Phase>> phase_choices() {
-  return {{"fwd", Phase::kFwd}, {"bwd", Phase::kBwd}, {"wgrad", Phase::kWgrad}, {"update", Phase::kUpdate}};
+  std::vector<std::pair<std::string_view, Phase>> out;
+  for (const Phase phase : requestable_phases()) out.emplace_back(info(phase).name, phase);
+  return out;
 }
 
 struct LinearRange {
@@ -188,17 +190,17 @@ const param::Schema<SimulationOptions>& run_schema() {
       {K::optional(K::choice("mode", &SimulationOptions::mode,
                              {{"training", RunMode::kTraining}, {"inference", RunMode::kInference}},
                              "a training step, or inference (forward GEMMs in the policy's inference formats)")),
-       K::optional(K::value({"phases", "array of strings", {}, param::choice_names(phase_choices()) + "; 1 to 4",
+       K::optional(K::value({"phases", "array of strings", {}, param::choice_names(phase_choices()) + "; at least 1",
                              {}, "the phases simulated"},
                             &SimulationOptions::phases,
                             [](const JsonReader& in) {
                               std::set<Phase> phases;
-                              for (const JsonReader& p : in.elements(1, 4))
+                              for (const JsonReader& p : in.elements(1, kPhaseCount))
                                 phases.insert(p.choice(std::span<const std::pair<std::string_view, Phase>>(
                                     phase_choices())));
                               return phases;
                             }),
-                   "all four"),
+                   "all"),
        K::optional(K::value({"batch", "integer", "samples", param::integer_range(1, std::int64_t{1} << 20), {},
                              "the batch size simulated"},
                             &SimulationOptions::batch,

@@ -10,17 +10,6 @@
 
 namespace lpt {
 
-const char* to_string(Phase phase) {
-  switch (phase) {
-    case Phase::kFwd: return "fwd";
-    case Phase::kBwd: return "bwd";
-    case Phase::kWgrad: return "wgrad";
-    case Phase::kUpdate: return "update";
-    case Phase::kAllReduce: return "allreduce";
-  }
-  return "?";
-}
-
 ElementwiseWork& ElementwiseWork::operator+=(const ElementwiseWork& other) {
   read_elements = checked_add(read_elements, other.read_elements);
   write_elements = checked_add(write_elements, other.write_elements);
@@ -283,17 +272,6 @@ void expand_elementwise(LayerWork& work, const ElementwiseLayer& e, std::int64_t
   work.elementwise_op = e.op;
 }
 
-// Weight update per parameter. SGD with momentum: v = μv + g + λw, w -= ηv;
-// Adam keeps two moments and takes a square root and a divide per weight.
-// Every written weight and optimizer-state element goes through a rounder.
-ElementwiseWork update_work(std::int64_t parameters, Optimizer optimizer) {
-  const PerElement per = optimizer == Optimizer::kAdam ? PerElement{4, 3, 10, 0, 2}
-                                                       : PerElement{3, 2, 4, 0, 0};
-  ElementwiseWork w = scaled(per, parameters);
-  w.rounded_elements = w.write_elements;
-  return w;
-}
-
 // The limits are powers of two.
 std::string limit_text(std::int64_t limit) {
   return "2^" + std::to_string(std::bit_width(static_cast<std::uint64_t>(limit)) - 1);
@@ -302,7 +280,8 @@ std::string limit_text(std::int64_t limit) {
 // Every phase of the layer within the limits (throws CountOverflow when its
 // totals do not even fit in 64 bits).
 void check_limits(const LayerWork& work, std::int64_t batch) {
-  for (Phase phase : kAllPhases) {
+  for (const PhaseInfo& row : kPhaseTable) {
+    const Phase phase = row.phase;
     const PhaseWork& p = work.phase(phase);
     const std::int64_t macs = p.macs();
     const auto& e = p.elementwise;
@@ -344,7 +323,7 @@ LayerWork expand_layer(const Layer& layer, std::size_t index, std::int64_t batch
       },
       layer.shape);
   if (work.parameters > 0)
-    work.phase(Phase::kUpdate).elementwise = update_work(work.parameters, options.optimizer);
+    work.phase(Phase::kUpdate).elementwise = update_work(options.optimizer, work.parameters);
   check_limits(work, batch);
   return work;
 }
@@ -357,7 +336,8 @@ std::vector<LayerWork> expand_inference(const Trace& trace, const ExpansionOptio
   std::vector<LayerWork> layers = expand_training(trace, unfused);
   for (std::size_t i = 0; i < layers.size(); ++i) {
     LayerWork& layer = layers[i];
-    for (const Phase p : {Phase::kBwd, Phase::kWgrad, Phase::kUpdate}) layer.phase(p) = {};
+    for (const PhaseInfo& row : kPhaseTable)
+      if (row.phase != Phase::kFwd) layer.phase(row.phase) = {};
     if (layer.elementwise_op == ElementwiseOp::kDropout) {
       layer.phase(Phase::kFwd) = {};
     } else if (layer.elementwise_op == ElementwiseOp::kBatchNorm) {
@@ -380,13 +360,12 @@ std::vector<LayerWork> expand_inference(const Trace& trace, const ExpansionOptio
 }
 
 std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOptions& options) {
-  std::vector<LayerWork> out;
-  out.reserve(trace.layers.size());
-  for (std::size_t i = 0; i < trace.layers.size(); ++i) {
+  // Runs `expand` for layer i, its errors attributed to the layer.
+  const auto for_layer = [&](std::size_t i, auto&& expand) {
     const Layer& layer = trace.layers[i];
     const std::string subject = "layer " + quoted_excerpt(layer.name) + ": ";
     try {
-      out.push_back(expand_layer(layer, i, trace.batch, options));
+      expand();
     } catch (const CountOverflow&) {
       throw InputError(trace.file, layer.where,
                        subject + "its work at batch " + std::to_string(trace.batch) +
@@ -394,8 +373,18 @@ std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOption
     } catch (const InputError& e) {
       throw InputError(trace.file, layer.where, subject + e.message());
     }
-  }
+  };
+  std::vector<LayerWork> out;
+  out.reserve(trace.layers.size());
+  for (std::size_t i = 0; i < trace.layers.size(); ++i)
+    for_layer(i, [&] { out.push_back(expand_layer(trace.layers[i], i, trace.batch, options)); });
   apply_fusion(out, options.fusion);
+  // After fusion: the optimizer's phases may repeat the fused backward work.
+  for (std::size_t i = 0; i < out.size(); ++i)
+    for_layer(i, [&] {
+      add_optimizer_phases(out[i], options.optimizer);
+      check_limits(out[i], trace.batch);
+    });
   return out;
 }
 

@@ -13,19 +13,11 @@
 
 #include "models/core/program.hpp"
 #include "sim/implicit_gemm.hpp"
+#include "sim/optimizer.hpp"
+#include "sim/phase.hpp"
 #include "sim/trace.hpp"
 
 namespace lpt {
-
-// kAllReduce: on a system of chips, the all-reduce of the weight gradients
-// (sim/mapping adds it; a layer has no work of its own in it).
-enum class Phase { kFwd, kBwd, kWgrad, kUpdate, kAllReduce };
-inline constexpr std::size_t kPhaseCount = 5;
-// The phases a run may be asked for; the all-reduce follows the weight
-// gradients on a system of chips.
-inline constexpr std::array<Phase, 4> kAllPhases = {Phase::kFwd, Phase::kBwd, Phase::kWgrad,
-                                                    Phase::kUpdate};
-const char* to_string(Phase phase);
 
 // Streaming element-wise work: tensors read and written (in elements) and the
 // special-function-unit operations spent on them.
@@ -92,12 +84,10 @@ struct LayerWork {
   PhaseWork& phase(Phase p) { return phases[static_cast<int>(p)]; }
 };
 
-enum class Optimizer { kSgdMomentum, kAdam };
-
 enum class Fusion;
 
 struct ExpansionOptions {
-  Optimizer optimizer = Optimizer::kSgdMomentum;
+  Optimizer optimizer = SgdMomentum{};
   Fusion fusion{};  // Fusion::kNone (sim/fusion.hpp)
 };
 
@@ -108,8 +98,9 @@ struct ExpansionOptions {
 inline constexpr std::int64_t kMaxMacsPerLayerPhase = std::int64_t{1} << 50;
 inline constexpr std::int64_t kMaxElementsPerLayerPhase = std::int64_t{1} << 48;
 
-// Expands every layer for the trace's batch. The first layer gets no
-// backward-data work: nothing consumes the gradient of the network input.
+// Expands every layer for the trace's batch, with the optimizer's own phases
+// (sim/optimizer). The first layer gets no backward-data work: nothing
+// consumes the gradient of the network input.
 // Work above the limits, or counts that would overflow, are an InputError
 // naming the layer (its trace file and place in it).
 std::vector<LayerWork> expand_training(const Trace& trace, const ExpansionOptions& options);

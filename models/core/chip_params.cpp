@@ -24,6 +24,11 @@ const char* to_string(Dataflow dataflow) {
   return "?";
 }
 
+std::optional<std::uint64_t> DramParams::capacity_bytes() const {
+  if (!capacity_gib) return std::nullopt;
+  return static_cast<std::uint64_t>(*capacity_gib * static_cast<double>(std::uint64_t{1} << 30));
+}
+
 double ChipParams::dram_bytes_per_cycle() const {
   return static_cast<double>(dram.channels) * dram.gb_per_s_per_channel * dram.efficiency / clock_ghz;
 }
@@ -197,7 +202,13 @@ const param::Schema<DramParams>& dram_schema() {
        K::number("latency_ns", &DramParams::latency_ns, 0, 1e6, "ns",
                  "added to every DRAM transfer; rounded up to whole cycles"),
        K::number("efficiency", &DramParams::efficiency, 0.01, 1, "fraction",
-                 "sustained / peak bandwidth (turnaround, refresh, row misses)")});
+                 "sustained / peak bandwidth (turnaround, refresh, row misses)"),
+       K::optional(K::value({"capacity_gib", "number", "GiB (2³⁰ bytes)", param::number_range(1.0 / 1024, 1 << 20),
+                             {}, "what the chip's DRAM holds: a training step whose memory footprint (weights, "
+                             "gradients, optimizer state, curvature, saved activations) exceeds it is an error"},
+                            &DramParams::capacity_gib,
+                            [](const JsonReader& in) { return std::optional<double>(in.number(1.0 / 1024, 1 << 20)); }),
+                   "not checked: the report gives the footprint only")});
   return schema;
 }
 
@@ -296,6 +307,7 @@ void to_json(nlohmann::json& json, const DramParams& params) {
           {"gb_per_s_per_channel", params.gb_per_s_per_channel},
           {"latency_ns", params.latency_ns},
           {"efficiency", params.efficiency}};
+  if (params.capacity_gib) json["capacity_gib"] = *params.capacity_gib;
 }
 
 void to_json(nlohmann::json& json, const ChipParams& params) {

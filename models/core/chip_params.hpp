@@ -133,6 +133,9 @@ struct DramParams {
   double latency_ns = 0;
   // Sustained / peak bandwidth: read/write turnaround, refresh, row misses.
   double efficiency = 1;
+  // What the training step may keep in DRAM (unset: not checked).
+  std::optional<double> capacity_gib;
+  std::optional<std::uint64_t> capacity_bytes() const;
 };
 
 struct ChipParams {

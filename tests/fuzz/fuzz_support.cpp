@@ -34,7 +34,7 @@ const Trace& tiny_trace() {
 
 void expand_and_map(const Trace& trace, const AcceleratorConfig& config) {
   const auto layers = expand_training(trace, {config.precision.update.optimizer, config.fusion});
-  map_training(layers, config, {kAllPhases.begin(), kAllPhases.end()});
+  map_training(layers, config, requestable_phases());
 }
 
 }  // namespace lpt::fuzz

@@ -37,8 +37,8 @@ TEST(Config, ShippedConfigsLoad) {
   }
   const auto rapid = load_config((source_dir() / "configs/rapid-4core.json").string());
   EXPECT_EQ(rapid.chip.cores, 4);
-  EXPECT_EQ(rapid.precision.gemm[0].a.name, "hfp8_e4m3");
-  EXPECT_EQ(rapid.precision.gemm[1].a.name, "hfp8_e5m2");
+  EXPECT_EQ(rapid.precision.gemm[0]->a.name, "hfp8_e4m3");
+  EXPECT_EQ(rapid.precision.gemm[1]->a.name, "hfp8_e5m2");
   EXPECT_EQ(rapid.precision.for_gemm(Phase::kFwd, LayerPosition::kFirst).a.name, "dlfloat16");
   EXPECT_EQ(rapid.precision.for_gemm(Phase::kFwd, LayerPosition::kMiddle).a.name, "hfp8_e4m3");
 }
@@ -118,8 +118,8 @@ TEST(Config, StageRoundingsReachTheDatapathAndImpossibleOnesAreErrors) {
   doc["precision"]["wgrad"]["accumulation_rounding"] = "sr";
   doc["precision"]["wgrad"]["output_rounding"] = "rtz";
   const auto config = parse_config(JsonReader(doc, ""));
-  EXPECT_EQ(config.precision.gemm[2].accumulation_rounding, num::Rounding::kStochastic);
-  EXPECT_EQ(config.precision.gemm[2].output_rounding, num::Rounding::kTowardZero);
+  EXPECT_EQ(config.precision.gemm[2]->accumulation_rounding, num::Rounding::kStochastic);
+  EXPECT_EQ(config.precision.gemm[2]->output_rounding, num::Rounding::kTowardZero);
   const nlohmann::json written = config;
   EXPECT_EQ(written["precision"]["wgrad"]["accumulation_rounding"], "sr");
   // Stochastic adds into FP32 see 52 - 24 = 28 exact bits below the kept ones: a wider rounder cannot be emulated.

@@ -342,7 +342,7 @@ TEST(Fidelity, WiderGradientFormatsAllReduceMoreAccurately) {
   // An FP32 accumulator, so that the communication format's rounding is what
   // differs: 24, 11 and 3 significant bits.
   AcceleratorConfig config = system_config(8);
-  config.precision.gemm[static_cast<std::size_t>(Phase::kWgrad)].accumulator = *num::find_format("fp32");
+  config.precision.gemm[static_cast<std::size_t>(Phase::kWgrad)]->accumulator = *num::find_format("fp32");
   const auto sqnr_in = [&](const std::string& format) {
     config.data_parallel.gradient_format = *num::find_format(format);
     const AllReduceFidelity a = measure_allreduce_fidelity(config);

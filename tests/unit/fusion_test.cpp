@@ -32,7 +32,7 @@ Trace network(std::vector<Layer> layers) {
 }
 
 std::vector<LayerWork> expand(const Trace& t, Fusion fusion) {
-  return expand_training(t, {Optimizer::kSgdMomentum, fusion});
+  return expand_training(t, {SgdMomentum{}, fusion});
 }
 
 TEST(Fusion, ModesByName) {
@@ -157,7 +157,7 @@ TEST(Fusion, FusedBatchNormReluMovesFiveTensorsLessForward) {
   // Unfused: batch-norm reads twice and writes once, ReLU reads and writes
   // once: 5 tensors of E 16-bit elements. Fused, they have no steps, and the
   // convolution's fused work moves nothing (it moves what its tiling needs).
-  const std::uint64_t bits = config.precision.gemm[0].output.total_bits();
+  const std::uint64_t bits = config.precision.gemm[0]->output.total_bits();
   EXPECT_EQ(dram_bytes(none, {2, 3}), 5 * kElements * bits / 8);
   EXPECT_EQ(full.program.steps.size(), 2u);  // the leading layer and the conv
   const ElementwiseWork& fused = expand(t, Fusion::kFull)[1].phase(Phase::kFwd).gemms.front().fused;

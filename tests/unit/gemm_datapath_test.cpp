@@ -38,7 +38,7 @@ TEST(GemmDatapath, OperandRolesFollowThePhaseAndTheWeights) {
 
 TEST(GemmDatapath, ResolvesFormatsChunkingRoundingAndRandomBitsFromTheConfig) {
   AcceleratorConfig config = load_config(source_dir() / "configs/tiny.json");
-  config.precision.gemm[1].accumulation_rounding = num::Rounding::kStochastic;
+  config.precision.gemm[1]->accumulation_rounding = num::Rounding::kStochastic;
   const auto bwd = gemm(Phase::kBwd, OperandSource::kOutputGradient, OperandSource::kWeights);
   const GemmDatapath middle = resolve_gemm_datapath(config, bwd, LayerPosition::kMiddle);
   EXPECT_EQ(middle.numerics.operand_a.name, "hfp8_e5m2");

@@ -224,7 +224,7 @@ TEST(Mapping, StepsDependOnTheStepsThatProduceTheirInputs) {
                      {"relu", "activation", ElementwiseLayer{ElementwiseOp::kRelu, {8, 8, 8}}},
                      {"conv2", "conv2d", c}}};
   const MappedProgram p = map_training(expand_training(trace, {}), config("tiny"),
-                                       {kAllPhases.begin(), kAllPhases.end()});
+                                       requestable_phases());
   const auto deps = [&](std::size_t step) { return p.program.steps[step].depends_on; };
   using List = std::vector<std::size_t>;
   const std::size_t fwd1 = step_of(p, 0, Phase::kFwd), relu = step_of(p, 1, Phase::kFwd),
@@ -253,8 +253,8 @@ TEST(Mapping, FusedBackwardStoresTheGradientForTheWeightGradient) {
                     {{"conv1", "conv2d", c},
                      {"conv2", "conv2d", c},
                      {"relu", "activation", ElementwiseLayer{ElementwiseOp::kRelu, {8, 8, 8}}}}};
-  const MappedProgram p = map_training(expand_training(trace, {Optimizer::kSgdMomentum, Fusion::kFull}),
-                                       config("tiny"), {kAllPhases.begin(), kAllPhases.end()});
+  const MappedProgram p = map_training(expand_training(trace, {SgdMomentum{}, Fusion::kFull}),
+                                       config("tiny"), requestable_phases());
   const std::size_t bwd2 = step_of(p, 1, Phase::kBwd), wgrad2 = step_of(p, 1, Phase::kWgrad);
   EXPECT_EQ(p.program.steps[wgrad2].depends_on, std::vector<std::size_t>{bwd2});
 }
@@ -263,7 +263,7 @@ TEST(Mapping, TrainingOrderAndPhaseSelection) {
   const auto tiny = config("tiny");
   const Trace trace = load_trace((source_dir() / "traces/tiny-cnn.json").string());
   const auto layers = expand_training(trace, {});
-  const std::set<Phase> all(kAllPhases.begin(), kAllPhases.end());
+  const std::set<Phase> all = requestable_phases();
   const MappedProgram mapped = map_training(layers, tiny, all);
   ASSERT_EQ(mapped.steps.size(), mapped.program.steps.size());
 

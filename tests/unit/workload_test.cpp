@@ -127,8 +127,8 @@ TEST(Workload, LstmRecurrenceIsSequential) {
 
 TEST(Workload, AdamReadsMoreThanSgd) {
   const Trace t = one_layer(1, {"fc", "linear", LinearLayer{10, 10, 1, false}});
-  const auto sgd = expand_training(t, {Optimizer::kSgdMomentum});
-  const auto adam = expand_training(t, {Optimizer::kAdam});
+  const auto sgd = expand_training(t, {SgdMomentum{}});
+  const auto adam = expand_training(t, {Adam{}});
   EXPECT_LT(sgd[1].phase(Phase::kUpdate).elementwise.read_elements,
             adam[1].phase(Phase::kUpdate).elementwise.read_elements);
   EXPECT_GT(adam[1].phase(Phase::kUpdate).elementwise.ops.div_sqrt, 0u);
@@ -210,7 +210,7 @@ TEST(WorkloadInference, BatchNormFoldsAndDropoutGoes) {
                  {"drop", "dropout", ElementwiseLayer{ElementwiseOp::kDropout, {8, 8, 8}}},
                  {"pool", "pool", PoolLayer{PoolMode::kMax, 8, 8, 8, 2, 2, 2, 2}},
                  {"bn2", "batchnorm", ElementwiseLayer{ElementwiseOp::kBatchNorm, {8, 4, 4}}}}};
-  const auto layers = expand_inference(t, {Optimizer::kSgdMomentum, Fusion::kEpilogue});
+  const auto layers = expand_inference(t, {SgdMomentum{}, Fusion::kEpilogue});
   for (const LayerWork& w : layers)
     for (const Phase p : {Phase::kBwd, Phase::kWgrad, Phase::kUpdate}) EXPECT_TRUE(w.phase(p).empty()) << w.name;
   EXPECT_EQ(layers[1].fused_into, 0u);  // folded into the convolution's weights

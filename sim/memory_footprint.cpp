@@ -1,0 +1,75 @@
+#include "sim/memory_footprint.hpp"
+
+#include <cstdio>
+
+#include "sim/gemm_datapath.hpp"
+
+namespace lpt {
+
+std::uint64_t MemoryFootprint::total() const {
+  return weights + gradients + optimizer_state + curvature + activations;
+}
+
+namespace {
+
+std::uint64_t bytes(std::int64_t elements, int bits) {
+  return core::packed_bytes(static_cast<std::uint64_t>(elements), bits);
+}
+
+// Elements of the square matrices a phase's GEMMs produce (m x n, count of them).
+std::int64_t matrix_elements(const PhaseWork& work) {
+  std::int64_t total = 0;
+  for (const GemmWork& g : work.gemms) total += g.m * g.n * g.count;
+  return total;
+}
+
+std::string gib(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", static_cast<double>(bytes) / static_cast<double>(std::uint64_t{1} << 30));
+  return text;
+}
+
+}  // namespace
+
+MemoryFootprint memory_footprint(const AcceleratorConfig& config, const std::vector<LayerWork>& layers) {
+  const PrecisionPolicy& p = config.precision;
+  const std::vector<LayerPosition> positions = layer_positions(layers);
+  const int state = state_per_weight(p.update.optimizer);
+  const bool adahessian = std::holds_alternative<AdaHessian>(p.update.optimizer);
+  MemoryFootprint f;
+  for (const LayerWork& layer : layers) {
+    const LayerPosition position = positions[layer.layer_index];
+    const int gradient_bits = p.for_gemm(Phase::kWgrad, position).output.total_bits();
+    f.weights += bytes(layer.parameters, p.update.weights.total_bits());
+    f.gradients += bytes(layer.parameters, gradient_bits);
+    f.optimizer_state += bytes(layer.parameters * state, p.update.optimizer_state.total_bits());
+    // K-FAC's factors and their inverses are d x d matrices, one per GEMM of
+    // each phase (the inverse phase's GEMMs have the inverses' shapes).
+    f.curvature += bytes(matrix_elements(layer.phase(Phase::kCurvature)),
+                         p.for_gemm(Phase::kCurvature, position).output.total_bits());
+    f.curvature += bytes(matrix_elements(layer.phase(Phase::kInverse)),
+                         p.for_gemm(Phase::kInverse, position).output.total_bits());
+    if (adahessian) f.curvature += bytes(layer.parameters, gradient_bits);
+    if (!layer.fused_into)
+      f.activations += bytes(layer.output_elements, p.for_gemm(Phase::kFwd, position).output.total_bits());
+  }
+  return f;
+}
+
+std::string describe(const MemoryFootprint& f) {
+  return gib(f.total()) + " GiB (weights " + gib(f.weights) + ", gradients " + gib(f.gradients) +
+         ", optimizer state " + gib(f.optimizer_state) + ", curvature " + gib(f.curvature) + ", activations " +
+         gib(f.activations) + ")";
+}
+
+void check_memory_capacity(const AcceleratorConfig& config, const MemoryFootprint& footprint) {
+  const auto capacity = config.chip.dram.capacity_bytes();
+  if (!capacity || footprint.total() <= *capacity) return;
+  throw InputError("", "", "the training step needs " + describe(footprint) + " of DRAM per chip, " +
+                               gib(footprint.total() - *capacity) + " GiB more than the " +
+                               gib(*capacity) + " GiB at " + config.chip_location("/dram/capacity_gib") +
+                               "; reduce the batch" + (config.chips() > 1 ? "" : " or spread it over a `system` of chips") +
+                               ", or choose formats or an optimizer that keep less");
+}
+
+}  // namespace lpt

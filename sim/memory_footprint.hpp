@@ -1,0 +1,38 @@
+// What one chip keeps in DRAM through a training step, by kind: weights,
+// their gradients, the optimizer's state, curvature (K-FAC's factors and
+// their inverses, AdaHessian's Hessian diagonal) and the activations the
+// backward pass reads. Checked against the DRAM's capacity, when the chip
+// description gives one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/config.hpp"
+#include "sim/workload.hpp"
+
+namespace lpt {
+
+struct MemoryFootprint {
+  std::uint64_t weights = 0;          // in the update's weights format
+  std::uint64_t gradients = 0;        // in the weight-gradient GEMMs' output format
+  std::uint64_t optimizer_state = 0;  // state_per_weight per weight, in the optimizer-state format
+  std::uint64_t curvature = 0;        // factors (curvature output), inverses (inverse output), Hessian diagonal
+  std::uint64_t activations = 0;      // every stored forward output (fwd output format), at the chip's batch
+  std::uint64_t total() const;
+};
+
+// The footprint of the expanded step on one chip. A layer fused into another
+// stores no output of its own (an upper bound otherwise: no recomputation,
+// every output kept until its backward).
+MemoryFootprint memory_footprint(const AcceleratorConfig& config, const std::vector<LayerWork>& layers);
+
+// "12.3 GiB (weights 0.1, gradients 0.1, ...)"
+std::string describe(const MemoryFootprint& footprint);
+
+// An InputError at the chip's /dram/capacity_gib when the footprint exceeds
+// it, saying by how much and what it is made of.
+void check_memory_capacity(const AcceleratorConfig& config, const MemoryFootprint& footprint);
+
+}  // namespace lpt

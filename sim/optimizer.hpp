@@ -1,0 +1,101 @@
+// The optimizers, as data: each is a parameter struct with its JSON schema,
+// the state it keeps per weight, the element-wise work of its update and the
+// work of its own phases (sim/phase), and which of those phases run at which
+// step. Adding one is a struct, its schema and its rows in optimizer.cpp.
+//
+// SGD with momentum and Adam (Kingma & Ba, ICLR 2015) update element-wise.
+// K-FAC (Martens & Grosse, ICML 2015; convolutions as in Grosse & Martens,
+// ICML 2016) in KAISA's form (Pauloski et al., SC 2021) preconditions the
+// gradients of convolutions and linear layers with the inverses of two
+// Kronecker factors per layer; other layers keep SGD-momentum's update.
+// AdaHessian (Yao et al., AAAI 2021) estimates the Hessian's diagonal each
+// step with Hutchinson's method (one Hessian-vector product, a second
+// backward pass) and uses it as Adam uses the squared gradient.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/common/json_reader.hpp"
+#include "models/common/param_schema.hpp"
+#include "sim/phase.hpp"
+
+namespace lpt {
+
+struct LayerWork;
+struct ElementwiseWork;
+struct Trace;
+
+struct SgdMomentum {
+  bool operator==(const SgdMomentum&) const = default;
+};
+
+struct Adam {
+  bool operator==(const Adam&) const = default;
+};
+
+struct Kfac {
+  // KAISA's defaults for ResNet-50 (Pauloski et al., SC 2021): factors every
+  // 10 steps, inverses every 100.
+  int factor_interval = 10;
+  int inverse_interval = 100;
+  // Newton–Schulz iterations per inverse, X <- X(2I - F·X): two GEMMs each,
+  // on the MAC arrays. An assumption (quadratic convergence from a scaled
+  // identity; docs/optimizers.md).
+  int newton_schulz_iterations = 12;
+  bool operator==(const Kfac&) const = default;
+};
+
+struct AdaHessian {
+  bool operator==(const AdaHessian&) const = default;
+};
+
+using Optimizer = std::variant<SgdMomentum, Adam, Kfac, AdaHessian>;
+
+std::string_view optimizer_name(const Optimizer& optimizer);
+// A name ("kfac": its defaults) or an object with "name" and that optimizer's
+// parameters; errors name the JSON path.
+Optimizer read_optimizer(const JsonReader& in);
+nlohmann::json optimizer_json(const Optimizer& optimizer);
+// The reference sections of the optimizers' objects, at `path`.
+void describe_optimizers(const std::string& path, param::ObjectDocs& docs);
+std::string optimizer_names();  // "`sgd_momentum`, `adam`, ..." for the reference
+
+// Elements of optimizer state kept per weight of a layer it updates
+// element-wise (momentum: 1; Adam's and AdaHessian's moments: 2).
+int state_per_weight(const Optimizer& optimizer);
+
+// The update of `parameters` weights: elements read and written, SFU
+// operations, and every written weight and state element through a rounder.
+ElementwiseWork update_work(const Optimizer& optimizer, std::int64_t parameters);
+
+// Whether K-FAC preconditions the layer (KAISA: convolutions and linear layers).
+bool kfac_preconditions(const LayerWork& layer);
+
+// Adds the optimizer's own phases to an expanded layer (after fusion: a
+// second backward pass repeats the fused backward work): K-FAC's curvature,
+// inverse and preconditioning work, AdaHessian's Hessian pass.
+void add_optimizer_phases(LayerWork& layer, const Optimizer& optimizer);
+
+// The optimizer's phases that run only at some steps, and which of them run
+// at step `step` (counting from 0, when every phase runs).
+std::set<Phase> intermittent_phases(const Optimizer& optimizer);
+std::set<Phase> intermittent_phases_at(const Optimizer& optimizer, std::int64_t step);
+
+// Steps of one kind in the optimizer's schedule: the intermittent phases they
+// skip, and their share of the steps of a long run.
+struct StepShare {
+  std::set<Phase> skipped;
+  double share = 1;
+};
+// The kinds of step in the optimizer's schedule, the one with every phase
+// first; their shares add up to 1.
+std::vector<StepShare> step_shares(const Optimizer& optimizer);
+
+}  // namespace lpt
