@@ -67,6 +67,9 @@ Optimizer read_optimizer(const JsonReader& in) {
     return entries()[name.choice(std::span<const std::pair<std::string_view, std::size_t>>(choices))].defaults;
   };
   if (in.json().is_string()) return chosen(in);
+  if (!in.json().is_object())
+    in.fail("expected an optimizer's name (" + optimizer_names() + ") or an object with \"name\" and its "
+            "parameters, got " + std::string(in.json().type_name()));
   Optimizer optimizer = chosen(in.at("name"));
   std::visit(Overloaded{[&](Kfac& k) { kfac_schema().read_into(in, k); }, [&](auto&) { in.finish(); }}, optimizer);
   return optimizer;
