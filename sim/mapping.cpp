@@ -1099,10 +1099,12 @@ struct Mapper {
 
 // On a system of chips: a collective step per bucket of weight gradients,
 // filled in the order the backward pass produced them (a layer fused into a
-// GEMM layer with it), each depending on its layers' weight-gradient steps;
+// GEMM layer with it), each depending on the steps that made its layers'
+// values (`ready`: the weight gradients, or AdaHessian's second pass, whose
+// Hessian diagonal goes with the gradient: `values_per_weight` 2);
 // `update_after` then names each layer's bucket for its update to wait for.
 void add_all_reduce_steps(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
-                          const std::vector<std::optional<std::size_t>>& weight_gradient,
+                          const std::vector<std::optional<std::size_t>>& ready, int values_per_weight,
                           const std::vector<std::vector<std::size_t>>& fused_with_weights, MappedProgram& out,
                           std::vector<std::optional<std::size_t>>& update_after) {
   const auto& compression = config.data_parallel.compression;
@@ -1128,13 +1130,15 @@ void add_all_reduce_steps(const std::vector<LayerWork>& layers, const Accelerato
     bucket_depends_on.clear();
   };
   for (std::size_t i = layers.size(); i-- > 0;) {
-    if (!weight_gradient[i]) continue;
+    if (!ready[i]) continue;
     const std::size_t before = bucket.layers.size();
-    if (layers[i].parameters > 0) bucket.layers.emplace_back(i, static_cast<std::uint64_t>(layers[i].parameters));
-    for (const std::size_t fused : fused_with_weights[i])
-      bucket.layers.emplace_back(fused, static_cast<std::uint64_t>(layers[fused].parameters));
+    const auto values = [&](std::size_t layer) {
+      return static_cast<std::uint64_t>(layers[layer].parameters) * static_cast<std::uint64_t>(values_per_weight);
+    };
+    if (layers[i].parameters > 0) bucket.layers.emplace_back(i, values(i));
+    for (const std::size_t fused : fused_with_weights[i]) bucket.layers.emplace_back(fused, values(fused));
     if (bucket.layers.size() == before) continue;
-    bucket_depends_on.push_back(*weight_gradient[i]);
+    bucket_depends_on.push_back(*ready[i]);
     if (static_cast<double>(core::packed_bytes(bucket.elements(), collective.element_bits)) >= bucket_bytes)
       close_bucket();
   }
@@ -1223,8 +1227,16 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
       fused_with_weights[*into].push_back(i);
       update_after[i] = weight_gradient[*into];
     }
-  if (config.chips() > 1)
-    add_all_reduce_steps(layers, config, weight_gradient, fused_with_weights, mapper.out, update_after);
+  if (config.chips() > 1) {
+    // AdaHessian averages its Hessian diagonal over the chips with the gradient (Yao et al., AAAI 2021).
+    const bool hessian = std::any_of(second_backward.begin(), second_backward.end(),
+                                     [](const std::optional<std::size_t>& s) { return s.has_value(); });
+    std::vector<std::optional<std::size_t>> ready = weight_gradient;
+    if (hessian)
+      for (std::size_t i = 0; i < layers.size(); ++i)
+        if (second_backward[i] && weight_gradient[i]) ready[i] = second_backward[i];
+    add_all_reduce_steps(layers, config, ready, hessian ? 2 : 1, fused_with_weights, mapper.out, update_after);
+  }
   // The optimizer's phases of a layer, in table order (K-FAC's inverses and
   // preconditioning, then the update): each waits for the layer's gradients,
   // its work after the backward passes and the phase before it.

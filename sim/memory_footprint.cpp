@@ -35,14 +35,16 @@ MemoryFootprint memory_footprint(const AcceleratorConfig& config, const std::vec
   const PrecisionPolicy& p = config.precision;
   const std::vector<LayerPosition> positions = layer_positions(layers);
   const int state = state_per_weight(p.update.optimizer);
+  // ESGD's individuals each keep weights and state; one trains at a time.
+  const int copies = individuals_per_chip(p.update.optimizer, config.chips());
   const bool adahessian = std::holds_alternative<AdaHessian>(p.update.optimizer);
   MemoryFootprint f;
   for (const LayerWork& layer : layers) {
     const LayerPosition position = positions[layer.layer_index];
     const int gradient_bits = p.for_gemm(Phase::kWgrad, position).output.total_bits();
-    f.weights += bytes(layer.parameters, p.update.weights.total_bits());
+    f.weights += bytes(layer.parameters * copies, p.update.weights.total_bits());
     f.gradients += bytes(layer.parameters, gradient_bits);
-    f.optimizer_state += bytes(layer.parameters * state, p.update.optimizer_state.total_bits());
+    f.optimizer_state += bytes(layer.parameters * state * copies, p.update.optimizer_state.total_bits());
     // K-FAC's factors and their inverses are d x d matrices, one per GEMM of
     // each phase (the inverse phase's GEMMs have the inverses' shapes).
     f.curvature += bytes(matrix_elements(layer.phase(Phase::kCurvature)),

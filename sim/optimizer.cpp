@@ -30,6 +30,22 @@ const param::Schema<Kfac>& kfac_schema() {
   return schema;
 }
 
+const param::Schema<Esgd>& esgd_schema() {
+  using K = param::Keys<Esgd>;
+  static const param::Schema<Esgd> schema(
+      "ESGD (`name`: `esgd`; Cui et al., NeurIPS 2018; docs/optimizers.md): a population of individuals, each "
+      "trained by SGD-momentum for `steps_per_generation` steps, then evaluated by a forward pass over a validation "
+      "batch; the best are kept (elitist selection with back-off). On one chip the individuals take turns, their "
+      "weights and state kept in DRAM; on a `system` each chip trains its share of them at the whole batch.",
+      {K::optional(K::integer("population", &Esgd::population, 1, 4096, "individuals", "μ, the population")),
+       K::optional(K::integer("steps_per_generation", &Esgd::steps_per_generation, 1, 1000000, "steps",
+                              "K, SGD-momentum steps of each individual per generation")),
+       K::optional(K::integer("evaluation_batch", &Esgd::evaluation_batch, 1, std::int64_t{1} << 20, "samples",
+                              "the validation pass of each individual per generation"),
+                   "the training batch")});
+  return schema;
+}
+
 struct Entry {
   std::string_view name;
   Optimizer defaults;
@@ -46,6 +62,7 @@ const std::vector<Entry>& entries() {
       {"adahessian", AdaHessian{},
        "AdaHessian: a Hessian-vector product per step (a second backward pass), Adam's update with the Hessian's "
        "diagonal"},
+      {"esgd", Esgd{}, "ESGD: a population trained by SGD-momentum, evaluated and selected; parameters below"},
   };
   return table;
 }
@@ -71,7 +88,9 @@ Optimizer read_optimizer(const JsonReader& in) {
     in.fail("expected an optimizer's name (" + optimizer_names() + ") or an object with \"name\" and its "
             "parameters, got " + std::string(in.json().type_name()));
   Optimizer optimizer = chosen(in.at("name"));
-  std::visit(Overloaded{[&](Kfac& k) { kfac_schema().read_into(in, k); }, [&](auto&) { in.finish(); }}, optimizer);
+  std::visit(Overloaded{[&](Kfac& k) { kfac_schema().read_into(in, k); },
+                        [&](Esgd& e) { esgd_schema().read_into(in, e); }, [&](auto&) { in.finish(); }},
+             optimizer);
   return optimizer;
 }
 
@@ -82,18 +101,31 @@ nlohmann::json optimizer_json(const Optimizer& optimizer) {
                                          {"inverse_interval", k.inverse_interval},
                                          {"newton_schulz_iterations", k.newton_schulz_iterations}};
                                },
+                               [](const Esgd& e) -> nlohmann::json {
+                                 nlohmann::json out = {{"name", "esgd"},
+                                                       {"population", e.population},
+                                                       {"steps_per_generation", e.steps_per_generation}};
+                                 if (e.evaluation_batch > 0) out["evaluation_batch"] = e.evaluation_batch;
+                                 return out;
+                               },
                                [&](const auto&) -> nlohmann::json { return std::string(optimizer_name(optimizer)); }},
                     optimizer);
 }
 
 void describe_optimizers(const std::string& path, param::ObjectDocs& docs) {
   kfac_schema().describe(path + " (kfac)", docs);
+  esgd_schema().describe(path + " (esgd)", docs);
 }
 
 int state_per_weight(const Optimizer& optimizer) {
   return std::visit(Overloaded{[](const Adam&) { return 2; }, [](const AdaHessian&) { return 2; },
                                [](const auto&) { return 1; }},
                     optimizer);
+}
+
+int individuals_per_chip(const Optimizer& optimizer, int chips) {
+  const auto* esgd = std::get_if<Esgd>(&optimizer);
+  return esgd ? (esgd->population + chips - 1) / chips : 1;
 }
 
 ElementwiseWork update_work(const Optimizer& optimizer, std::int64_t parameters) {

@@ -11,6 +11,11 @@
 // AdaHessian (Yao et al., AAAI 2021) estimates the Hessian's diagonal each
 // step with Hutchinson's method (one Hessian-vector product, a second
 // backward pass) and uses it as Adam uses the squared gradient.
+// ESGD (Cui et al., NeurIPS 2018) evolves a population of individuals, each
+// trained by SGD-momentum for some steps per generation, then evaluated
+// (forward only) and selected; its step is SGD-momentum's, and its
+// generation is counted from that step and the evaluation pass
+// (sim/optimizer_report).
 #pragma once
 
 #include <cstdint>
@@ -56,7 +61,15 @@ struct AdaHessian {
   bool operator==(const AdaHessian&) const = default;
 };
 
-using Optimizer = std::variant<SgdMomentum, Adam, Kfac, AdaHessian>;
+struct Esgd {
+  // Our defaults, not the paper's: a small population for one chip.
+  int population = 8;              // μ individuals
+  int steps_per_generation = 100;  // K SGD-momentum steps of each individual per generation
+  std::int64_t evaluation_batch = 0;  // samples of the validation pass per individual (0: the training batch)
+  bool operator==(const Esgd&) const = default;
+};
+
+using Optimizer = std::variant<SgdMomentum, Adam, Kfac, AdaHessian, Esgd>;
 
 std::string_view optimizer_name(const Optimizer& optimizer);
 // A name ("kfac": its defaults) or an object with "name" and that optimizer's
@@ -70,6 +83,9 @@ std::string optimizer_names();  // "`sgd_momentum`, `adam`, ..." for the referen
 // Elements of optimizer state kept per weight of a layer it updates
 // element-wise (momentum: 1; Adam's and AdaHessian's moments: 2).
 int state_per_weight(const Optimizer& optimizer);
+// Copies of the weights and optimizer state a chip holds: ESGD's individuals
+// on it (all of them on one chip, or their share of `chips`), else 1.
+int individuals_per_chip(const Optimizer& optimizer, int chips);
 
 // The update of `parameters` weights: elements read and written, SFU
 // operations, and every written weight and state element through a rounder.

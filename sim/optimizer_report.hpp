@@ -12,11 +12,24 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/core/chip_params.hpp"
+#include "models/system/system_params.hpp"
 #include "sim/memory_footprint.hpp"
 #include "sim/optimizer.hpp"
 #include "sim/reference_run.hpp"
 
 namespace lpt {
+
+// One ESGD generation: μ individuals × K steps, μ evaluation passes, and the
+// copies of selection (an upper bound: every individual overwritten).
+struct GenerationEstimate {
+  int chips = 1;
+  int individuals_per_chip = 1;
+  double compute_seconds = 0, copy_seconds = 0;
+  double compute_pj = 0, copy_pj = 0;  // all chips' energy
+  double seconds() const { return compute_seconds + copy_seconds; }
+  double energy_pj() const { return compute_pj + copy_pj; }
+};
 
 struct OptimizerReport {
   Optimizer optimizer;
@@ -30,15 +43,24 @@ struct OptimizerReport {
   MemoryFootprint memory, sgd_memory;
   std::optional<std::uint64_t> capacity_bytes;  // the chip's DRAM, if given
   std::vector<std::string> errors;
+  // ESGD: the evaluation pass of one individual (forward only, one chip),
+  // and the chips its population may be spread over (a `system`).
+  std::optional<ReferenceTiming> evaluation;
+  std::optional<core::SystemParams> population_system;
 
   // Over a long run: the shares' weighted mean (nullopt when a kind lacks its timing).
   std::optional<double> mean_step_cycles() const;
   std::optional<double> mean_step_energy_pj() const;
 };
 
+// ESGD's generation with the individuals taking turns on one chip, and spread
+// over the population's system if it has one; empty for other optimizers or
+// without the step's or the evaluation's timing.
+std::vector<GenerationEstimate> esgd_generations(const OptimizerReport& report, const core::ChipParams& chip);
+
 // report.json's "optimizer" section.
-nlohmann::json optimizer_report_json(const OptimizerReport& report, double clock_ghz);
+nlohmann::json optimizer_report_json(const OptimizerReport& report, const core::ChipParams& chip);
 // The summary's "optimizer" and "memory" lines.
-void print_optimizer_summary(const OptimizerReport& report, double clock_ghz, std::ostream& out);
+void print_optimizer_summary(const OptimizerReport& report, const core::ChipParams& chip, std::ostream& out);
 
 }  // namespace lpt

@@ -277,6 +277,7 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
   r.batch = trace.batch * config.chips();  // the trace is at one chip's share
   r.phases = phases;
   r.clock_ghz = config.chip.clock_ghz;
+  r.chip = config.chip;
   const auto& array = config.chip.core.mac_array;
   const std::int64_t pes = array.pes();
   const GemmPrecision& fwd = config.precision.for_gemm(Phase::kFwd, LayerPosition::kMiddle);
@@ -687,7 +688,7 @@ nlohmann::json to_json(const RunReport& r) {
   for (Phase p : r.phases) phases.push_back(to_string(p));
   out["workload"] = {{"network", r.network}, {"batch", r.batch}, {"mode", r.mode}, {"phases", phases}};
   if (r.system) out["system"] = system_json(r);
-  if (r.optimizer) out["optimizer"] = optimizer_report_json(*r.optimizer, r.clock_ghz);
+  if (r.optimizer) out["optimizer"] = optimizer_report_json(*r.optimizer, r.chip);
   out["totals"] = activity_json(r.total, r.clock_ghz, r.datapaths);
   out["totals"]["peak_tflops"] = r.peak_tflops;
   out["totals"]["samples_per_second"] = r.samples_per_second();
@@ -1065,7 +1066,7 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
       out << buffer << (i + 1 < std::min<std::size_t>(6, consumers.size()) ? "," : "\n");
     }
   }
-  if (r.optimizer) print_optimizer_summary(*r.optimizer, r.clock_ghz, out);
+  if (r.optimizer) print_optimizer_summary(*r.optimizer, r.chip, out);
   if (r.fidelity) print_fidelity(r, out);
   out << "\ncolumns: share of the step; achieved/peak FLOPS; roofline bound/cycles and its limit;\n"
          "MAC and SFU busy (they overlap); with the MAC array idle, the cores waited on: dram, ring,\n"

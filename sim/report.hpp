@@ -138,6 +138,7 @@ struct RunReport {
   std::vector<Phase> phases;
   double clock_ghz = 0;
   double peak_tflops = 0;  // at the default forward operand formats
+  core::ChipParams chip;   // as priced
 
   std::vector<LayerPhaseRow> rows;
   std::array<Activity, kPhaseCount> per_phase;  // indexed by Phase

@@ -53,6 +53,13 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
     config.system.reset();  // data parallelism is for training: one chip serves the deployed network
   }
   if (options.batch) trace.batch = *options.batch;
+  // ESGD spreads its individuals, not the batch, over a system's chips: the
+  // step simulated is one individual's on one chip.
+  std::optional<core::SystemParams> population_system;
+  if (!inference && std::holds_alternative<Esgd>(config.precision.update.optimizer) && config.system) {
+    population_system = config.system;
+    config.system.reset();
+  }
   // Data parallelism: every chip trains on its share of the batch.
   const std::int64_t global_batch = trace.batch;
   if (const int chips = config.chips(); chips > 1) {
@@ -90,11 +97,12 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   const Optimizer& optimizer = config.precision.update.optimizer;
   std::optional<OptimizerReport> optimizer_report;
   std::vector<std::unique_ptr<ReferenceRun>> schedule_runs;
-  std::optional<ReferenceRun> sgd_run;
+  std::optional<ReferenceRun> sgd_run, evaluation_run;
   if (!inference) {
     optimizer_report.emplace();
     optimizer_report->optimizer = optimizer;
     optimizer_report->capacity_bytes = config.chip.dram.capacity_bytes();
+    optimizer_report->population_system = population_system;
     if (options.phases == requestable_phases()) {
       optimizer_report->shares = step_shares(optimizer);
       optimizer_report->timings.resize(optimizer_report->shares.size());
@@ -109,7 +117,15 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
         for (const Phase p : optimizer_report->shares[i].skipped) kind.phases.erase(p);
         schedule_runs.push_back(std::make_unique<ReferenceRun>(config, whole, kind));
       }
-      if (!std::holds_alternative<SgdMomentum>(optimizer)) {
+      if (const auto* esgd = std::get_if<Esgd>(&optimizer)) {
+        Trace validation = whole;
+        SimulationOptions forward = reference;
+        forward.phases = {Phase::kFwd};
+        forward.batch = validation.batch = esgd->evaluation_batch > 0 ? esgd->evaluation_batch : whole.batch;
+        evaluation_run.emplace(config, validation, forward);
+      }
+      // ESGD's step is SGD-momentum's.
+      if (!std::holds_alternative<SgdMomentum>(optimizer) && !std::holds_alternative<Esgd>(optimizer)) {
         AcceleratorConfig sgd = config;
         sgd.precision.update.optimizer = SgdMomentum{};
         sgd_run.emplace(sgd, whole, reference);
@@ -120,11 +136,16 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   const ExpansionOptions expansion{optimizer, config.fusion};
   auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);
   if (optimizer_report) {
-    optimizer_report->memory = memory_footprint(config, layers);
-    if (!std::holds_alternative<SgdMomentum>(optimizer))
-      optimizer_report->sgd_memory = memory_footprint(config, expand_training(trace, {SgdMomentum{}, config.fusion}));
+    AcceleratorConfig population = config;  // ESGD's individuals per chip count its chips
+    population.system = population_system ? population_system : config.system;
+    optimizer_report->memory = memory_footprint(population, layers);
+    if (sgd_run) {
+      AcceleratorConfig sgd = config;
+      sgd.precision.update.optimizer = SgdMomentum{};
+      optimizer_report->sgd_memory = memory_footprint(sgd, expand_training(trace, {SgdMomentum{}, config.fusion}));
+    }
     try {
-      check_memory_capacity(config, optimizer_report->memory);
+      check_memory_capacity(population, optimizer_report->memory);
     } catch (const InputError& e) {
       throw InputError(config.file, e.json_path(),
                        trace.network + " at batch " + std::to_string(global_batch) + ": " + e.message());
@@ -207,8 +228,9 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
     for (std::size_t i = 0; i < schedule_runs.size(); ++i)
       collect_optimizer(schedule_runs[i].get(), optimizer_report->timings[i + 1]);
     collect_optimizer(sgd_run ? &*sgd_run : nullptr, optimizer_report->sgd);
+    collect_optimizer(evaluation_run ? &*evaluation_run : nullptr, optimizer_report->evaluation);
   }
-  if (one_chip_run || sgd_run || !schedule_runs.empty()) clock.lap("reference runs");
+  if (one_chip_run || sgd_run || evaluation_run || !schedule_runs.empty()) clock.lap("reference runs");
   if (timeline) timeline->run.total_cycles = stats.total_cycles;
   std::optional<FidelityReport> fidelity;
   if (options.fidelity && config.fidelity.enabled) {

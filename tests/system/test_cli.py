@@ -372,6 +372,79 @@ class Cli(unittest.TestCase):
             self.assertIn(path, err)
             self.assertIn(fragment, err)
 
+    def test_optimizers_report_their_phases_schedule_and_memory(self):
+        trace = self.trace("tiny-cnn.json")
+        tiny = os.path.join(SOURCE, "configs", "tiny.json")
+        kfac = '{"name": "kfac", "factor_interval": 2, "inverse_interval": 4, "newton_schulz_iterations": 3}'
+        report, rows = self.simulate(tiny, trace, "--no-fidelity", "--set", f"/precision/update/optimizer={kfac}")
+        for phase in ("curvature", "inverse", "precondition"):
+            self.assertIn(phase, report["workload"]["phases"])
+            self.assertGreater(report["phases"][phase]["cycles"], 0)
+            self.assertTrue(any(r["phase"] == phase for r in rows))
+        optimizer = report["optimizer"]
+        self.assertEqual(optimizer["optimizer"]["inverse_interval"], 4)
+        # Steps 0, 4, 8, ...: both; 2, 6, ...: factors only; odd steps: neither.
+        schedule = {tuple(k["skipped_phases"]): k for k in optimizer["schedule"]}
+        self.assertEqual(set(schedule), {(), ("inverse",), ("curvature", "inverse")})
+        self.assertAlmostEqual(schedule[()]["share_of_steps"], 0.25)
+        self.assertAlmostEqual(schedule[("inverse",)]["share_of_steps"], 0.25)
+        self.assertAlmostEqual(schedule[("curvature", "inverse")]["share_of_steps"], 0.5)
+        self.assertEqual(schedule[()]["cycles"], report["totals"]["cycles"])
+        self.assertLess(schedule[("curvature", "inverse")]["cycles"], schedule[("inverse",)]["cycles"])
+        self.assertLess(schedule[("inverse",)]["cycles"], schedule[()]["cycles"])
+        mean = sum(k["share_of_steps"] * k["cycles"] for k in optimizer["schedule"])
+        self.assertAlmostEqual(optimizer["mean_step"]["cycles"], mean, delta=1e-6 * mean)
+        # SGD-momentum on the same chip: faster, and without curvature in memory.
+        sgd, _ = self.simulate(tiny, trace, "--no-fidelity", out="sgd")
+        self.assertEqual(optimizer["sgd_momentum"]["cycles"], sgd["totals"]["cycles"])
+        self.assertLess(sgd["totals"]["cycles"], optimizer["mean_step"]["cycles"])
+        self.assertEqual(optimizer["sgd_momentum"]["memory"], {k: v for k, v in sgd["optimizer"]["memory"].items()
+                                                              if k != "capacity_bytes"})
+        self.assertGreater(optimizer["memory"]["curvature_bytes"], 0)
+        self.assertEqual(sgd["optimizer"]["memory"]["curvature_bytes"], 0)
+        self.assertEqual(optimizer["memory"]["total_bytes"] - optimizer["memory"]["curvature_bytes"],
+                         sgd["optimizer"]["memory"]["total_bytes"])
+
+        # AdaHessian: a second backward pass as long as the first's GEMMs.
+        ada, _ = self.simulate(tiny, trace, "--no-fidelity", "--set", "/precision/update/optimizer=adahessian",
+                               out="ada")
+        self.assertIn("hessian", ada["workload"]["phases"])
+        hessian_macs = ada["phases"]["hessian"]["macs"]
+        self.assertEqual(hessian_macs, ada["phases"]["bwd"]["macs"] + ada["phases"]["wgrad"]["macs"])
+
+        # ESGD: a generation is μ·K steps and μ evaluations (forward only), plus selection's copies.
+        esgd = '{"name": "esgd", "population": 3, "steps_per_generation": 5, "evaluation_batch": 2}'
+        e, _ = self.simulate(tiny, trace, "--no-fidelity", "--set", f"/precision/update/optimizer={esgd}", out="esgd")
+        clock = e["config"]["chip"]["clock_ghz"] * 1e9
+        generation = e["optimizer"]["generation"][0]
+        evaluation = e["optimizer"]["evaluation"]["cycles"]
+        self.assertGreater(evaluation, 0)
+        self.assertLess(evaluation, e["totals"]["cycles"])
+        self.assertAlmostEqual(generation["compute_seconds"], 3 * (5 * e["totals"]["cycles"] + evaluation) / clock,
+                               delta=1e-9)
+        self.assertEqual(generation["individuals_per_chip"], 3)
+        self.assertEqual(e["optimizer"]["memory"]["weights_bytes"], 3 * sgd["optimizer"]["memory"]["weights_bytes"])
+
+    def test_optimizer_input_errors_name_the_place(self):
+        trace = self.trace("tiny-cnn.json")
+        cases = [
+            (tiny_config(**{"precision/update/optimizer": {"name": "kfac", "factor_interval": 0}}), [],
+             "/precision/update/optimizer/factor_interval", "expected an integer in [1, 100000]"),
+            (tiny_config(**{"precision/update/optimizer": "lbfgs"}), [], "/precision/update/optimizer", "adahessian"),
+            (tiny_config(**{"precision/update/optimizer": {"name": "esgd", "mutation": 1}}), [],
+             "/precision/update/optimizer/mutation", "unknown key"),
+            (tiny_config(**{"chip/dram/capacity_gib": 0.001}), ["--batch", "4096"], "/dram/capacity_gib",
+             "GiB more than"),
+            (tiny_config(**{"chip/dram/capacity_gib": -1}), [], "/chip/dram/capacity_gib", "expected a number"),
+        ]
+        for config, extra, path, fragment in cases:
+            config_file = self.write_config(config)
+            err = run("run", "--config", config_file, "--trace", trace, "--no-fidelity", *extra,
+                      "--out", os.path.join(self.dir, "o"), expect=2).stderr
+            self.assertIn(config_file, err)
+            self.assertIn(path, err)
+            self.assertIn(fragment, err)
+
     def check_golden(self, golden_name, *extra):
         # Timing and energy are exact; the fidelity figures go through the C library's
         # log, cos and exp, whose last bits may differ between machines, so they are
