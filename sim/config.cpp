@@ -428,6 +428,15 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
     if (!groups_apply && c.data_parallel.group_chips != 0)
       in.at("data_parallel").at("group_chips").fail("only a hierarchical all-reduce on a ring or switch has groups");
   }
+  if (const auto* kfac = std::get_if<Kfac>(&c.precision.update.optimizer); kfac && c.system) {
+    const double workers = kfac->grad_worker_fraction * c.system->chips;
+    if (std::abs(workers - std::round(workers)) > 1e-9 || std::round(workers) < 1 ||
+        c.system->chips % static_cast<int>(std::round(workers)) != 0)
+      throw InputError("", "/precision/update/optimizer/grad_worker_fraction",
+                       "KAISA's gradient workers are a whole number of chips dividing the " +
+                           std::to_string(c.system->chips) + ": " + param::shown_number(kfac->grad_worker_fraction) +
+                           " × " + std::to_string(c.system->chips) + " chips is " + param::shown_number(workers));
+  }
   for (const Phase p : phases_with_formats()) {
     const std::size_t i = index_of(p);
     const std::string phase = "/" + std::string(to_string(p));

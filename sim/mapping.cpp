@@ -1097,6 +1097,24 @@ struct Mapper {
   }
 };
 
+// Appends a collective step of `collective` over `layers` (its label names the
+// first), waiting for `depends_on`; returns its index.
+std::size_t add_collective_step(const AcceleratorConfig& config, const std::vector<LayerWork>& layers,
+                                const std::string& what, core::Collective collective, Phase phase,
+                                CollectiveStep over, std::vector<std::size_t> depends_on, MappedProgram& out) {
+  core::Step step;
+  step.label = layers[over.layers.front().first].name + "/" + what;
+  step.tasks_per_core.resize(static_cast<std::size_t>(config.chip.cores));
+  step.depends_on = std::move(depends_on);
+  collective.elements = over.elements();
+  step.collective = collective;
+  StepInfo info{over.layers.front().first, phase, std::nullopt, 0, Bound{}};
+  info.collective = std::move(over);
+  out.program.steps.push_back(std::move(step));
+  out.steps.push_back(std::move(info));
+  return out.program.steps.size() - 1;
+}
+
 // On a system of chips: a collective step per bucket of weight gradients,
 // filled in the order the backward pass produced them (a layer fused into a
 // GEMM layer with it), each depending on the steps that made its layers'
@@ -1115,17 +1133,9 @@ void add_all_reduce_steps(const std::vector<LayerWork>& layers, const Accelerato
   std::vector<std::size_t> bucket_depends_on;
   const auto close_bucket = [&] {
     if (bucket.layers.empty()) return;
-    core::Step step;
-    step.label = layers[bucket.layers.front().first].name + "/allreduce";
-    step.tasks_per_core.resize(static_cast<std::size_t>(config.chip.cores));
-    step.depends_on = bucket_depends_on;
-    step.collective = collective;
-    step.collective->elements = bucket.elements();
-    StepInfo info{bucket.layers.front().first, Phase::kAllReduce, std::nullopt, 0, Bound{}};
     for (const auto& [layer, elements] : bucket.layers) update_after[layer] = out.program.steps.size();
-    info.collective = std::move(bucket);
-    out.program.steps.push_back(std::move(step));
-    out.steps.push_back(std::move(info));
+    add_collective_step(config, layers, "allreduce", collective, Phase::kAllReduce, std::move(bucket),
+                        std::move(bucket_depends_on), out);
     bucket = {};
     bucket_depends_on.clear();
   };
@@ -1151,6 +1161,10 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
                            const std::set<Phase>& phases) {
   // First and last layers with GEMMs may have their own precision.
   const std::vector<LayerPosition> position = layer_positions(layers);
+  // K-FAC on a system of chips runs in KAISA's form (sim/optimizer).
+  const Kfac* kfac = std::get_if<Kfac>(&config.precision.update.optimizer);
+  const bool kaisa = kfac && config.chips() > 1;
+  const KaisaShare share = kaisa ? kaisa_share(layers, *kfac, config.chips()) : KaisaShare{};
 
   // Dependencies: a layer phase's first step waits for the steps that
   // produced its inputs (docs/architecture.md, "Step order and dependencies").
@@ -1202,20 +1216,39 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
     const auto& bwd = layers[i].phase(Phase::kBwd).gemms;
     const bool stores_gradient_for_wgrad = data_gradient && !bwd.empty() && !bwd.front().fused.empty();
     // That stored gradient is a side tensor of the data-gradient GEMM, not its result.
-    weight_gradient[i] = stores_gradient_for_wgrad
-                             ? run(Phase::kWgrad, i, as_list({data_gradient}))
-                             : run(Phase::kWgrad, i, as_list({output_gradient}), output_gradient_result);
-    after_backward[i] = run(Phase::kCurvature, i, as_list({data_gradient, output_gradient}), output_gradient_result);
+    // K-FAC's factors read the same gradient as the weight gradient.
+    const auto after_gradient = [&](Phase phase) {
+      return stores_gradient_for_wgrad ? run(phase, i, as_list({data_gradient}))
+                                       : run(phase, i, as_list({output_gradient}), output_gradient_result);
+    };
+    weight_gradient[i] = after_gradient(Phase::kWgrad);
+    after_backward[i] = after_gradient(Phase::kCurvature);
+    if (kaisa && after_backward[i]) {  // the factors averaged over the chips
+      const core::Collective factors{0, config.precision.for_gemm(Phase::kCurvature, position[i]).output.total_bits(),
+                                     config.data_parallel.algorithm, config.data_parallel.group_chips};
+      const CollectiveStep over{{{i, static_cast<std::uint64_t>(layers[i].phase(Phase::kCurvature).output_elements())}}};
+      after_backward[i] = add_collective_step(config, layers, "factors", factors, Phase::kExchange, over,
+                                              {*after_backward[i]}, mapper.out);
+    }
     if (data_gradient) gradient = gradient_result = data_gradient;
   }
   // A second backward pass (AdaHessian's Hessian-vector product) starts from
   // the loss once the first has ended, each layer after the one behind it.
   // Its steps are sourced from no earlier result: the vector they propagate is
   // not the gradient the first pass stored.
+  // A layer fused into a GEMM layer (a batch-norm) gets its Hessian-vector
+  // product from that layer's pass, so its own work follows it.
   std::vector<std::optional<std::size_t>> second_backward(layers.size());
+  std::vector<std::vector<std::size_t>> fused_into(layers.size());
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].fused_into) fused_into[*layers[i].fused_into].push_back(i);
   std::optional<std::size_t> second = last_step();
-  for (std::size_t i = layers.size(); i-- > 0;)
+  for (std::size_t i = layers.size(); i-- > 0;) {
+    if (layers[i].fused_into) continue;
     if (const auto last = second_backward[i] = run(Phase::kHessian, i, as_list({second}))) second = last;
+    for (const std::size_t fused : fused_into[i])
+      second_backward[fused] = run(Phase::kHessian, fused, as_list({second_backward[i]}));
+  }
   // Each update needs its layer's weight gradient, or, on a system of chips,
   // the all-reduce of its bucket. A layer fused into a GEMM layer (a
   // batch-norm's scale and shift) gets its parameters' gradients in that
@@ -1237,15 +1270,58 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
         if (second_backward[i] && weight_gradient[i]) ready[i] = second_backward[i];
     add_all_reduce_steps(layers, config, ready, hessian ? 2 : 1, fused_with_weights, mapper.out, update_after);
   }
-  // The optimizer's phases of a layer, in table order (K-FAC's inverses and
-  // preconditioning, then the update): each waits for the layer's gradients,
-  // its work after the backward passes and the phase before it.
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    std::optional<std::size_t> previous;
-    for (const PhaseInfo& row : kPhaseTable)
-      if (row.placement == PhasePlacement::kOptimizer)
-        if (const auto last = run(row.phase, i, as_list({update_after[i], after_backward[i], second_backward[i], previous})))
-          previous = last;
+  // The optimizer's phases, in table order, each over the layers (K-FAC's
+  // inverses, its preconditioning, then the updates): a layer's waits for its
+  // gradients, its work after the backward passes and its phase before.
+  // KAISA on a system: a chip inverts its own layers and preconditions its
+  // group's; the group's inverses are all-gathered before the
+  // preconditioning, and the preconditioned gradients all-gathered across
+  // the groups before the updates.
+  std::vector<std::optional<std::size_t>> previous(layers.size());
+  for (const PhaseInfo& row : kPhaseTable) {
+    if (row.placement != PhasePlacement::kOptimizer) continue;
+    std::vector<std::size_t> phase_steps;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      if (kaisa && ((row.phase == Phase::kInverse && !share.inverts[i]) ||
+                    (row.phase == Phase::kPrecondition && !share.preconditions[i])))
+        continue;
+      const auto last = row.reads_gradients
+                            ? run(row.phase, i, as_list({update_after[i], second_backward[i], previous[i]}))
+                            : run(row.phase, i, as_list({after_backward[i], previous[i]}));
+      if (last) previous[i] = last, phase_steps.push_back(*last);
+    }
+    if (phase_steps.empty()) continue;
+    // KAISA's KL clipping scales every preconditioned gradient by one factor,
+    // a sum over all layers: no update before the last preconditioning.
+    if (row.phase == Phase::kPrecondition)
+      for (std::size_t i = 0; i < layers.size(); ++i)
+        if (!layers[i].phase(Phase::kPrecondition).empty()) previous[i] = phase_steps.back();
+    if (!kaisa) continue;
+    CollectiveStep over;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const bool inverse_gather = row.phase == Phase::kInverse;
+      if (inverse_gather ? share.preconditions[i] : !layers[i].phase(Phase::kPrecondition).empty())
+        over.layers.emplace_back(i, inverse_gather ? static_cast<std::uint64_t>(layers[i].phase(Phase::kInverse).output_elements())
+                                                   : static_cast<std::uint64_t>(layers[i].parameters));
+    }
+    core::Collective gather{0, 0};
+    gather.op = core::CollectiveOp::kAllGather;
+    gather.gather_group = share.gradient_workers;
+    if (row.phase == Phase::kInverse && share.gradient_workers > 1) {
+      gather.element_bits = config.precision.for_gemm(Phase::kInverse, LayerPosition::kMiddle).output.total_bits();
+      const std::size_t step = add_collective_step(config, layers, "inverses", gather, Phase::kExchange,
+                                                   std::move(over), phase_steps, mapper.out);
+      for (std::size_t i = 0; i < layers.size(); ++i)
+        if (share.preconditions[i]) previous[i] = step;
+    } else if (row.phase == Phase::kPrecondition && share.gradient_workers < config.chips()) {
+      gather.element_bits =
+          config.precision.for_gemm(Phase::kPrecondition, LayerPosition::kMiddle).output.total_bits();
+      gather.gather_across = true;
+      const std::size_t step = add_collective_step(config, layers, "preconditioned", gather, Phase::kExchange,
+                                                   std::move(over), phase_steps, mapper.out);
+      for (std::size_t i = 0; i < layers.size(); ++i)
+        if (!layers[i].phase(Phase::kPrecondition).empty()) previous[i] = step;
+    }
   }
   return std::move(mapper.out);
 }

@@ -16,13 +16,6 @@ std::uint64_t bytes(std::int64_t elements, int bits) {
   return core::packed_bytes(static_cast<std::uint64_t>(elements), bits);
 }
 
-// Elements of the square matrices a phase's GEMMs produce (m x n, count of them).
-std::int64_t matrix_elements(const PhaseWork& work) {
-  std::int64_t total = 0;
-  for (const GemmWork& g : work.gemms) total += g.m * g.n * g.count;
-  return total;
-}
-
 std::string gib(std::uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.3g", static_cast<double>(bytes) / static_cast<double>(std::uint64_t{1} << 30));
@@ -38,6 +31,8 @@ MemoryFootprint memory_footprint(const AcceleratorConfig& config, const std::vec
   // ESGD's individuals each keep weights and state; one trains at a time.
   const int copies = individuals_per_chip(p.update.optimizer, config.chips());
   const bool adahessian = std::holds_alternative<AdaHessian>(p.update.optimizer);
+  const auto* kfac = std::get_if<Kfac>(&p.update.optimizer);
+  const KaisaShare kaisa = kfac && config.chips() > 1 ? kaisa_share(layers, *kfac, config.chips()) : KaisaShare{};
   MemoryFootprint f;
   for (const LayerWork& layer : layers) {
     const LayerPosition position = positions[layer.layer_index];
@@ -47,10 +42,12 @@ MemoryFootprint memory_footprint(const AcceleratorConfig& config, const std::vec
     f.optimizer_state += bytes(layer.parameters * state * copies, p.update.optimizer_state.total_bits());
     // K-FAC's factors and their inverses are d x d matrices, one per GEMM of
     // each phase (the inverse phase's GEMMs have the inverses' shapes).
-    f.curvature += bytes(matrix_elements(layer.phase(Phase::kCurvature)),
+    f.curvature += bytes(layer.phase(Phase::kCurvature).output_elements(),
                          p.for_gemm(Phase::kCurvature, position).output.total_bits());
-    f.curvature += bytes(matrix_elements(layer.phase(Phase::kInverse)),
-                         p.for_gemm(Phase::kInverse, position).output.total_bits());
+    // KAISA keeps a layer's inverses on its gradient workers only.
+    if (kaisa.preconditions.empty() || kaisa.preconditions[layer.layer_index])
+      f.curvature += bytes(layer.phase(Phase::kInverse).output_elements(),
+                           p.for_gemm(Phase::kInverse, position).output.total_bits());
     if (adahessian) f.curvature += bytes(layer.parameters, gradient_bits);
     if (!layer.fused_into)
       f.activations += bytes(layer.output_elements, p.for_gemm(Phase::kFwd, position).output.total_bits());

@@ -18,7 +18,9 @@ struct MemoryFootprint {
   std::uint64_t weights = 0;          // in the update's weights format (every ESGD individual's on the chip)
   std::uint64_t gradients = 0;        // in the weight-gradient GEMMs' output format
   std::uint64_t optimizer_state = 0;  // state_per_weight per weight, in the optimizer-state format
-  std::uint64_t curvature = 0;        // factors (curvature output), inverses (inverse output), Hessian diagonal
+  // Factors (curvature output), inverses (inverse output; with KAISA those of
+  // the chip's gradient-worker layers), AdaHessian's Hessian diagonal.
+  std::uint64_t curvature = 0;
   std::uint64_t activations = 0;      // every stored forward output (fwd output format), at the chip's batch
   std::uint64_t total() const;
 };

@@ -1,5 +1,7 @@
 #include "sim/optimizer.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "models/common/checked_math.hpp"
@@ -26,7 +28,12 @@ const param::Schema<Kfac>& kfac_schema() {
                               "the factors' inverses are computed every this many steps")),
        K::optional(K::integer("newton_schulz_iterations", &Kfac::newton_schulz_iterations, 1, 100, "iterations",
                               "per inverse, each two d×d×d GEMMs on the MAC arrays (an assumption; "
-                              "docs/optimizers.md)"))});
+                              "docs/optimizers.md)")),
+       K::optional(K::number("grad_worker_fraction", &Kfac::grad_worker_fraction, 1.0 / 1024, 1, "fraction",
+                             "on a `system`: the share of chips that are a layer's gradient workers (KAISA; "
+                             "fraction × chips must be a whole number dividing the chips): 1 all-gathers every "
+                             "inverse to every chip, 1/chips keeps each on one chip and all-gathers the "
+                             "preconditioned gradients instead"))});
   return schema;
 }
 
@@ -99,7 +106,8 @@ nlohmann::json optimizer_json(const Optimizer& optimizer) {
                                  return {{"name", "kfac"},
                                          {"factor_interval", k.factor_interval},
                                          {"inverse_interval", k.inverse_interval},
-                                         {"newton_schulz_iterations", k.newton_schulz_iterations}};
+                                         {"newton_schulz_iterations", k.newton_schulz_iterations},
+                                         {"grad_worker_fraction", k.grad_worker_fraction}};
                                },
                                [](const Esgd& e) -> nlohmann::json {
                                  nlohmann::json out = {{"name", "esgd"},
@@ -212,7 +220,8 @@ void add_adahessian(LayerWork& layer) {
   if (layer.parameters > 0) {
     hessian.elementwise += pass(layer.parameters, 0, 1, 1);  // z
     hessian.elementwise += pass(layer.parameters, 2, 1, 1);  // z·Hz
-    if (layer.type == "conv2d") hessian.elementwise += pass(layer.parameters, 1, 1, 1);  // spatial average
+    if (layer.type == "conv2d" || layer.type == "depthwise_conv2d")
+      hessian.elementwise += pass(layer.parameters, 1, 1, 1);  // spatial average
   }
 }
 
@@ -226,6 +235,37 @@ void add_optimizer_phases(LayerWork& layer, const Optimizer& optimizer) {
                         },
                         [&](const AdaHessian&) { add_adahessian(layer); }, [](const auto&) {}},
              optimizer);
+}
+
+KaisaShare kaisa_share(const std::vector<LayerWork>& layers, const Kfac& kfac, int chips) {
+  KaisaShare share;
+  share.gradient_workers = std::max(1, static_cast<int>(std::lround(kfac.grad_worker_fraction * chips)));
+  std::vector<std::size_t> kfac_layers;
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    if (!layers[i].phase(Phase::kInverse).empty()) kfac_layers.push_back(i);
+  // Greedy balance: the largest inverses first, each to the least loaded chip.
+  std::vector<std::size_t> order = kfac_layers;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return layers[a].phase(Phase::kInverse).macs() > layers[b].phase(Phase::kInverse).macs();
+  });
+  std::vector<double> load(static_cast<std::size_t>(chips), 0);
+  std::vector<int> owner(layers.size(), -1);
+  for (const std::size_t i : order) {
+    const auto least = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    owner[i] = static_cast<int>(least);
+    load[least] += static_cast<double>(layers[i].phase(Phase::kInverse).macs());
+  }
+  const int busiest = static_cast<int>(std::max_element(load.begin(), load.end()) - load.begin());
+  const int group = busiest / share.gradient_workers;
+  share.inverts.assign(layers.size(), false);
+  share.preconditions.assign(layers.size(), false);
+  for (const std::size_t i : kfac_layers) {
+    share.inverts[i] = owner[i] == busiest;
+    share.preconditions[i] = owner[i] / share.gradient_workers == group;
+    if (share.preconditions[i]) share.group_inverse_elements += static_cast<std::uint64_t>(layers[i].phase(Phase::kInverse).output_elements());
+    share.gradient_elements += static_cast<std::uint64_t>(layers[i].parameters);
+  }
+  return share;
 }
 
 std::set<Phase> intermittent_phases(const Optimizer& optimizer) {

@@ -54,6 +54,10 @@ struct Kfac {
   // on the MAC arrays. An assumption (quadratic convergence from a scaled
   // identity; docs/optimizers.md).
   int newton_schulz_iterations = 12;
+  // On a system of chips (KAISA): the fraction of the chips that are each
+  // layer's gradient workers, holding its inverses and preconditioning its
+  // gradient; 1 is KAISA's COMM-OPT, 1/chips its MEM-OPT.
+  double grad_worker_fraction = 1;
   bool operator==(const Kfac&) const = default;
 };
 
@@ -98,6 +102,22 @@ bool kfac_preconditions(const LayerWork& layer);
 // second backward pass repeats the fused backward work): K-FAC's curvature,
 // inverse and preconditioning work, AdaHessian's Hessian pass.
 void add_optimizer_phases(LayerWork& layer, const Optimizer& optimizer);
+
+// KAISA's division of K-FAC's work on a system of `chips` (Pauloski et al.,
+// SC 2021), for the chip simulated: each layer's inverses are computed by one
+// chip (layers assigned by a greedy balance of their inverses' MACs), whose
+// group of `gradient_workers` consecutive chips holds them and preconditions
+// the layer's gradient; the other chips receive the preconditioned gradient.
+// The chip simulated is the busiest (every chip is taken to be as busy).
+struct KaisaShare {
+  int gradient_workers = 1;
+  std::vector<bool> inverts;         // by layer: this chip computes its inverses
+  std::vector<bool> preconditions;   // by layer: this chip is one of its gradient workers
+  std::uint64_t group_inverse_elements = 0;  // the inverses its group holds
+  std::uint64_t gradient_elements = 0;       // every preconditioned layer's gradient
+};
+// One chip: it does all of it.
+KaisaShare kaisa_share(const std::vector<LayerWork>& layers, const Kfac& kfac, int chips);
 
 // The optimizer's phases that run only at some steps, and which of them run
 // at step `step` (counting from 0, when every phase runs).

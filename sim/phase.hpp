@@ -24,6 +24,7 @@ enum class Phase : std::uint8_t {
   kCurvature,
   kHessian,
   kAllReduce,
+  kExchange,
   kInverse,
   kPrecondition,
   kUpdate,
@@ -35,7 +36,7 @@ enum class PhasePlacement {
   kBackwardPass,    // layer by layer, last to first, reading the gradient at the layer's output
   kAfterBackward,   // in the backward pass, after the layer's weight gradient (reads its inputs)
   kSecondBackward,  // a second backward pass after the first has finished
-  kCollective,      // on a system of chips, the all-reduce (added by the mapping)
+  kCollective,      // on a system of chips, exchanges between chips (added by the mapping)
   kOptimizer,       // per layer once its gradients are complete, in table order
 };
 
@@ -51,9 +52,12 @@ struct PhaseInfo {
   bool precision_key;  // whether the precision policy may give its GEMM formats
   bool sgd;            // one of the phases every training step has
   bool fidelity;       // its GEMMs are measured by the fidelity pass
+  // An optimizer phase that needs the layer's gradients (and a system's
+  // all-reduce of them); one that does not reads only the curvature.
+  bool reads_gradients = true;
 };
 
-inline constexpr std::array<PhaseInfo, 9> kPhaseTable = {{
+inline constexpr std::array<PhaseInfo, 10> kPhaseTable = {{
     {Phase::kFwd, "fwd", "the forward pass", PhasePlacement::kForwardPass, std::nullopt, true, true, true},
     {Phase::kBwd, "bwd", "the data gradients", PhasePlacement::kBackwardPass, std::nullopt, true, true, true},
     {Phase::kWgrad, "wgrad", "the weight gradients", PhasePlacement::kBackwardPass, std::nullopt, true, true, true},
@@ -64,8 +68,12 @@ inline constexpr std::array<PhaseInfo, 9> kPhaseTable = {{
      PhasePlacement::kSecondBackward, Phase::kBwd, false, false, false},
     {Phase::kAllReduce, "allreduce", "the gradient all-reduce of a system of chips", PhasePlacement::kCollective,
      std::nullopt, false, false, false},
+    {Phase::kExchange, "exchange",
+     "K-FAC's exchanges between chips (KAISA): the factors' all-reduce, the inverses' all-gather among each layer's "
+     "gradient workers, the preconditioned gradients' all-gather",
+     PhasePlacement::kCollective, std::nullopt, false, false, false},
     {Phase::kInverse, "inverse", "K-FAC's damped factor inverses (Newton–Schulz iterations on the MAC arrays)",
-     PhasePlacement::kOptimizer, Phase::kWgrad, true, false, false},
+     PhasePlacement::kOptimizer, Phase::kWgrad, true, false, false, false},
     {Phase::kPrecondition, "precondition", "K-FAC's preconditioned gradients A⁻¹·dW·G⁻¹ and their KL clipping",
      PhasePlacement::kOptimizer, Phase::kWgrad, true, false, false},
     {Phase::kUpdate, "update", "the optimizer's update of the weights and its state", PhasePlacement::kOptimizer,

@@ -62,6 +62,7 @@ ReferenceRun::ReferenceRun(const AcceleratorConfig& config, const Trace& trace, 
       SimulationOptions child = options;
       child.fidelity = false;
       child.reference_runs = false;
+      child.check_memory = false;
       std::ostringstream progress;
       const TimedRun timed = simulate_timing(config, trace, child, progress);
       ReferenceTiming t = reference_timing(timed.stats);

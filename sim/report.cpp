@@ -331,23 +331,23 @@ RunReport build_report(const AcceleratorConfig& config, const Trace& trace,
       row.activity.add(stats.steps[s], info, pes, step_energy);
       continue;
     }
-    // A bucket's all-reduce: a row per layer, each with its share.
+    // A collective (a bucket's all-reduce, a K-FAC exchange): a row per layer, each with its share.
     const std::vector<core::StepStats> parts = split_by_layer(stats.steps[s], *info.collective);
     for (std::size_t p = 0; p < parts.size(); ++p) {
       const std::size_t layer = info.collective->layers[p].first;
-      auto at = row_of.find({layer, Phase::kAllReduce});
+      auto at = row_of.find({layer, info.phase});
       if (at == row_of.end()) {
         LayerPhaseRow part_row;
         part_row.layer = layer;
         part_row.name = layers[layer].name;
         part_row.type = layers[layer].type;
-        part_row.phase = Phase::kAllReduce;
-        at = row_of.emplace(std::pair(layer, Phase::kAllReduce), r.rows.size()).first;
+        part_row.phase = info.phase;
+        at = row_of.emplace(std::pair(layer, info.phase), r.rows.size()).first;
         r.rows.push_back(std::move(part_row));
       }
       r.rows[at->second].activity.add(parts[p], info, pes, model.energy(activity_totals(parts[p], clock_hz)));
     }
-    if (stats.steps[s].collective && r.system) {
+    if (stats.steps[s].collective && r.system && info.phase == Phase::kAllReduce) {
       const core::CollectiveStats& c = *stats.steps[s].collective;
       const core::Collective& work = *mapped.program.steps[s].collective;
       r.system->collectives.push_back({mapped.program.steps[s].label, info.collective->layers, work.elements,

@@ -144,7 +144,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
       sgd.precision.update.optimizer = SgdMomentum{};
       optimizer_report->sgd_memory = memory_footprint(sgd, expand_training(trace, {SgdMomentum{}, config.fusion}));
     }
-    try {
+    if (options.check_memory) try {
       check_memory_capacity(population, optimizer_report->memory);
     } catch (const InputError& e) {
       throw InputError(config.file, e.json_path(),
@@ -153,21 +153,23 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   }
   clock.lap("expand");
   const std::set<Phase> simulated = inference ? std::set<Phase>{Phase::kFwd} : options.phases;
-  // The report lists SGD's phases when asked for, the optimizer's own when
-  // they have work, and the all-reduce of a system's weight gradients.
-  std::vector<Phase> phases;
-  for (const PhaseInfo& row : kPhaseTable) {
-    const bool has_work = std::any_of(layers.begin(), layers.end(),
-                                      [&](const LayerWork& layer) { return !layer.phase(row.phase).empty(); });
-    if ((simulated.count(row.phase) && (row.sgd || has_work)) ||
-        (row.phase == Phase::kAllReduce && config.chips() > 1 && simulated.count(Phase::kWgrad)))
-      phases.push_back(row.phase);
-  }
   MappedProgram mapped;
   try {
     mapped = map_training(layers, config, simulated);
   } catch (const InputError& e) {
     throw e.in_file(trace.file);
+  }
+  // The report lists SGD's phases when asked for, the optimizer's own when
+  // they have work, and the exchanges between chips the program has.
+  std::vector<Phase> phases;
+  for (const PhaseInfo& row : kPhaseTable) {
+    const bool has_work = std::any_of(layers.begin(), layers.end(),
+                                      [&](const LayerWork& layer) { return !layer.phase(row.phase).empty(); });
+    const bool has_steps = std::any_of(mapped.steps.begin(), mapped.steps.end(),
+                                       [&](const StepInfo& step) { return step.phase == row.phase; });
+    if ((simulated.count(row.phase) && (row.sgd || has_work)) || has_steps ||
+        (row.phase == Phase::kAllReduce && config.chips() > 1 && simulated.count(Phase::kWgrad)))
+      phases.push_back(row.phase);
   }
   clock.lap("map");
   if (config.residency == Residency::kLiveness) {

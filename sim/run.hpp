@@ -37,6 +37,9 @@ struct SimulationOptions {
   // the dense all-reduce; for a training step, the optimizer's other kinds of
   // step (K-FAC's without factors or inverses) and SGD-momentum's step.
   bool reference_runs = true;
+  // Whether the step must fit the DRAM's capacity (reference runs, variants
+  // of a run that fits, are not checked).
+  bool check_memory = true;
 };
 
 // config + trace -> workload -> mapping -> chip model -> report. Writes no

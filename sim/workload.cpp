@@ -22,6 +22,12 @@ ElementwiseWork& ElementwiseWork::operator+=(const ElementwiseWork& other) {
 
 std::int64_t GemmWork::macs() const { return checked_product(m, n, k, count, repeats); }
 
+std::int64_t PhaseWork::output_elements() const {
+  std::int64_t total = 0;
+  for (const auto& g : gemms) total = checked_add(total, checked_product(g.m, g.n, g.count));
+  return total;
+}
+
 std::int64_t PhaseWork::macs() const {
   std::int64_t total = 0;
   for (const auto& g : gemms) total = checked_add(total, g.macs());

@@ -66,6 +66,9 @@ struct PhaseWork {
 
   bool empty() const { return gemms.empty() && elementwise.empty(); }
   std::int64_t macs() const;
+  // Elements of the matrices its GEMMs produce, m·n·count each (K-FAC's
+  // factors and inverses).
+  std::int64_t output_elements() const;
 };
 
 struct LayerWork {

@@ -100,16 +100,26 @@ enum class CollectiveAlgorithm {
 };
 const char* to_string(CollectiveAlgorithm algorithm);  // "ring" | "tree" | "hierarchical"
 
+// What a collective does: sum every chip's values on every chip, or gather
+// each chip's part (elements / members) to every member of its gather group.
+enum class CollectiveOp { kAllReduce, kAllGather };
+
 struct Collective {
   std::uint64_t elements = 0;
   int element_bits = 16;
-  CollectiveAlgorithm algorithm = CollectiveAlgorithm::kRing;
+  CollectiveAlgorithm algorithm = CollectiveAlgorithm::kRing;  // of an all-reduce
   // Hierarchical on a ring or switch: chips per group (consecutive chips); on
   // a torus the groups are its rows. 0 otherwise.
   int group_chips = 0;
   // ScaleCom's CLT-k compression (models/system/collective): only
   // sent_elements() of each chip's values are all-reduced. 0: dense.
   double compression_ratio = 0;
+  CollectiveOp op = CollectiveOp::kAllReduce;
+  // An all-gather's members, by position in the ring order (models/system/
+  // collective): groups of `gather_group` consecutive chips (0: all chips),
+  // or, `gather_across`, the chips at the same place in each such group.
+  int gather_group = 0;
+  bool gather_across = false;
   // k = ⌊elements / ratio⌋, at least 1 (all elements when dense).
   std::uint64_t sent_elements() const;
   std::uint64_t bytes() const { return packed_bytes(elements, element_bits); }

@@ -143,6 +143,8 @@ std::vector<int> ring_order(const SystemParams& system) {
 }
 
 std::vector<Stage> collective_stages(const SystemParams& system, const Collective& collective, int chip) {
+  if (collective.op == CollectiveOp::kAllGather)
+    return {Stage{"all-gather", {}, all_gather_rounds(system, collective, chip)}};
   if (collective.compression_ratio <= 0) return {Stage{"all-reduce", {}, all_reduce_rounds(system, collective, chip)}};
   const std::uint64_t elements = collective.elements, k = collective.sent_elements();
   const std::uint64_t all = packed_bytes(elements, collective.element_bits);
@@ -163,13 +165,42 @@ std::vector<Stage> collective_stages(const SystemParams& system, const Collectiv
   return stages;
 }
 
-bool chips_run_alike(const SystemParams& system, CollectiveAlgorithm algorithm) {
-  switch (algorithm) {
+bool chips_run_alike(const SystemParams& system, const Collective& collective) {
+  if (collective.op == CollectiveOp::kAllGather) {
+    const int group = collective.gather_group == 0 ? system.chips : collective.gather_group;
+    const bool all_chips = collective.gather_across ? group == 1 : group == system.chips;
+    return system.topology == ChipTopologyKind::kSwitch || (system.topology == ChipTopologyKind::kRing && all_chips);
+  }
+  switch (collective.algorithm) {
     case CollectiveAlgorithm::kRing: return system.topology != ChipTopologyKind::kTorus2d;
     case CollectiveAlgorithm::kTree: return false;
     case CollectiveAlgorithm::kHierarchical: return system.topology != ChipTopologyKind::kRing;
   }
   return false;
+}
+
+std::vector<Round> all_gather_rounds(const SystemParams& system, const Collective& collective, int chip) {
+  const int group = collective.gather_group == 0 ? system.chips : collective.gather_group;
+  if (group < 1 || system.chips % group != 0)
+    throw std::invalid_argument("an all-gather needs groups of chips that divide the " +
+                                std::to_string(system.chips) + " chips");
+  if (system.chips < 2 || collective.elements == 0) return {};
+  const std::vector<int> order = ring_order(system);
+  const auto position = static_cast<int>(std::find(order.begin(), order.end(), chip) - order.begin());
+  std::vector<int> members;
+  int place = 0;
+  if (collective.gather_across) {
+    for (int p = position % group; p < system.chips; p += group) members.push_back(order[static_cast<std::size_t>(p)]);
+    place = position / group;
+  } else {
+    for (int p = position / group * group; p < (position / group + 1) * group; ++p)
+      members.push_back(order[static_cast<std::size_t>(p)]);
+    place = position % group;
+  }
+  std::vector<Round> rounds;
+  for (const auto& [direction, part] : directions(system, collective.elements))
+    add_ring_pass(members, place, part, direction, false, rounds, 0);
+  return rounds;
 }
 
 std::vector<Round> all_reduce_rounds(const SystemParams& system, const Collective& collective, int chip) {

@@ -10,6 +10,8 @@
 // - hierarchical: reduce-scatter within groups (a torus's rows, or groups of
 //   consecutive chips), a ring all-reduce of each chip's share across the
 //   groups (a torus's columns), an all-gather within groups.
+// An all-gather (Collective::op) is a ring pass of its members without the
+// reduction: each member ends with every member's part.
 #pragma once
 
 #include <cstdint>
@@ -86,7 +88,15 @@ std::vector<Stage> collective_stages(const SystemParams& system, const Collectiv
 // switch, and a hierarchical one on a torus or a switch; not for a tree
 // (the root's part is not a leaf's) nor for rings whose messages cross
 // several links (a ring through a torus, groups on a ring).
-bool chips_run_alike(const SystemParams& system, CollectiveAlgorithm algorithm);
+// An all-gather runs alike on a switch, and on a ring when its members are
+// all the chips.
+bool chips_run_alike(const SystemParams& system, const Collective& collective);
+
+// Chip `chip`'s rounds of an all-gather of `collective` on `system`: one pass
+// round its members (both ways over bidirectional links), each round moving
+// one member's part. Throws std::invalid_argument when gather_group does not
+// divide the chips.
+std::vector<Round> all_gather_rounds(const SystemParams& system, const Collective& collective, int chip);
 
 // Chip `chip`'s rounds of an all-reduce of `collective` on `system`. Throws
 // std::invalid_argument for a hierarchical all-reduce without groups (a torus,

@@ -13,7 +13,7 @@ namespace {
 
 bool all_collectives_run_alike(const SystemParams& params, const Program& program) {
   return std::all_of(program.steps.begin(), program.steps.end(), [&](const Step& step) {
-    return !step.collective || chips_run_alike(params, step.collective->algorithm);
+    return !step.collective || chips_run_alike(params, *step.collective);
   });
 }
 

@@ -436,6 +436,9 @@ class Cli(unittest.TestCase):
             (tiny_config(**{"chip/dram/capacity_gib": 0.001}), ["--batch", "4096"], "/dram/capacity_gib",
              "GiB more than"),
             (tiny_config(**{"chip/dram/capacity_gib": -1}), [], "/chip/dram/capacity_gib", "expected a number"),
+            (dict(self.system_config(), precision=dict(tiny_config()["precision"], update=dict(
+                tiny_config()["precision"]["update"], optimizer={"name": "kfac", "grad_worker_fraction": 0.3}))),
+             [], "/precision/update/optimizer/grad_worker_fraction", "whole number"),
         ]
         for config, extra, path, fragment in cases:
             config_file = self.write_config(config)

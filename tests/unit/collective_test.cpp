@@ -95,12 +95,12 @@ TEST(Collective, HierarchicalNeedsGroups) {
 }
 
 TEST(Collective, ChipsRunAlikeOnlyWhereEachMessageHasItsOwnLinks) {
-  EXPECT_TRUE(chips_run_alike(system_of(8, ChipTopologyKind::kRing, true), CollectiveAlgorithm::kRing));
-  EXPECT_TRUE(chips_run_alike(system_of(8, ChipTopologyKind::kSwitch, true), CollectiveAlgorithm::kRing));
-  EXPECT_TRUE(chips_run_alike(system_of(6, ChipTopologyKind::kTorus2d, true, {2, 3}), CollectiveAlgorithm::kHierarchical));
-  EXPECT_FALSE(chips_run_alike(system_of(6, ChipTopologyKind::kTorus2d, true, {2, 3}), CollectiveAlgorithm::kRing));
-  EXPECT_FALSE(chips_run_alike(system_of(8, ChipTopologyKind::kSwitch, true), CollectiveAlgorithm::kTree));
-  EXPECT_FALSE(chips_run_alike(system_of(8, ChipTopologyKind::kRing, true), CollectiveAlgorithm::kHierarchical));
+  EXPECT_TRUE(chips_run_alike(system_of(8, ChipTopologyKind::kRing, true), Collective{0, 16, CollectiveAlgorithm::kRing}));
+  EXPECT_TRUE(chips_run_alike(system_of(8, ChipTopologyKind::kSwitch, true), Collective{0, 16, CollectiveAlgorithm::kRing}));
+  EXPECT_TRUE(chips_run_alike(system_of(6, ChipTopologyKind::kTorus2d, true, {2, 3}), Collective{0, 16, CollectiveAlgorithm::kHierarchical}));
+  EXPECT_FALSE(chips_run_alike(system_of(6, ChipTopologyKind::kTorus2d, true, {2, 3}), Collective{0, 16, CollectiveAlgorithm::kRing}));
+  EXPECT_FALSE(chips_run_alike(system_of(8, ChipTopologyKind::kSwitch, true), Collective{0, 16, CollectiveAlgorithm::kTree}));
+  EXPECT_FALSE(chips_run_alike(system_of(8, ChipTopologyKind::kRing, true), Collective{0, 16, CollectiveAlgorithm::kHierarchical}));
 }
 
 }  // namespace
@@ -141,6 +141,54 @@ TEST(Collective, OnlyTheLeaderSelects) {
   // The indices: chip 0 sends, the others receive then send on, the last only receives.
   EXPECT_EQ(collective_stages(system, c, 3)[1].rounds.size(), 1u);
   EXPECT_EQ(collective_stages(system, c, 1)[1].rounds.size(), 2u);
+}
+
+}  // namespace
+}  // namespace lpt::core
+
+namespace lpt::core {
+namespace {
+
+std::uint64_t received(const std::vector<Round>& rounds) {
+  std::uint64_t total = 0;
+  for (const Round& r : rounds)
+    for (const Message& m : r.receives) {
+      EXPECT_FALSE(m.reduce);
+      total += m.elements;
+    }
+  return total;
+}
+
+Collective all_gather(std::uint64_t elements, int group, bool across) {
+  Collective c{elements, 16};
+  c.op = CollectiveOp::kAllGather;
+  c.gather_group = group;
+  c.gather_across = across;
+  return c;
+}
+
+TEST(Collective, AllGatherGivesEachMemberTheOthersParts) {
+  const SystemParams ring = system_of(8, ChipTopologyKind::kRing, true);
+  for (int chip = 0; chip < 8; ++chip) {
+    // All 8 chips: 7 of 8 parts arrive, in 7 rounds (half each way).
+    const auto all = all_gather_rounds(ring, all_gather(800, 0, false), chip);
+    EXPECT_EQ(received(all), 700u);
+    EXPECT_EQ(all.size(), 7u);
+    // Groups of 2 consecutive chips: the partner's half, from the partner.
+    const auto pairs = all_gather_rounds(ring, all_gather(800, 2, false), chip);
+    EXPECT_EQ(received(pairs), 400u);
+    for (const Round& r : pairs)
+      for (const Message& m : r.receives) EXPECT_EQ(m.peer / 2, chip / 2);
+    // Across groups of 2: the 4 chips at the same place in each pair.
+    const auto across = all_gather_rounds(ring, all_gather(800, 2, true), chip);
+    EXPECT_EQ(received(across), 600u);
+    for (const Round& r : across)
+      for (const Message& m : r.receives) EXPECT_EQ(m.peer % 2, chip % 2);
+  }
+  EXPECT_THROW(all_gather_rounds(ring, all_gather(800, 3, false), 0), std::invalid_argument);
+  EXPECT_TRUE(chips_run_alike(ring, all_gather(800, 0, false)));
+  EXPECT_FALSE(chips_run_alike(ring, all_gather(800, 2, false)));
+  EXPECT_TRUE(chips_run_alike(system_of(8, ChipTopologyKind::kSwitch, true), all_gather(800, 2, true)));
 }
 
 }  // namespace

@@ -229,8 +229,16 @@ TEST(Optimizer, KfacPhasesAreMappedInTheirPlaceAndSkippedWhenAsked) {
     const auto& waits = all.program.steps[precondition].depends_on;
     EXPECT_NE(std::find(waits.begin(), waits.end(), inverse_end), waits.end());
     EXPECT_NE(std::find(waits.begin(), waits.end(), wgrad_end), waits.end());
+    // The inverses need the factors only, not the gradients.
+    const auto& inverse_waits = all.program.steps[inverse].depends_on;
+    EXPECT_EQ(inverse_waits, std::vector<std::size_t>{curvature_end});
+    // KL clipping sums over every layer: each update waits for the last preconditioning.
+    std::size_t last_precondition = 0;
+    for (std::size_t s = 0; s < all.steps.size(); ++s)
+      if (all.steps[s].phase == Phase::kPrecondition) last_precondition = s;
+    EXPECT_GE(last_precondition, precondition_end);
     const auto& update_waits = all.program.steps[update].depends_on;
-    EXPECT_NE(std::find(update_waits.begin(), update_waits.end(), precondition_end), update_waits.end());
+    EXPECT_NE(std::find(update_waits.begin(), update_waits.end(), last_precondition), update_waits.end());
   }
   // A step without inverses (K-FAC between inverse_interval steps) has none of their steps.
   std::set<Phase> without = requestable_phases();
@@ -256,6 +264,63 @@ TEST(Optimizer, AdaHessianSecondPassFollowsTheFirst) {
   EXPECT_EQ(waits, std::vector<std::size_t>{first_hessian - 1});
   // The last layer's Hessian pass runs first, as a backward pass does.
   EXPECT_EQ(p.steps[first_hessian].layer, 2u);
+}
+
+// The collectives of the K-FAC exchange phase, by what they do.
+struct Exchanges {
+  int factor_all_reduces = 0, inverse_gathers = 0, gradient_gathers = 0;
+};
+
+Exchanges exchanges_of(const MappedProgram& p) {
+  Exchanges e;
+  for (std::size_t s = 0; s < p.steps.size(); ++s) {
+    if (p.steps[s].phase != Phase::kExchange) continue;
+    const core::Collective& c = p.program.steps[s].collective.value();
+    if (c.op == core::CollectiveOp::kAllReduce) ++e.factor_all_reduces;
+    else if (c.gather_across) ++e.gradient_gathers;
+    else ++e.inverse_gathers;
+  }
+  return e;
+}
+
+TEST(Optimizer, KaisaSplitsInversesAndPreconditioningOverTheChips) {
+  AcceleratorConfig config = tiny_config();
+  config.system = core::SystemParams{4, core::ChipTopologyKind::kRing, true, {}, {25, 500, 5}};
+  const auto layers = expand_training(small_network(), {Kfac{}});
+  const auto count = [&](const MappedProgram& p, Phase phase, std::size_t layer) {
+    return std::count_if(p.steps.begin(), p.steps.end(),
+                         [&](const StepInfo& s) { return s.phase == phase && s.layer == layer; });
+  };
+  std::uint64_t inverse_bytes_at_one = 0;
+  for (const double fraction : {1.0, 0.5, 0.25}) {
+    Kfac kfac;
+    kfac.grad_worker_fraction = fraction;
+    config.precision.update.optimizer = kfac;
+    const MappedProgram p = map_training(layers, config, requestable_phases());
+    const Exchanges e = exchanges_of(p);
+    EXPECT_EQ(e.factor_all_reduces, 2) << fraction;  // one per K-FAC layer
+    // The linear layer's 2048² factor is the largest: its chip is the busiest, and the one simulated.
+    EXPECT_GT(count(p, Phase::kInverse, 2), 0) << fraction;
+    EXPECT_EQ(count(p, Phase::kInverse, 0), 0) << fraction;
+    const KaisaShare share = kaisa_share(layers, kfac, 4);
+    EXPECT_EQ(share.gradient_workers, static_cast<int>(4 * fraction));
+    if (fraction == 1.0) {
+      // COMM-OPT: every chip preconditions every layer with all-gathered inverses.
+      EXPECT_EQ(e.inverse_gathers, 1);
+      EXPECT_EQ(e.gradient_gathers, 0);
+      EXPECT_GT(count(p, Phase::kPrecondition, 0), 0);
+    } else if (fraction == 0.25) {
+      // MEM-OPT: each layer's one gradient worker preconditions it and all-gathers the result.
+      EXPECT_EQ(e.inverse_gathers, 0);
+      EXPECT_EQ(e.gradient_gathers, 1);
+      EXPECT_EQ(count(p, Phase::kPrecondition, 0), 0);
+      EXPECT_GT(count(p, Phase::kPrecondition, 2), 0);
+    }
+    // Inverses held per chip shrink with the fraction.
+    const std::uint64_t inverse_bytes = memory_footprint(config, layers).curvature;
+    if (fraction == 1.0) inverse_bytes_at_one = inverse_bytes;
+    else EXPECT_LE(inverse_bytes, inverse_bytes_at_one) << fraction;
+  }
 }
 
 nlohmann::json tiny_document() {
@@ -286,6 +351,7 @@ TEST(Optimizer, BadOptimizersNameTheirPlace) {
       {{{"name", "kfac"}, {"damping", 0.1}}, "/precision/update/optimizer/damping", "unknown key"},
       {{{"name", "adam"}, {"beta1", 0.9}}, "/precision/update/optimizer/beta1", "unknown key"},
       {42, "/precision/update/optimizer", "an optimizer's name"},
+      {{{"name", "kfac"}, {"grad_worker_fraction", 0}}, "/precision/update/optimizer/grad_worker_fraction", "in"},
   };
   for (const auto& [value, path, fragment] : cases) {
     nlohmann::json doc = tiny_document();
