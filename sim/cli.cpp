@@ -91,8 +91,9 @@ int command_run(const std::vector<std::string>& args, std::istream&, std::ostrea
        "(/chip/... reaches the chip description, /chip/energy/... its energy table); repeatable")
       ("no-fidelity", "skip the fidelity pass (every GEMM bit-exact on sampled outputs vs FP64)")
       ("no-reference-runs",
-       "on a system of chips: skip the runs beside it (one chip at the whole batch for the scaling efficiency, the "
-       "dense all-reduce when gradients are compressed)")
+       "skip the runs beside it: on a system of chips, one chip at the whole batch (scaling efficiency) and the "
+       "dense all-reduce when gradients are compressed; for an optimizer, its schedule's other kinds of step, "
+       "SGD-momentum's step and ESGD's evaluation pass")
       ("fidelity-cache", po::value<std::string>(),
        "keep fidelity results in DIR, keyed by what they depend on, and reuse them")
       ("mode,m", po::value<std::string>()->default_value("training"),

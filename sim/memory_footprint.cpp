@@ -28,8 +28,9 @@ MemoryFootprint memory_footprint(const AcceleratorConfig& config, const std::vec
   const PrecisionPolicy& p = config.precision;
   const std::vector<LayerPosition> positions = layer_positions(layers);
   const int state = state_per_weight(p.update.optimizer);
-  // ESGD's individuals each keep weights and state; one trains at a time.
-  const int copies = individuals_per_chip(p.update.optimizer, config.chips());
+  // ESGD's individuals, back-off copies and offspring each keep weights and
+  // state; one trains at a time.
+  const int copies = weight_copies_per_chip(p.update.optimizer, config.chips());
   const bool adahessian = std::holds_alternative<AdaHessian>(p.update.optimizer);
   const auto* kfac = std::get_if<Kfac>(&p.update.optimizer);
   const KaisaShare kaisa = kfac && config.chips() > 1 ? kaisa_share(layers, *kfac, config.chips()) : KaisaShare{};

@@ -15,7 +15,7 @@
 namespace lpt {
 
 struct MemoryFootprint {
-  std::uint64_t weights = 0;          // in the update's weights format (every ESGD individual's on the chip)
+  std::uint64_t weights = 0;          // in the update's weights format (every ESGD copy on the chip)
   std::uint64_t gradients = 0;        // in the weight-gradient GEMMs' output format
   std::uint64_t optimizer_state = 0;  // state_per_weight per weight, in the optimizer-state format
   // Factors (curvature output), inverses (inverse output; with KAISA those of

@@ -41,10 +41,13 @@ const param::Schema<Esgd>& esgd_schema() {
   using K = param::Keys<Esgd>;
   static const param::Schema<Esgd> schema(
       "ESGD (`name`: `esgd`; Cui et al., NeurIPS 2018; docs/optimizers.md): a population of individuals, each "
-      "trained by SGD-momentum for `steps_per_generation` steps, then evaluated by a forward pass over a validation "
-      "batch; the best are kept (elitist selection with back-off). On one chip the individuals take turns, their "
-      "weights and state kept in DRAM; on a `system` each chip trains its share of them at the whole batch.",
+      "trained by SGD-momentum for `steps_per_generation` steps and evaluated by a forward pass over a validation "
+      "batch, backing off to its saved copy if it got worse; then `offspring` are recombined from two parents, "
+      "mutated and evaluated, and the best are kept (m-elitist selection). On one chip the individuals take turns, "
+      "their weights and state kept in DRAM; on a `system` each chip trains its share of them at the whole batch.",
       {K::optional(K::integer("population", &Esgd::population, 1, 4096, "individuals", "μ, the population")),
+       K::optional(K::integer("offspring", &Esgd::offspring, 0, 4096, "individuals",
+                              "λ, offspring made per generation by recombining two parents and mutating")),
        K::optional(K::integer("steps_per_generation", &Esgd::steps_per_generation, 1, 1000000, "steps",
                               "K, SGD-momentum steps of each individual per generation")),
        K::optional(K::integer("evaluation_batch", &Esgd::evaluation_batch, 1, std::int64_t{1} << 20, "samples",
@@ -112,6 +115,7 @@ nlohmann::json optimizer_json(const Optimizer& optimizer) {
                                [](const Esgd& e) -> nlohmann::json {
                                  nlohmann::json out = {{"name", "esgd"},
                                                        {"population", e.population},
+                                                       {"offspring", e.offspring},
                                                        {"steps_per_generation", e.steps_per_generation}};
                                  if (e.evaluation_batch > 0) out["evaluation_batch"] = e.evaluation_batch;
                                  return out;
@@ -134,6 +138,11 @@ int state_per_weight(const Optimizer& optimizer) {
 int individuals_per_chip(const Optimizer& optimizer, int chips) {
   const auto* esgd = std::get_if<Esgd>(&optimizer);
   return esgd ? (esgd->population + chips - 1) / chips : 1;
+}
+
+int weight_copies_per_chip(const Optimizer& optimizer, int chips) {
+  const auto* esgd = std::get_if<Esgd>(&optimizer);
+  return esgd ? 2 * individuals_per_chip(optimizer, chips) + (esgd->offspring + chips - 1) / chips : 1;
 }
 
 ElementwiseWork update_work(const Optimizer& optimizer, std::int64_t parameters) {

@@ -65,9 +65,14 @@ struct AdaHessian {
   bool operator==(const AdaHessian&) const = default;
 };
 
+// A generation (Cui et al., Algorithm 1): each of μ individuals trains K
+// steps, is evaluated and backs off to its saved copy if it got worse; λ
+// offspring are made by recombining two parents and mutating, and evaluated;
+// μ of the μ + λ are kept (by reference: no copy).
 struct Esgd {
   // Our defaults, not the paper's: a small population for one chip.
   int population = 8;              // μ individuals
+  int offspring = 8;               // λ per generation
   int steps_per_generation = 100;  // K SGD-momentum steps of each individual per generation
   std::int64_t evaluation_batch = 0;  // samples of the validation pass per individual (0: the training batch)
   bool operator==(const Esgd&) const = default;
@@ -87,9 +92,12 @@ std::string optimizer_names();  // "`sgd_momentum`, `adam`, ..." for the referen
 // Elements of optimizer state kept per weight of a layer it updates
 // element-wise (momentum: 1; Adam's and AdaHessian's moments: 2).
 int state_per_weight(const Optimizer& optimizer);
-// Copies of the weights and optimizer state a chip holds: ESGD's individuals
-// on it (all of them on one chip, or their share of `chips`), else 1.
+// ESGD's individuals (its population) on each of `chips` chips, one chip
+// taking its share, rounded up; 1 for other optimizers.
 int individuals_per_chip(const Optimizer& optimizer, int chips);
+// Copies of the weights and optimizer state a chip holds: for ESGD its
+// individuals, their back-off copies and its share of the offspring; else 1.
+int weight_copies_per_chip(const Optimizer& optimizer, int chips);
 
 // The update of `parameters` weights: elements read and written, SFU
 // operations, and every written weight and state element through a rounder.

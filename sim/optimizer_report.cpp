@@ -1,5 +1,6 @@
 #include "sim/optimizer_report.hpp"
 
+#include <cmath>
 #include <cstdio>
 
 namespace lpt {
@@ -42,35 +43,49 @@ std::vector<GenerationEstimate> esgd_generations(const OptimizerReport& r, const
   if (!esgd || r.timings.empty() || !r.timings.front() || !r.evaluation) return {};
   const ReferenceTiming& step = *r.timings.front();
   const double hz = chip.clock_ghz * 1e9;
-  const double mu = esgd->population, k = esgd->steps_per_generation;
-  const double individual_compute_s = (k * static_cast<double>(step.total_cycles) +
-                                       static_cast<double>(r.evaluation->total_cycles)) / hz;
-  const double compute_pj = mu * (k * step.energy_pj + r.evaluation->energy_pj);
-  // One individual's weights and state (the footprint holds every one on the chip).
-  const int on_one_chip = individuals_per_chip(r.optimizer, 1);
-  const double individual_bytes =
-      static_cast<double>(r.memory.weights + r.memory.optimizer_state) /
-      individuals_per_chip(r.optimizer, r.population_system ? r.population_system->chips : 1);
-  const double dram_pj_per_byte = chip.energy.dram_read_pj_per_byte + chip.energy.dram_write_pj_per_byte;
-  std::vector<GenerationEstimate> out;
-  GenerationEstimate one;
-  one.individuals_per_chip = on_one_chip;
-  one.compute_seconds = mu * individual_compute_s;
-  one.compute_pj = compute_pj;
-  // Each overwritten individual: its weights and state read and written in DRAM.
-  one.copy_seconds = mu * 2 * individual_bytes / (chip.dram_bytes_per_cycle() * hz);
-  one.copy_pj = mu * individual_bytes * dram_pj_per_byte;
-  out.push_back(one);
+  const double mu = esgd->population, lambda = esgd->offspring, k = esgd->steps_per_generation;
+  const double step_s = static_cast<double>(step.total_cycles) / hz;
+  const double evaluation_s = static_cast<double>(r.evaluation->total_cycles) / hz;
+  // One individual's weights W and optimizer state S (the footprint holds
+  // every copy on the chip).
+  const int chips = r.population_system ? r.population_system->chips : 1;
+  const double copies = weight_copies_per_chip(r.optimizer, chips);
+  const double w = static_cast<double>(r.memory.weights) / copies;
+  const double s = static_cast<double>(r.memory.optimizer_state) / copies;
+  const double b = w + s;
+  // DRAM traffic per individual: save its copy before training and, at
+  // worst, restore it (read and write W + S each); per offspring: read two
+  // parents' weights and one's state, write W + S.
+  const double read_per_individual = 2 * b, read_per_offspring = 2 * w + s;
+  const double write_per_individual = 2 * b, write_per_offspring = b;
+  const double dram_bytes_per_s = chip.dram_bytes_per_cycle() * hz;
+  const double dram_pj = (mu * read_per_individual + lambda * read_per_offspring) * chip.energy.dram_read_pj_per_byte +
+                         (mu * write_per_individual + lambda * write_per_offspring) *
+                             chip.energy.dram_write_pj_per_byte;
+  const double compute_pj = mu * k * step.energy_pj + (mu + lambda) * r.evaluation->energy_pj;
+  const auto on = [&](int n) {
+    const double individuals = individuals_per_chip(r.optimizer, n), offspring = std::ceil(lambda / n);
+    GenerationEstimate g;
+    g.chips = n;
+    g.individuals_per_chip = static_cast<int>(individuals);
+    g.compute_seconds =
+        individuals * k * step_s + std::ceil((mu + lambda) / n) * evaluation_s;
+    g.copy_seconds = (individuals * (read_per_individual + write_per_individual) +
+                      offspring * (read_per_offspring + write_per_offspring)) /
+                     dram_bytes_per_s;
+    g.compute_pj = compute_pj;
+    g.copy_pj = dram_pj;
+    g.memory_bytes = static_cast<double>(r.memory.total()) + b * (weight_copies_per_chip(r.optimizer, n) - copies);
+    return g;
+  };
+  std::vector<GenerationEstimate> out = {on(1)};
   if (const auto& system = r.population_system) {
-    GenerationEstimate spread;
-    spread.chips = system->chips;
-    spread.individuals_per_chip = individuals_per_chip(r.optimizer, system->chips);
-    spread.compute_seconds = spread.individuals_per_chip * individual_compute_s;
-    spread.compute_pj = compute_pj;
-    // Each chip receives its overwritten individuals over its link, one after another.
-    spread.copy_seconds = spread.individuals_per_chip *
-                          (individual_bytes / (system->link.gb_per_s * 1e9) + system->link.latency_ns * 1e-9);
-    spread.copy_pj = mu * individual_bytes * (8 * system->link.pj_per_bit + dram_pj_per_byte);
+    GenerationEstimate spread = on(system->chips);
+    // An offspring's parents may be on other chips: at worst both, fetched over the link.
+    const double offspring = std::ceil(lambda / system->chips);
+    spread.copy_seconds += offspring * (read_per_offspring / (system->link.gb_per_s * 1e9) +
+                                        2 * system->link.latency_ns * 1e-9);
+    spread.copy_pj += lambda * read_per_offspring * 8 * system->link.pj_per_bit;
     out.push_back(spread);
   }
   return out;
@@ -110,6 +125,10 @@ nlohmann::json optimizer_report_json(const OptimizerReport& r, const core::ChipP
                              {"seconds", g.seconds()},
                              {"compute_seconds", g.compute_seconds},
                              {"copy_seconds", g.copy_seconds},
+                             {"memory_bytes_per_chip", g.memory_bytes},
+                             {"fits_dram", r.capacity_bytes ? nlohmann::json(g.memory_bytes <= static_cast<double>(
+                                                                                    *r.capacity_bytes))
+                                                            : nlohmann::json()},
                              {"energy_pj", g.energy_pj()},
                              {"copy_energy_pj", g.copy_pj}});
     out["generation"] = generations;
@@ -119,23 +138,36 @@ nlohmann::json optimizer_report_json(const OptimizerReport& r, const core::ChipP
 }
 
 void print_optimizer_summary(const OptimizerReport& r, const core::ChipParams& chip, std::ostream& out) {
-  const double clock_ghz = chip.clock_ghz;
   char buffer[320];
-  const double ms_per_cycle = 1.0 / (clock_ghz * 1e6);
+  const double ms_per_cycle = 1.0 / (chip.clock_ghz * 1e6);
   std::string line = "optimizer   " + std::string(optimizer_name(r.optimizer));
   if (r.shares.size() > 1) {
+    std::snprintf(buffer, sizeof buffer, ": the step above has every phase, 1 in %.0f steps",
+                  1 / r.shares.front().share);
+    line += buffer;
     if (const auto cycles = r.mean_step_cycles()) {
-      std::snprintf(buffer, sizeof buffer, ": %.3f ms per step over its schedule (%zu kinds of step)",
-                    *cycles * ms_per_cycle, r.shares.size());
+      std::snprintf(buffer, sizeof buffer, "; %.3f ms per step over its schedule", *cycles * ms_per_cycle);
       line += buffer;
     }
   }
-  if (r.sgd) {
-    const double cycles = r.mean_step_cycles().value_or(0);
-    const double energy = r.mean_step_energy_pj().value_or(0);
-    if (cycles > 0 && r.sgd->total_cycles > 0 && r.sgd->energy_pj > 0) {
-      std::snprintf(buffer, sizeof buffer, "; %.2fx the time and %.2fx the energy of sgd_momentum (%.3f ms)",
-                    cycles / static_cast<double>(r.sgd->total_cycles), energy / r.sgd->energy_pj,
+  if (std::holds_alternative<Esgd>(r.optimizer)) {
+    line += ": the step above is one individual's SGD-momentum step on one chip";
+    if (r.evaluation) {
+      std::snprintf(buffer, sizeof buffer, "; its evaluation pass %.3f ms",
+                    static_cast<double>(r.evaluation->total_cycles) * ms_per_cycle);
+      line += buffer;
+    }
+  }
+  if (r.sgd && r.sgd->total_cycles > 0) {
+    if (const auto cycles = r.mean_step_cycles()) {
+      std::snprintf(buffer, sizeof buffer, "; %.2fx the time", *cycles / static_cast<double>(r.sgd->total_cycles));
+      line += buffer;
+      const double energy = r.mean_step_energy_pj().value_or(std::nan(""));
+      if (std::isfinite(energy) && std::isfinite(r.sgd->energy_pj) && r.sgd->energy_pj > 0) {
+        std::snprintf(buffer, sizeof buffer, " and %.2fx the energy", energy / r.sgd->energy_pj);
+        line += buffer;
+      }
+      std::snprintf(buffer, sizeof buffer, " of sgd_momentum (%.3f ms)",
                     static_cast<double>(r.sgd->total_cycles) * ms_per_cycle);
       line += buffer;
     }
@@ -143,10 +175,13 @@ void print_optimizer_summary(const OptimizerReport& r, const core::ChipParams& c
   out << line << "\n";
   for (const GenerationEstimate& g : esgd_generations(r, chip)) {
     std::snprintf(buffer, sizeof buffer,
-                  "generation  %.3f s, %.3f J on %d chip%s (%d individuals each; selection copies %.3f s)\n",
+                  "generation  %.3f s, %.3f J on %d chip%s (%d individuals and %.3g GiB each; back-off and "
+                  "offspring copies %.3f s, estimated)\n",
                   g.seconds(), g.energy_pj() * 1e-12, g.chips, g.chips > 1 ? "s" : "", g.individuals_per_chip,
-                  g.copy_seconds);
+                  g.memory_bytes / (1u << 30), g.copy_seconds);
     out << buffer;
+    if (r.capacity_bytes && g.memory_bytes > static_cast<double>(*r.capacity_bytes))
+      out << "            (that does not fit the chip's DRAM)\n";
   }
   out << "memory      " << describe(r.memory);
   if (r.capacity_bytes) {

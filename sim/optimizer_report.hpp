@@ -20,13 +20,17 @@
 
 namespace lpt {
 
-// One ESGD generation: μ individuals × K steps, μ evaluation passes, and the
-// copies of selection (an upper bound: every individual overwritten).
+// One ESGD generation (sim/optimizer's Esgd): μ individuals × K steps and
+// μ + λ evaluation passes, from the simulated step and evaluation; and the
+// DRAM (and, spread over chips, link) traffic of the back-off copies (every
+// individual restored, at worst) and of making the offspring, at the DRAM's
+// and links' bandwidth — an estimate, not simulated.
 struct GenerationEstimate {
   int chips = 1;
   int individuals_per_chip = 1;
   double compute_seconds = 0, copy_seconds = 0;
   double compute_pj = 0, copy_pj = 0;  // all chips' energy
+  double memory_bytes = 0;             // the footprint of each chip (its copies of weights and state)
   double seconds() const { return compute_seconds + copy_seconds; }
   double energy_pj() const { return compute_pj + copy_pj; }
 };

@@ -967,6 +967,7 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
                 r.samples_per_second(), 100.0 * r.fraction_of_peak(r.total), r.achieved_tflops(),
                 r.peak_tflops, r.total.bound_cycles, 100.0 * r.total.fraction_of_bound());
   out << buffer;
+  if (r.optimizer) print_optimizer_summary(*r.optimizer, r.chip, out);
   double dram = 0, ring = 0, scratchpad = 0;
   int scratchpads = 0;
   for (const auto& res : r.resources) {
@@ -1066,7 +1067,6 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
       out << buffer << (i + 1 < std::min<std::size_t>(6, consumers.size()) ? "," : "\n");
     }
   }
-  if (r.optimizer) print_optimizer_summary(*r.optimizer, r.chip, out);
   if (r.fidelity) print_fidelity(r, out);
   out << "\ncolumns: share of the step; achieved/peak FLOPS; roofline bound/cycles and its limit;\n"
          "MAC and SFU busy (they overlap); with the MAC array idle, the cores waited on: dram, ring,\n"

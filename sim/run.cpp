@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -261,6 +262,15 @@ RunReport report_run(const TimedRun& timed, const core::ChipParams& energy_of, s
   if (report.system) report.system->references = timed.references;
   if (timed.optimizer) {
     report.optimizer = timed.optimizer;
+    // The runs beside it priced their energy at the simulated chip's
+    // operating point and table; a sweep point sharing this timing with
+    // other energy figures cannot reuse them.
+    if (nlohmann::json(energy_of) != nlohmann::json(timed.config.chip)) {
+      for (auto& timing : report.optimizer->timings)
+        if (timing) timing->energy_pj = std::nan("");
+      if (report.optimizer->sgd) report.optimizer->sgd->energy_pj = std::nan("");
+      if (report.optimizer->evaluation) report.optimizer->evaluation->energy_pj = std::nan("");
+    }
     if (!report.optimizer->timings.empty()) {
       ReferenceTiming own = reference_timing(timed.stats);
       own.energy_pj = report.total.energy.total_pj();

@@ -413,17 +413,20 @@ class Cli(unittest.TestCase):
         self.assertEqual(hessian_macs, ada["phases"]["bwd"]["macs"] + ada["phases"]["wgrad"]["macs"])
 
         # ESGD: a generation is μ·K steps and μ evaluations (forward only), plus selection's copies.
-        esgd = '{"name": "esgd", "population": 3, "steps_per_generation": 5, "evaluation_batch": 2}'
+        esgd = ('{"name": "esgd", "population": 3, "offspring": 2, "steps_per_generation": 5, '
+                '"evaluation_batch": 2}')
         e, _ = self.simulate(tiny, trace, "--no-fidelity", "--set", f"/precision/update/optimizer={esgd}", out="esgd")
         clock = e["config"]["chip"]["clock_ghz"] * 1e9
         generation = e["optimizer"]["generation"][0]
         evaluation = e["optimizer"]["evaluation"]["cycles"]
         self.assertGreater(evaluation, 0)
         self.assertLess(evaluation, e["totals"]["cycles"])
-        self.assertAlmostEqual(generation["compute_seconds"], 3 * (5 * e["totals"]["cycles"] + evaluation) / clock,
+        # μ·K steps and μ + λ evaluations.
+        self.assertAlmostEqual(generation["compute_seconds"], (3 * 5 * e["totals"]["cycles"] + 5 * evaluation) / clock,
                                delta=1e-9)
         self.assertEqual(generation["individuals_per_chip"], 3)
-        self.assertEqual(e["optimizer"]["memory"]["weights_bytes"], 3 * sgd["optimizer"]["memory"]["weights_bytes"])
+        # Each individual and its back-off copy, and each offspring, hold weights.
+        self.assertEqual(e["optimizer"]["memory"]["weights_bytes"], 8 * sgd["optimizer"]["memory"]["weights_bytes"])
 
     def test_optimizer_input_errors_name_the_place(self):
         trace = self.trace("tiny-cnn.json")
