@@ -62,7 +62,7 @@ inline constexpr std::array<PhaseInfo, 10> kPhaseTable = {{
     {Phase::kBwd, "bwd", "the data gradients", PhasePlacement::kBackwardPass, std::nullopt, true, true, true},
     {Phase::kWgrad, "wgrad", "the weight gradients", PhasePlacement::kBackwardPass, std::nullopt, true, true, true},
     {Phase::kCurvature, "curvature", "K-FAC's factors A = aᵀa and G = gᵀg and their running averages",
-     PhasePlacement::kAfterBackward, Phase::kWgrad, true, false, false},
+     PhasePlacement::kAfterBackward, Phase::kWgrad, true, false, true},
     {Phase::kHessian, "hessian",
      "AdaHessian's Hessian-vector product (a second backward pass) and Hutchinson's diagonal estimate",
      PhasePlacement::kSecondBackward, Phase::kBwd, false, false, false},
