@@ -352,6 +352,11 @@ const param::Schema<AcceleratorConfig>& config_schema() {
        K::optional(K::choice("residency", &AcceleratorConfig::residency, residency_choices(),
                              "`liveness`: results stay in the scratchpads while later steps read them and they fit; "
                              "`none`: every result goes through DRAM; `run --residency` overrides it")),
+       K::optional(K::boolean("spill_to_host", &AcceleratorConfig::spill_to_host,
+                              "when the step's memory footprint exceeds the chip's `dram/capacity_gib`: keep the "
+                              "excess of the optimizer state, curvature and ESGD's copies in host memory, moved over "
+                              "the chip's `host_link` around each layer's optimizer phases (simulated); `false` makes "
+                              "such a step an error")),
        K::optional(K::object("fidelity", &AcceleratorConfig::fidelity, fidelity_schema(), "the fidelity pass"),
                    "the defaults below"),
        K::optional_object("system", &AcceleratorConfig::system, core::system_schema(), "one chip",
@@ -413,6 +418,9 @@ AcceleratorConfig parse_config(const JsonReader& in, const std::string& chip_fil
                              " corelet (" + std::to_string(tile) + " bytes)");
     }
   }
+  if (c.spill_to_host && !c.chip.host_link)
+    throw InputError("", "/spill_to_host",
+                     "spilling to host memory needs the chip's link to it: add " + c.chip_location("/host_link"));
   if (in.find("data_parallel") && !c.system)
     in.at("data_parallel").fail("data-parallel training needs a \"system\" of chips");
   if (c.system) {
@@ -626,6 +634,7 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
          {"precision", precision},
          {"fusion", to_string(config.fusion)},
          {"residency", to_string(config.residency)},
+         {"spill_to_host", config.spill_to_host},
          {"fidelity",
           {{"enabled", config.fidelity.enabled},
            {"sampled_outputs", config.fidelity.sampled_outputs},

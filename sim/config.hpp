@@ -138,6 +138,9 @@ struct AcceleratorConfig {
   // Whether results stay on chip between steps (sim/residency.hpp); "none"
   // when the config does not say.
   Residency residency = Residency::kNone;
+  // Whether a step that does not fit the DRAM keeps what does not fit in the
+  // host's memory, moved over the chip's host link (sim/memory_footprint).
+  bool spill_to_host = false;
   FidelityParams fidelity;
   // A system of identical chips running data-parallel (none: one chip).
   std::optional<core::SystemParams> system;

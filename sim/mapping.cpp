@@ -1158,7 +1158,7 @@ void add_all_reduce_steps(const std::vector<LayerWork>& layers, const Accelerato
 }  // namespace
 
 MappedProgram map_training(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
-                           const std::set<Phase>& phases) {
+                           const std::set<Phase>& phases, const SpillPlan& spill) {
   // First and last layers with GEMMs may have their own precision.
   const std::vector<LayerPosition> position = layer_positions(layers);
   // K-FAC on a system of chips runs in KAISA's form (sim/optimizer).
@@ -1278,6 +1278,30 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
   // preconditioning, and the preconditioned gradients all-gathered across
   // the groups before the updates.
   std::vector<std::optional<std::size_t>> previous(layers.size());
+  // Host traffic of a spilled layer: its bytes in from host memory (loads
+  // from the host, stores to DRAM) or back out (loads from DRAM, stores to
+  // the host), streamed through the cores as element-wise work is.
+  std::vector<bool> spilled_in(layers.size(), false);
+  const auto add_spill_step = [&](std::size_t i, bool in, std::vector<std::size_t> depends_on) {
+    const std::uint64_t bytes = spill.bytes_per_layer[i];
+    ElementwiseWork moved;
+    moved.read_elements = moved.write_elements = static_cast<std::int64_t>(bytes);
+    Step step = map_elementwise(config.chip, moved, 8, layers[i].name + (in ? "/spill-in" : "/spill-out"));
+    for (auto& tasks : step.tasks_per_core)
+      for (TileTask& task : tasks) {
+        if (in)
+          for (Transfer& load : task.loads) load.src = Endpoint::host();
+        else
+          for (Transfer& store : task.stores) store.dst = Endpoint::host();
+      }
+    Bound bound;
+    bound.dram_bytes = static_cast<double>(bytes);
+    bound.dram_cycles = std::max(static_cast<double>(bytes) / config.chip.dram_bytes_per_cycle(),
+                                 static_cast<double>(bytes) / config.chip.host_bytes_per_cycle());
+    mapper.next_depends_on = std::move(depends_on);
+    mapper.add_step(layers[i], std::move(step), StepInfo{layers[i].layer_index, Phase::kSpill, std::nullopt, 0, bound});
+    return last_step();
+  };
   for (const PhaseInfo& row : kPhaseTable) {
     if (row.placement != PhasePlacement::kOptimizer) continue;
     std::vector<std::size_t> phase_steps;
@@ -1285,6 +1309,11 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
       if (kaisa && ((row.phase == Phase::kInverse && !share.inverts[i]) ||
                     (row.phase == Phase::kPrecondition && !share.preconditions[i])))
         continue;
+      if (!spill.bytes_per_layer.empty() && spill.bytes_per_layer[i] > 0 && !spilled_in[i] &&
+          phases.count(row.phase) && !layers[i].phase(row.phase).empty()) {
+        previous[i] = add_spill_step(i, true, {});
+        spilled_in[i] = true;
+      }
       const auto last = row.reads_gradients
                             ? run(row.phase, i, as_list({update_after[i], second_backward[i], previous[i]}))
                             : run(row.phase, i, as_list({after_backward[i], previous[i]}));
@@ -1323,6 +1352,8 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
         if (!layers[i].phase(Phase::kPrecondition).empty()) previous[i] = step;
     }
   }
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    if (spilled_in[i]) add_spill_step(i, false, as_list({previous[i]}));
   return std::move(mapper.out);
 }
 

@@ -14,6 +14,7 @@
 #include "models/core/program.hpp"
 #include "sim/config.hpp"
 #include "sim/gemm_datapath.hpp"
+#include "sim/memory_footprint.hpp"
 #include "sim/roofline.hpp"
 #include "sim/workload.hpp"
 
@@ -205,7 +206,10 @@ inline constexpr std::size_t kMaxTileTasks = std::size_t{1} << 21;
 // tile of fits the scratchpad, or a program beyond kMaxProgramSteps or
 // kMaxTileTasks, is an InputError at the layer's place in its trace
 // (LayerWork::where; no file).
+// With a SpillPlan (sim/memory_footprint), each layer it names gets a step
+// moving its bytes in from host memory before its first optimizer phase, and
+// one moving them back after its last (phase "spill").
 MappedProgram map_training(const std::vector<LayerWork>& layers, const AcceleratorConfig& config,
-                           const std::set<Phase>& phases);
+                           const std::set<Phase>& phases, const SpillPlan& spill = {});
 
 }  // namespace lpt

@@ -23,6 +23,18 @@ struct MemoryFootprint {
   std::uint64_t curvature = 0;
   std::uint64_t activations = 0;      // every stored forward output (fwd output format), at the chip's batch
   std::uint64_t total() const;
+  MemoryFootprint& operator+=(const MemoryFootprint& other);
+};
+
+// With `spill_to_host`, what does not fit the DRAM lives in host memory: the
+// same share of each layer's optimizer state, curvature and ESGD's idle
+// copies, moved in over the host link before the layer's optimizer phases and
+// out after them (ESGD's copies once per individual's turn of K steps: 1/K of
+// them per step).
+struct SpillPlan {
+  std::uint64_t spilled_bytes = 0;            // kept in host memory
+  std::vector<std::uint64_t> bytes_per_layer;  // moved each way per step (empty: nothing spilled)
+  std::uint64_t moved_per_step() const;        // each way
 };
 
 // The footprint of the expanded step on one chip. A layer fused into another
@@ -34,7 +46,12 @@ MemoryFootprint memory_footprint(const AcceleratorConfig& config, const std::vec
 std::string describe(const MemoryFootprint& footprint);
 
 // An InputError at the chip's /dram/capacity_gib when the footprint exceeds
-// it, saying by how much and what it is made of.
+// it and the config does not allow spilling, saying by how much and what it
+// is made of.
 void check_memory_capacity(const AcceleratorConfig& config, const MemoryFootprint& footprint);
+// The spill of a step that exceeds the capacity, with `spill_to_host` (empty
+// otherwise). An InputError when even spilling all it may does not fit.
+SpillPlan plan_spill(const AcceleratorConfig& config, const std::vector<LayerWork>& layers,
+                     const MemoryFootprint& footprint);
 
 }  // namespace lpt

@@ -114,6 +114,8 @@ nlohmann::json optimizer_report_json(const OptimizerReport& r, const core::ChipP
                               : nlohmann::json();
   out["memory"] = memory_json(r.memory);
   out["memory"]["capacity_bytes"] = r.capacity_bytes ? nlohmann::json(*r.capacity_bytes) : nlohmann::json();
+  out["memory"]["spilled_to_host_bytes"] = r.spill.spilled_bytes;
+  out["memory"]["host_bytes_moved_each_way_per_step"] = r.spill.moved_per_step();
   if (std::holds_alternative<Esgd>(r.optimizer)) {
     out["evaluation"] = r.evaluation ? nlohmann::json{{"cycles", r.evaluation->total_cycles},
                                                       {"energy_pj", r.evaluation->energy_pj}}
@@ -193,7 +195,14 @@ void print_optimizer_summary(const OptimizerReport& r, const core::ChipParams& c
                   static_cast<double>(r.sgd_memory.total()) / (1u << 30));
     out << buffer;
   }
-  out << " per chip\n";
+  out << " per chip";
+  if (r.spill.spilled_bytes > 0) {
+    std::snprintf(buffer, sizeof buffer, "; %.3g GiB of it in host memory, %.1f MB moved each way per step",
+                  static_cast<double>(r.spill.spilled_bytes) / (1u << 30),
+                  static_cast<double>(r.spill.moved_per_step()) / 1e6);
+    out << buffer;
+  }
+  out << "\n";
   for (const std::string& e : r.errors) out << "optimizer   " << e << "\n";
 }
 

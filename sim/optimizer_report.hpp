@@ -45,6 +45,7 @@ struct OptimizerReport {
   // SGD-momentum's step (unset for SGD-momentum itself, or when not run).
   std::optional<ReferenceTiming> sgd;
   MemoryFootprint memory, sgd_memory;
+  SpillPlan spill;  // what the step keeps in host memory (spill_to_host)
   std::optional<std::uint64_t> capacity_bytes;  // the chip's DRAM, if given
   std::vector<std::string> errors;
   // ESGD: the evaluation pass of one individual (forward only, one chip),

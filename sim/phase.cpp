@@ -20,7 +20,8 @@ std::optional<Phase> phase_named(std::string_view name) {
 std::set<Phase> requestable_phases() {
   std::set<Phase> out;
   for (const PhaseInfo& row : kPhaseTable)
-    if (row.placement != PhasePlacement::kCollective) out.insert(row.phase);
+    if (row.placement != PhasePlacement::kCollective && row.placement != PhasePlacement::kHostTraffic)
+      out.insert(row.phase);
   return out;
 }
 

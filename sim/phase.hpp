@@ -28,6 +28,7 @@ enum class Phase : std::uint8_t {
   kInverse,
   kPrecondition,
   kUpdate,
+  kSpill,
 };
 
 // Where a phase's work runs in the step.
@@ -38,6 +39,7 @@ enum class PhasePlacement {
   kSecondBackward,  // a second backward pass after the first has finished
   kCollective,      // on a system of chips, exchanges between chips (added by the mapping)
   kOptimizer,       // per layer once its gradients are complete, in table order
+  kHostTraffic,     // around a layer's optimizer phases, moving what does not fit the DRAM (added by the mapping)
 };
 
 struct PhaseInfo {
@@ -57,7 +59,7 @@ struct PhaseInfo {
   bool reads_gradients = true;
 };
 
-inline constexpr std::array<PhaseInfo, 10> kPhaseTable = {{
+inline constexpr std::array<PhaseInfo, 11> kPhaseTable = {{
     {Phase::kFwd, "fwd", "the forward pass", PhasePlacement::kForwardPass, std::nullopt, true, true, true},
     {Phase::kBwd, "bwd", "the data gradients", PhasePlacement::kBackwardPass, std::nullopt, true, true, true},
     {Phase::kWgrad, "wgrad", "the weight gradients", PhasePlacement::kBackwardPass, std::nullopt, true, true, true},
@@ -78,6 +80,10 @@ inline constexpr std::array<PhaseInfo, 10> kPhaseTable = {{
      PhasePlacement::kOptimizer, Phase::kWgrad, true, false, false},
     {Phase::kUpdate, "update", "the optimizer's update of the weights and its state", PhasePlacement::kOptimizer,
      std::nullopt, false, true, false},
+    {Phase::kSpill, "spill",
+     "what does not fit the DRAM (optimizer state, curvature, ESGD's copies) moved in from host memory before a "
+     "layer's optimizer phases and back after them",
+     PhasePlacement::kHostTraffic, std::nullopt, false, false, false},
 }};
 inline constexpr std::size_t kPhaseCount = kPhaseTable.size();
 
@@ -86,9 +92,9 @@ constexpr std::size_t index_of(Phase phase) { return static_cast<std::size_t>(ph
 const char* to_string(Phase phase);
 // The phase of that name, if any.
 std::optional<Phase> phase_named(std::string_view name);
-// The phases a run may be asked for: all but the all-reduce, which follows
-// the weight gradients on a system of chips. A phase the optimizer has no
-// work in adds no step.
+// The phases a run may be asked for: all but the exchanges between chips and
+// the host traffic, which the mapping adds where the step needs them. A phase
+// the optimizer has no work in adds no step.
 std::set<Phase> requestable_phases();
 std::string requestable_phase_names();  // "fwd,bwd,...", comma-separated
 

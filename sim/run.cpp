@@ -136,6 +136,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   if (options.residency) config.residency = *options.residency;
   const ExpansionOptions expansion{optimizer, config.fusion};
   auto layers = inference ? expand_inference(trace, expansion) : expand_training(trace, expansion);
+  SpillPlan spill;
   if (optimizer_report) {
     AcceleratorConfig population = config;  // ESGD's individuals per chip count its chips
     population.system = population_system ? population_system : config.system;
@@ -145,18 +146,22 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
       sgd.precision.update.optimizer = SgdMomentum{};
       optimizer_report->sgd_memory = memory_footprint(sgd, expand_training(trace, {SgdMomentum{}, config.fusion}));
     }
-    if (options.check_memory) try {
-      check_memory_capacity(population, optimizer_report->memory);
+    try {
+      if (options.check_memory) check_memory_capacity(population, optimizer_report->memory);
+      spill = plan_spill(population, layers, optimizer_report->memory);
     } catch (const InputError& e) {
-      throw InputError(config.file, e.json_path(),
-                       trace.network + " at batch " + std::to_string(global_batch) + ": " + e.message());
+      // A reference run may not fit where its run does (one chip at the whole batch): it runs unspilled.
+      if (options.check_memory)
+        throw InputError(config.file, e.json_path(),
+                         trace.network + " at batch " + std::to_string(global_batch) + ": " + e.message());
     }
+    optimizer_report->spill = spill;
   }
   clock.lap("expand");
   const std::set<Phase> simulated = inference ? std::set<Phase>{Phase::kFwd} : options.phases;
   MappedProgram mapped;
   try {
-    mapped = map_training(layers, config, simulated);
+    mapped = map_training(layers, config, simulated, spill);
   } catch (const InputError& e) {
     throw e.in_file(trace.file);
   }

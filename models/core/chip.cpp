@@ -9,18 +9,22 @@ namespace lpt::core {
 
 namespace {
 
-bool endpoint_exists(const Endpoint& endpoint, int cores) {
-  return endpoint.kind == Endpoint::Kind::kDram || (endpoint.core >= 0 && endpoint.core < cores);
+bool endpoint_exists(const Endpoint& endpoint, const ChipParams& chip) {
+  switch (endpoint.kind) {
+    case Endpoint::Kind::kDram: return true;
+    case Endpoint::Kind::kHost: return chip.host_link.has_value();
+    case Endpoint::Kind::kCore: return endpoint.core >= 0 && endpoint.core < chip.cores;
+  }
+  return false;
 }
 
 // Empty if every transfer is valid, else what is wrong with the first bad one.
-std::string transfer_problem(const std::vector<Transfer>& transfers, int cores) {
+std::string transfer_problem(const std::vector<Transfer>& transfers, const ChipParams& chip) {
   for (const Transfer& t : transfers) {
-    if (!endpoint_exists(t.src, cores) || !endpoint_exists(t.dst, cores))
-      return "transfer to or from a core the chip does not have (it has " +
-             std::to_string(cores) + ")";
-    if (t.src.kind == Endpoint::Kind::kDram && t.dst.kind == Endpoint::Kind::kDram)
-      return "DRAM-to-DRAM transfer";
+    if (!endpoint_exists(t.src, chip) || !endpoint_exists(t.dst, chip))
+      return "transfer to or from a core the chip does not have (it has " + std::to_string(chip.cores) +
+             "), or to or from host memory without a host link";
+    if (t.src.off_chip() && t.dst.off_chip()) return "transfer between off-chip memories";
   }
   return {};
 }
@@ -73,9 +77,9 @@ void validate_program(const ChipParams& chip, const Program& program) {
         if (task.mac.macs_per_pe_per_cycle < 1) fail(where(), "macs_per_pe_per_cycle must be >= 1");
         if (!task.mac.empty() && (task.mac.operand_bits_a < 1 || task.mac.operand_bits_b < 1))
           fail(where(), "operand sizes must be >= 1 bit");
-        if (auto problem = transfer_problem(task.loads, chip.cores); !problem.empty())
+        if (auto problem = transfer_problem(task.loads, chip); !problem.empty())
           fail(where() + " loads", problem);
-        if (auto problem = transfer_problem(task.stores, chip.cores); !problem.empty())
+        if (auto problem = transfer_problem(task.stores, chip); !problem.empty())
           fail(where() + " stores", problem);
       }
     }

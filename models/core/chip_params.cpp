@@ -38,10 +38,16 @@ double DmaParams::dram_bytes_per_cycle(std::uint64_t latency_cycles) const {
   return static_cast<double>(outstanding_requests) * request_bytes / static_cast<double>(latency_cycles);
 }
 
-std::uint64_t ChipParams::dram_latency_cycles() const {
-  // The small tolerance keeps 100 ns at 1.6 GHz at 160 cycles despite rounding.
-  return static_cast<std::uint64_t>(std::ceil(dram.latency_ns * clock_ghz - 1e-9));
+std::uint64_t latency_cycles(double ns, double clock_ghz) {
+  // The small tolerance keeps exact products (100 ns at 1.6 GHz: 160 cycles) exact despite rounding.
+  return static_cast<std::uint64_t>(std::ceil(ns * clock_ghz - 1e-9));
 }
+
+std::uint64_t ChipParams::dram_latency_cycles() const { return latency_cycles(dram.latency_ns, clock_ghz); }
+
+double ChipParams::host_bytes_per_cycle() const { return host_link.value().gb_per_s / clock_ghz; }
+
+std::uint64_t ChipParams::host_latency_cycles() const { return latency_cycles(host_link.value().latency_ns, clock_ghz); }
 
 namespace {
 
@@ -203,12 +209,24 @@ const param::Schema<DramParams>& dram_schema() {
                  "added to every DRAM transfer; rounded up to whole cycles"),
        K::number("efficiency", &DramParams::efficiency, 0.01, 1, "fraction",
                  "sustained / peak bandwidth (turnaround, refresh, row misses)"),
-       K::optional(K::value({"capacity_gib", "number", "GiB (2³⁰ bytes)", param::number_range(1.0 / 1024, 1 << 20),
+       K::optional(K::value({"capacity_gib", "number", "GiB (2³⁰ bytes)", param::number_range(1.0 / (1 << 20), 1 << 20),
                              {}, "what the chip's DRAM holds: a training step whose memory footprint (weights, "
                              "gradients, optimizer state, curvature, saved activations) exceeds it is an error"},
                             &DramParams::capacity_gib,
-                            [](const JsonReader& in) { return std::optional<double>(in.number(1.0 / 1024, 1 << 20)); }),
+                            [](const JsonReader& in) { return std::optional<double>(in.number(1.0 / (1 << 20), 1 << 20)); }),
                    "not checked: the report gives the footprint only")});
+  return schema;
+}
+
+const param::Schema<HostLinkParams>& host_link_schema() {
+  using K = param::Keys<HostLinkParams>;
+  static const param::Schema<HostLinkParams> schema(
+      "The chip's link to its host's memory (PCIe or the like). Transfers to and from host memory cross the ring to "
+      "the memory stop, then this link; a core waiting for them stalls as for DRAM.",
+      {K::number("gb_per_s", &HostLinkParams::gb_per_s, 1e-3, 1e6, "GB/s (10⁹ bytes/s)", "bandwidth each way"),
+       K::number("latency_ns", &HostLinkParams::latency_ns, 0, 1e7, "ns", "added to every transfer"),
+       K::number("pj_per_bit", &HostLinkParams::pj_per_bit, 0, 1e4, "pJ/bit",
+                 "energy of a bit crossing it (the `links` energy component)")});
   return schema;
 }
 
@@ -230,6 +248,9 @@ const param::Schema<ChipParams>& chip_schema() {
        K::object("core", &ChipParams::core, core_schema(), "one core"),
        K::object("interconnect", &ChipParams::interconnect, ring_schema(), "the on-chip ring"),
        K::object("dram", &ChipParams::dram, dram_schema(), "off-chip memory"),
+       K::optional_object("host_link", &ChipParams::host_link, host_link_schema(), "none: nothing can be spilled",
+                          "the link to the host's memory, over which a config with `spill_to_host` moves what does "
+                          "not fit the DRAM"),
        K::optional(K::text("notes", &ChipParams::notes, "free text: where the numbers come from"))});
   return schema;
 }
@@ -318,6 +339,10 @@ void to_json(nlohmann::json& json, const ChipParams& params) {
           {"core", params.core},
           {"interconnect", params.interconnect},
           {"dram", params.dram}};
+  if (params.host_link)
+    json["host_link"] = {{"gb_per_s", params.host_link->gb_per_s},
+                         {"latency_ns", params.host_link->latency_ns},
+                         {"pj_per_bit", params.host_link->pj_per_bit}};
   if (!params.notes.empty()) json["notes"] = params.notes;
 }
 

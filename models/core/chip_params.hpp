@@ -138,6 +138,17 @@ struct DramParams {
   std::optional<std::uint64_t> capacity_bytes() const;
 };
 
+// A latency in whole cycles of a `clock_ghz` clock, rounded up.
+std::uint64_t latency_cycles(double ns, double clock_ghz);
+
+// The chip's link to its host's memory (PCIe or the like), over which what
+// does not fit the DRAM is moved when a config allows spilling.
+struct HostLinkParams {
+  double gb_per_s = 0;    // each way; 1 GB = 1e9 bytes
+  double latency_ns = 0;  // added to every transfer
+  double pj_per_bit = 0;  // energy of a bit crossing it
+};
+
 struct ChipParams {
   int cores = 0;
   double clock_ghz = 0;
@@ -146,12 +157,16 @@ struct ChipParams {
   CoreParams core;
   RingParams interconnect;
   DramParams dram;
+  std::optional<HostLinkParams> host_link;
   std::string notes;  // optional free text: where the numbers come from
 
   // DRAM channels are address-interleaved at fine grain, so the model treats
   // them as one pool of their summed bandwidth.
   double dram_bytes_per_cycle() const;
   std::uint64_t dram_latency_cycles() const;  // rounded up to whole cycles
+  // The host link's, per direction (requires host_link).
+  double host_bytes_per_cycle() const;
+  std::uint64_t host_latency_cycles() const;
 };
 
 // The chip description's keys, declared once: they read it and document it.

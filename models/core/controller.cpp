@@ -264,6 +264,8 @@ void Controller::add_unit_counters(Counters& counters, int sign) const {
   units[Counter::kRoundedElements] = units_.rounder.elements_rounded();
   units[Counter::kDramReadBytes] = units_.dma.dram_read_bytes();
   units[Counter::kDramWriteBytes] = units_.dma.dram_write_bytes();
+  units[Counter::kHostReadBytes] = units_.dma.host_read_bytes();
+  units[Counter::kHostWriteBytes] = units_.dma.host_write_bytes();
   units[Counter::kRingByteHops] = units_.dma.ring_byte_hops();
   units[Counter::kScratchpadWriteBytes] = units_.scratchpad.bytes_written();
   units[Counter::kScratchpadReadBytes] = units_.scratchpad.bytes_read();

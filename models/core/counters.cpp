@@ -50,6 +50,9 @@ constexpr std::array<CounterInfo, kCounters> kInfo = {{
      "other cores' over the ring) instead of DRAM (residency: liveness)"},
     {"bytes.dram_write_avoided", "dram_write_avoided_bytes", "bytes", kSum,
      "results kept on chip until their last reader, never written to DRAM"},
+    {"bytes.host_read", "host_read_bytes", "bytes", kSum,
+     "read from the host's memory over the host link (what does not fit the DRAM, with `spill_to_host`)"},
+    {"bytes.host_write", "host_write_bytes", "bytes", kSum, "written to the host's memory over the host link"},
 }};
 
 constexpr std::array<Counter, kCounters> make_all() {

@@ -39,6 +39,8 @@ enum class Counter : std::uint8_t {
   kL0WriteBytes,
   kOnChipReadBytes,
   kDramWriteAvoidedBytes,
+  kHostReadBytes,
+  kHostWriteBytes,
   kCount
 };
 inline constexpr std::size_t kCounters = static_cast<std::size_t>(Counter::kCount);

@@ -19,12 +19,16 @@ inline std::uint64_t packed_bytes(std::uint64_t elements, int bits) {
 }
 
 // Where a transfer starts or ends.
+// kHost: the host's memory, over the chip's host link (ChipParams::host_link).
 struct Endpoint {
-  enum class Kind { kDram, kCore };
+  enum class Kind { kDram, kCore, kHost };
   Kind kind = Kind::kDram;
   int core = 0;  // for kCore
 
   static Endpoint dram() { return {Kind::kDram, 0}; }
+  static Endpoint host() { return {Kind::kHost, 0}; }
+  // DRAM and host memory sit behind the memory stop.
+  bool off_chip() const { return kind != Kind::kCore; }
   static Endpoint core_at(int index) { return {Kind::kCore, index}; }
   bool operator==(const Endpoint&) const = default;
 };

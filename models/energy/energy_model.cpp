@@ -144,6 +144,9 @@ EnergyBreakdown EnergyModel::energy(const ActivityTotals& a) const {
   dyn[at(Component::kDram)] = a[Counter::kDramReadBytes] * table_.dram_read_pj_per_byte +
                               a[Counter::kDramWriteBytes] * table_.dram_write_pj_per_byte;
   dyn[at(Component::kLinks)] = a[Counter::kLinkByteHops] * 8 * link_pj_per_bit_;
+  if (chip_.host_link)
+    dyn[at(Component::kLinks)] +=
+        (a[Counter::kHostReadBytes] + a[Counter::kHostWriteBytes]) * 8 * chip_.host_link->pj_per_bit;
   for (std::size_t c = 0; c < kComponents; ++c) e.leakage_pj[c] = leakage_mw_[c] * 1e-3 * a.seconds * 1e12;
   return e;
 }

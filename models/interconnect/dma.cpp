@@ -32,19 +32,19 @@ void Dma::issue(std::span<const Transfer> transfers, TransferBatch& batch) {
 
 void Dma::count(const Transfer& transfer) {
   const int memory_stop = ring_.stops() - 1;
-  const bool from_dram = transfer.src.kind == Endpoint::Kind::kDram;
-  const bool to_dram = transfer.dst.kind == Endpoint::Kind::kDram;
-  if (from_dram)
-    dram_read_bytes_ += transfer.bytes;
-  else
-    scratchpads_.at(transfer.src.core)->count_read(transfer.bytes);
-  if (to_dram)
-    dram_write_bytes_ += transfer.bytes;
-  else
-    scratchpads_.at(transfer.dst.core)->count_write(transfer.bytes);
+  switch (transfer.src.kind) {
+    case Endpoint::Kind::kDram: dram_read_bytes_ += transfer.bytes; break;
+    case Endpoint::Kind::kHost: host_read_bytes_ += transfer.bytes; break;
+    case Endpoint::Kind::kCore: scratchpads_.at(transfer.src.core)->count_read(transfer.bytes); break;
+  }
+  switch (transfer.dst.kind) {
+    case Endpoint::Kind::kDram: dram_write_bytes_ += transfer.bytes; break;
+    case Endpoint::Kind::kHost: host_write_bytes_ += transfer.bytes; break;
+    case Endpoint::Kind::kCore: scratchpads_.at(transfer.dst.core)->count_write(transfer.bytes); break;
+  }
   route_.clear();
-  const int hops = ring_.route(from_dram ? memory_stop : transfer.src.core,
-                               to_dram ? memory_stop : transfer.dst.core, route_);
+  const int hops = ring_.route(transfer.src.off_chip() ? memory_stop : transfer.src.core,
+                               transfer.dst.off_chip() ? memory_stop : transfer.dst.core, route_);
   ring_byte_hops_ += transfer.bytes * static_cast<std::uint64_t>(hops);
 }
 
@@ -93,31 +93,29 @@ void Dma::start_flow(const Transfer& transfer, TransferBatch& batch) {
   if (timeline_) flow_started(batch);
 
   const int memory_stop = ring_.stops() - 1;
-  const bool from_dram = transfer.src.kind == Endpoint::Kind::kDram;
-  const bool to_dram = transfer.dst.kind == Endpoint::Kind::kDram;
+  const bool from_off_chip = transfer.src.off_chip(), to_off_chip = transfer.dst.off_chip();
+  const bool host = transfer.src.kind == Endpoint::Kind::kHost || transfer.dst.kind == Endpoint::Kind::kHost;
   path_.clear();
-  if (requests_ && (from_dram || to_dram)) path_.push_back(*requests_);
-  int from_stop = memory_stop;
-  if (from_dram) {
-    path_.push_back(dram_.resource());
-  } else {
-    path_.push_back(scratchpads_.at(transfer.src.core)->port_resource());
-    from_stop = transfer.src.core;
-  }
-  const int to_stop = to_dram ? memory_stop : transfer.dst.core;
-  const int hops = ring_.route(from_stop, to_stop, path_);
-  if (to_dram)
-    path_.push_back(dram_.resource());
-  else
-    path_.push_back(scratchpads_.at(transfer.dst.core)->port_resource());
+  if (requests_ && (from_off_chip || to_off_chip)) path_.push_back(*requests_);
+  const auto add_end = [&](const Endpoint& end, bool to) {
+    switch (end.kind) {
+      case Endpoint::Kind::kDram: path_.push_back(dram_.resource()); break;
+      case Endpoint::Kind::kHost: path_.push_back(dram_.host_resource(to)); break;
+      case Endpoint::Kind::kCore: path_.push_back(scratchpads_.at(end.core)->port_resource()); break;
+    }
+  };
+  add_end(transfer.src, false);
+  const int hops = ring_.route(from_off_chip ? memory_stop : transfer.src.core,
+                               to_off_chip ? memory_stop : transfer.dst.core, path_);
+  add_end(transfer.dst, true);
 
   FlowSpec spec;
   spec.path = path_;
   spec.bytes = transfer.bytes;
   spec.latency_cycles = static_cast<std::uint64_t>(hops) * ring_.hop_latency_cycles();
   spec.latency_class = ResourceClass::kInterconnect;
-  if (from_dram || to_dram) {
-    spec.latency_cycles += dram_.latency_cycles();
+  if (from_off_chip || to_off_chip) {
+    spec.latency_cycles += host ? dram_.host_latency_cycles() : dram_.latency_cycles();
     spec.latency_class = ResourceClass::kDram;
   }
   spec.listener = this;

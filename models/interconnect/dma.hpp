@@ -58,6 +58,8 @@ class Dma : public sc_core::sc_module, public FlowListener {
 
   std::uint64_t dram_read_bytes() const { return dram_read_bytes_; }
   std::uint64_t dram_write_bytes() const { return dram_write_bytes_; }
+  std::uint64_t host_read_bytes() const { return host_read_bytes_; }
+  std::uint64_t host_write_bytes() const { return host_write_bytes_; }
   std::uint64_t ring_byte_hops() const { return ring_byte_hops_; }
 
   void on_flow_done(std::uint64_t tag, const FlowResult& result) override;
@@ -107,6 +109,7 @@ class Dma : public sc_core::sc_module, public FlowListener {
   std::vector<ResourceId> route_;  // for counting ring hops
   std::uint64_t dram_read_bytes_ = 0;
   std::uint64_t dram_write_bytes_ = 0;
+  std::uint64_t host_read_bytes_ = 0, host_write_bytes_ = 0;
   std::uint64_t ring_byte_hops_ = 0;
   int core_;
   TimelineObserver* timeline_;

@@ -1,5 +1,7 @@
 #include "models/system/system_params.hpp"
 
+#include "models/core/chip_params.hpp"
+
 #include <cmath>
 
 namespace lpt::core {
@@ -16,8 +18,7 @@ const char* to_string(ChipTopologyKind kind) {
 double SystemParams::link_bytes_per_cycle(double clock_ghz) const { return link.gb_per_s / clock_ghz; }
 
 std::uint64_t SystemParams::link_latency_cycles(double clock_ghz) const {
-  // The tolerance keeps exact products (500 ns at 1.6 GHz) exact.
-  return static_cast<std::uint64_t>(std::ceil(link.latency_ns * clock_ghz - 1e-9));
+  return latency_cycles(link.latency_ns, clock_ghz);
 }
 
 namespace {

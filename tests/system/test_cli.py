@@ -399,7 +399,7 @@ class Cli(unittest.TestCase):
         self.assertEqual(optimizer["sgd_momentum"]["cycles"], sgd["totals"]["cycles"])
         self.assertLess(sgd["totals"]["cycles"], optimizer["mean_step"]["cycles"])
         self.assertEqual(optimizer["sgd_momentum"]["memory"], {k: v for k, v in sgd["optimizer"]["memory"].items()
-                                                              if k != "capacity_bytes"})
+                                                              if k in optimizer["sgd_momentum"]["memory"]})
         self.assertGreater(optimizer["memory"]["curvature_bytes"], 0)
         self.assertEqual(sgd["optimizer"]["memory"]["curvature_bytes"], 0)
         self.assertEqual(optimizer["memory"]["total_bytes"] - optimizer["memory"]["curvature_bytes"],
@@ -427,6 +427,44 @@ class Cli(unittest.TestCase):
         self.assertEqual(generation["individuals_per_chip"], 3)
         # Each individual and its back-off copy, and each offspring, hold weights.
         self.assertEqual(e["optimizer"]["memory"]["weights_bytes"], 8 * sgd["optimizer"]["memory"]["weights_bytes"])
+
+    def test_what_does_not_fit_is_spilled_to_host_memory(self):
+        trace = self.trace("tiny-cnn.json")
+        kfac = {"name": "kfac", "factor_interval": 1, "inverse_interval": 1, "newton_schulz_iterations": 2}
+        fits = tiny_config(**{"precision/update/optimizer": kfac})
+        fits["chip"]["host_link"] = {"gb_per_s": 0.5, "latency_ns": 1000, "pj_per_bit": 10}
+        report, _ = self.simulate(self.write_config(fits, "fits.json"), trace, "--no-fidelity", out="fits")
+        memory = report["optimizer"]["memory"]
+        self.assertEqual(memory["spilled_to_host_bytes"], 0)
+        self.assertNotIn("spill", report["workload"]["phases"])
+        # A DRAM a little smaller than the footprint: the excess of the state and curvature is spilled.
+        total = memory["total_bytes"]
+        spilled = dict(fits, spill_to_host=True)
+        spilled["chip"] = dict(fits["chip"], dram=dict(fits["chip"]["dram"], capacity_gib=(total - 4096) / 2**30))
+        s, rows = self.simulate(self.write_config(spilled, "spilled.json"), trace, "--no-fidelity", out="spilled")
+        m = s["optimizer"]["memory"]
+        self.assertGreaterEqual(m["spilled_to_host_bytes"], 4096)
+        self.assertLessEqual(m["spilled_to_host_bytes"], 4097)
+        moved = m["host_bytes_moved_each_way_per_step"]
+        self.assertGreaterEqual(moved, m["spilled_to_host_bytes"])  # factors, inverses and state are used every step
+        self.assertIn("spill", s["workload"]["phases"])
+        self.assertEqual(s["totals"]["bytes"]["host_read"], moved)
+        self.assertEqual(s["totals"]["bytes"]["host_write"], moved)
+        # Over the host link: no faster than its bandwidth, and slower than the step that fits.
+        clock = s["config"]["chip"]["clock_ghz"]
+        self.assertGreaterEqual(s["phases"]["spill"]["cycles"], 2 * moved / (0.5 / clock))
+        self.assertGreater(s["totals"]["cycles"], report["totals"]["cycles"])
+        self.assertAlmostEqual(s["totals"]["energy"]["dynamic_pj"]["links"], 2 * moved * 8 * 10, delta=1e-6 * moved)
+        # Without spilling, the same DRAM is an error; spilling needs a host link.
+        err = run("run", "--config", self.write_config(dict(spilled, spill_to_host=False), "nospill.json"),
+                  "--trace", trace, "--no-fidelity", "--out", os.path.join(self.dir, "o"), expect=2).stderr
+        self.assertIn("spill_to_host", err)
+        no_link = dict(spilled)
+        no_link["chip"] = {k: v for k, v in spilled["chip"].items() if k != "host_link"}
+        err = run("run", "--config", self.write_config(no_link, "nolink.json"), "--trace", trace, "--no-fidelity",
+                  "--out", os.path.join(self.dir, "o"), expect=2).stderr
+        self.assertIn("/spill_to_host", err)
+        self.assertIn("host_link", err)
 
     def test_optimizer_input_errors_name_the_place(self):
         trace = self.trace("tiny-cnn.json")

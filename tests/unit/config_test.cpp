@@ -62,7 +62,7 @@ TEST(Config, RejectsUnknownAndMissingKeys) {
   doc["colour"] = "blue";
   expect_error(doc, "/colour", "unknown key");
   // The valid keys are listed whether or not the file has them.
-  expect_error(doc, "/colour", "expected one of: chip, data_parallel, description, fidelity, fusion, name, precision, residency, system");
+  expect_error(doc, "/colour", "expected one of: chip, data_parallel, description, fidelity, fusion, name, precision, residency, spill_to_host, system");
 }
 
 TEST(Config, RejectsFormatsTheChipDoesNotRun) {
