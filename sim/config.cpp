@@ -154,6 +154,9 @@ const param::Schema<FidelityParams>& fidelity_schema() {
                              "with a `system` of chips: the correlation between any two workers' synthetic "
                              "gradients in the all-reduce's measurement, an ASSUMPTION (0: independent, 1: "
                              "identical); it sets how much the sum cancels")),
+       K::optional(K::integer("inverse_dimension", &FidelityParams::inverse_dimension, 2, 1024, "rows",
+                              "with the `kfac` optimizer: the synthetic damped factor whose Newton–Schulz inverse is "
+                              "run on the inverse GEMMs' datapath against FP64; the cost is 2 × iterations × d³ MACs")),
        K::optional(K::integer("compression_steps", &FidelityParams::compression_steps, 1, 1000, "steps",
                               "with `data_parallel/compression`: training steps of CLT-k with error feedback "
                               "measured (each step's error, the cumulative error after them, top-k overlap)"))});
@@ -643,7 +646,8 @@ void to_json(nlohmann::json& out, const AcceleratorConfig& config) {
            {"min_sqnr_db", config.fidelity.min_sqnr_db},
            {"allreduce_elements", config.fidelity.allreduce_elements},
            {"worker_correlation", config.fidelity.worker_correlation},
-           {"compression_steps", config.fidelity.compression_steps}}}};
+           {"compression_steps", config.fidelity.compression_steps},
+           {"inverse_dimension", config.fidelity.inverse_dimension}}}};
   if (config.system) {
     out["system"] = *config.system;
     const auto& dp = config.data_parallel;

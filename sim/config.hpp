@@ -96,6 +96,9 @@ struct FidelityParams {
   std::uint64_t allreduce_elements = std::uint64_t{1} << 18;
   double worker_correlation = 0.5;
   int compression_steps = 8;
+  // K-FAC's Newton–Schulz inverses measured on a synthetic factor of this
+  // dimension (num::measure_newton_schulz).
+  int inverse_dimension = 128;
   bool operator==(const FidelityParams&) const = default;
 };
 

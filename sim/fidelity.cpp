@@ -541,6 +541,45 @@ num::FidelityStats stats_from_json(const nlohmann::json& j) {
   return s;
 }
 
+}  // namespace
+
+nlohmann::json inverse_fidelity_json(const InverseFidelity& i) {
+  const auto reals = [](const std::vector<double>& values) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const double v : values) out.push_back(real_json(v));
+    return out;
+  };
+  return {{"datapath", i.datapath},
+          {"dimension", i.params.dimension},
+          {"iterations", i.params.iterations},
+          {"damping", i.params.damping},
+          {"spread_binades", i.params.spread_binades},
+          {"seed", i.params.seed},
+          {"condition", real_json(i.result.condition)},
+          {"residual", reals(i.result.residual)},
+          {"fp64_residual", reals(i.result.fp64_residual)},
+          {"inverse", stats_json(i.result.inverse)},
+          {"not_measured", i.not_measured}};
+}
+
+InverseFidelity inverse_fidelity_from_json(const nlohmann::json& j) {
+  InverseFidelity i;
+  i.datapath = j.at("datapath");
+  i.params.dimension = j.at("dimension");
+  i.params.iterations = j.at("iterations");
+  i.params.damping = j.at("damping");
+  i.params.spread_binades = j.at("spread_binades");
+  i.params.seed = j.at("seed");
+  i.result.condition = real_from_json(j.at("condition"));
+  for (const auto& v : j.at("residual")) i.result.residual.push_back(real_from_json(v));
+  for (const auto& v : j.at("fp64_residual")) i.result.fp64_residual.push_back(real_from_json(v));
+  i.result.inverse = stats_from_json(j.at("inverse"));
+  i.not_measured = j.at("not_measured");
+  return i;
+}
+
+namespace {
+
 nlohmann::json allreduce_cache_json(const AllReduceFidelity& a) {
   nlohmann::json j = {{"workers", a.workers}, {"elements", a.elements}, {"correlation", a.correlation},
                       {"spread_binades", a.spread_binades}, {"scale", a.scale},
@@ -703,6 +742,37 @@ AllReduceFidelity measure_allreduce_fidelity(const AcceleratorConfig& config) {
   return out;
 }
 
+namespace {
+
+// K-FAC runs whose step computes inverses.
+bool measures_inverse(const AcceleratorConfig& config, const std::vector<LayerWork>& layers,
+                      const std::set<Phase>& phases) {
+  return std::holds_alternative<Kfac>(config.precision.update.optimizer) && phases.count(Phase::kInverse) &&
+         std::any_of(layers.begin(), layers.end(),
+                     [](const LayerWork& l) { return !l.phase(Phase::kInverse).empty(); });
+}
+
+InverseFidelity measure_inverse_fidelity(const AcceleratorConfig& config) {
+  const Kfac& kfac = std::get<Kfac>(config.precision.update.optimizer);
+  InverseFidelity out;
+  const GemmPrecision& precision = config.precision.for_gemm(Phase::kInverse, LayerPosition::kMiddle);
+  out.params.dimension = config.fidelity.inverse_dimension;
+  out.params.iterations = kfac.newton_schulz_iterations;
+  out.params.damping = kfac.damping;
+  out.params.seed = config.fidelity.seed;
+  try {
+    const num::Datapath datapath(gemm_numerics(precision, config.chip, config.fidelity.seed));
+    GemmWork inverse{"X=X*(2I-F*X)", 1, 1, 1, 1, 1, Phase::kInverse};
+    out.datapath = resolve_gemm_datapath(config, inverse, LayerPosition::kMiddle).label();
+    out.result = num::measure_newton_schulz(datapath, out.params);
+  } catch (const std::invalid_argument& e) {
+    out.not_measured = e.what();
+  }
+  return out;
+}
+
+}  // namespace
+
 FidelityReport measure_fidelity(const AcceleratorConfig& config, const Trace& trace,
                                 const std::vector<LayerWork>& layers, const std::set<Phase>& phases) {
   FidelityReport report;
@@ -729,6 +799,7 @@ FidelityReport measure_fidelity(const AcceleratorConfig& config, const Trace& tr
     }
   }
   if (measures_allreduce(config, phases)) report.allreduce = measure_allreduce_fidelity(config);
+  if (measures_inverse(config, layers, phases)) report.inverse = measure_inverse_fidelity(config);
   return report;
 }
 
@@ -757,6 +828,9 @@ std::string fidelity_key(const AcceleratorConfig& config, const Trace& trace, co
   for (const Phase p : phases)
     if (info(p).fidelity) key["phases"].push_back(to_string(p));
   // The gradient all-reduce of a system of chips (a single chip's key is as before).
+  // K-FAC adds measured GEMMs (its factors) and the inverses' measurement.
+  if (const auto* kfac = std::get_if<Kfac>(&config.precision.update.optimizer))
+    key["kfac"] = {{"optimizer", optimizer_json(*kfac)}, {"inverse_dimension", config.fidelity.inverse_dimension}};
   if (measures_allreduce(config, phases)) {
     nlohmann::json allreduce = {{"workers", config.chips()},
                                 {"algorithm", core::to_string(config.data_parallel.algorithm)},
@@ -875,9 +949,11 @@ nlohmann::json to_json(const FidelityReport& r) {
             {"min_sqnr_db", r.params.min_sqnr_db},
             {"allreduce_elements", r.params.allreduce_elements},
             {"worker_correlation", r.params.worker_correlation},
-            {"compression_steps", r.params.compression_steps}}},
+            {"compression_steps", r.params.compression_steps},
+            {"inverse_dimension", r.params.inverse_dimension}}},
           {"gemms", gemms},
-          {"allreduce", r.allreduce ? allreduce_cache_json(*r.allreduce) : nlohmann::json()}};
+          {"allreduce", r.allreduce ? allreduce_cache_json(*r.allreduce) : nlohmann::json()},
+          {"inverse", r.inverse ? inverse_fidelity_json(*r.inverse) : nlohmann::json()}};
 }
 
 FidelityReport fidelity_from_json(const nlohmann::json& j) {
@@ -891,7 +967,9 @@ FidelityReport fidelity_from_json(const nlohmann::json& j) {
   r.params.allreduce_elements = p.value("allreduce_elements", r.params.allreduce_elements);
   r.params.worker_correlation = p.value("worker_correlation", r.params.worker_correlation);
   r.params.compression_steps = p.value("compression_steps", r.params.compression_steps);
+  r.params.inverse_dimension = p.value("inverse_dimension", r.params.inverse_dimension);
   if (const auto a = j.find("allreduce"); a != j.end() && !a->is_null()) r.allreduce = allreduce_from_cache_json(*a);
+  if (const auto i = j.find("inverse"); i != j.end() && !i->is_null()) r.inverse = inverse_fidelity_from_json(*i);
   for (const auto& g : j.at("gemms")) {
     GemmFidelity f;
     f.layer = g.at("layer");

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/numerics/fidelity.hpp"
+#include "models/numerics/newton_schulz.hpp"
 #include "models/numerics/gradient_reduction.hpp"
 #include "sim/config.hpp"
 #include "sim/gemm_datapath.hpp"
@@ -96,10 +97,20 @@ struct AllReduceFidelity {
   std::optional<CompressionFidelity> compression;
 };
 
+// K-FAC's factor inverses by Newton–Schulz on the inverse GEMMs' datapath
+// (num::measure_newton_schulz), against FP64.
+struct InverseFidelity {
+  std::string datapath;  // GemmDatapath::label
+  num::NewtonSchulzParams params;
+  num::NewtonSchulzResult result;
+  std::string not_measured;  // why, when the numerics library refused
+};
+
 struct FidelityReport {
   FidelityParams params;
   std::vector<GemmFidelity> gemms;  // in workload order
   std::optional<AllReduceFidelity> allreduce;  // a system of chips whose run computes weight gradients
+  std::optional<InverseFidelity> inverse;      // K-FAC, when the run computes inverses
   bool from_cache = false;
 
   std::vector<LayerPhaseFidelity> layer_phases() const;
@@ -127,6 +138,9 @@ FidelityReport cached_fidelity(const std::filesystem::path& cache_dir, const std
                                const std::vector<LayerWork>& layers, const std::set<Phase>& phases);
 
 nlohmann::json to_json(const FidelityReport& report);
+// The inverses' measurement, as report.json and the cache hold it.
+nlohmann::json inverse_fidelity_json(const InverseFidelity& inverse);
+InverseFidelity inverse_fidelity_from_json(const nlohmann::json& json);
 FidelityReport fidelity_from_json(const nlohmann::json& json);
 
 }  // namespace lpt

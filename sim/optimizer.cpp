@@ -29,6 +29,9 @@ const param::Schema<Kfac>& kfac_schema() {
        K::optional(K::integer("newton_schulz_iterations", &Kfac::newton_schulz_iterations, 1, 100, "iterations",
                               "per inverse, each two d×d×d GEMMs on the MAC arrays (an assumption; "
                               "docs/optimizers.md)")),
+       K::optional(K::number("damping", &Kfac::damping, 1e-8, 1, {},
+                             "Tikhonov damping added to each factor, relative to its mean eigenvalue: no cost, it "
+                             "sets the conditioning of the Newton–Schulz inverses the fidelity pass measures")),
        K::optional(K::number("grad_worker_fraction", &Kfac::grad_worker_fraction, 1.0 / 1024, 1, "fraction",
                              "on a `system`: the share of chips that are a layer's gradient workers (KAISA; "
                              "fraction × chips must be a whole number dividing the chips): 1 all-gathers every "
@@ -110,7 +113,8 @@ nlohmann::json optimizer_json(const Optimizer& optimizer) {
                                          {"factor_interval", k.factor_interval},
                                          {"inverse_interval", k.inverse_interval},
                                          {"newton_schulz_iterations", k.newton_schulz_iterations},
-                                         {"grad_worker_fraction", k.grad_worker_fraction}};
+                                         {"grad_worker_fraction", k.grad_worker_fraction},
+                                         {"damping", k.damping}};
                                },
                                [](const Esgd& e) -> nlohmann::json {
                                  nlohmann::json out = {{"name", "esgd"},

@@ -556,6 +556,7 @@ nlohmann::json fidelity_json(const RunReport& r) {
                        {"phase", to_string(l.phase)}, {"sqnr_db", sqnr_json(l.sqnr_db)}, {"why", l.why}});
   out["flagged"] = std::move(flagged);
   if (f.allreduce) out["allreduce"] = allreduce_fidelity_json(*f.allreduce);
+  if (f.inverse) out["kfac_inverse"] = inverse_fidelity_json(*f.inverse);
   nlohmann::json gemms = nlohmann::json::array();
   for (const GemmFidelity& g : f.gemms) {
     const num::FidelityStats s = g.result.stats();
@@ -908,6 +909,23 @@ void print_allreduce_fidelity(const AllReduceFidelity& a, std::ostream& out) {
   }
 }
 
+// The summary's line on K-FAC's Newton–Schulz inverses.
+void print_inverse_fidelity(const InverseFidelity& i, double min_sqnr_db, std::ostream& out) {
+  char buffer[320];
+  if (!i.not_measured.empty()) {
+    out << "            K-FAC inverses not measured: " << i.not_measured << "\n";
+    return;
+  }
+  std::snprintf(buffer, sizeof buffer,
+                "            K-FAC inverse (%s): after %d Newton-Schulz iterations |I - FX| = %.2g (FP64: %.2g), "
+                "X %.1f dB vs the exact inverse; a %d-row factor of condition %.2g\n",
+                i.datapath.c_str(), i.params.iterations, i.result.residual.back(), i.result.fp64_residual.back(),
+                i.result.inverse.sqnr_db, i.params.dimension, i.result.condition);
+  out << buffer;
+  if (!(i.result.inverse.sqnr_db >= min_sqnr_db))
+    out << "            (the inverse is below fidelity/min_sqnr_db: more iterations, more damping or wider formats)\n";
+}
+
 void print_fidelity(const RunReport& r, std::ostream& out) {
   const FidelityReport& f = *r.fidelity;
   char buffer[320];
@@ -933,6 +951,7 @@ void print_fidelity(const RunReport& r, std::ostream& out) {
     out << buffer;
   }
   if (const auto& a = f.allreduce) print_allreduce_fidelity(*a, out);
+  if (const auto& i = f.inverse) print_inverse_fidelity(*i, f.params.min_sqnr_db, out);
   const std::vector<FlaggedLayer> flagged = flagged_layers(r);
   if (flagged.empty()) {
     std::snprintf(buffer, sizeof buffer, "            no layer phase below %.1f dB, no NaN or overflowed result\n",

@@ -405,6 +405,19 @@ class Cli(unittest.TestCase):
         self.assertEqual(optimizer["memory"]["total_bytes"] - optimizer["memory"]["curvature_bytes"],
                          sgd["optimizer"]["memory"]["total_bytes"])
 
+        # The fidelity pass measures the factors' GEMMs and the Newton–Schulz inverse on its datapath.
+        out = os.path.join(self.dir, "kfac-fidelity")
+        summary = run("run", "--config", tiny, "--trace", trace, "--out", out, "--set",
+                      f"/precision/update/optimizer={kfac}", "--set", "/fidelity/inverse_dimension=16").stdout
+        with open(os.path.join(out, "report.json")) as f:
+            fidelity = json.load(f)["fidelity"]
+        inverse = fidelity["kfac_inverse"]
+        self.assertEqual(inverse["dimension"], 16)
+        self.assertEqual(len(inverse["residual"]), 3)
+        self.assertEqual(len(inverse["fp64_residual"]), 3)
+        self.assertIn("K-FAC inverse", summary)
+        self.assertTrue(any(g["phase"] == "curvature" for g in fidelity["gemms"]))
+
         # AdaHessian: a second backward pass as long as the first's GEMMs.
         ada, _ = self.simulate(tiny, trace, "--no-fidelity", "--set", "/precision/update/optimizer=adahessian",
                                out="ada")

@@ -143,7 +143,7 @@ TEST(Config, FidelityParametersHaveDefaultsAndRanges) {
   expect_error(doc, "/fidelity/sampled_outputs", "expected an integer in [1, 4096]");
   doc["fidelity"] = {{"samples", 8}};
   expect_error(doc, "/fidelity/samples",
-               "expected one of: allreduce_elements, compression_steps, enabled, max_operand_values, min_sqnr_db, "
+               "expected one of: allreduce_elements, compression_steps, enabled, inverse_dimension, max_operand_values, min_sqnr_db, "
                "sampled_outputs, seed, worker_correlation");
   // The gradient all-reduce's: defaults, set, ranges.
   EXPECT_EQ(defaults.allreduce_elements, std::uint64_t{1} << 18);
