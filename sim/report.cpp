@@ -73,6 +73,12 @@ std::uint64_t SystemReport::exposed_cycles() const {
   return total;
 }
 
+std::uint64_t SystemReport::bytes() const {
+  std::uint64_t total = 0;
+  for (const CollectiveRecord& c : collectives) total += c.bytes;
+  return total;
+}
+
 std::uint64_t SystemReport::link_bytes() const {
   std::uint64_t total = 0;
   for (const CollectiveRecord& c : collectives) total += c.link_bytes;
@@ -630,11 +636,7 @@ nlohmann::json system_json(const RunReport& r) {
   system["chip_cycles"] = sys.chip_cycles;
   system["peak_tflops"] = r.peak_tflops * sys.params.chips;
   system["achieved_tflops"] = r.achieved_tflops() * sys.params.chips;
-  system["allreduce"] = {{"bytes_per_chip", [&] {
-                            std::uint64_t bytes = 0;
-                            for (const CollectiveRecord& c : sys.collectives) bytes += c.bytes;
-                            return bytes;
-                          }()},
+  system["allreduce"] = {{"bytes_per_chip", sys.bytes()},
                          {"bytes_sent_to_other_chips", sys.link_bytes()},
                          {"buckets", sys.collectives.size()},
                          {"communication_cycles", communication},
@@ -1006,11 +1008,7 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
                   "(%.1f%% hidden)\n",
                   sys.params.chips, core::to_string(sys.params.topology), sys.params.link.gb_per_s,
                   sys.mirrored ? "; one chip simulated for all" : "", r.achieved_tflops() * sys.params.chips,
-                  r.peak_tflops * sys.params.chips, 100.0 * link, [&] {
-                    std::uint64_t bytes = 0;
-                    for (const CollectiveRecord& c : sys.collectives) bytes += c.bytes;
-                    return static_cast<double>(bytes) / 1e6;
-                  }(),
+                  r.peak_tflops * sys.params.chips, 100.0 * link, static_cast<double>(sys.bytes()) / 1e6,
                   sys.collectives.size(), sys.algorithm.c_str(), sys.gradient_format.c_str(),
                   static_cast<double>(communication) / (r.clock_ghz * 1e6),
                   static_cast<double>(exposed) / (r.clock_ghz * 1e6),

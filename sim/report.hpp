@@ -127,6 +127,7 @@ struct SystemReport {
   std::uint64_t communication_cycles() const;  // sum over buckets (they run one after another)
   std::uint64_t exposed_cycles() const;
   std::uint64_t link_bytes() const;
+  std::uint64_t bytes() const;  // every bucket's gradient bytes, per chip
 };
 
 struct RunReport {
