@@ -15,6 +15,8 @@ template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;  // clang 14 deduces no aggregate's arguments
 
 const param::Schema<Kfac>& kfac_schema() {
   using K = param::Keys<Kfac>;
