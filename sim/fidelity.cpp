@@ -829,8 +829,13 @@ std::string fidelity_key(const AcceleratorConfig& config, const Trace& trace, co
     if (info(p).fidelity) key["phases"].push_back(to_string(p));
   // The gradient all-reduce of a system of chips (a single chip's key is as before).
   // K-FAC adds measured GEMMs (its factors) and the inverses' measurement.
-  if (const auto* kfac = std::get_if<Kfac>(&config.precision.update.optimizer))
-    key["kfac"] = {{"optimizer", optimizer_json(*kfac)}, {"inverse_dimension", config.fidelity.inverse_dimension}};
+  if (const auto* kfac = std::get_if<Kfac>(&config.precision.update.optimizer)) {
+    key["kfac"] = true;
+    if (phases.count(Phase::kInverse))
+      key["kfac_inverse"] = {{"iterations", kfac->newton_schulz_iterations},
+                             {"damping", kfac->damping},
+                             {"dimension", config.fidelity.inverse_dimension}};
+  }
   if (measures_allreduce(config, phases)) {
     nlohmann::json allreduce = {{"workers", config.chips()},
                                 {"algorithm", core::to_string(config.data_parallel.algorithm)},

@@ -1223,13 +1223,6 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
     };
     weight_gradient[i] = after_gradient(Phase::kWgrad);
     after_backward[i] = after_gradient(Phase::kCurvature);
-    if (kaisa && after_backward[i]) {  // the factors averaged over the chips
-      const core::Collective factors{0, config.precision.for_gemm(Phase::kCurvature, position[i]).output.total_bits(),
-                                     config.data_parallel.algorithm, config.data_parallel.group_chips};
-      const CollectiveStep over{{{i, static_cast<std::uint64_t>(layers[i].phase(Phase::kCurvature).output_elements())}}};
-      after_backward[i] = add_collective_step(config, layers, "factors", factors, Phase::kExchange, over,
-                                              {*after_backward[i]}, mapper.out);
-    }
     if (data_gradient) gradient = gradient_result = data_gradient;
   }
   // A second backward pass (AdaHessian's Hessian-vector product) starts from
@@ -1270,6 +1263,19 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
         if (second_backward[i] && weight_gradient[i]) ready[i] = second_backward[i];
     add_all_reduce_steps(layers, config, ready, hessian ? 2 : 1, fused_with_weights, mapper.out, update_after);
   }
+  // KAISA averages each layer's factors over the chips. A chip's collective
+  // engine runs collectives in program order: after the gradient buckets,
+  // which the updates of every step wait for, not before them.
+  if (kaisa)
+    for (std::size_t i = layers.size(); i-- > 0;)
+      if (after_backward[i]) {
+        const core::Collective factors{0,
+                                       config.precision.for_gemm(Phase::kCurvature, position[i]).output.total_bits(),
+                                       config.data_parallel.algorithm, config.data_parallel.group_chips};
+        const CollectiveStep over{{{i, static_cast<std::uint64_t>(layers[i].phase(Phase::kCurvature).output_elements())}}};
+        after_backward[i] = add_collective_step(config, layers, "factors", factors, Phase::kExchange, over,
+                                                {*after_backward[i]}, mapper.out);
+      }
   // The optimizer's phases, in table order, each over the layers (K-FAC's
   // inverses, its preconditioning, then the updates): a layer's waits for its
   // gradients, its work after the backward passes and its phase before.
@@ -1318,6 +1324,8 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
                             ? run(row.phase, i, as_list({update_after[i], second_backward[i], previous[i]}))
                             : run(row.phase, i, as_list({after_backward[i], previous[i]}));
       if (last) previous[i] = last, phase_steps.push_back(*last);
+      // The update is a layer's last optimizer phase: its share goes back to host memory.
+      if (row.phase == Phase::kUpdate && spilled_in[i]) add_spill_step(i, false, as_list({previous[i]}));
     }
     if (phase_steps.empty()) continue;
     // KAISA's KL clipping scales every preconditioned gradient by one factor,
@@ -1352,8 +1360,6 @@ MappedProgram map_training(const std::vector<LayerWork>& layers, const Accelerat
         if (!layers[i].phase(Phase::kPrecondition).empty()) previous[i] = step;
     }
   }
-  for (std::size_t i = 0; i < layers.size(); ++i)
-    if (spilled_in[i]) add_spill_step(i, false, as_list({previous[i]}));
   return std::move(mapper.out);
 }
 

@@ -83,15 +83,19 @@ SpillPlan plan_spill(const AcceleratorConfig& config, const std::vector<LayerWor
   const double copies = weight_copies_per_chip(optimizer, config.chips());
   const auto* esgd = std::get_if<Esgd>(&optimizer);
   const double steps_per_turn = esgd ? esgd->steps_per_generation : 1;
-  // Per layer: what the step uses every time (one copy of the state, the
-  // curvature) and ESGD's idle copies (used once per K steps).
-  std::vector<double> every_step, idle;
-  double spillable = 0;
+  // Per layer: ESGD's idle copies (one individual's comes in and one goes
+  // out per turn of K steps), then what the step uses every time (one copy's
+  // state, the curvature); the idle copies are spilled first.
+  std::vector<double> every_step, idle, one_copy;
+  double every_total = 0, idle_total = 0;
   for (const MemoryFootprint& f : footprint_by_layer(config, layers)) {
+    one_copy.push_back(static_cast<double>(f.weights + f.optimizer_state) / copies);
     every_step.push_back(static_cast<double>(f.optimizer_state) / copies + static_cast<double>(f.curvature));
-    idle.push_back(static_cast<double>(f.weights + f.optimizer_state) * (copies - 1) / copies);
-    spillable += every_step.back() + idle.back();
+    idle.push_back(one_copy.back() * (copies - 1));
+    every_total += every_step.back();
+    idle_total += idle.back();
   }
+  const double spillable = every_total + idle_total;
   const double excess = static_cast<double>(footprint.total() - *capacity);
   if (excess > spillable)
     throw InputError("", "", "the training step needs " + describe(footprint) + " of DRAM per chip; with all " +
@@ -99,12 +103,15 @@ SpillPlan plan_spill(const AcceleratorConfig& config, const std::vector<LayerWor
                                  " GiB of optimizer state, curvature and copies in host memory the rest still "
                                  "exceeds the " + gib(*capacity) + " GiB at " +
                                  config.chip_location("/dram/capacity_gib") + "; reduce the batch");
-  // The same share of each layer's spillable bytes lives in host memory.
-  const double share = excess / spillable;
+  // The same share of each layer's idle copies lives in host memory (the
+  // individual whose turn comes is there with that chance), then the same
+  // share of what every step uses.
+  const double idle_share = idle_total > 0 ? std::min(1.0, excess / idle_total) : 0;
+  const double every_share = every_total > 0 ? std::max(0.0, excess - idle_total) / every_total : 0;
   plan.spilled_bytes = static_cast<std::uint64_t>(std::ceil(excess));
   for (std::size_t i = 0; i < layers.size(); ++i)
-    plan.bytes_per_layer.push_back(
-        static_cast<std::uint64_t>(std::ceil(share * (every_step[i] + idle[i] / steps_per_turn))));
+    plan.bytes_per_layer.push_back(static_cast<std::uint64_t>(
+        std::ceil(idle_share * one_copy[i] / steps_per_turn + every_share * every_step[i])));
   return plan;
 }
 

@@ -26,11 +26,11 @@ struct MemoryFootprint {
   MemoryFootprint& operator+=(const MemoryFootprint& other);
 };
 
-// With `spill_to_host`, what does not fit the DRAM lives in host memory: the
-// same share of each layer's optimizer state, curvature and ESGD's idle
-// copies, moved in over the host link before the layer's optimizer phases and
-// out after them (ESGD's copies once per individual's turn of K steps: 1/K of
-// them per step).
+// With `spill_to_host`, what does not fit the DRAM lives in host memory:
+// first ESGD's idle copies (one individual's comes in and one goes out per
+// turn of K steps: 1/K of a copy per step), then the same share of each
+// layer's optimizer state and curvature, moved in over the host link before
+// the layer's optimizer phases and out after its update.
 struct SpillPlan {
   std::uint64_t spilled_bytes = 0;            // kept in host memory
   std::vector<std::uint64_t> bytes_per_layer;  // moved each way per step (empty: nothing spilled)

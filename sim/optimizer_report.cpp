@@ -177,7 +177,7 @@ void print_optimizer_summary(const OptimizerReport& r, const core::ChipParams& c
   out << line << "\n";
   for (const GenerationEstimate& g : esgd_generations(r, chip)) {
     std::snprintf(buffer, sizeof buffer,
-                  "generation  %.3f s, %.3f J on %d chip%s (%d individuals and %.3g GiB each; back-off and "
+                  "generation  %.3f s, %.3f J on %d chip%s (%d individuals and %.3g GiB per chip; back-off and "
                   "offspring copies %.3f s, estimated)\n",
                   g.seconds(), g.energy_pj() * 1e-12, g.chips, g.chips > 1 ? "s" : "", g.individuals_per_chip,
                   g.memory_bytes / (1u << 30), g.copy_seconds);

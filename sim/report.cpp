@@ -851,7 +851,8 @@ void print_row(std::ostream& out, const RunReport& r, const std::string& name, c
                 name.c_str(), static_cast<unsigned long long>(a.cycles),
                 step_cycles > 0 ? 100.0 * static_cast<double>(a.cycles) / step_cycles : 0.0,
                 100.0 * r.fraction_of_peak(a), 100.0 * a.fraction_of_bound(), a.bound.limited_by(),
-                pct(a.mean(core::Counter::kBusyCycles)), pct(a.mean(core::Counter::kSfuBusyCycles)),
+                // A collective's SFU adds run beside other steps, longer than its exposed cycles.
+                pct(a.mean(core::Counter::kBusyCycles)), std::min(100.0, pct(a.mean(core::Counter::kSfuBusyCycles))),
                 pct(a.mean(core::Counter::kStallDram)), pct(a.mean(core::Counter::kStallInterconnect)),
                 pct(a.mean(core::Counter::kStallScratchpad)), pct(a.mean(core::Counter::kStallSfu)),
                 pct(a.mean(core::Counter::kStallDependency)));
@@ -1053,9 +1054,9 @@ void print_summary(const RunReport& r, std::ostream& out, std::size_t top_layers
   {
     const double joules = r.total.energy.total_pj() * 1e-12, chip = r.total.energy.chip_pj() * 1e-12;
     char links_buffer[64] = "";
-    if (r.system)
-      std::snprintf(links_buffer, sizeof links_buffer, ", links %.3f mJ",
-                    r.total.energy.component_pj(energy::Component::kLinks) * 1e-9);
+    // Chip-to-chip links, or the host link of a spilled step.
+    if (const double links_pj = r.total.energy.component_pj(energy::Component::kLinks); r.system || links_pj > 0)
+      std::snprintf(links_buffer, sizeof links_buffer, ", links %.3f mJ", links_pj * 1e-9);
     const std::string links = links_buffer;
     std::snprintf(buffer, sizeof buffer,
                   "%s %.3f mJ (chip %.3f mJ, DRAM %.3f mJ%s) at %.2f GHz, %.2f V: %.2f TFLOPS/W (chip %.2f), "

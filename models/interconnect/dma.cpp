@@ -22,6 +22,9 @@ Dma::Dma(sc_core::sc_module_name name, const DmaParams& params, FlowNetwork& net
   if (dram.latency_cycles() > 0)
     requests_ = network.add_resource(std::string(this->name()) + ".requests", ResourceClass::kDram,
                                      params.dram_bytes_per_cycle(dram.latency_cycles()));
+  if (dram.host_latency_cycles() > 0)
+    host_requests_ = network.add_resource(std::string(this->name()) + ".host_requests", ResourceClass::kDram,
+                                          params.dram_bytes_per_cycle(dram.host_latency_cycles()));
   SC_THREAD(deferred_issuer);
 }
 
@@ -96,7 +99,9 @@ void Dma::start_flow(const Transfer& transfer, TransferBatch& batch) {
   const bool from_off_chip = transfer.src.off_chip(), to_off_chip = transfer.dst.off_chip();
   const bool host = transfer.src.kind == Endpoint::Kind::kHost || transfer.dst.kind == Endpoint::Kind::kHost;
   path_.clear();
-  if (requests_ && (from_off_chip || to_off_chip)) path_.push_back(*requests_);
+  // Requests in flight bound an off-chip transfer's bandwidth by its memory's latency.
+  if (const auto& requests = host ? host_requests_ : requests_; requests && (from_off_chip || to_off_chip))
+    path_.push_back(*requests);
   const auto add_end = [&](const Endpoint& end, bool to) {
     switch (end.kind) {
       case Endpoint::Kind::kDram: path_.push_back(dram_.resource()); break;

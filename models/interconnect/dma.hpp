@@ -105,6 +105,8 @@ class Dma : public sc_core::sc_module, public FlowListener {
   std::uint64_t last_deferred_cycle_ = 0;
   sc_core::sc_event deferred_added_;
   std::optional<ResourceId> requests_;  // none at zero DRAM latency
+  // The same limit for transfers to and from host memory, at its latency.
+  std::optional<ResourceId> host_requests_;
   std::vector<ResourceId> path_;  // reused for every flow
   std::vector<ResourceId> route_;  // for counting ring hops
   std::uint64_t dram_read_bytes_ = 0;
