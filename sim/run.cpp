@@ -38,6 +38,59 @@ class StageClock {
   std::vector<std::pair<std::string, double>> stages_;
 };
 
+// The runs beside a training step for its optimizer (sim/reference_run): the
+// schedule's other kinds of step, SGD-momentum's step, ESGD's evaluation pass.
+struct OptimizerRuns {
+  std::vector<std::unique_ptr<ReferenceRun>> schedule;  // shares[1...]
+  std::unique_ptr<ReferenceRun> sgd, evaluation;
+
+  // `trace` at one chip's share of `global_batch`.
+  void start(const AcceleratorConfig& config, const Trace& trace, std::int64_t global_batch,
+             const SimulationOptions& options, const std::vector<StepShare>& shares) {
+    Trace whole = trace;
+    whole.batch = global_batch;
+    SimulationOptions reference = options;
+    reference.batch = global_batch;
+    for (std::size_t i = 1; i < shares.size(); ++i) {
+      SimulationOptions kind = reference;
+      for (const Phase p : shares[i].skipped) kind.phases.erase(p);
+      schedule.push_back(std::make_unique<ReferenceRun>(config, whole, kind));
+    }
+    const Optimizer& optimizer = config.precision.update.optimizer;
+    if (const auto* esgd = std::get_if<Esgd>(&optimizer)) {
+      Trace validation = whole;
+      SimulationOptions forward = reference;
+      forward.phases = {Phase::kFwd};
+      forward.batch = validation.batch = esgd->evaluation_batch > 0 ? esgd->evaluation_batch : whole.batch;
+      evaluation = std::make_unique<ReferenceRun>(config, validation, forward);
+    }
+    // ESGD's step is SGD-momentum's.
+    if (!std::holds_alternative<SgdMomentum>(optimizer) && !std::holds_alternative<Esgd>(optimizer)) {
+      AcceleratorConfig plain = config;
+      plain.precision.update.optimizer = SgdMomentum{};
+      sgd = std::make_unique<ReferenceRun>(plain, whole, reference);
+    }
+  }
+
+  bool started() const { return !schedule.empty() || sgd || evaluation; }
+
+  // Their results into `report`; a failed run is an error line, not the run's failure.
+  void collect(OptimizerReport& report, std::ostream& progress) {
+    const auto take = [&](ReferenceRun* run, std::optional<ReferenceTiming>& into) {
+      if (!run) return;
+      try {
+        into = run->result();
+      } catch (const std::exception& e) {
+        report.errors.push_back(e.what());
+        progress << "lptsim: " << e.what() << "\n";
+      }
+    };
+    for (std::size_t i = 0; i < schedule.size(); ++i) take(schedule[i].get(), report.timings[i + 1]);
+    take(sgd.get(), report.sgd);
+    take(evaluation.get(), report.evaluation);
+  }
+};
+
 }  // namespace
 
 TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const SimulationOptions& options,
@@ -97,8 +150,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   // The optimizer's schedule and SGD-momentum's step, beside a whole training step.
   const Optimizer& optimizer = config.precision.update.optimizer;
   std::optional<OptimizerReport> optimizer_report;
-  std::vector<std::unique_ptr<ReferenceRun>> schedule_runs;
-  std::optional<ReferenceRun> sgd_run, evaluation_run;
+  OptimizerRuns optimizer_runs;
   if (!inference) {
     optimizer_report.emplace();
     optimizer_report->optimizer = optimizer;
@@ -108,30 +160,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
       optimizer_report->shares = step_shares(optimizer);
       optimizer_report->timings.resize(optimizer_report->shares.size());
     }
-    if (options.reference_runs) {
-      Trace whole = trace;
-      whole.batch = global_batch;
-      SimulationOptions reference = options;
-      reference.batch = global_batch;
-      for (std::size_t i = 1; i < optimizer_report->shares.size(); ++i) {
-        SimulationOptions kind = reference;
-        for (const Phase p : optimizer_report->shares[i].skipped) kind.phases.erase(p);
-        schedule_runs.push_back(std::make_unique<ReferenceRun>(config, whole, kind));
-      }
-      if (const auto* esgd = std::get_if<Esgd>(&optimizer)) {
-        Trace validation = whole;
-        SimulationOptions forward = reference;
-        forward.phases = {Phase::kFwd};
-        forward.batch = validation.batch = esgd->evaluation_batch > 0 ? esgd->evaluation_batch : whole.batch;
-        evaluation_run.emplace(config, validation, forward);
-      }
-      // ESGD's step is SGD-momentum's.
-      if (!std::holds_alternative<SgdMomentum>(optimizer) && !std::holds_alternative<Esgd>(optimizer)) {
-        AcceleratorConfig sgd = config;
-        sgd.precision.update.optimizer = SgdMomentum{};
-        sgd_run.emplace(sgd, whole, reference);
-      }
-    }
+    if (options.reference_runs) optimizer_runs.start(config, trace, global_batch, options, optimizer_report->shares);
   }
   if (options.residency) config.residency = *options.residency;
   const ExpansionOptions expansion{optimizer, config.fusion};
@@ -141,7 +170,7 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
     AcceleratorConfig population = config;  // ESGD's individuals per chip count its chips
     population.system = population_system ? population_system : config.system;
     optimizer_report->memory = memory_footprint(population, layers);
-    if (sgd_run) {
+    if (optimizer_runs.sgd) {
       AcceleratorConfig sgd = config;
       sgd.precision.update.optimizer = SgdMomentum{};
       optimizer_report->sgd_memory = memory_footprint(sgd, expand_training(trace, {SgdMomentum{}, config.fusion}));
@@ -223,22 +252,8 @@ TimedRun simulate_timing(AcceleratorConfig config, Trace trace, const Simulation
   };
   collect(one_chip_run, references.one_chip);
   collect(dense_run, references.dense);
-  if (optimizer_report) {
-    const auto collect_optimizer = [&](ReferenceRun* run, std::optional<ReferenceTiming>& into) {
-      if (!run) return;
-      try {
-        into = run->result();
-      } catch (const std::exception& e) {
-        optimizer_report->errors.push_back(e.what());
-        progress << "lptsim: " << e.what() << "\n";
-      }
-    };
-    for (std::size_t i = 0; i < schedule_runs.size(); ++i)
-      collect_optimizer(schedule_runs[i].get(), optimizer_report->timings[i + 1]);
-    collect_optimizer(sgd_run ? &*sgd_run : nullptr, optimizer_report->sgd);
-    collect_optimizer(evaluation_run ? &*evaluation_run : nullptr, optimizer_report->evaluation);
-  }
-  if (one_chip_run || sgd_run || evaluation_run || !schedule_runs.empty()) clock.lap("reference runs");
+  if (optimizer_report) optimizer_runs.collect(*optimizer_report, progress);
+  if (one_chip_run || optimizer_runs.started()) clock.lap("reference runs");
   if (timeline) timeline->run.total_cycles = stats.total_cycles;
   std::optional<FidelityReport> fidelity;
   if (options.fidelity && config.fidelity.enabled) {
