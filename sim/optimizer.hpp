@@ -35,7 +35,6 @@ namespace lpt {
 
 struct LayerWork;
 struct ElementwiseWork;
-struct Trace;
 
 struct SgdMomentum {
   bool operator==(const SgdMomentum&) const = default;
@@ -46,8 +45,8 @@ struct Adam {
 };
 
 struct Kfac {
-  // KAISA's defaults for ResNet-50 (Pauloski et al., SC 2021): factors every
-  // 10 steps, inverses every 100.
+  // The settings of KAISA's ImageNet ResNet-50 runs (its kfac_pytorch
+  // example: factors every 10 steps, inverses every 100, damping 0.001).
   int factor_interval = 10;
   int inverse_interval = 100;
   // Newton–Schulz iterations per inverse, X <- X(2I - F·X): two GEMMs each,
@@ -60,8 +59,8 @@ struct Kfac {
   // layer's gradient workers, holding its inverses and preconditioning its
   // gradient; 1 is KAISA's COMM-OPT, 1/chips its MEM-OPT.
   double grad_worker_fraction = 1;
-  // Tikhonov damping relative to a factor's mean eigenvalue (kfac-pytorch's
-  // default 0.001); it sets how well-conditioned the inverted factors are,
+  // Tikhonov damping relative to a factor's mean eigenvalue (0.001 as in
+  // that example); it sets how well-conditioned the inverted factors are,
   // which the fidelity pass's Newton–Schulz measurement uses.
   double damping = 1e-3;
   bool operator==(const Kfac&) const = default;
