@@ -350,6 +350,16 @@ class Cli(unittest.TestCase):
         self.assertNotIn("scaling", report["system"])
         self.assertNotIn("dense_step_cycles", report["system"]["allreduce"]["compression"])
 
+    def expect_input_errors(self, trace, cases):
+        """Each (config, extra arguments, JSON path, fragment) fails with exit 2, naming its file and path."""
+        for config, extra, path, fragment in cases:
+            config_file = self.write_config(config)
+            err = run("run", "--config", config_file, "--trace", trace, "--no-fidelity", *extra,
+                      "--out", os.path.join(self.dir, "o"), expect=2).stderr
+            self.assertIn(config_file, err)
+            self.assertIn(path, err)
+            self.assertIn(fragment, err)
+
     def test_system_input_errors_name_the_place(self):
         trace = self.trace("tiny-cnn.json")
         cases = [
@@ -364,13 +374,7 @@ class Cli(unittest.TestCase):
             (dict(tiny_config(), data_parallel={"algorithm": "ring"}), [], "/data_parallel", "needs a \"system\""),
             (self.system_config(algorithm="butterfly"), [], "/data_parallel/algorithm", "ring"),
         ]
-        for config, extra, path, fragment in cases:
-            config_file = self.write_config(config)
-            err = run("run", "--config", config_file, "--trace", trace, "--no-fidelity", *extra,
-                      "--out", os.path.join(self.dir, "o"), expect=2).stderr
-            self.assertIn(config_file, err)
-            self.assertIn(path, err)
-            self.assertIn(fragment, err)
+        self.expect_input_errors(trace, cases)
 
     def test_optimizers_report_their_phases_schedule_and_memory(self):
         trace = self.trace("tiny-cnn.json")
@@ -494,13 +498,7 @@ class Cli(unittest.TestCase):
                 tiny_config()["precision"]["update"], optimizer={"name": "kfac", "grad_worker_fraction": 0.3}))),
              [], "/precision/update/optimizer/grad_worker_fraction", "whole number"),
         ]
-        for config, extra, path, fragment in cases:
-            config_file = self.write_config(config)
-            err = run("run", "--config", config_file, "--trace", trace, "--no-fidelity", *extra,
-                      "--out", os.path.join(self.dir, "o"), expect=2).stderr
-            self.assertIn(config_file, err)
-            self.assertIn(path, err)
-            self.assertIn(fragment, err)
+        self.expect_input_errors(trace, cases)
 
     def check_golden(self, golden_name, *extra):
         # Timing and energy are exact; the fidelity figures go through the C library's
