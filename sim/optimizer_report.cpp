@@ -190,16 +190,16 @@ void print_optimizer_summary(const OptimizerReport& r, const core::ChipParams& c
     std::snprintf(buffer, sizeof buffer, " of %.3g GiB", static_cast<double>(*r.capacity_bytes) / (1u << 30));
     out << buffer;
   }
-  if (r.sgd) {
-    std::snprintf(buffer, sizeof buffer, "; sgd_momentum %.3g GiB",
-                  static_cast<double>(r.sgd_memory.total()) / (1u << 30));
-    out << buffer;
-  }
   out << " per chip";
   if (r.spill.spilled_bytes > 0) {
     std::snprintf(buffer, sizeof buffer, "; %.3g GiB of it in host memory, %.1f MB moved each way per step",
                   static_cast<double>(r.spill.spilled_bytes) / (1u << 30),
                   static_cast<double>(r.spill.moved_per_step()) / 1e6);
+    out << buffer;
+  }
+  if (r.sgd) {
+    std::snprintf(buffer, sizeof buffer, "; sgd_momentum %.3g GiB",
+                  static_cast<double>(r.sgd_memory.total()) / (1u << 30));
     out << buffer;
   }
   out << "\n";
