@@ -173,13 +173,14 @@ ElementwiseWork update_work(const Optimizer& optimizer, std::int64_t parameters)
   return w;
 }
 
+namespace {
+
+// Whether K-FAC preconditions the layer (KAISA: convolutions and linear layers).
 bool kfac_preconditions(const LayerWork& layer) {
   return (layer.type == "conv2d" || layer.type == "depthwise_conv2d" || layer.type == "linear") &&
          layer.parameters > 0 &&
          layer.phase(Phase::kWgrad).gemms.size() == 1;
 }
-
-namespace {
 
 // A streaming pass over `elements`: per element `reads` in, `writes` out, `alu` operations.
 ElementwiseWork pass(std::int64_t elements, int reads, int writes, int alu) {

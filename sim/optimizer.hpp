@@ -108,9 +108,6 @@ int weight_copies_per_chip(const Optimizer& optimizer, int chips);
 // operations, and every written weight and state element through a rounder.
 ElementwiseWork update_work(const Optimizer& optimizer, std::int64_t parameters);
 
-// Whether K-FAC preconditions the layer (KAISA: convolutions and linear layers).
-bool kfac_preconditions(const LayerWork& layer);
-
 // Adds the optimizer's own phases to an expanded layer (after fusion: a
 // second backward pass repeats the fused backward work): K-FAC's curvature,
 // inverse and preconditioning work, AdaHessian's Hessian pass.
