@@ -16,11 +16,17 @@ Datapath datapath(const char* operands, const char* accumulator) {
   return Datapath(c);
 }
 
-TEST(NewtonSchulz, ConvergesQuadraticallyOnceTheSmallestEigenvaluesAreReached) {
+// A 32-row factor, damped enough that 30 iterations converge in FP64.
+NewtonSchulzParams small_factor() {
   NewtonSchulzParams p;
   p.dimension = 32;
   p.iterations = 30;
   p.damping = 1e-2;
+  return p;
+}
+
+TEST(NewtonSchulz, ConvergesQuadraticallyOnceTheSmallestEigenvaluesAreReached) {
+  NewtonSchulzParams p = small_factor();
   const NewtonSchulzResult fp32 = measure_newton_schulz(datapath("fp32", "fp32"), p);
   ASSERT_EQ(fp32.residual.size(), 30u);
   // FP64 alone: the residual never grows until it reaches rounding level, where it ends.
@@ -39,10 +45,7 @@ TEST(NewtonSchulz, ConvergesQuadraticallyOnceTheSmallestEigenvaluesAreReached) {
 }
 
 TEST(NewtonSchulz, NarrowFormatsStopShortOfFp64) {
-  NewtonSchulzParams p;
-  p.dimension = 32;
-  p.iterations = 30;
-  p.damping = 1e-2;
+  NewtonSchulzParams p = small_factor();
   const NewtonSchulzResult fp32 = measure_newton_schulz(datapath("fp32", "fp32"), p);
   const NewtonSchulzResult dl16 = measure_newton_schulz(datapath("dlfloat16", "fp32"), p);
   EXPECT_GT(dl16.residual.back(), 10 * fp32.residual.back());
